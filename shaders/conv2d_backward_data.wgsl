@@ -1,0 +1,64 @@
+// dx[n, ci, ih, iw] = sum over (co, kh, kw) with ih = oh*S - pad + kh, iw = ow*S - pad + kw of
+// W[co, ci, kh, kw] * dy[n, co, oh, ow]: a gather (no atomics), as a transposed convolution.
+// An invocation owns TM input channels x 4 input pixels of one row taken with stride S
+// (iw = r + S*m, same phase r), so every pixel it owns hits the same filter taps: taps that do not land
+// on the output grid are skipped as a whole instead of masked per pixel, and the 4 matching output pixels
+// are consecutive (ow0 .. ow0+3).
+const TM: u32 = ${TM}u;
+
+@compute @workgroup_size(WG_X, WG_Y)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let S = P.stride;
+  let ih = gid.x / P.threadsPerRow;
+  let t = gid.x % P.threadsPerRow;
+  let r = t % S;
+  let q = t / S;
+  let ci0 = gid.y * TM;
+  let n = gid.z;
+  let m0 = q * 4u;
+  if (ih >= P.H || ci0 >= P.Cin || r + S * m0 >= P.W) { return; }
+
+  let OHW = P.OH * P.OW;
+  let KK = P.KH * P.KW;
+  var wrow: array<u32, TM>;
+  for (var i = 0u; i < TM; i = i + 1u) { wrow[i] = min(ci0 + i, P.Cin - 1u) * KK; }
+  let wco = P.Cin * KK;
+
+  var acc: array<vec4f, TM>;
+  for (var kh = 0u; kh < P.KH; kh = kh + 1u) {
+    let a = i32(ih) + i32(P.pad) - i32(kh);
+    if (a < 0 || a % i32(S) != 0) { continue; }
+    let oh = u32(a) / S;
+    if (oh >= P.OH) { continue; }
+    for (var kw = 0u; kw < P.KW; kw = kw + 1u) {
+      let b = i32(r) + i32(P.pad) - i32(kw);
+      if (b % i32(S) != 0) { continue; }
+      let ow = vec4i(b / i32(S) + i32(m0)) + vec4i(0, 1, 2, 3);
+      let iw = vec4i(i32(r)) + i32(S) * (vec4i(i32(m0)) + vec4i(0, 1, 2, 3));
+      let valid = (ow >= vec4i(0)) & (ow < vec4i(i32(P.OW))) & (iw < vec4i(i32(P.W)));
+      let mask = select(vec4f(0.0), vec4f(1.0), valid);
+      let off = vec4u(select(vec4i(0), ow, valid));
+      var di = n * P.Cout * OHW + oh * P.OW;
+      var wk = kh * P.KW + kw;
+      for (var co = 0u; co < P.Cout; co = co + 1u) {
+        let dv = vec4f(dy[di + off.x], dy[di + off.y], dy[di + off.z], dy[di + off.w]) * mask;
+        for (var i = 0u; i < TM; i = i + 1u) {
+          acc[i] = fma(vec4f(w[wrow[i] + wk]), dv, acc[i]);
+        }
+        di = di + OHW;
+        wk = wk + wco;
+      }
+    }
+  }
+
+  let HW = P.H * P.W;
+  for (var i = 0u; i < TM; i = i + 1u) {
+    let ci = ci0 + i;
+    if (ci >= P.Cin) { break; }
+    let base = (n * P.Cin + ci) * HW + ih * P.W;
+    for (var j = 0u; j < 4u; j = j + 1u) {
+      let iw = r + S * (m0 + j);
+      if (iw < P.W) { dx[base + iw] = acc[i][j]; }
+    }
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * Reverse-mode autograd in the shape of micrograd: each differentiable op records its inputs and a
+ * backward rule on its output; `backward()` makes one topological order from the root and runs the rules
+ * in reverse, summing gradients of tensors used more than once (residual connections) and freeing what
+ * each node saved as soon as its rule has run.
+ */
+import { binaryForward } from '../kernels/elementwise.js';
+import { Tensor, shapeStr, type GradNode } from '../graph/tensor.js';
+
+export type BackwardRule = (grad: Tensor, saved: readonly Tensor[]) => Array<Tensor | null>;
+
+export interface RecordOptions {
+  /** Tensors the rule reads (inputs or outputs); the node holds its own handles on them. */
+  save?: readonly Tensor[];
+  /** Tensors made by the forward for the backward only (argmax, statistics); the node takes ownership. */
+  own?: readonly Tensor[];
+}
+
+class Node implements GradNode {
+  private saved: Tensor[];
+  private owned: Tensor[];
+  constructor(
+    readonly op: string,
+    readonly inputs: ReadonlyArray<Tensor | null>,
+    private readonly rule: BackwardRule,
+    save: readonly Tensor[],
+    own: readonly Tensor[],
+  ) {
+    this.saved = save.map((t) => t.ref());
+    this.owned = own.map((t) => t.keep());
+  }
+
+  backward(grad: Tensor): Array<Tensor | null> {
+    if (this.saved.some((t) => t.isDisposed)) throw new Error(`${this.op}: backward called after the graph was released`);
+    return this.rule(grad, [...this.saved, ...this.owned]);
+  }
+
+  release(): void {
+    for (const t of this.saved) t.dispose();
+    for (const t of this.owned) t.dispose();
+    this.saved = [];
+    this.owned = [];
+  }
+}
+
+/**
+ * Attaches a backward rule to `output` when grad mode is on and some input requires a gradient;
+ * otherwise frees the tensors the rule would have needed. The rule gets `save` then `own`, in order.
+ */
+export function record(
+  op: string,
+  inputs: ReadonlyArray<Tensor | null>,
+  output: Tensor,
+  rule: BackwardRule,
+  opts: RecordOptions = {},
+): Tensor {
+  const needed = output.runtime.gradEnabled && inputs.some((t) => t?.requiresGrad);
+  if (!needed) {
+    for (const t of opts.own ?? []) t.dispose();
+    return output;
+  }
+  output.requiresGrad = true;
+  output.gradFn = new Node(op, inputs, rule, opts.save ?? [], opts.own ?? []);
+  return output;
+}
+
+function topologicalOrder(root: Tensor): Tensor[] {
+  const order: Tensor[] = [];
+  const seen = new Set<Tensor>();
+  // Iterative DFS: ResNet graphs are deep enough to make recursion a risk.
+  const stack: Array<[Tensor, number]> = [[root, 0]];
+  seen.add(root);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1];
+    const [t, i] = top;
+    const inputs = t.gradFn?.inputs ?? [];
+    if (i < inputs.length) {
+      top[1]++;
+      const child = inputs[i];
+      if (child && child.requiresGrad && !seen.has(child)) {
+        seen.add(child);
+        stack.push([child, 0]);
+      }
+    } else {
+      order.push(t);
+      stack.pop();
+    }
+  }
+  return order; // inputs before the tensors made from them
+}
+
+/**
+ * Backpropagates from `root` (a scalar unless `grad` is given). Leaf tensors with `requiresGrad`
+ * accumulate into `.grad` (kept outside `tidy` scopes); the graph is freed on the way.
+ */
+export function backward(root: Tensor, grad?: Tensor): void {
+  const rt = root.runtime;
+  if (!root.requiresGrad) throw new Error('backward: the tensor does not require a gradient (no parameter in its graph, or made under noGrad)');
+  if (!grad && root.size !== 1) throw new Error(`backward: root has shape ${shapeStr(root.shape)}; pass its gradient or reduce it to a scalar`);
+  const order = topologicalOrder(root);
+  const grads = new Map<Tensor, Tensor>();
+  grads.set(root, grad ? grad.ref() : rt.full(root.shape, 1).keep());
+  const prevGrad = rt.gradEnabled;
+  rt.gradEnabled = false; // backward rules are not themselves recorded
+  try {
+    for (let k = order.length - 1; k >= 0; k--) {
+      const t = order[k];
+      const g = grads.get(t);
+      if (!g) continue;
+      grads.delete(t);
+      const node = t.gradFn;
+      if (!node) {
+        accumulateLeaf(t, g);
+        continue;
+      }
+      const inputGrads = node.backward(g);
+      g.dispose();
+      node.release();
+      t.gradFn = null;
+      node.inputs.forEach((input, i) => {
+        const gi = inputGrads[i];
+        if (!gi) return;
+        if (!input || !input.requiresGrad) {
+          gi.dispose();
+          return;
+        }
+        gi.keep();
+        const prev = grads.get(input);
+        grads.set(input, prev ? sumOf(prev, gi) : gi);
+      });
+    }
+  } finally {
+    rt.gradEnabled = prevGrad;
+    for (const g of grads.values()) g.dispose();
+  }
+}
+
+function accumulateLeaf(t: Tensor, g: Tensor): void {
+  if (g.shape.length !== t.shape.length || g.shape.some((d, i) => d !== t.shape[i])) {
+    throw new Error(`internal: gradient ${shapeStr(g.shape)} for tensor ${shapeStr(t.shape)}`);
+  }
+  t.grad = t.grad ? sumOf(t.grad, g) : g.keep();
+}
+
+/**
+ * a + b as a new tensor, consuming both. Never in place: gradients may be views sharing storage
+ * (e.g. both operands of an add receive the same gradient).
+ */
+function sumOf(a: Tensor, b: Tensor): Tensor {
+  const s = binaryForward(a.runtime, 'add', a, b).keep();
+  a.dispose();
+  b.dispose();
+  return s;
+}

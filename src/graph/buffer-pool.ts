@@ -1,0 +1,117 @@
+/**
+ * Size-bucketed pool of storage buffers.
+ *
+ * A released buffer may still be read or written by commands that are recorded but not yet submitted;
+ * `queue.writeBuffer` on a recycled buffer would then overtake those commands on the queue timeline.
+ * So a released buffer waits in `pending` until the next submit, and only then becomes reusable.
+ */
+
+const ALIGN = 256;
+
+/** Rounds a byte size up to a bucket: multiples of 256 B, then four buckets per power of two. */
+export function bucketSize(bytes: number): number {
+  const b = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
+  if (b <= 4 * ALIGN) return b;
+  const pow = 2 ** Math.floor(Math.log2(b));
+  const step = pow / 4;
+  return Math.ceil(b / step) * step;
+}
+
+export interface MemoryStats {
+  /** Bytes of buffers currently held by tensors (or other live users). */
+  liveBytes: number;
+  liveBuffers: number;
+  /** Bytes of buffers kept for reuse (free or waiting for the next submit). */
+  pooledBytes: number;
+  pooledBuffers: number;
+  /** Largest `liveBytes` seen since the last `resetPeak()`. */
+  peakLiveBytes: number;
+}
+
+export class BufferPool {
+  private readonly free = new Map<number, GPUBuffer[]>();
+  private pending: GPUBuffer[] = [];
+  private live = 0;
+  private liveCount = 0;
+  private pooled = 0;
+  private pooledCount = 0;
+  private peak = 0;
+
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly maxBufferSize: number,
+    private readonly usage: GPUBufferUsageFlags = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+  ) {}
+
+  acquire(bytes: number, what = 'tensor'): GPUBuffer {
+    const size = bucketSize(bytes);
+    if (size > this.maxBufferSize) {
+      throw new Error(
+        `${what}: a buffer of ${bytes} bytes exceeds the device limit maxBufferSize = ${this.maxBufferSize} bytes`,
+      );
+    }
+    const list = this.free.get(size);
+    let buffer = list?.pop();
+    if (buffer) {
+      this.pooled -= size;
+      this.pooledCount--;
+    } else {
+      buffer = this.device.createBuffer({ size, usage: this.usage, label: what });
+    }
+    this.live += size;
+    this.liveCount++;
+    if (this.live > this.peak) this.peak = this.live;
+    return buffer;
+  }
+
+  /** Hands a buffer back; it becomes reusable after the next submit (see `onSubmit`). */
+  release(buffer: GPUBuffer): void {
+    this.live -= buffer.size;
+    this.liveCount--;
+    this.pooled += buffer.size;
+    this.pooledCount++;
+    this.pending.push(buffer);
+  }
+
+  /** Called right after `queue.submit`: buffers released before it may now be reused. */
+  onSubmit(): void {
+    for (const b of this.pending) {
+      let list = this.free.get(b.size);
+      if (!list) this.free.set(b.size, (list = []));
+      list.push(b);
+    }
+    this.pending = [];
+  }
+
+  /** Destroys every free buffer (pending ones stay until they are safe to reuse). */
+  trim(): void {
+    for (const list of this.free.values()) {
+      for (const b of list) {
+        this.pooled -= b.size;
+        this.pooledCount--;
+        b.destroy();
+      }
+    }
+    this.free.clear();
+  }
+
+  stats(): MemoryStats {
+    return {
+      liveBytes: this.live,
+      liveBuffers: this.liveCount,
+      pooledBytes: this.pooled,
+      pooledBuffers: this.pooledCount,
+      peakLiveBytes: this.peak,
+    };
+  }
+
+  resetPeak(): void {
+    this.peak = this.live;
+  }
+
+  destroy(): void {
+    this.trim();
+    for (const b of this.pending) b.destroy();
+    this.pending = [];
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * Records dispatches into one open compute pass and submits them in batches.
+ *
+ * Kernel parameters go into one uniform "arena" per batch (256-byte slots); it is written with a single
+ * `queue.writeBuffer` right before the batch is submitted. Reusing the same GPU arena for the next batch
+ * is safe because queue writes and submits execute in queue order.
+ */
+import type { BufferPool } from './buffer-pool.js';
+import { packParams, paramsByteSize, type KernelSpec } from './kernel.js';
+
+const ARENA_BYTES = 64 * 1024;
+
+export interface RecorderOptions {
+  /** Submit after this many dispatches even if nobody waits (keeps the GPU fed, bounds latency). */
+  dispatchesPerSubmit: number;
+}
+
+export class CommandRecorder {
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private readonly arenaCpu = new ArrayBuffer(ARENA_BYTES);
+  private readonly arenaView = new DataView(this.arenaCpu);
+  private readonly arenaGpu: GPUBuffer;
+  private arenaUsed = 0;
+  private dispatchesInBatch = 0;
+  /** Total dispatches and submits since creation (for tests and profiling). */
+  dispatchCount = 0;
+  submitCount = 0;
+  private readonly align: number;
+
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly pool: BufferPool,
+    private readonly options: RecorderOptions,
+  ) {
+    this.align = device.limits.minUniformBufferOffsetAlignment;
+    this.arenaGpu = device.createBuffer({
+      size: ARENA_BYTES,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      label: 'kernel-params-arena',
+    });
+  }
+
+  dispatch(
+    spec: KernelSpec,
+    pipeline: GPUComputePipeline,
+    params: readonly number[],
+    buffers: readonly GPUBuffer[],
+    workgroups: readonly [number, number?, number?],
+  ): void {
+    const paramBytes = paramsByteSize(spec);
+    const slot = Math.ceil(paramBytes / this.align) * this.align;
+    if (this.arenaUsed + slot > ARENA_BYTES) this.submit();
+    const offset = this.arenaUsed;
+    this.arenaUsed += slot;
+    packParams(spec, params, this.arenaView, offset);
+
+    const entries: GPUBindGroupEntry[] = [];
+    if (spec.params.length > 0) entries.push({ binding: 0, resource: { buffer: this.arenaGpu, offset, size: paramBytes } });
+    buffers.forEach((buffer, i) => entries.push({ binding: i + 1, resource: { buffer } }));
+    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+
+    const pass = this.openPass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    const [x, y = 1, z = 1] = workgroups;
+    pass.dispatchWorkgroups(x, y, z);
+    this.dispatchCount++;
+    if (++this.dispatchesInBatch >= this.options.dispatchesPerSubmit) this.submit();
+  }
+
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    this.closePass();
+    this.openEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  }
+
+  /** Submits everything recorded so far (no-op when nothing is recorded). */
+  submit(): void {
+    if (!this.encoder) return;
+    this.closePass();
+    if (this.arenaUsed > 0) this.device.queue.writeBuffer(this.arenaGpu, 0, this.arenaCpu, 0, this.arenaUsed);
+    this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+    this.arenaUsed = 0;
+    this.dispatchesInBatch = 0;
+    this.submitCount++;
+    this.pool.onSubmit();
+  }
+
+  destroy(): void {
+    this.arenaGpu.destroy();
+  }
+
+  private openEncoder(): GPUCommandEncoder {
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private openPass(): GPUComputePassEncoder {
+    if (!this.pass) this.pass = this.openEncoder().beginComputePass();
+    return this.pass;
+  }
+
+  private closePass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+}

@@ -1,0 +1,233 @@
+/**
+ * The runtime ties a GPUDevice to the buffer pool, the pipeline cache, the command recorder and the
+ * `tidy` scopes. Ops record work synchronously; reads (`Tensor.read`) and `sync()` are the points where
+ * the CPU waits and where asynchronous errors (WGSL validation, device loss, out of memory) surface.
+ */
+import { BufferPool, type MemoryStats } from './buffer-pool.js';
+import type { KernelSpec } from './kernel.js';
+import { PipelineCache } from './pipeline-cache.js';
+import { CommandRecorder } from './recorder.js';
+import { ScopeStack, type TensorContainer } from './scope.js';
+import { Storage, Tensor, shapeStr, sizeOf, type DType, type Shape } from './tensor.js';
+
+export interface AdapterDescription {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  features: string[];
+  isSoftware: boolean;
+}
+
+export interface RuntimeOptions {
+  dispatchesPerSubmit?: number;
+}
+
+export class DeviceLostError extends Error {}
+
+export class Runtime {
+  readonly pool: BufferPool;
+  readonly pipelines: PipelineCache;
+  readonly recorder: CommandRecorder;
+  readonly scopes = new ScopeStack();
+  readonly limits: GPUSupportedLimits;
+  readonly features: ReadonlySet<string>;
+  private asyncError: Error | null = null;
+  private lost: string | null = null;
+  /** Objects whose lifetime must match the device's (see createDevice). */
+  keepAlive: unknown[] = [];
+  /** Autograd recording switch (see `noGrad`). */
+  gradEnabled = true;
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly adapter: AdapterDescription,
+    options: RuntimeOptions = {},
+  ) {
+    this.limits = device.limits;
+    this.features = new Set(device.features as unknown as Iterable<string>);
+    this.pool = new BufferPool(device, device.limits.maxBufferSize);
+    this.pipelines = new PipelineCache(device);
+    this.recorder = new CommandRecorder(device, this.pool, { dispatchesPerSubmit: options.dispatchesPerSubmit ?? 128 });
+    device.addEventListener('uncapturederror', (ev) => {
+      const e = (ev as GPUUncapturedErrorEvent).error;
+      this.asyncError ??= new Error(`WebGPU error: ${e.message}`);
+    });
+    void device.lost.then((info) => {
+      if (info.reason !== 'destroyed') this.lost = `WebGPU device lost (${info.reason}): ${info.message}`;
+    });
+  }
+
+  // ---- tensors -------------------------------------------------------------------------------------
+
+  /** A tensor with uninitialised contents (pooled buffers keep whatever they held). */
+  empty(shape: Shape, dtype: DType = 'f32', what = 'tensor'): Tensor {
+    this.checkAlive();
+    for (const d of shape) {
+      if (!Number.isInteger(d) || d < 0) throw new Error(`${what}: invalid shape ${shapeStr(shape)}`);
+    }
+    const bytes = Math.max(4, sizeOf(shape) * 4);
+    const buffer = this.pool.acquire(bytes, what);
+    return new Tensor(this, [...shape], new Storage(this, buffer, bytes), dtype);
+  }
+
+  tensor(data: ArrayLike<number>, shape: Shape): Tensor {
+    if (data.length !== sizeOf(shape)) {
+      throw new Error(`tensor: ${data.length} values do not fill shape ${shapeStr(shape)} (${sizeOf(shape)} elements)`);
+    }
+    const t = this.empty(shape);
+    // A buffer fresh from the pool has no pending commands, so the queue write needs no flush.
+    if (data.length > 0) this.writeBuffer(t.buffer, data instanceof Float32Array ? data : Float32Array.from(data), false);
+    return t;
+  }
+
+  zeros(shape: Shape): Tensor {
+    return this.full(shape, 0);
+  }
+
+  full(shape: Shape, value: number): Tensor {
+    return this.tensor(new Float32Array(sizeOf(shape)).fill(value), shape);
+  }
+
+  writeBuffer(buffer: GPUBuffer, data: Float32Array | Uint32Array, mayBeInUse = true): void {
+    // Recorded commands that touch this buffer must run before the queue write overtakes them.
+    if (mayBeInUse) this.recorder.submit();
+    this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  async readBuffer(buffer: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+    this.checkAlive();
+    const staging = this.device.createBuffer({ size: Math.max(4, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    try {
+      if (bytes > 0) this.recorder.copy(buffer, 0, staging, 0, bytes);
+      this.recorder.submit();
+      await this.pipelines.checkErrors();
+      await staging.mapAsync(GPUMapMode.READ);
+      this.throwAsyncErrors();
+      return staging.getMappedRange(0, bytes).slice(0);
+    } catch (e) {
+      this.throwAsyncErrors();
+      throw e;
+    } finally {
+      if (staging.mapState === 'mapped') staging.unmap();
+      staging.destroy();
+    }
+  }
+
+  // ---- kernels -------------------------------------------------------------------------------------
+
+  /** Records one kernel dispatch. `op` names the calling op in error messages. */
+  dispatch(
+    op: string,
+    spec: KernelSpec,
+    params: readonly number[],
+    buffers: readonly (Tensor | GPUBuffer)[],
+    workgroups: readonly [number, number?, number?],
+  ): void {
+    this.checkAlive();
+    if (buffers.length !== spec.bindings.length) {
+      throw new Error(`${op}: kernel ${spec.shader} takes ${spec.bindings.length} buffers, got ${buffers.length}`);
+    }
+    const maxBinding = this.limits.maxStorageBufferBindingSize;
+    const raw = buffers.map((b, i) => {
+      const buf = b instanceof Tensor ? b.buffer : b;
+      if (buf.size > maxBinding) {
+        const shape = b instanceof Tensor ? ` of shape ${shapeStr(b.shape)}` : '';
+        throw new Error(
+          `${op}: buffer '${spec.bindings[i].name}'${shape} needs ${buf.size} bytes, over the device limit maxStorageBufferBindingSize = ${maxBinding}`,
+        );
+      }
+      return buf;
+    });
+    const maxGroups = this.limits.maxComputeWorkgroupsPerDimension;
+    for (const g of workgroups) {
+      if (g !== undefined && g > maxGroups) {
+        throw new Error(`${op}: ${g} workgroups in one dimension exceed the device limit ${maxGroups}`);
+      }
+    }
+    if (workgroups.some((g) => g === 0)) return; // empty tensors: nothing to do
+    const pipeline = this.pipelines.get(spec);
+    this.recorder.dispatch(spec, pipeline, params, raw, workgroups);
+  }
+
+  /** Submits recorded work. */
+  flush(): void {
+    this.recorder.submit();
+  }
+
+  /** Submits recorded work, waits for the GPU to finish it and throws any asynchronous error. */
+  async sync(): Promise<void> {
+    this.recorder.submit();
+    await this.pipelines.checkErrors();
+    await this.device.queue.onSubmittedWorkDone();
+    this.throwAsyncErrors();
+  }
+
+  // ---- memory and scopes ---------------------------------------------------------------------------
+
+  memory(): MemoryStats {
+    return this.pool.stats();
+  }
+
+  /** Runs `fn`; disposes every tensor it created except those it returns. */
+  tidy<T extends TensorContainer>(fn: () => T): T {
+    const scope = this.scopes.begin();
+    let result: T | undefined;
+    try {
+      result = fn();
+      return result;
+    } finally {
+      this.scopes.end(scope, result);
+    }
+  }
+
+  /** `tidy` for async functions. Do not interleave two async scopes on one runtime. */
+  async tidyAsync<T extends TensorContainer>(fn: () => Promise<T>): Promise<T> {
+    const scope = this.scopes.begin();
+    let result: T | undefined;
+    try {
+      result = await fn();
+      return result;
+    } finally {
+      this.scopes.end(scope, result);
+    }
+  }
+
+  /** Runs `fn` with autograd recording off (frozen networks, evaluation). */
+  noGrad<T>(fn: () => T): T {
+    const prev = this.gradEnabled;
+    this.gradEnabled = false;
+    try {
+      return fn();
+    } finally {
+      this.gradEnabled = prev;
+    }
+  }
+
+  destroy(): void {
+    try {
+      this.recorder.submit();
+    } catch {
+      // a lost device cannot submit; destroying is all that is left
+    }
+    this.pool.destroy();
+    this.recorder.destroy();
+    this.device.destroy();
+  }
+
+  private checkAlive(): void {
+    if (this.lost) throw new DeviceLostError(`${this.lost}. Create a new device (createDevice()) and reload the model.`);
+  }
+
+  private throwAsyncErrors(): void {
+    this.checkAlive();
+    const e = this.asyncError;
+    if (e) {
+      this.asyncError = null;
+      if (/out of memory|OutOfMemory/i.test(e.message)) {
+        throw new Error(`${e.message}. The GPU ran out of memory: use a smaller batch or image size.`);
+      }
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,13 @@
+/** dcam-webgpu: the public API. */
+export { createDevice, describeAdapter, type CreateDeviceOptions } from './graph/device.js';
+export { Runtime, DeviceLostError, type AdapterDescription } from './graph/runtime.js';
+export { Tensor, sizeOf, shapeStr, type Shape, type DType } from './graph/tensor.js';
+export type { MemoryStats } from './graph/buffer-pool.js';
+export { registerShaderSources } from './graph/shader-source.js';
+export { ShaderCompileError } from './graph/pipeline-cache.js';
+export type { KernelSpec } from './graph/kernel.js';
+export { backward } from './autograd/engine.js';
+export * from './autograd/ops.js';
+export { Conv2d, BatchNorm2d, parameter, type Layer } from './nn/layers.js';
+export { Rng, kaimingNormalFanOut, defaultUniform } from './nn/init.js';
+export { SGD, type SgdOptions } from './optim/sgd.js';

@@ -1,0 +1,111 @@
+/**
+ * BatchNorm2d with PyTorch semantics. Training: normalise with the batch mean and biased variance, update
+ * running statistics with momentum and the unbiased variance. Eval: normalise with the running statistics.
+ * The forward saves [mean, invstd] per channel for the backward pass.
+ */
+import { read, write, type KernelSpec } from '../graph/kernel.js';
+import type { Runtime } from '../graph/runtime.js';
+import { shapeStr, type Tensor } from '../graph/tensor.js';
+import { assertRank, assertSameShape, grid1d } from './util.js';
+
+const WG = 256;
+
+export interface BatchNormOptions {
+  training: boolean;
+  momentum?: number;
+  eps?: number;
+}
+
+const statsSpec = (train: boolean): KernelSpec => ({
+  shader: 'batchnorm_stats',
+  defines: { TRAIN: train },
+  params: [['N', 'u32'], ['C', 'u32'], ['HW', 'u32'], ['eps', 'f32'], ['momentum', 'f32']],
+  bindings: train
+    ? [read('x'), write('saved'), write('runningMean'), write('runningVar')]
+    : [write('saved'), read('runningMean'), read('runningVar')],
+  workgroupSize: [WG],
+});
+
+const applySpec: KernelSpec = {
+  shader: 'batchnorm_apply',
+  params: [['n', 'u32'], ['C', 'u32'], ['HW', 'u32']],
+  bindings: [read('x'), read('saved'), read('gamma'), read('beta'), write('y')],
+  workgroupSize: [WG],
+};
+
+const backwardReduceSpec: KernelSpec = {
+  shader: 'batchnorm_backward_reduce',
+  params: [['N', 'u32'], ['C', 'u32'], ['HW', 'u32']],
+  bindings: [read('x'), read('dy'), read('saved'), write('dgamma'), write('dbeta')],
+  workgroupSize: [WG],
+};
+
+const backwardApplySpec = (train: boolean): KernelSpec => ({
+  shader: 'batchnorm_backward_apply',
+  defines: { TRAIN: train },
+  params: [['n', 'u32'], ['C', 'u32'], ['HW', 'u32']],
+  bindings: train
+    ? [read('x'), read('dy'), read('saved'), read('gamma'), read('dgamma'), read('dbeta'), write('dx')]
+    : [read('dy'), read('saved'), read('gamma'), write('dx')],
+  workgroupSize: [WG],
+});
+
+export interface BatchNormForward {
+  y: Tensor;
+  /** [mean, invstd] per channel, for the backward pass. */
+  saved: Tensor;
+}
+
+export function batchNormForward(
+  rt: Runtime,
+  x: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  runningMean: Tensor,
+  runningVar: Tensor,
+  opts: BatchNormOptions,
+): BatchNormForward {
+  assertRank('batchnorm2d', x, 4);
+  const [N, C, H, W] = x.shape;
+  for (const [name, t] of [['weight', gamma], ['bias', beta], ['running_mean', runningMean], ['running_var', runningVar]] as const) {
+    if (t.rank !== 1 || t.shape[0] !== C) {
+      throw new Error(`batchnorm2d: ${name} must have shape [${C}] for input ${shapeStr(x.shape)}, got ${shapeStr(t.shape)}`);
+    }
+  }
+  if (opts.training && N * H * W < 2) {
+    throw new Error(`batchnorm2d: training needs more than 1 value per channel, got input ${shapeStr(x.shape)}`);
+  }
+  const eps = opts.eps ?? 1e-5;
+  const momentum = opts.momentum ?? 0.1;
+  const saved = rt.empty([2 * C], 'f32', 'batchnorm statistics');
+  const statsBuffers = opts.training ? [x, saved, runningMean, runningVar] : [saved, runningMean, runningVar];
+  rt.dispatch('batchnorm2d', statsSpec(opts.training), [N, C, H * W, eps, momentum], statsBuffers, [C]);
+  const y = rt.empty(x.shape, 'f32', 'batchnorm2d output');
+  rt.dispatch('batchnorm2d', applySpec, [x.size, C, H * W], [x, saved, gamma, beta, y], grid1d(x.size, WG));
+  return { y, saved };
+}
+
+export interface BatchNormGradients {
+  dx: Tensor;
+  dgamma: Tensor;
+  dbeta: Tensor;
+}
+
+export function batchNormBackward(
+  rt: Runtime,
+  x: Tensor,
+  dy: Tensor,
+  gamma: Tensor,
+  saved: Tensor,
+  training: boolean,
+): BatchNormGradients {
+  assertSameShape('batchnorm2d backward', x, dy);
+  const [N, C, H, W] = x.shape;
+  const dgamma = rt.empty([C], 'f32', 'batchnorm weight gradient');
+  const dbeta = rt.empty([C], 'f32', 'batchnorm bias gradient');
+  rt.dispatch('batchnorm2d backward', backwardReduceSpec, [N, C, H * W], [x, dy, saved, dgamma, dbeta], [C]);
+  const dx = rt.empty(x.shape, 'f32', 'batchnorm input gradient');
+  const buffers = training ? [x, dy, saved, gamma, dgamma, dbeta, dx] : [dy, saved, gamma, dx];
+  rt.dispatch('batchnorm2d backward', backwardApplySpec(training), [x.size, C, H * W], buffers, grid1d(x.size, WG));
+  return { dx, dgamma, dbeta };
+}

@@ -1,0 +1,150 @@
+/**
+ * conv2d, NCHW, weights [Cout, Cin, KH, KW] (PyTorch layout), any kernel size, stride and padding.
+ * Forward, backward-data and backward-weight side by side; bias gradient is a sum over (N, H, W).
+ */
+import { read, write, type KernelSpec } from '../graph/kernel.js';
+import type { Runtime } from '../graph/runtime.js';
+import { shapeStr, type Tensor } from '../graph/tensor.js';
+import { assertRank, grid1d } from './util.js';
+import { sumToShape } from './reduce.js';
+
+export interface Conv2dOptions {
+  stride?: number;
+  padding?: number;
+}
+
+export interface ConvGeometry {
+  N: number; Cin: number; H: number; W: number;
+  Cout: number; KH: number; KW: number;
+  OH: number; OW: number; stride: number; pad: number;
+}
+
+/** Channels per invocation (register block height); pixels per invocation are fixed at 4. */
+const TM = 4;
+const WG: [number, number] = [16, 4];
+
+const GEOMETRY_PARAMS = [
+  ['N', 'u32'], ['Cin', 'u32'], ['H', 'u32'], ['W', 'u32'], ['Cout', 'u32'], ['OH', 'u32'], ['OW', 'u32'],
+  ['KH', 'u32'], ['KW', 'u32'], ['stride', 'u32'], ['pad', 'u32'],
+] as const;
+
+const geometryValues = (g: ConvGeometry) => [g.N, g.Cin, g.H, g.W, g.Cout, g.OH, g.OW, g.KH, g.KW, g.stride, g.pad];
+
+const forwardSpec = (hasBias: boolean): KernelSpec => ({
+  shader: 'conv2d_forward',
+  defines: { TM, HAS_BIAS: hasBias },
+  params: GEOMETRY_PARAMS,
+  bindings: hasBias ? [read('x'), read('w'), read('bias'), write('y')] : [read('x'), read('w'), write('y')],
+  workgroupSize: WG,
+});
+
+const backwardDataSpec: KernelSpec = {
+  shader: 'conv2d_backward_data',
+  defines: { TM },
+  params: [...GEOMETRY_PARAMS, ['threadsPerRow', 'u32']],
+  bindings: [read('dy'), read('w'), write('dx')],
+  workgroupSize: WG,
+};
+
+const backwardWeightSpec: KernelSpec = {
+  shader: 'conv2d_backward_weight',
+  defines: { TM },
+  params: [...GEOMETRY_PARAMS, ['rowsPerSplit', 'u32']],
+  bindings: [read('dy'), read('x'), write('partial')],
+  workgroupSize: WG,
+};
+
+const sumSplitsSpec: KernelSpec = {
+  shader: 'sum_splits',
+  params: [['n', 'u32'], ['splits', 'u32']],
+  bindings: [read('partial'), write('out')],
+  workgroupSize: [256],
+};
+
+export function convGeometry(x: Tensor, w: Tensor, opts: Conv2dOptions, op = 'conv2d'): ConvGeometry {
+  assertRank(op, x, 4, 'input');
+  assertRank(op, w, 4, 'weight');
+  const [N, Cin, H, W] = x.shape;
+  const [Cout, wCin, KH, KW] = w.shape;
+  const stride = opts.stride ?? 1;
+  const pad = opts.padding ?? 0;
+  if (wCin !== Cin) {
+    throw new Error(`${op}: input ${shapeStr(x.shape)} has ${Cin} channels but weight ${shapeStr(w.shape)} expects ${wCin}`);
+  }
+  if (!Number.isInteger(stride) || stride < 1 || !Number.isInteger(pad) || pad < 0) {
+    throw new Error(`${op}: stride must be an integer >= 1 and padding >= 0, got stride ${stride}, padding ${pad}`);
+  }
+  const OH = Math.floor((H + 2 * pad - KH) / stride) + 1;
+  const OW = Math.floor((W + 2 * pad - KW) / stride) + 1;
+  if (OH < 1 || OW < 1) {
+    throw new Error(`${op}: kernel ${KH}x${KW} with padding ${pad} does not fit input ${shapeStr(x.shape)}`);
+  }
+  return { N, Cin, H, W, Cout, KH, KW, OH, OW, stride, pad };
+}
+
+export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+  const g = convGeometry(x, w, opts);
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== g.Cout)) {
+    throw new Error(`conv2d: bias must have shape [${g.Cout}], got ${shapeStr(bias.shape)}`);
+  }
+  const y = rt.empty([g.N, g.Cout, g.OH, g.OW], 'f32', 'conv2d output');
+  const groups: [number, number, number] = [
+    Math.ceil(Math.ceil((g.OH * g.OW) / 4) / WG[0]),
+    Math.ceil(Math.ceil(g.Cout / TM) / WG[1]),
+    g.N,
+  ];
+  const buffers = bias ? [x, w, bias, y] : [x, w, y];
+  rt.dispatch('conv2d', forwardSpec(!!bias), geometryValues(g), buffers, groups);
+  return y;
+}
+
+/** Gradient with respect to the input (a transposed convolution of dy with the same weights). */
+export function conv2dBackwardData(rt: Runtime, dy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
+  const dx = rt.empty([g.N, g.Cin, g.H, g.W], 'f32', 'conv2d input gradient');
+  const groupsPerRow = Math.ceil(Math.ceil(g.W / g.stride) / 4);
+  const threadsPerRow = g.stride * groupsPerRow;
+  const groups: [number, number, number] = [
+    Math.ceil((g.H * threadsPerRow) / WG[0]),
+    Math.ceil(Math.ceil(g.Cin / TM) / WG[1]),
+    g.N,
+  ];
+  rt.dispatch('conv2d backward (input)', backwardDataSpec, [...geometryValues(g), threadsPerRow], [dy, w, dx], groups);
+  return dx;
+}
+
+/** Invocations to aim for when choosing the split-K factor (enough to fill a large GPU). */
+const TARGET_INVOCATIONS = 1 << 15;
+
+/** Gradient with respect to the weights, split-K over output rows. */
+export function conv2dBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
+  const cols = g.Cin * g.KH * g.KW;
+  const tiles = Math.ceil(cols / 4) * Math.ceil(g.Cout / TM);
+  const rows = g.N * g.OH;
+  const wantSplits = Math.max(1, Math.min(rows, Math.round(TARGET_INVOCATIONS / tiles)));
+  const rowsPerSplit = Math.ceil(rows / wantSplits);
+  const splits = Math.ceil(rows / rowsPerSplit);
+  const dw = rt.empty([g.Cout, g.Cin, g.KH, g.KW], 'f32', 'conv2d weight gradient');
+  const partial = splits === 1 ? dw : rt.empty([splits, g.Cout * cols], 'f32', 'conv2d weight gradient (partial sums)');
+  const groups: [number, number, number] = [
+    Math.ceil(Math.ceil(cols / 4) / WG[0]),
+    Math.ceil(Math.ceil(g.Cout / TM) / WG[1]),
+    splits,
+  ];
+  rt.dispatch('conv2d backward (weight)', backwardWeightSpec, [...geometryValues(g), rowsPerSplit], [dy, x, partial], groups);
+  if (partial !== dw) {
+    const n = g.Cout * cols;
+    rt.dispatch('conv2d backward (weight)', sumSplitsSpec, [n, splits], [partial, dw], grid1d(n, 256));
+    partial.dispose();
+  }
+  return dw;
+}
+
+/** Gradient with respect to the bias: dy summed over batch and pixels. */
+export function conv2dBackwardBias(rt: Runtime, dy: Tensor): Tensor {
+  return sumToShape(rt, dy, [1, dy.shape[1], 1, 1]).asShape([dy.shape[1]]);
+}
+
+/** Multiply-adds of one forward pass (the backward passes each cost the same). */
+export function conv2dMacs(g: ConvGeometry): number {
+  return g.N * g.Cout * g.OH * g.OW * g.Cin * g.KH * g.KW;
+}

@@ -1,0 +1,115 @@
+/**
+ * Elementwise ops: ReLU, sigmoid, affine (a*x + b), fill, y += a*x, and add / multiply with broadcasting
+ * (per-channel [N,C,1,1] and per-pixel [N,1,H,W] gates, scalars), forward and backward side by side.
+ */
+import { read, write, type KernelSpec } from '../graph/kernel.js';
+import type { Runtime } from '../graph/runtime.js';
+import { shapeStr, type Shape, type Tensor } from '../graph/tensor.js';
+import { sumToShape, toRank4 } from './reduce.js';
+import { assertSameShape, grid1d } from './util.js';
+
+const WG = 256;
+
+type UnaryKind = 'relu' | 'sigmoid' | 'affine';
+const unarySpec = (kind: UnaryKind): KernelSpec => ({
+  shader: 'unary',
+  defines: { RELU: kind === 'relu', SIGMOID: kind === 'sigmoid' },
+  params: [['n', 'u32'], ['a', 'f32'], ['b', 'f32']],
+  bindings: [read('x'), write('y')],
+  workgroupSize: [WG],
+});
+
+const unaryBackwardSpec = (kind: 'relu' | 'sigmoid'): KernelSpec => ({
+  shader: 'unary_backward',
+  defines: { RELU: kind === 'relu' },
+  params: [['n', 'u32']],
+  bindings: [read('y'), read('dy'), write('dx')],
+  workgroupSize: [WG],
+});
+
+const fillSpec: KernelSpec = { shader: 'fill', params: [['n', 'u32'], ['value', 'f32']], bindings: [write('y')], workgroupSize: [WG] };
+const axpySpec: KernelSpec = { shader: 'axpy', params: [['n', 'u32'], ['a', 'f32']], bindings: [read('x'), write('y')], workgroupSize: [WG] };
+
+function unary(rt: Runtime, kind: UnaryKind, x: Tensor, a = 1, b = 0): Tensor {
+  const y = rt.empty(x.shape, 'f32', `${kind} output`);
+  rt.dispatch(kind, unarySpec(kind), [x.size, a, b], [x, y], grid1d(x.size, WG));
+  return y;
+}
+
+export const reluForward = (rt: Runtime, x: Tensor) => unary(rt, 'relu', x);
+export const sigmoidForward = (rt: Runtime, x: Tensor) => unary(rt, 'sigmoid', x);
+/** y = a * x + b */
+export const affineForward = (rt: Runtime, x: Tensor, a: number, b: number) => unary(rt, 'affine', x, a, b);
+
+/** dx from the forward output y (ReLU: y > 0; sigmoid: y (1 - y)). */
+export function unaryBackward(rt: Runtime, kind: 'relu' | 'sigmoid', y: Tensor, dy: Tensor): Tensor {
+  assertSameShape(`${kind} backward`, y, dy);
+  const dx = rt.empty(y.shape, 'f32', `${kind} gradient`);
+  rt.dispatch(`${kind} backward`, unaryBackwardSpec(kind), [y.size], [y, dy, dx], grid1d(y.size, WG));
+  return dx;
+}
+
+export function fill(rt: Runtime, y: Tensor, value: number): Tensor {
+  rt.dispatch('fill', fillSpec, [y.size, value], [y], grid1d(y.size, WG));
+  return y;
+}
+
+/** y += a * x, in place. */
+export function axpyInPlace(rt: Runtime, y: Tensor, x: Tensor, a = 1): void {
+  assertSameShape('accumulate', y, x);
+  rt.dispatch('accumulate', axpySpec, [y.size, a], [x, y], grid1d(y.size, WG));
+}
+
+// ---- broadcasting binary ops ----------------------------------------------------------------------
+
+const binarySpec = (mul: boolean): KernelSpec => ({
+  shader: 'binary',
+  defines: { MUL: mul },
+  params: [
+    ['n', 'u32'], ['d1', 'u32'], ['d2', 'u32'], ['d3', 'u32'],
+    ['a0', 'u32'], ['a1', 'u32'], ['a2', 'u32'], ['a3', 'u32'],
+    ['b0', 'u32'], ['b1', 'u32'], ['b2', 'u32'], ['b3', 'u32'],
+  ],
+  bindings: [read('a'), read('b'), write('out')],
+  workgroupSize: [WG],
+});
+
+/** The broadcast result shape of a and b (NumPy rules, rank <= 4). */
+export function broadcastShape(op: string, a: Shape, b: Shape): number[] {
+  const rank = Math.max(a.length, b.length);
+  if (rank > 4) throw new Error(`${op}: rank ${rank} is not supported (at most 4)`);
+  const pa = [...Array(rank - a.length).fill(1), ...a];
+  const pb = [...Array(rank - b.length).fill(1), ...b];
+  return pa.map((d, i) => {
+    if (d === pb[i] || pb[i] === 1) return d;
+    if (d === 1) return pb[i];
+    throw new Error(`${op}: shapes ${shapeStr(a)} and ${shapeStr(b)} do not broadcast`);
+  });
+}
+
+function broadcastStrides(shape: Shape, out: [number, number, number, number]): number[] {
+  const s = toRank4(shape);
+  const contiguous = [s[1] * s[2] * s[3], s[2] * s[3], s[3], 1];
+  return s.map((d, i) => (d === 1 && out[i] !== 1 ? 0 : contiguous[i]));
+}
+
+export function binaryForward(rt: Runtime, kind: 'add' | 'mul', a: Tensor, b: Tensor): Tensor {
+  const shape = broadcastShape(kind, a.shape, b.shape);
+  const o = toRank4(shape);
+  const out = rt.empty(shape, 'f32', `${kind} output`);
+  const n = out.size;
+  const params = [n, o[1], o[2], o[3], ...broadcastStrides(a.shape, o), ...broadcastStrides(b.shape, o)];
+  rt.dispatch(kind, binarySpec(kind === 'mul'), params, [a, b, out], grid1d(n, WG));
+  return out;
+}
+
+/** Sums a gradient of the broadcast shape back to an operand's shape (a copy when nothing was broadcast). */
+export function unbroadcast(rt: Runtime, grad: Tensor, shape: Shape): Tensor {
+  const g4 = toRank4(grad.shape);
+  const t4 = toRank4(shape);
+  if (g4.every((d, i) => d === t4[i])) return grad.reshape(shape);
+  const view = grad.reshape(g4);
+  const summed = sumToShape(rt, view, t4);
+  view.dispose();
+  return summed.asShape(shape);
+}

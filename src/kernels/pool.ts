@@ -1,0 +1,134 @@
+/**
+ * Pooling: max pool 2d (k x k, stride, padding), global average / max over H x W, and mean / max over
+ * channels (the inputs of CBAM-style spatial attention). Max variants save their argmax for the backward.
+ */
+import { read, write, type KernelSpec } from '../graph/kernel.js';
+import type { Runtime } from '../graph/runtime.js';
+import { shapeStr, type Tensor } from '../graph/tensor.js';
+import { assertRank, grid1d } from './util.js';
+
+const WG = 256;
+
+// ---- max pool 2d ----------------------------------------------------------------------------------
+
+export interface MaxPoolOptions {
+  kernel: number;
+  stride: number;
+  padding: number;
+}
+
+const POOL_PARAMS = [
+  ['n', 'u32'], ['H', 'u32'], ['W', 'u32'], ['OH', 'u32'], ['OW', 'u32'], ['K', 'u32'], ['stride', 'u32'], ['pad', 'u32'],
+] as const;
+const maxPoolSpec: KernelSpec = { shader: 'maxpool2d', params: POOL_PARAMS, bindings: [read('x'), write('y'), write('argmax', 'u32')], workgroupSize: [WG] };
+const maxPoolBackwardSpec: KernelSpec = { shader: 'maxpool2d_backward', params: POOL_PARAMS, bindings: [read('dy'), read('argmax', 'u32'), write('dx')], workgroupSize: [WG] };
+
+export function maxPoolOutputSize(op: string, x: Tensor, o: MaxPoolOptions): [number, number] {
+  assertRank(op, x, 4);
+  const [, , H, W] = x.shape;
+  if (o.padding * 2 > o.kernel) {
+    throw new Error(`${op}: padding ${o.padding} must be at most half the kernel size ${o.kernel}`);
+  }
+  const OH = Math.floor((H + 2 * o.padding - o.kernel) / o.stride) + 1;
+  const OW = Math.floor((W + 2 * o.padding - o.kernel) / o.stride) + 1;
+  if (OH < 1 || OW < 1) throw new Error(`${op}: window ${o.kernel} does not fit input ${shapeStr(x.shape)}`);
+  return [OH, OW];
+}
+
+export function maxPool2dForward(rt: Runtime, x: Tensor, o: MaxPoolOptions): { y: Tensor; argmax: Tensor } {
+  const [OH, OW] = maxPoolOutputSize('maxpool2d', x, o);
+  const [N, C, H, W] = x.shape;
+  const y = rt.empty([N, C, OH, OW], 'f32', 'maxpool2d output');
+  const argmax = rt.empty([N, C, OH, OW], 'u32', 'maxpool2d argmax');
+  const params = [y.size, H, W, OH, OW, o.kernel, o.stride, o.padding];
+  rt.dispatch('maxpool2d', maxPoolSpec, params, [x, y, argmax], grid1d(y.size, WG));
+  return { y, argmax };
+}
+
+export function maxPool2dBackward(rt: Runtime, dy: Tensor, argmax: Tensor, inputShape: readonly number[], o: MaxPoolOptions): Tensor {
+  const [, , H, W] = inputShape;
+  const [, , OH, OW] = dy.shape;
+  const dx = rt.empty(inputShape, 'f32', 'maxpool2d gradient');
+  const params = [dx.size, H, W, OH, OW, o.kernel, o.stride, o.padding];
+  rt.dispatch('maxpool2d backward', maxPoolBackwardSpec, params, [dy, argmax, dx], grid1d(dx.size, WG));
+  return dx;
+}
+
+// ---- global pooling over H x W --------------------------------------------------------------------
+
+const globalSpec = (max: boolean): KernelSpec => ({
+  shader: 'global_pool',
+  defines: { MAX: max },
+  params: [['planes', 'u32'], ['HW', 'u32']],
+  bindings: max ? [read('x'), write('y'), write('argmax', 'u32')] : [read('x'), write('y')],
+  workgroupSize: [WG],
+});
+const globalBackwardSpec = (max: boolean): KernelSpec => ({
+  shader: 'global_pool_backward',
+  defines: { MAX: max },
+  params: [['n', 'u32'], ['HW', 'u32']],
+  bindings: max ? [read('dy'), read('argmax', 'u32'), write('dx')] : [read('dy'), write('dx')],
+  workgroupSize: [WG],
+});
+
+/** [N, C, H, W] -> [N, C, 1, 1]; `argmax` is set for max pooling. */
+export function globalPoolForward(rt: Runtime, x: Tensor, kind: 'avg' | 'max'): { y: Tensor; argmax: Tensor | null } {
+  assertRank(`global ${kind} pool`, x, 4);
+  const [N, C, H, W] = x.shape;
+  const y = rt.empty([N, C, 1, 1], 'f32', `global ${kind} pool output`);
+  const argmax = kind === 'max' ? rt.empty([N, C], 'u32', 'global max pool argmax') : null;
+  const buffers = argmax ? [x, y, argmax] : [x, y];
+  rt.dispatch(`global ${kind} pool`, globalSpec(kind === 'max'), [N * C, H * W], buffers, grid1d(N * C, 1));
+  return { y, argmax };
+}
+
+export function globalPoolBackward(rt: Runtime, dy: Tensor, argmax: Tensor | null, inputShape: readonly number[]): Tensor {
+  const [, , H, W] = inputShape;
+  const dx = rt.empty(inputShape, 'f32', 'global pool gradient');
+  const buffers = argmax ? [dy, argmax, dx] : [dy, dx];
+  rt.dispatch('global pool backward', globalBackwardSpec(!!argmax), [dx.size, H * W], buffers, grid1d(dx.size, WG));
+  return dx;
+}
+
+// ---- mean / max over channels ---------------------------------------------------------------------
+
+export interface ChannelPoolKinds {
+  mean: boolean;
+  max: boolean;
+}
+
+const channelSpec = (k: ChannelPoolKinds): KernelSpec => ({
+  shader: 'channel_pool',
+  defines: { MEAN: k.mean, MAX: k.max },
+  params: [['n', 'u32'], ['C', 'u32'], ['HW', 'u32'], ['outC', 'u32']],
+  bindings: k.max ? [read('x'), write('y'), write('argmax', 'u32')] : [read('x'), write('y')],
+  workgroupSize: [WG],
+});
+const channelBackwardSpec = (k: ChannelPoolKinds): KernelSpec => ({
+  shader: 'channel_pool_backward',
+  defines: { MEAN: k.mean, MAX: k.max },
+  params: [['n', 'u32'], ['C', 'u32'], ['HW', 'u32'], ['outC', 'u32']],
+  bindings: k.max ? [read('dy'), read('argmax', 'u32'), write('dx')] : [read('dy'), write('dx')],
+  workgroupSize: [WG],
+});
+
+/** [N, C, H, W] -> [N, k, H, W] with channels [mean][, max] (mean first, as DCAM's spatial attention). */
+export function channelPoolForward(rt: Runtime, x: Tensor, k: ChannelPoolKinds): { y: Tensor; argmax: Tensor | null } {
+  assertRank('channel pool', x, 4);
+  if (!k.mean && !k.max) throw new Error('channel pool: choose mean, max or both');
+  const [N, C, H, W] = x.shape;
+  const outC = (k.mean ? 1 : 0) + (k.max ? 1 : 0);
+  const y = rt.empty([N, outC, H, W], 'f32', 'channel pool output');
+  const argmax = k.max ? rt.empty([N, H, W], 'u32', 'channel max argmax') : null;
+  const buffers = argmax ? [x, y, argmax] : [x, y];
+  rt.dispatch('channel pool', channelSpec(k), [N * H * W, C, H * W, outC], buffers, grid1d(N * H * W, WG));
+  return { y, argmax };
+}
+
+export function channelPoolBackward(rt: Runtime, dy: Tensor, argmax: Tensor | null, inputShape: readonly number[], k: ChannelPoolKinds): Tensor {
+  const [, C, H, W] = inputShape;
+  const dx = rt.empty(inputShape, 'f32', 'channel pool gradient');
+  const buffers = argmax ? [dy, argmax, dx] : [dy, dx];
+  rt.dispatch('channel pool backward', channelBackwardSpec(k), [dx.size, C, H * W, dy.shape[1]], buffers, grid1d(dx.size, WG));
+  return dx;
+}

@@ -1,0 +1,52 @@
+/**
+ * torch.optim.SGD: momentum, coupled weight decay (added to the gradient), no dampening, no Nesterov.
+ * The momentum buffer starts as the first gradient, as PyTorch's does.
+ */
+import type { Tensor } from '../graph/tensor.js';
+import { sgdUpdate, type SgdHyper } from '../kernels/sgd.js';
+
+export interface SgdOptions {
+  lr: number;
+  momentum?: number;
+  weightDecay?: number;
+}
+
+export class SGD {
+  readonly hyper: SgdHyper;
+  private readonly velocity = new Map<Tensor, Tensor>();
+
+  constructor(readonly params: readonly Tensor[], opts: SgdOptions) {
+    this.hyper = { lr: opts.lr, momentum: opts.momentum ?? 0, weightDecay: opts.weightDecay ?? 0 };
+  }
+
+  /** Updates every parameter that has a gradient. */
+  step(): void {
+    for (const p of this.params) {
+      if (!p.grad) continue;
+      let v = this.velocity.get(p);
+      const first = !v;
+      if (!v) {
+        v = p.runtime.empty(p.shape, 'f32', 'sgd momentum buffer').keep();
+        this.velocity.set(p, v);
+      }
+      sgdUpdate(p.runtime, p, p.grad, v, this.hyper, first);
+    }
+  }
+
+  zeroGrad(): void {
+    for (const p of this.params) {
+      p.grad?.dispose();
+      p.grad = null;
+    }
+  }
+
+  /** Momentum buffers (for checkpoints), in parameter order; null before the first step. */
+  state(): Array<Tensor | null> {
+    return this.params.map((p) => this.velocity.get(p) ?? null);
+  }
+
+  dispose(): void {
+    for (const v of this.velocity.values()) v.dispose();
+    this.velocity.clear();
+  }
+}
