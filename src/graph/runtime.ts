@@ -3,6 +3,7 @@
  * `tidy` scopes. Ops record work synchronously; reads (`Tensor.read`) and `sync()` are the points where
  * the CPU waits and where asynchronous errors (WGSL validation, device loss, out of memory) surface.
  */
+import { fill } from '../kernels/elementwise.js';
 import { BufferPool, type MemoryStats } from './buffer-pool.js';
 import type { KernelSpec } from './kernel.js';
 import { PipelineCache } from './pipeline-cache.js';
@@ -21,6 +22,8 @@ export interface AdapterDescription {
 
 export interface RuntimeOptions {
   dispatchesPerSubmit?: number;
+  /** Fill every new tensor with NaN (tests: an element a kernel forgets to write then shows up). */
+  poison?: boolean;
 }
 
 export class DeviceLostError extends Error {}
@@ -38,12 +41,14 @@ export class Runtime {
   keepAlive: unknown[] = [];
   /** Autograd recording switch (see `noGrad`). */
   gradEnabled = true;
+  readonly poison: boolean;
 
   constructor(
     readonly device: GPUDevice,
     readonly adapter: AdapterDescription,
     options: RuntimeOptions = {},
   ) {
+    this.poison = options.poison ?? false;
     this.limits = device.limits;
     this.features = new Set(device.features as unknown as Iterable<string>);
     this.pool = new BufferPool(device, device.limits.maxBufferSize);
@@ -62,6 +67,12 @@ export class Runtime {
 
   /** A tensor with uninitialised contents (pooled buffers keep whatever they held). */
   empty(shape: Shape, dtype: DType = 'f32', what = 'tensor'): Tensor {
+    const t = this.allocate(shape, dtype, what);
+    if (this.poison) fill(this, t, NaN);
+    return t;
+  }
+
+  private allocate(shape: Shape, dtype: DType, what: string): Tensor {
     this.checkAlive();
     for (const d of shape) {
       if (!Number.isInteger(d) || d < 0) throw new Error(`${what}: invalid shape ${shapeStr(shape)}`);
@@ -75,7 +86,7 @@ export class Runtime {
     if (data.length !== sizeOf(shape)) {
       throw new Error(`tensor: ${data.length} values do not fill shape ${shapeStr(shape)} (${sizeOf(shape)} elements)`);
     }
-    const t = this.empty(shape);
+    const t = this.allocate(shape, 'f32', 'tensor');
     // A buffer fresh from the pool has no pending commands, so the queue write needs no flush.
     if (data.length > 0) this.writeBuffer(t.buffer, data instanceof Float32Array ? data : Float32Array.from(data), false);
     return t;
