@@ -68,7 +68,7 @@ export class Runtime {
   /** A tensor with uninitialised contents (pooled buffers keep whatever they held). */
   empty(shape: Shape, dtype: DType = 'f32', what = 'tensor'): Tensor {
     const t = this.allocate(shape, dtype, what);
-    if (this.poison) fill(this, t, NaN);
+    if (this.poison && t.size * 4 <= this.limits.maxStorageBufferBindingSize) fill(this, t, NaN);
     return t;
   }
 
