@@ -88,3 +88,12 @@ describe('training a small conv net', () => {
     console.log('memory after 220 steps:', rt.memory());
   });
 });
+
+describe('README example', () => {
+  it('runs and the loss falls', async () => {
+    const { main } = await import('../examples/quickstart.js');
+    const losses = await main(10);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(losses[9]).toBeLessThan(losses[0]);
+  });
+});
