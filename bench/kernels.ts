@@ -13,8 +13,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { create, globals } from 'webgpu';
-import { createDevice, describeAdapter, type Runtime, type Tensor } from '../src/index.js';
-import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, convGeometry, conv2dMacs, type ConvGeometry } from '../src/kernels/conv2d.js';
+import { createDevice, describeAdapter, type Runtime } from '../src/index.js';
+import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, convGeometry, convGeometryOf, conv2dMacs, type ConvGeometry } from '../src/kernels/conv2d.js';
 import { Rng } from '../src/nn/init.js';
 
 const { values: args } = parseArgs({
@@ -172,13 +172,12 @@ async function main(): Promise<void> {
     '|---|---|---:|---:|---:|---:|---:|---:|',
   ];
   for (const c of resnetShapes(size)) {
+    const g = convGeometryOf([batch, c.cin, c.hw, c.hw], [c.cout, c.cin, c.k, c.k], { stride: c.stride, padding: c.pad });
     const data = {
       x: random(batch * c.cin * c.hw * c.hw, rng),
       w: random(c.cout * c.cin * c.k * c.k, rng, 0.05),
-      dy: new Float32Array(0),
+      dy: random(batch * c.cout * g.OH * g.OW, rng),
     };
-    const g = convGeometry({ shape: [batch, c.cin, c.hw, c.hw], rank: 4 } as Tensor, { shape: [c.cout, c.cin, c.k, c.k], rank: 4 } as Tensor, { stride: c.stride, padding: c.pad });
-    data.dy = random(batch * c.cout * g.OH * g.OW, rng);
     const gflop = (2 * conv2dMacs(g)) / 1e9;
     const ours = await benchOurs(rt, c, data);
     const peer = 'error' in tfjs ? null : await benchTfjs(tfjs, c, data, g).catch((e: Error) => ({ error: e.message }) as const);

@@ -1,5 +1,6 @@
 // dx[n, ci, ih, iw] = sum over (co, kh, kw) with ih = oh*S - pad + kh, iw = ow*S - pad + kw of
 // W[co, ci, kh, kw] * dy[n, co, oh, ow]: a gather (no atomics), as a transposed convolution.
+// Weights come packed as vec4s over input channels (conv2d_pack_weights).
 // An invocation owns TM input channels x 4 input pixels of one row taken with stride S
 // (iw = r + S*m, same phase r), so every pixel it owns hits the same filter taps: taps that do not land
 // on the output grid are skipped as a whole instead of masked per pixel, and the 4 matching output pixels
@@ -7,22 +8,22 @@
 const TM: u32 = ${TM}u;
 
 @compute @workgroup_size(WG_X, WG_Y)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let S = P.stride;
   let ih = gid.x / P.threadsPerRow;
   let t = gid.x % P.threadsPerRow;
   let r = t % S;
   let q = t / S;
-  let ci0 = gid.y * TM;
+  let ci0 = wid.y * TM; // uniform across the workgroup, and so are the weight addresses
   let n = gid.z;
   let m0 = q * 4u;
   if (ih >= P.H || ci0 >= P.Cin || r + S * m0 >= P.W) { return; }
 
   let OHW = P.OH * P.OW;
   let KK = P.KH * P.KW;
-  var wrow: array<u32, TM>;
-  for (var i = 0u; i < TM; i = i + 1u) { wrow[i] = min(ci0 + i, P.Cin - 1u) * KK; }
-  let wco = P.Cin * KK;
+  // Weights packed as [co][kh][kw][Cin padded] (conv2d_pack_weights): TM input channels = TM/4 vec4s.
+  let wq0 = ci0 / 4u;
+  let wco = KK * P.pad4;
 
   var acc: array<vec4f, TM>;
   for (var kh = 0u; kh < P.KH; kh = kh + 1u) {
@@ -39,14 +40,18 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
       let mask = select(vec4f(0.0), vec4f(1.0), valid);
       let off = vec4u(select(vec4i(0), ow, valid));
       var di = n * P.Cout * OHW + oh * P.OW;
-      var wk = kh * P.KW + kw;
+      var wq = (kh * P.KW + kw) * P.pad4 + wq0;
       for (var co = 0u; co < P.Cout; co = co + 1u) {
         let dv = vec4f(dy[di + off.x], dy[di + off.y], dy[di + off.z], dy[di + off.w]) * mask;
-        for (var i = 0u; i < TM; i = i + 1u) {
-          acc[i] = fma(vec4f(w[wrow[i] + wk]), dv, acc[i]);
+        for (var q = 0u; q < TM / 4u; q = q + 1u) {
+          let wv = wp[wq + q];
+          acc[4u * q] = fma(vec4f(wv.x), dv, acc[4u * q]);
+          acc[4u * q + 1u] = fma(vec4f(wv.y), dv, acc[4u * q + 1u]);
+          acc[4u * q + 2u] = fma(vec4f(wv.z), dv, acc[4u * q + 2u]);
+          acc[4u * q + 3u] = fma(vec4f(wv.w), dv, acc[4u * q + 3u]);
         }
         di = di + OHW;
-        wk = wk + wco;
+        wq = wq + wco;
       }
     }
   }

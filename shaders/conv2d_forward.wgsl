@@ -1,32 +1,35 @@
 // Convolution as an implicit GEMM, NCHW: out[n, co, p] = sum_k W[co, k] * im2col(x)[n, k, p] (+ bias[co]),
 // with k = (ci, kh, kw) and p = (oh, ow). im2col is never materialised: each invocation computes the input
 // offsets of its pixels once per filter tap and walks the input channels with a fixed stride.
-// Register blocking: an invocation owns TM output channels x 4 consecutive output pixels (vec4 accumulators),
-// so each step loads 4 inputs and TM weights for 4*TM multiply-adds. No workgroup memory: neighbouring
+// Register blocking: an invocation owns TM output channels x 4 output pixels (vec4 accumulators), so each
+// step loads 4 inputs and TM/4 vec4 weights for 4*TM multiply-adds. The channel block comes from the
+// workgroup id, so weight addresses are uniform across the workgroup. No workgroup memory: neighbouring
 // invocations share rows through the cache, and software rasterisers (lavapipe) run barriers poorly.
 const TM: u32 = ${TM}u;
 
 @compute @workgroup_size(WG_X, WG_Y)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u,
+        @builtin(local_invocation_id) lid: vec3u) {
   let OHW = P.OH * P.OW;
-  let p0 = gid.x * 4u;
-  let co0 = gid.y * TM;
+  // Pixel j of this invocation is p0 + j * WG_X, so neighbouring invocations read neighbouring pixels.
+  let p0 = wid.x * WG_X * 4u + lid.x;
+  let pstep = WG_X;
+  let co0 = wid.y * TM;
   let n = gid.z;
   if (p0 >= OHW || co0 >= P.Cout) { return; }
 
   let HW = P.H * P.W;
   let KK = P.KH * P.KW;
-  let K = P.Cin * KK;
   // Top-left input corner of each of the 4 pixels' receptive fields.
   var ihb: vec4i;
   var iwb: vec4i;
   for (var j = 0u; j < 4u; j = j + 1u) {
-    let p = min(p0 + j, OHW - 1u);
+    let p = min(p0 + j * pstep, OHW - 1u);
     ihb[j] = i32((p / P.OW) * P.stride) - i32(P.pad);
     iwb[j] = i32((p % P.OW) * P.stride) - i32(P.pad);
   }
-  var wrow: array<u32, TM>;
-  for (var r = 0u; r < TM; r = r + 1u) { wrow[r] = min(co0 + r, P.Cout - 1u) * K; }
+  // Weights packed as [k][Cout padded] (conv2d_pack_weights): the TM channels are TM/4 vec4 loads.
+  let wq0 = co0 / 4u;
 
   var acc: array<vec4f, TM>;
   let xn = n * P.Cin * HW;
@@ -38,14 +41,19 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
       let off = vec4u(select(vec4i(0), ih * i32(P.W) + iw, valid));
       let mask = select(vec4f(0.0), vec4f(1.0), valid);
       var xi = xn;
-      var wk = kh * P.KW + kw;
+      var wq = (kh * P.KW + kw) * P.pad4 + wq0;
+      let wstep = KK * P.pad4;
       for (var ci = 0u; ci < P.Cin; ci = ci + 1u) {
         let xv = vec4f(x[xi + off.x], x[xi + off.y], x[xi + off.z], x[xi + off.w]) * mask;
-        for (var r = 0u; r < TM; r = r + 1u) {
-          acc[r] = fma(vec4f(w[wrow[r] + wk]), xv, acc[r]);
+        for (var q = 0u; q < TM / 4u; q = q + 1u) {
+          let wv = wp[wq + q];
+          acc[4u * q] = fma(vec4f(wv.x), xv, acc[4u * q]);
+          acc[4u * q + 1u] = fma(vec4f(wv.y), xv, acc[4u * q + 1u]);
+          acc[4u * q + 2u] = fma(vec4f(wv.z), xv, acc[4u * q + 2u]);
+          acc[4u * q + 3u] = fma(vec4f(wv.w), xv, acc[4u * q + 3u]);
         }
         xi = xi + HW;
-        wk = wk + KK;
+        wq = wq + wstep;
       }
     }
   }
@@ -60,7 +68,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 #endif
     let base = (n * P.Cout + co) * OHW + p0;
     for (var j = 0u; j < 4u; j = j + 1u) {
-      if (p0 + j < OHW) { y[base + j] = v[j]; }
+      if (p0 + j * pstep < OHW) { y[base + j * pstep] = v[j]; }
     }
   }
 }

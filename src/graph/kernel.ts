@@ -13,7 +13,7 @@ export interface BindingSpec {
   name: string;
   access: 'read' | 'read_write';
   /** Element type of the array, f32 unless given. */
-  type?: 'f32' | 'u32';
+  type?: 'f32' | 'u32' | 'vec4f';
 }
 
 export interface KernelSpec {
@@ -29,8 +29,8 @@ export interface KernelSpec {
   workgroupSize: readonly [number, number?, number?];
 }
 
-export const read = (name: string, type: 'f32' | 'u32' = 'f32'): BindingSpec => ({ name, access: 'read', type });
-export const write = (name: string, type: 'f32' | 'u32' = 'f32'): BindingSpec => ({ name, access: 'read_write', type });
+export const read = (name: string, type: 'f32' | 'u32' | 'vec4f' = 'f32'): BindingSpec => ({ name, access: 'read', type });
+export const write = (name: string, type: 'f32' | 'u32' | 'vec4f' = 'f32'): BindingSpec => ({ name, access: 'read_write', type });
 
 /** Cache key: everything that changes the generated code, nothing else. */
 export function kernelKey(spec: KernelSpec): string {

@@ -19,9 +19,9 @@ export interface ConvGeometry {
   OH: number; OW: number; stride: number; pad: number;
 }
 
-/** Channels per invocation (register block height); pixels per invocation are fixed at 4. */
-const TM = 4;
-const WG: [number, number] = [16, 4];
+/** Weight gradient: output channels per invocation (x 4 columns), and the workgroup. */
+const WGRAD_TM = 4;
+const WGRAD_WG: [number, number] = [16, 4];
 
 const GEOMETRY_PARAMS = [
   ['N', 'u32'], ['Cin', 'u32'], ['H', 'u32'], ['W', 'u32'], ['Cout', 'u32'], ['OH', 'u32'], ['OW', 'u32'],
@@ -30,28 +30,42 @@ const GEOMETRY_PARAMS = [
 
 const geometryValues = (g: ConvGeometry) => [g.N, g.Cin, g.H, g.W, g.Cout, g.OH, g.OW, g.KH, g.KW, g.stride, g.pad];
 
-const forwardSpec = (hasBias: boolean): KernelSpec => ({
+/** Channels per invocation in the forward and backward-data kernels (weights are read as vec4s). */
+const BLOCK = 8;
+
+/**
+ * Workgroup of one row of invocations over pixels, so that the channel block (and with it every weight
+ * address) is uniform across the workgroup: software rasterisers then load weights once per SIMD group
+ * instead of once per lane, and GPUs broadcast them. Narrower rows for small images keep lanes busy.
+ */
+function rowWorkgroup(invocations: number): [number, number] {
+  let x = 8;
+  while (x < 64 && x < invocations) x *= 2;
+  return [x, 1];
+}
+
+const forwardSpec = (hasBias: boolean, wg: [number, number]): KernelSpec => ({
   shader: 'conv2d_forward',
-  defines: { TM, HAS_BIAS: hasBias },
-  params: GEOMETRY_PARAMS,
-  bindings: hasBias ? [read('x'), read('w'), read('bias'), write('y')] : [read('x'), read('w'), write('y')],
-  workgroupSize: WG,
+  defines: { TM: BLOCK, HAS_BIAS: hasBias },
+  params: [...GEOMETRY_PARAMS, ['pad4', 'u32']],
+  bindings: hasBias ? [read('x'), read('wp', 'vec4f'), read('bias'), write('y')] : [read('x'), read('wp', 'vec4f'), write('y')],
+  workgroupSize: wg,
 });
 
-const backwardDataSpec: KernelSpec = {
+const backwardDataSpec = (wg: [number, number]): KernelSpec => ({
   shader: 'conv2d_backward_data',
-  defines: { TM },
-  params: [...GEOMETRY_PARAMS, ['threadsPerRow', 'u32']],
-  bindings: [read('dy'), read('w'), write('dx')],
-  workgroupSize: WG,
-};
+  defines: { TM: BLOCK },
+  params: [...GEOMETRY_PARAMS, ['threadsPerRow', 'u32'], ['pad4', 'u32']],
+  bindings: [read('dy'), read('wp', 'vec4f'), write('dx')],
+  workgroupSize: wg,
+});
 
 const backwardWeightSpec: KernelSpec = {
   shader: 'conv2d_backward_weight',
-  defines: { TM },
+  defines: { TM: WGRAD_TM },
   params: [...GEOMETRY_PARAMS, ['rowsPerSplit', 'u32']],
   bindings: [read('dy'), read('x'), write('partial')],
-  workgroupSize: WG,
+  workgroupSize: WGRAD_WG,
 };
 
 const sumSplitsSpec: KernelSpec = {
@@ -61,15 +75,41 @@ const sumSplitsSpec: KernelSpec = {
   workgroupSize: [256],
 };
 
+const packSpec = (forward: boolean): KernelSpec => ({
+  shader: 'conv2d_pack_weights',
+  defines: { FORWARD: forward },
+  params: [['rows', 'u32'], ['pad4', 'u32'], ['Cin', 'u32'], ['Cout', 'u32'], ['KH', 'u32'], ['KW', 'u32']],
+  bindings: [read('w'), write('packed')],
+  workgroupSize: [256],
+});
+
+/**
+ * Weights repacked for vec4 loads of consecutive channels: forward [Cin*KH*KW][Cout padded],
+ * backward-data [Cout*KH*KW][Cin padded]; `pad4` vec4s per row. Weights are small, so this costs
+ * little next to the convolution, and it must follow every SGD step anyway.
+ */
+function packWeights(rt: Runtime, w: Tensor, g: ConvGeometry, pad4: number, forward: boolean): Tensor {
+  const KK = g.KH * g.KW;
+  const rows = forward ? g.Cin * KK : g.Cout * KK;
+  const packed = rt.empty([rows, pad4 * 4], 'f32', 'conv2d packed weights');
+  rt.dispatch('conv2d', packSpec(forward), [rows, pad4, g.Cin, g.Cout, g.KH, g.KW], [w, packed], grid1d(rows * pad4 * 4, 256));
+  return packed;
+}
+
 export function convGeometry(x: Tensor, w: Tensor, opts: Conv2dOptions, op = 'conv2d'): ConvGeometry {
   assertRank(op, x, 4, 'input');
   assertRank(op, w, 4, 'weight');
-  const [N, Cin, H, W] = x.shape;
-  const [Cout, wCin, KH, KW] = w.shape;
+  return convGeometryOf(x.shape, w.shape, opts, op);
+}
+
+/** Output size and loop bounds of a convolution of an input of shape xs with weights of shape ws. */
+export function convGeometryOf(xs: readonly number[], ws: readonly number[], opts: Conv2dOptions, op = 'conv2d'): ConvGeometry {
+  const [N, Cin, H, W] = xs;
+  const [Cout, wCin, KH, KW] = ws;
   const stride = opts.stride ?? 1;
   const pad = opts.padding ?? 0;
   if (wCin !== Cin) {
-    throw new Error(`${op}: input ${shapeStr(x.shape)} has ${Cin} channels but weight ${shapeStr(w.shape)} expects ${wCin}`);
+    throw new Error(`${op}: input ${shapeStr(xs)} has ${Cin} channels but weight ${shapeStr(ws)} expects ${wCin}`);
   }
   if (!Number.isInteger(stride) || stride < 1 || !Number.isInteger(pad) || pad < 0) {
     throw new Error(`${op}: stride must be an integer >= 1 and padding >= 0, got stride ${stride}, padding ${pad}`);
@@ -77,7 +117,7 @@ export function convGeometry(x: Tensor, w: Tensor, opts: Conv2dOptions, op = 'co
   const OH = Math.floor((H + 2 * pad - KH) / stride) + 1;
   const OW = Math.floor((W + 2 * pad - KW) / stride) + 1;
   if (OH < 1 || OW < 1) {
-    throw new Error(`${op}: kernel ${KH}x${KW} with padding ${pad} does not fit input ${shapeStr(x.shape)}`);
+    throw new Error(`${op}: kernel ${KH}x${KW} with padding ${pad} does not fit input ${shapeStr(xs)}`);
   }
   return { N, Cin, H, W, Cout, KH, KW, OH, OW, stride, pad };
 }
@@ -88,13 +128,14 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor, bias: Tensor | 
     throw new Error(`conv2d: bias must have shape [${g.Cout}], got ${shapeStr(bias.shape)}`);
   }
   const y = rt.empty([g.N, g.Cout, g.OH, g.OW], 'f32', 'conv2d output');
-  const groups: [number, number, number] = [
-    Math.ceil(Math.ceil((g.OH * g.OW) / 4) / WG[0]),
-    Math.ceil(Math.ceil(g.Cout / TM) / WG[1]),
-    g.N,
-  ];
-  const buffers = bias ? [x, w, bias, y] : [x, w, y];
-  rt.dispatch('conv2d', forwardSpec(!!bias), geometryValues(g), buffers, groups);
+  const pad4 = Math.ceil(g.Cout / BLOCK) * (BLOCK / 4);
+  const wp = packWeights(rt, w, g, pad4, true);
+  const pixelGroups = Math.ceil((g.OH * g.OW) / 4);
+  const [wx, wy] = rowWorkgroup(pixelGroups);
+  const groups: [number, number, number] = [Math.ceil(pixelGroups / wx), Math.ceil(g.Cout / BLOCK), g.N];
+  const buffers = bias ? [x, wp, bias, y] : [x, wp, y];
+  rt.dispatch('conv2d', forwardSpec(!!bias, [wx, wy]), [...geometryValues(g), pad4], buffers, groups);
+  wp.dispose();
   return y;
 }
 
@@ -103,12 +144,16 @@ export function conv2dBackwardData(rt: Runtime, dy: Tensor, w: Tensor, g: ConvGe
   const dx = rt.empty([g.N, g.Cin, g.H, g.W], 'f32', 'conv2d input gradient');
   const groupsPerRow = Math.ceil(Math.ceil(g.W / g.stride) / 4);
   const threadsPerRow = g.stride * groupsPerRow;
+  const pad4 = Math.ceil(g.Cin / BLOCK) * (BLOCK / 4);
+  const wp = packWeights(rt, w, g, pad4, false);
+  const [wx, wy] = rowWorkgroup(g.H * threadsPerRow);
   const groups: [number, number, number] = [
-    Math.ceil((g.H * threadsPerRow) / WG[0]),
-    Math.ceil(Math.ceil(g.Cin / TM) / WG[1]),
+    Math.ceil((g.H * threadsPerRow) / wx),
+    Math.ceil(g.Cin / BLOCK),
     g.N,
   ];
-  rt.dispatch('conv2d backward (input)', backwardDataSpec, [...geometryValues(g), threadsPerRow], [dy, w, dx], groups);
+  rt.dispatch('conv2d backward (input)', backwardDataSpec([wx, wy]), [...geometryValues(g), threadsPerRow, pad4], [dy, wp, dx], groups);
+  wp.dispose();
   return dx;
 }
 
@@ -118,7 +163,7 @@ const TARGET_INVOCATIONS = 1 << 15;
 /** Gradient with respect to the weights, split-K over output rows. */
 export function conv2dBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
   const cols = g.Cin * g.KH * g.KW;
-  const tiles = Math.ceil(cols / 4) * Math.ceil(g.Cout / TM);
+  const tiles = Math.ceil(cols / 4) * Math.ceil(g.Cout / WGRAD_TM);
   const rows = g.N * g.OH;
   const wantSplits = Math.max(1, Math.min(rows, Math.round(TARGET_INVOCATIONS / tiles)));
   const rowsPerSplit = Math.ceil(rows / wantSplits);
@@ -126,8 +171,8 @@ export function conv2dBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g: Conv
   const dw = rt.empty([g.Cout, g.Cin, g.KH, g.KW], 'f32', 'conv2d weight gradient');
   const partial = splits === 1 ? dw : rt.empty([splits, g.Cout * cols], 'f32', 'conv2d weight gradient (partial sums)');
   const groups: [number, number, number] = [
-    Math.ceil(Math.ceil(cols / 4) / WG[0]),
-    Math.ceil(Math.ceil(g.Cout / TM) / WG[1]),
+    Math.ceil(Math.ceil(cols / 4) / WGRAD_WG[0]),
+    Math.ceil(Math.ceil(g.Cout / WGRAD_TM) / WGRAD_WG[1]),
     splits,
   ];
   rt.dispatch('conv2d backward (weight)', backwardWeightSpec, [...geometryValues(g), rowsPerSplit], [dy, x, partial], groups);
