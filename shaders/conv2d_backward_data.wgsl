@@ -10,14 +10,19 @@ const TM: u32 = ${TM}u;
 @compute @workgroup_size(WG_X, WG_Y)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let S = P.stride;
-  let ih = gid.x / P.threadsPerRow;
-  let t = gid.x % P.threadsPerRow;
-  let r = t % S;
-  let q = t / S;
+  // Invocation order: column phase r, then row phase, then row, then column group. Neighbouring
+  // invocations thus share both phases and skip the same filter taps (no divergence between lanes).
+  let q = gid.x % P.groupsPerRow;
+  let t1 = gid.x / P.groupsPerRow;
+  let ihIndex = t1 % P.rowsPerPhase;
+  let t2 = t1 / P.rowsPerPhase;
+  let ihPhase = t2 % S;
+  let r = t2 / S;
+  let ih = ihPhase + S * ihIndex;
   let ci0 = wid.y * TM; // uniform across the workgroup, and so are the weight addresses
   let n = gid.z;
   let m0 = q * 4u;
-  if (ih >= P.H || ci0 >= P.Cin || r + S * m0 >= P.W) { return; }
+  if (r >= S || ih >= P.H || ci0 >= P.Cin || r + S * m0 >= P.W) { return; }
 
   let OHW = P.OH * P.OW;
   let KK = P.KH * P.KW;

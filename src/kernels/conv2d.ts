@@ -32,6 +32,7 @@ const geometryValues = (g: ConvGeometry) => [g.N, g.Cin, g.H, g.W, g.Cout, g.OH,
 
 /** Channels per invocation in the forward and backward-data kernels (weights are read as vec4s). */
 const BLOCK = 8;
+const BLOCK_DEFAULT = 8;
 
 /**
  * Workgroup of one row of invocations over pixels, so that the channel block (and with it every weight
@@ -55,7 +56,7 @@ const forwardSpec = (hasBias: boolean, wg: [number, number]): KernelSpec => ({
 const backwardDataSpec = (wg: [number, number]): KernelSpec => ({
   shader: 'conv2d_backward_data',
   defines: { TM: BLOCK },
-  params: [...GEOMETRY_PARAMS, ['threadsPerRow', 'u32'], ['pad4', 'u32']],
+  params: [...GEOMETRY_PARAMS, ['groupsPerRow', 'u32'], ['rowsPerPhase', 'u32'], ['pad4', 'u32']],
   bindings: [read('dy'), read('wp', 'vec4f'), write('dx')],
   workgroupSize: wg,
 });
@@ -143,16 +144,17 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor, bias: Tensor | 
 export function conv2dBackwardData(rt: Runtime, dy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   const dx = rt.empty([g.N, g.Cin, g.H, g.W], 'f32', 'conv2d input gradient');
   const groupsPerRow = Math.ceil(Math.ceil(g.W / g.stride) / 4);
-  const threadsPerRow = g.stride * groupsPerRow;
+  const rowsPerPhase = Math.ceil(g.H / g.stride);
+  const invocations = g.stride * g.stride * rowsPerPhase * groupsPerRow;
   const pad4 = Math.ceil(g.Cin / BLOCK) * (BLOCK / 4);
   const wp = packWeights(rt, w, g, pad4, false);
-  const [wx, wy] = rowWorkgroup(g.H * threadsPerRow);
+  const [wx, wy] = rowWorkgroup(invocations);
   const groups: [number, number, number] = [
-    Math.ceil((g.H * threadsPerRow) / wx),
+    Math.ceil(invocations / wx),
     Math.ceil(g.Cin / BLOCK),
     g.N,
   ];
-  rt.dispatch('conv2d backward (input)', backwardDataSpec([wx, wy]), [...geometryValues(g), threadsPerRow, pad4], [dy, wp, dx], groups);
+  rt.dispatch('conv2d backward (input)', backwardDataSpec([wx, wy]), [...geometryValues(g), groupsPerRow, rowsPerPhase, pad4], [dy, wp, dx], groups);
   wp.dispose();
   return dx;
 }
