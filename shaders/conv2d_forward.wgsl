@@ -62,9 +62,14 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
     let co = co0 + r;
     if (co >= P.Cout) { break; }
 #if ${HAS_BIAS}
-    let v = acc[r] + vec4f(bias[co]);
+    let b = acc[r] + vec4f(bias[co]);
 #else
-    let v = acc[r];
+    let b = acc[r];
+#endif
+#if ${RELU}
+    let v = max(b, vec4f(0.0)); // fused epilogue (inference)
+#else
+    let v = b;
 #endif
     let base = (n * P.Cout + co) * OHW + p0;
     for (var j = 0u; j < 4u; j = j + 1u) {

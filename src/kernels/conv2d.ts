@@ -13,6 +13,11 @@ export interface Conv2dOptions {
   padding?: number;
 }
 
+export interface Conv2dForwardOptions extends Conv2dOptions {
+  /** Fused epilogue (inference only: no backward rule reads the pre-activation). */
+  relu?: boolean;
+}
+
 export interface ConvGeometry {
   N: number; Cin: number; H: number; W: number;
   Cout: number; KH: number; KW: number;
@@ -45,9 +50,9 @@ function rowWorkgroup(invocations: number): [number, number] {
   return [x, 1];
 }
 
-const forwardSpec = (hasBias: boolean, wg: [number, number]): KernelSpec => ({
+const forwardSpec = (hasBias: boolean, relu: boolean, wg: [number, number]): KernelSpec => ({
   shader: 'conv2d_forward',
-  defines: { TM: BLOCK, HAS_BIAS: hasBias },
+  defines: { TM: BLOCK, HAS_BIAS: hasBias, RELU: relu },
   params: [...GEOMETRY_PARAMS, ['pad4', 'u32']],
   bindings: hasBias ? [read('x'), read('wp', 'vec4f'), read('bias'), write('y')] : [read('x'), read('wp', 'vec4f'), write('y')],
   workgroupSize: wg,
@@ -123,7 +128,7 @@ export function convGeometryOf(xs: readonly number[], ws: readonly number[], opt
   return { N, Cin, H, W, Cout, KH, KW, OH, OW, stride, pad };
 }
 
-export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2dForwardOptions = {}): Tensor {
   const g = convGeometry(x, w, opts);
   if (bias && (bias.rank !== 1 || bias.shape[0] !== g.Cout)) {
     throw new Error(`conv2d: bias must have shape [${g.Cout}], got ${shapeStr(bias.shape)}`);
@@ -135,7 +140,7 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor, bias: Tensor | 
   const [wx, wy] = rowWorkgroup(pixelGroups);
   const groups: [number, number, number] = [Math.ceil(pixelGroups / wx), Math.ceil(g.Cout / BLOCK), g.N];
   const buffers = bias ? [x, wp, bias, y] : [x, wp, y];
-  rt.dispatch('conv2d', forwardSpec(!!bias, [wx, wy]), [...geometryValues(g), pad4], buffers, groups);
+  rt.dispatch('conv2d', forwardSpec(!!bias, !!opts.relu, [wx, wy]), [...geometryValues(g), pad4], buffers, groups);
   wp.dispose();
   return y;
 }

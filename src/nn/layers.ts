@@ -48,6 +48,8 @@ export class Conv2d implements Layer {
 
 export class BatchNorm2d implements Layer {
   training = true;
+  /** Training forwards so far (PyTorch's num_batches_tracked). */
+  batchesTracked = 0;
   constructor(
     readonly weight: Tensor,
     readonly bias: Tensor,
@@ -67,6 +69,7 @@ export class BatchNorm2d implements Layer {
   }
 
   forward(x: Tensor): Tensor {
+    if (this.training) this.batchesTracked++;
     return batchNorm2d(x, this, { training: this.training, momentum: this.momentum, eps: this.eps });
   }
 

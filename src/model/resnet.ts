@@ -1,0 +1,267 @@
+/**
+ * The ResNet18 trunk used by STFPM and DCAM: conv1, bn1, ReLU, max pool, layer1..layer3 (BasicBlocks),
+ * returning the layer1, layer2 and layer3 features. torchvision parameter names and layouts throughout, so
+ * a torchvision state_dict (with or without layer4/fc) loads directly and a saved one loads back in
+ * PyTorch with `resnet18().load_state_dict(sd, strict=False)`.
+ */
+import { add, relu, maxPool2d } from '../autograd/ops.js';
+import type { Runtime } from '../graph/runtime.js';
+import type { Tensor } from '../graph/tensor.js';
+import { conv2dForward } from '../kernels/conv2d.js';
+import { binaryForward, reluForward } from '../kernels/elementwise.js';
+import { maxPool2dForward } from '../kernels/pool.js';
+import { Rng } from '../nn/init.js';
+import { BatchNorm2d, Conv2d, parameter } from '../nn/layers.js';
+import { WeightFileError, fromFloat32, int64Scalar, toFloat32, type RawTensor } from './weights/index.js';
+
+export type Features = [Tensor, Tensor, Tensor];
+
+/** (name, shape) of every conv and BN tensor of conv1..layer3, in torchvision order. */
+export function trunkTensorShapes(): Array<[string, number[]]> {
+  const out: Array<[string, number[]]> = [];
+  const conv = (name: string, cout: number, cin: number, k: number) => out.push([`${name}.weight`, [cout, cin, k, k]]);
+  const bn = (name: string, c: number) => {
+    for (const t of ['weight', 'bias', 'running_mean', 'running_var']) out.push([`${name}.${t}`, [c]]);
+  };
+  conv('conv1', 64, 3, 7);
+  bn('bn1', 64);
+  for (const [layer, cin, cout] of [[1, 64, 64], [2, 64, 128], [3, 128, 256]] as const) {
+    for (const b of [0, 1]) {
+      const p = `layer${layer}.${b}`;
+      const inC = b === 0 ? cin : cout;
+      conv(`${p}.conv1`, cout, inC, 3);
+      bn(`${p}.bn1`, cout);
+      conv(`${p}.conv2`, cout, cout, 3);
+      bn(`${p}.bn2`, cout);
+      if (b === 0 && layer > 1) {
+        conv(`${p}.downsample.0`, cout, cin, 1);
+        bn(`${p}.downsample.1`, cout);
+      }
+    }
+  }
+  return out;
+}
+
+class BasicBlock {
+  constructor(
+    readonly conv1: Conv2d,
+    readonly bn1: BatchNorm2d,
+    readonly conv2: Conv2d,
+    readonly bn2: BatchNorm2d,
+    readonly downsample: [Conv2d, BatchNorm2d] | null,
+  ) {}
+
+  forward(x: Tensor): Tensor {
+    const y = this.bn2.forward(this.conv2.forward(relu(this.bn1.forward(this.conv1.forward(x)))));
+    const shortcut = this.downsample ? this.downsample[1].forward(this.downsample[0].forward(x)) : x;
+    return relu(add(y, shortcut));
+  }
+}
+
+type TensorSource = (name: string, shape: number[]) => { data: Float32Array; trainable: boolean };
+
+export class ResNetTrunk {
+  readonly conv1: Conv2d;
+  readonly bn1: BatchNorm2d;
+  readonly layers: BasicBlock[][];
+  private readonly named = new Map<string, Tensor>();
+  private readonly batchNorms = new Map<string, BatchNorm2d>();
+
+  private constructor(readonly rt: Runtime, source: TensorSource) {
+    const t = (name: string, shape: number[]) => {
+      const { data, trainable } = source(name, shape);
+      const tensor = trainable ? parameter(rt, data, shape) : rt.tensor(data, shape).keep();
+      this.named.set(name, tensor);
+      return tensor;
+    };
+    const conv = (name: string, cout: number, cin: number, k: number, stride: number, pad: number) =>
+      new Conv2d(t(`${name}.weight`, [cout, cin, k, k]), null, stride, pad);
+    const bn = (name: string, c: number) => {
+      const layer = new BatchNorm2d(t(`${name}.weight`, [c]), t(`${name}.bias`, [c]), t(`${name}.running_mean`, [c]), t(`${name}.running_var`, [c]));
+      this.batchNorms.set(name, layer);
+      return layer;
+    };
+    this.conv1 = conv('conv1', 64, 3, 7, 2, 3);
+    this.bn1 = bn('bn1', 64);
+    this.layers = ([[1, 64, 64, 1], [2, 64, 128, 2], [3, 128, 256, 2]] as const).map(([l, cin, cout, stride]) =>
+      [0, 1].map((b) => {
+        const p = `layer${l}.${b}`;
+        const s = b === 0 ? stride : 1;
+        const inC = b === 0 ? cin : cout;
+        const down: [Conv2d, BatchNorm2d] | null = b === 0 && l > 1 ? [conv(`${p}.downsample.0`, cout, cin, 1, 2, 0), bn(`${p}.downsample.1`, cout)] : null;
+        return new BasicBlock(conv(`${p}.conv1`, cout, inC, 3, s, 1), bn(`${p}.bn1`, cout), conv(`${p}.conv2`, cout, cout, 3, 1, 1), bn(`${p}.bn2`, cout), down);
+      }),
+    );
+  }
+
+  /** torchvision's default init: convs kaiming-normal (fan_out, ReLU), BN weight 1, bias 0; seeded. */
+  static random(rt: Runtime, seed: number): ResNetTrunk {
+    const rng = new Rng(seed);
+    return new ResNetTrunk(rt, (name, shape) => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      if (shape.length === 4) {
+        const std = Math.sqrt(2 / (shape[0] * shape[2] * shape[3]));
+        return { data: Float32Array.from({ length: n }, () => rng.normal() * std), trainable: true };
+      }
+      const fill = name.endsWith('.weight') || name.endsWith('running_var') ? 1 : 0;
+      return { data: new Float32Array(n).fill(fill), trainable: !name.includes('running') };
+    });
+  }
+
+  /**
+   * From a torchvision-named state_dict. Tensors beyond layer3 (layer4, fc) are ignored; a missing or
+   * wrongly shaped tensor of conv1..layer3 is an error listing every such name with both shapes.
+   */
+  static fromStateDict(rt: Runtime, sd: Map<string, RawTensor>, file = 'state_dict', trainable = true): ResNetTrunk {
+    const problems: string[] = [];
+    for (const [name, shape] of trunkTensorShapes()) {
+      const t = sd.get(name);
+      if (!t) problems.push(`missing ${name} [${shape}]`);
+      else if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+        problems.push(`${name}: expected [${shape}], found [${t.shape}]`);
+      }
+    }
+    if (problems.length > 0) {
+      throw new WeightFileError(`${file}: not a ResNet18 (conv1..layer3) state_dict: ${problems.length} problem(s):\n  ${problems.join('\n  ')}`);
+    }
+    const trunk = new ResNetTrunk(rt, (name) => ({ data: toFloat32(sd.get(name)!), trainable: trainable && !name.includes('running') }));
+    for (const [name, bn] of trunk.batchNorms) {
+      const n = sd.get(`${name}.num_batches_tracked`);
+      if (n) bn.batchesTracked = toFloat32(n)[0];
+    }
+    return trunk;
+  }
+
+  forward(x: Tensor): Features {
+    const h = maxPool2d(relu(this.bn1.forward(this.conv1.forward(x))));
+    const f1 = this.layers[0].reduce((a, b) => b.forward(a), h);
+    const f2 = this.layers[1].reduce((a, b) => b.forward(a), f1);
+    const f3 = this.layers[2].reduce((a, b) => b.forward(a), f2);
+    return [f1, f2, f3];
+  }
+
+  /** BN in training (batch statistics) or eval (running statistics) mode. */
+  setTraining(training: boolean): void {
+    for (const bn of this.batchNorms.values()) bn.training = training;
+  }
+
+  /** No gradients for any tensor (a frozen teacher). */
+  freeze(): void {
+    for (const t of this.named.values()) t.requiresGrad = false;
+  }
+
+  parameters(): Tensor[] {
+    return [...this.named.entries()].filter(([n]) => !n.includes('running')).map(([, t]) => t);
+  }
+
+  tensor(name: string): Tensor {
+    const t = this.named.get(name);
+    if (!t) throw new Error(`no tensor ${name} in the ResNet18 trunk`);
+    return t;
+  }
+
+  /** The state_dict (torchvision names, BN running statistics and num_batches_tracked included). */
+  async stateDict(): Promise<Array<[string, RawTensor]>> {
+    const out: Array<[string, RawTensor]> = [];
+    for (const [name, shape] of trunkTensorShapes()) {
+      out.push([name, fromFloat32(await this.named.get(name)!.read(), shape)]);
+      if (name.endsWith('running_var')) {
+        const bnName = name.slice(0, -'.running_var'.length);
+        out.push([`${bnName}.num_batches_tracked`, int64Scalar(this.batchNorms.get(bnName)!.batchesTracked)]);
+      }
+    }
+    return out;
+  }
+
+  dispose(): void {
+    for (const t of this.named.values()) t.dispose();
+    this.named.clear();
+  }
+}
+
+/**
+ * Inference form of a trunk (the frozen teacher, or a trained student): every BN folded into its conv
+ * (w' = w * g / sqrt(v + eps), b' = beta - mean * g / sqrt(v + eps)) and ReLU fused into the conv epilogue.
+ * Forward only, no autograd.
+ */
+export class FoldedTrunk {
+  private constructor(
+    private readonly rt: Runtime,
+    private readonly convs: Map<string, { w: Tensor; b: Tensor; stride: number; pad: number }>,
+  ) {}
+
+  static async fromTrunk(trunk: ResNetTrunk, eps = 1e-5): Promise<FoldedTrunk> {
+    const rt = trunk.rt;
+    const convs = new Map<string, { w: Tensor; b: Tensor; stride: number; pad: number }>();
+    const fold = async (conv: string, bn: string, stride: number, pad: number) => {
+      const w = await trunk.tensor(`${conv}.weight`).read();
+      const g = await trunk.tensor(`${bn}.weight`).read();
+      const beta = await trunk.tensor(`${bn}.bias`).read();
+      const mean = await trunk.tensor(`${bn}.running_mean`).read();
+      const variance = await trunk.tensor(`${bn}.running_var`).read();
+      const cout = g.length;
+      const per = w.length / cout;
+      const wf = new Float32Array(w.length);
+      const bf = new Float32Array(cout);
+      for (let c = 0; c < cout; c++) {
+        const s = g[c] / Math.sqrt(variance[c] + eps);
+        for (let i = 0; i < per; i++) wf[c * per + i] = w[c * per + i] * s;
+        bf[c] = beta[c] - mean[c] * s;
+      }
+      const shape = trunk.tensor(`${conv}.weight`).shape;
+      convs.set(conv, { w: rt.tensor(wf, shape).keep(), b: rt.tensor(bf, [cout]).keep(), stride, pad });
+    };
+    await fold('conv1', 'bn1', 2, 3);
+    for (const [l, stride] of [[1, 1], [2, 2], [3, 2]] as const) {
+      for (const b of [0, 1]) {
+        const p = `layer${l}.${b}`;
+        await fold(`${p}.conv1`, `${p}.bn1`, b === 0 ? stride : 1, 1);
+        await fold(`${p}.conv2`, `${p}.bn2`, 1, 1);
+        if (b === 0 && l > 1) await fold(`${p}.downsample.0`, `${p}.downsample.1`, 2, 0);
+      }
+    }
+    return new FoldedTrunk(rt, convs);
+  }
+
+  private conv(name: string, x: Tensor, relu: boolean): Tensor {
+    const c = this.convs.get(name)!;
+    return conv2dForward(this.rt, x, c.w, c.b, { stride: c.stride, padding: c.pad, relu });
+  }
+
+  forward(x: Tensor): Features {
+    const rt = this.rt;
+    return rt.noGrad(() => {
+      const stem = this.conv('conv1', x, true);
+      const pooled = maxPool2dForward(rt, stem, { kernel: 3, stride: 2, padding: 1 });
+      stem.dispose();
+      pooled.argmax.dispose();
+      let h = pooled.y;
+      const feats: Tensor[] = [];
+      for (const l of [1, 2, 3]) {
+        for (const b of [0, 1]) {
+          const p = `layer${l}.${b}`;
+          const y1 = this.conv(`${p}.conv1`, h, true);
+          const y2 = this.conv(`${p}.conv2`, y1, false);
+          y1.dispose();
+          const shortcut = b === 0 && l > 1 ? this.conv(`${p}.downsample.0`, h, false) : h;
+          const sum = binaryForward(rt, 'add', y2, shortcut);
+          y2.dispose();
+          if (shortcut !== h) shortcut.dispose();
+          const out = reluForward(rt, sum);
+          sum.dispose();
+          if (!feats.includes(h)) h.dispose(); // block inputs we made; the features are returned
+          h = out;
+        }
+        feats.push(h);
+      }
+      return feats as Features;
+    });
+  }
+
+  dispose(): void {
+    for (const c of this.convs.values()) {
+      c.w.dispose();
+      c.b.dispose();
+    }
+  }
+}
