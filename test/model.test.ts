@@ -2,13 +2,12 @@
  * The ResNet18 trunk and the anomaly maps against PyTorch (tools/make_model_fixtures.py): teacher from the
  * shared ImageNet weights, a student with non-trivial BN statistics, two real bottle images at 64x64.
  */
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { anomalyMap } from '../src/model/anomaly-map.js';
 import { FoldedTrunk, ResNetTrunk, trunkTensorShapes } from '../src/model/resnet.js';
-import { readStateDict, fromFloat32, type RawTensor } from '../src/model/weights/index.js';
+import { fromFloat32, type RawTensor } from '../src/model/weights/index.js';
 import { decode, loadFixture, relErr, useRuntime, type FixtureTensor } from './helpers.js';
-import { sharedPath } from './shared.js';
+import { perturbedStudent, teacherStateDict } from './model-helpers.js';
 
 interface ModelFixture {
   size: number;
@@ -22,24 +21,7 @@ interface ModelFixture {
 
 const fx = loadFixture<ModelFixture>('model-forward.json');
 const ctx = useRuntime();
-const teacherStateDict = () => readStateDict(readFileSync(sharedPath('weights/resnet18-imagenet-layer1to3.safetensors')), 'teacher');
-
-/** The fixture's student: the teacher's tensors perturbed by the generator's closed-form pattern. */
-function studentStateDict(teacher: Map<string, RawTensor>): Map<string, RawTensor> {
-  const out = new Map<string, RawTensor>();
-  fx.names.forEach((name, j) => {
-    const t = teacher.get(name)!;
-    const v = new Float32Array(t.bytes.buffer.slice(t.bytes.byteOffset, t.bytes.byteOffset + t.bytes.byteLength));
-    const p = new Float32Array(v.length);
-    for (let i = 0; i < v.length; i++) {
-      if (name.endsWith('running_mean')) p[i] = 0.1 * Math.sin(0.11 * i + j);
-      else if (name.endsWith('running_var')) p[i] = 1 + 0.5 * Math.abs(Math.cos(0.13 * i + j));
-      else p[i] = v[i] * (1 + 0.25 * Math.sin(0.37 * i + 1.3 * j));
-    }
-    out.set(name, fromFloat32(p, t.shape));
-  });
-  return out;
-}
+const studentStateDict = (teacher: Map<string, RawTensor>) => perturbedStudent(teacher, fx.names);
 
 describe('ResNet18 trunk and anomaly maps match PyTorch', () => {
   it('teacher features (eval BN, and BN folded into the convs)', async () => {

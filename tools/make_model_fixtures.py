@@ -54,35 +54,40 @@ def cos_map(t, s, eps=1e-8):
     return 1 - (t * s).sum(1, keepdim=True) / (t.norm(dim=1, keepdim=True) * s.norm(dim=1, keepdim=True) + eps)
 
 
-sd = torch.load(os.path.join(SHARED, 'weights', 'resnet18-imagenet-layer1to3.pth'), map_location='cpu')
-teacher = torchvision.models.resnet18()
-teacher.load_state_dict(sd, strict=False)
-teacher.eval()
+def main():
+    sd = torch.load(os.path.join(SHARED, 'weights', 'resnet18-imagenet-layer1to3.pth'), map_location='cpu')
+    teacher = torchvision.models.resnet18()
+    teacher.load_state_dict(sd, strict=False)
+    teacher.eval()
 
-names = [k for k in sd.keys() if not k.endswith('num_batches_tracked')]
-student_sd = {k: perturb(k, j, sd[k]) for j, k in enumerate(names)}
-student = torchvision.models.resnet18()
-student.load_state_dict(student_sd, strict=False)
-student.eval()
+    names = [k for k in sd.keys() if not k.endswith('num_batches_tracked')]
+    student_sd = {k: perturb(k, j, sd[k]) for j, k in enumerate(names)}
+    student = torchvision.models.resnet18()
+    student.load_state_dict(student_sd, strict=False)
+    student.eval()
 
-mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
-std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
-imgs = []
-for rel in ['train/good/000.png', 'test/broken_large/000.png']:
-    im = Image.open(os.path.join(SHARED, 'data', 'mvtec', 'bottle', rel)).convert('RGB').resize((SIZE, SIZE), Image.BILINEAR)
-    t = torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1)
-    imgs.append((t - mean) / std)
-x = torch.stack(imgs)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+    imgs = []
+    for rel in ['train/good/000.png', 'test/broken_large/000.png']:
+        im = Image.open(os.path.join(SHARED, 'data', 'mvtec', 'bottle', rel)).convert('RGB').resize((SIZE, SIZE), Image.BILINEAR)
+        t = torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1)
+        imgs.append((t - mean) / std)
+    x = torch.stack(imgs)
 
-with torch.no_grad():
-    ft = trunk(teacher, x)
-    fs = trunk(student, x)
-    maps = [F.interpolate(cos_map(t, s), size=(SIZE, SIZE), mode='bilinear', align_corners=False) for t, s in zip(ft, fs)]
-    sum_map = maps[0] + maps[1] + maps[2]
-    prod_map = maps[0] * maps[1] * maps[2]
+    with torch.no_grad():
+        ft = trunk(teacher, x)
+        fs = trunk(student, x)
+        maps = [F.interpolate(cos_map(t, s), size=(SIZE, SIZE), mode='bilinear', align_corners=False) for t, s in zip(ft, fs)]
+        sum_map = maps[0] + maps[1] + maps[2]
+        prod_map = maps[0] * maps[1] * maps[2]
 
-with open(OUT, 'w') as f:
-    json.dump({'generator': 'tools/make_model_fixtures.py', 'size': SIZE, 'names': names, 'input': enc(x),
-               'teacher': [enc(t) for t in ft], 'student_f3': enc(fs[2]),
-               'map_sum': enc(sum_map), 'map_product': enc(prod_map)}, f)
-print('wrote', OUT, os.path.getsize(OUT) // 1024, 'KiB; image scores (sum map):', sum_map.flatten(1).max(1)[0].tolist())
+    with open(OUT, 'w') as f:
+        json.dump({'generator': 'tools/make_model_fixtures.py', 'size': SIZE, 'names': names, 'input': enc(x),
+                   'teacher': [enc(t) for t in ft], 'student_f3': enc(fs[2]),
+                   'map_sum': enc(sum_map), 'map_product': enc(prod_map)}, f)
+    print('wrote', OUT, os.path.getsize(OUT) // 1024, 'KiB; image scores (sum map):', sum_map.flatten(1).max(1)[0].tolist())
+
+
+if __name__ == '__main__':
+    main()

@@ -132,12 +132,19 @@ export class ResNetTrunk {
     return trunk;
   }
 
-  forward(x: Tensor): Features {
-    const h = maxPool2d(relu(this.bn1.forward(this.conv1.forward(x))));
-    const f1 = this.layers[0].reduce((a, b) => b.forward(a), h);
-    const f2 = this.layers[1].reduce((a, b) => b.forward(a), f1);
-    const f3 = this.layers[2].reduce((a, b) => b.forward(a), f2);
-    return [f1, f2, f3];
+  /**
+   * Features of layer1..layer3. `between(k, f)`, if given, replaces level k's output before the next
+   * layer consumes it (in-line attention, METHOD.md 2.3 B); the replaced features are returned.
+   */
+  forward(x: Tensor, between?: (level: number, f: Tensor) => Tensor): Features {
+    let h = maxPool2d(relu(this.bn1.forward(this.conv1.forward(x))));
+    const feats: Tensor[] = [];
+    this.layers.forEach((blocks, k) => {
+      h = blocks.reduce((a, b) => b.forward(a), h);
+      if (between) h = between(k, h);
+      feats.push(h);
+    });
+    return feats as Features;
   }
 
   /** BN in training (batch statistics) or eval (running statistics) mode. */

@@ -1,0 +1,73 @@
+/**
+ * Teacher-student distillation model: a frozen teacher (BN folded, no gradients), a trainable student
+ * trunk, DCAM attention blocks used only for the training loss, the losses of the configured method, and
+ * the anomaly map at inference (raw student features, no attention).
+ */
+import { add, scale } from '../autograd/ops.js';
+import type { Tensor } from '../graph/tensor.js';
+import { anomalyMap } from './anomaly-map.js';
+import { AttentionBlock } from './attention.js';
+import type { MethodConfig } from './config.js';
+import { channelCosineDistance, spatialCosineDistance, spatialKD, stfpmL2 } from './losses.js';
+import type { FoldedTrunk, Features, ResNetTrunk } from './resnet.js';
+
+export interface TrainLoss {
+  loss: Tensor;
+  /** Each weighted term summed over the levels (for logs). */
+  terms: Record<string, Tensor>;
+}
+
+export class DistillationModel {
+  constructor(
+    readonly teacher: FoldedTrunk,
+    readonly student: ResNetTrunk,
+    readonly attention: AttentionBlock[],
+    readonly config: MethodConfig,
+  ) {
+    if (config.attention !== 'none' && attention.length !== 3) throw new Error('distillation: one attention block per level is needed');
+  }
+
+  /** Student and attention parameters, all trained by the same optimiser. */
+  parameters(): Tensor[] {
+    return [...this.student.parameters(), ...this.attention.flatMap((a) => a.parameters())];
+  }
+
+  /** The training loss on a batch (student BN in training mode). Call inside `tidy`. */
+  trainLoss(x: Tensor): TrainLoss {
+    const c = this.config;
+    this.student.setTraining(true);
+    const ft = this.teacher.forward(x);
+    let fs: Features;
+    if (c.placement === 'inline' && this.attention.length) {
+      fs = this.student.forward(x, (k, f) => this.attention[k].forward(f));
+    } else {
+      const raw = this.student.forward(x);
+      fs = this.attention.length ? (raw.map((f, k) => this.attention[k].forward(f)) as Features) : raw;
+    }
+    const terms: Record<string, Tensor> = {};
+    const addTerm = (name: string, weight: number, f: (t: Tensor, s: Tensor) => Tensor) => {
+      if (weight === 0) return;
+      const perLevel = ft.map((t, k) => f(t, fs[k]));
+      const total = perLevel.reduce((a, b) => add(a, b));
+      terms[name] = weight === 1 ? total : scale(total, weight);
+    };
+    addTerm('channelCD', c.losses.channelCD, channelCosineDistance);
+    addTerm('spatialCD', c.losses.spatialCD, spatialCosineDistance);
+    addTerm('spatialKD', c.losses.spatialKD, (t, s) => spatialKD(t, s, c.temperature, c.kdReduction));
+    addTerm('stfpmL2', c.losses.stfpmL2, stfpmL2);
+    const values = Object.values(terms);
+    if (values.length === 0) throw new Error('distillation: every loss weight is 0');
+    return { loss: values.reduce((a, b) => add(a, b)), terms };
+  }
+
+  /** Anomaly maps [N, 1, H, W] at the input size (student BN in eval mode, no attention). */
+  anomalyMap(x: Tensor): Tensor {
+    const rt = x.runtime;
+    this.student.setTraining(false);
+    return rt.tidy(() => {
+      const ft = this.teacher.forward(x);
+      const fs = rt.noGrad(() => this.student.forward(x));
+      return anomalyMap(ft, fs, [x.shape[2], x.shape[3]], this.config.aggregation);
+    });
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * One SGD step of both presets against PyTorch (tools/make_train_step_fixture.py): the loss terms, and
+ * the update (new - init) of student weights, BN running statistics and attention weights, within 2e-3.
+ */
+import { describe, expect, it } from 'vitest';
+import { backward, SGD } from '../src/index.js';
+import { attentionTensorNames, createAttention, loadAttention } from '../src/model/attention.js';
+import { preset } from '../src/model/config.js';
+import { DistillationModel } from '../src/model/distill.js';
+import { FoldedTrunk, ResNetTrunk } from '../src/model/resnet.js';
+import { toFloat32, type RawTensor } from '../src/model/weights/index.js';
+import { decode, loadFixture, relErr, useRuntime, type FixtureTensor } from './helpers.js';
+import { attentionValue, perturbedStudent, teacherStateDict } from './model-helpers.js';
+
+interface PresetResult {
+  loss: number;
+  terms: Record<string, number>;
+  selected_update: Record<string, FixtureTensor>;
+  update_sum: Record<string, number>;
+  update_norm: Record<string, number>;
+  attention_update: FixtureTensor[];
+}
+interface StepFixture {
+  names: string[];
+  input: FixtureTensor;
+  presets: Record<'stfpm' | 'dcam', PresetResult>;
+}
+
+const fx = loadFixture<StepFixture>('train-step.json');
+const ctx = useRuntime();
+const TOL = 2e-3;
+
+describe('one training step matches PyTorch', () => {
+  for (const method of ['stfpm', 'dcam'] as const) {
+    it(`${method}: loss terms and the update of every student and attention tensor`, async () => {
+      const rt = ctx.rt;
+      const want = fx.presets[method];
+      const tsd = teacherStateDict();
+      const teacherTrunk = ResNetTrunk.fromStateDict(rt, tsd, 'teacher', false);
+      const teacher = await FoldedTrunk.fromTrunk(teacherTrunk);
+      teacherTrunk.dispose();
+      const studentInit = perturbedStudent(tsd, fx.names);
+      const student = ResNetTrunk.fromStateDict(rt, studentInit, 'student');
+      const config = preset(method, { lr: 0.1 });
+      const attention = createAttention(rt, config.attention, 0);
+      const attInit = new Map<string, RawTensor>();
+      attentionTensorNames(attention).forEach(([name, t], i) => attInit.set(name, attentionValue(i, [...t.shape])));
+      loadAttention(attention, attInit);
+      const model = new DistillationModel(teacher, student, attention, config);
+      const opt = new SGD(model.parameters(), { lr: 0.1, momentum: 0.9, weightDecay: 1e-4 });
+
+      const terms = await rt.tidyAsync(async () => {
+        const x = rt.tensor(decode(fx.input), fx.input.shape);
+        const { loss, terms } = model.trainLoss(x);
+        const values: Record<string, number> = {};
+        for (const [k, v] of Object.entries(terms)) values[k] = await v.item();
+        values.loss = await loss.item();
+        backward(loss);
+        opt.step();
+        opt.zeroGrad();
+        return values;
+      });
+      expect(Math.abs(terms.loss - want.loss) / want.loss).toBeLessThan(1e-4);
+      for (const [k, v] of Object.entries(want.terms)) expect(Math.abs(terms[k] - v) / Math.abs(v), k).toBeLessThan(1e-4);
+
+      const after = new Map(await student.stateDict());
+      for (const name of fx.names) {
+        const init = toFloat32(studentInit.get(name)!);
+        const now = toFloat32(after.get(name)!);
+        const upd = Float64Array.from(now, (v, i) => v - init[i]);
+        const norm = Math.sqrt(upd.reduce((a, v) => a + v * v, 0));
+        const sum = upd.reduce((a, v) => a + v, 0);
+        const wantNorm = want.update_norm[name];
+        expect(Math.abs(norm - wantNorm) / wantNorm, `${name} |update|`).toBeLessThan(TOL);
+        expect(Math.abs(sum - want.update_sum[name]), `${name} sum(update)`).toBeLessThan(TOL * wantNorm * Math.sqrt(upd.length));
+        const sel = want.selected_update[name];
+        if (sel) expect(relErr(upd, decode(sel)), `${name} update`).toBeLessThan(TOL);
+      }
+      const attNow = attentionTensorNames(attention);
+      for (let i = 0; i < attNow.length; i++) {
+        const [name, t] = attNow[i];
+        const init = toFloat32(attInit.get(name)!);
+        const now = await t.read();
+        expect(relErr(Float64Array.from(now, (v, j) => v - init[j]), decode(want.attention_update[i])), `${name} update`).toBeLessThan(TOL);
+      }
+      expect(attNow.length).toBe(want.attention_update.length);
+      opt.dispose();
+      student.dispose();
+      teacher.dispose();
+      for (const [, t] of attNow) t.dispose();
+    });
+  }
+});
