@@ -1,0 +1,89 @@
+/**
+ * The MVTec AD folder layout: <root>/<category>/train/good/*.png, test/<defect>/*.png and
+ * ground_truth/<defect>/<name>_mask.png. Categories are discovered on disk; every problem (missing folder,
+ * empty category, defect image without a mask) is an error naming the path.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import { decodeGray, decodeImage } from './image.js';
+import { normalizeInto, resizeBilinear, resizeNearest } from './resize.js';
+
+export class DatasetError extends Error {}
+
+export interface TestSample {
+  path: string;
+  category: string;
+  defect: string;
+  /** 1 for a defect image, 0 for a good one. */
+  label: 0 | 1;
+  maskPath: string | null;
+}
+
+export interface Category {
+  name: string;
+  dir: string;
+  train: string[];
+  test: TestSample[];
+}
+
+const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
+
+function listImages(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => IMAGE_EXT.has(extname(f).toLowerCase()))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+const isDir = (p: string) => existsSync(p) && statSync(p).isDirectory();
+
+export function discoverCategories(root: string, only: readonly string[] = []): Category[] {
+  if (!isDir(root)) throw new DatasetError(`data folder ${root} does not exist`);
+  const found = readdirSync(root).filter((d) => isDir(join(root, d, 'train'))).sort();
+  if (found.length === 0) throw new DatasetError(`no MVTec-style categories (folders with train/good) under ${root}`);
+  for (const c of only) {
+    if (!found.includes(c)) throw new DatasetError(`category '${c}' not found under ${root} (found: ${found.join(', ')})`);
+  }
+  return (only.length ? [...only] : found).map((name) => readCategory(root, name));
+}
+
+function readCategory(root: string, name: string): Category {
+  const dir = join(root, name);
+  const train = listImages(join(dir, 'train', 'good'));
+  if (train.length === 0) throw new DatasetError(`category '${name}' has no training images in ${join(dir, 'train', 'good')}`);
+  const test: TestSample[] = [];
+  const testDir = join(dir, 'test');
+  const defects = isDir(testDir) ? readdirSync(testDir).filter((d) => isDir(join(testDir, d))).sort() : [];
+  for (const defect of defects) {
+    for (const path of listImages(join(testDir, defect))) {
+      if (defect === 'good') {
+        test.push({ path, category: name, defect, label: 0, maskPath: null });
+        continue;
+      }
+      const maskPath = join(dir, 'ground_truth', defect, `${basename(path, extname(path))}_mask.png`);
+      if (!existsSync(maskPath)) throw new DatasetError(`missing ground truth ${maskPath} for defect image ${path}`);
+      test.push({ path, category: name, defect, label: 1, maskPath });
+    }
+  }
+  return { name, dir, train, test };
+}
+
+/** Decoded, PIL-resized, ImageNet-normalised CHW float32 image. */
+export function loadImage(path: string, size: number, out = new Float32Array(3 * size * size), offset = 0): Float32Array {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new DatasetError(`cannot read ${path}: ${(e as Error).message}`);
+  }
+  normalizeInto(resizeBilinear(decodeImage(bytes, path), size, size), out, offset);
+  return out;
+}
+
+/** Ground-truth mask at size x size (nearest), 1 where the mask is > 127; all zeros without a mask. */
+export function loadMask(path: string | null, size: number): Uint8Array {
+  if (!path) return new Uint8Array(size * size);
+  const m = resizeNearest(decodeGray(readFileSync(path), path), size, size);
+  return m.map((v) => (v > 127 ? 1 : 0));
+}
