@@ -1,0 +1,82 @@
+/** Every attention kind and placement trains (finite loss, gradients reach the attention), and checkpoints round-trip. */
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { backward } from '../src/index.js';
+import { createAttention, loadAttention, attentionTensorNames, type AttentionKind } from '../src/model/attention.js';
+import { saveAttention, saveStudent } from '../src/model/checkpoint.js';
+import { preset } from '../src/model/config.js';
+import { DistillationModel } from '../src/model/distill.js';
+import { FoldedTrunk, ResNetTrunk } from '../src/model/resnet.js';
+import { readStateDict } from '../src/model/weights/index.js';
+import { randn, Rng, useRuntime } from './helpers.js';
+
+const ctx = useRuntime();
+const tmp = mkdtempSync(join(tmpdir(), 'dcam-ckpt-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('distillation variants', () => {
+  const variants: Array<[AttentionKind, 'loss' | 'inline', 'mean' | 'sum']> = [
+    ['channel', 'loss', 'mean'], ['spatial', 'loss', 'mean'], ['cbam', 'loss', 'sum'], ['cbam', 'inline', 'mean'], ['none', 'loss', 'mean'],
+  ];
+  for (const [attention, placement, kdReduction] of variants) {
+    it(`attention ${attention}, placement ${placement}, KD ${kdReduction}`, async () => {
+      const rt = ctx.rt;
+      const teacherTrunk = ResNetTrunk.random(rt, 11);
+      const teacher = await FoldedTrunk.fromTrunk(teacherTrunk);
+      teacherTrunk.dispose();
+      const student = ResNetTrunk.random(rt, 12);
+      const config = preset('dcam', { attention, placement, kdReduction, losses: { channelCD: 1, spatialCD: 0.5, spatialKD: 1, stfpmL2: 0.5 } });
+      const blocks = createAttention(rt, attention, 13);
+      const model = new DistillationModel(teacher, student, blocks, config);
+      const x = rt.tensor(Float32Array.from(randn(new Rng(4), 2 * 3 * 32 * 32)), [2, 3, 32, 32]).keep();
+      const values = await rt.tidyAsync(async () => {
+        const { loss, terms } = model.trainLoss(x);
+        backward(loss);
+        return [await loss.item(), ...(await Promise.all(Object.values(terms).map((t) => t.item())))];
+      });
+      expect(values.every(Number.isFinite)).toBe(true);
+      expect(values.length).toBe(5);
+      for (const [name, t] of attentionTensorNames(blocks)) {
+        const g = await t.grad!.read();
+        expect(g.some((v) => v !== 0), name).toBe(true);
+      }
+      expect(student.tensor('layer1.0.conv1.weight').grad).not.toBeNull();
+      const map = model.anomalyMap(x);
+      expect(map.shape).toEqual([2, 1, 32, 32]);
+      expect((await map.read()).every(Number.isFinite)).toBe(true);
+      map.dispose();
+      x.dispose();
+      for (const p of model.parameters()) p.dispose();
+      student.dispose();
+      teacher.dispose();
+    });
+  }
+});
+
+describe('checkpoints', () => {
+  it('student and attention safetensors round-trip, written atomically', async () => {
+    const rt = ctx.rt;
+    const student = ResNetTrunk.random(rt, 5);
+    const blocks = createAttention(rt, 'cbam', 6);
+    await saveStudent(join(tmp, 'student.safetensors'), student);
+    await saveAttention(join(tmp, 'attention.safetensors'), blocks);
+    expect(readdirSync(tmp).sort()).toEqual(['attention.safetensors', 'student.safetensors']);
+    const back = ResNetTrunk.fromStateDict(rt, readStateDict(readFileSync(join(tmp, 'student.safetensors'))), 'student.safetensors');
+    for (const name of ['conv1.weight', 'layer3.1.bn2.running_var', 'layer2.0.downsample.0.weight']) {
+      expect(Array.from(await back.tensor(name).read())).toEqual(Array.from(await student.tensor(name).read()));
+    }
+    const other = createAttention(rt, 'cbam', 99);
+    loadAttention(other, readStateDict(readFileSync(join(tmp, 'attention.safetensors'))));
+    const a = attentionTensorNames(blocks);
+    const b = attentionTensorNames(other);
+    for (let i = 0; i < a.length; i++) expect(Array.from(await b[i][1].read())).toEqual(Array.from(await a[i][1].read()));
+    expect(() => loadAttention(createAttention(rt, 'channel', 0), readStateDict(readFileSync(join(tmp, 'student.safetensors'))), 'student.safetensors')).toThrow(
+      /student\.safetensors: attention weights do not match: missing 0\.mlp\.0\.weight \[8,64\]/,
+    );
+    expect(existsSync(join(tmp, 'student.safetensors.tmp'))).toBe(false);
+    back.dispose();
+    student.dispose();
+  });
+});
