@@ -33,3 +33,40 @@ export async function imageScores(map: Tensor): Promise<number[]> {
   }
   return out;
 }
+
+/**
+ * Optional Gaussian smoothing of maps (off by default in every preset), as scipy.ndimage.gaussian_filter
+ * with mode 'reflect' and truncate 4: separable, on the CPU (maps are small), in place.
+ */
+export function gaussianSmooth(maps: Float32Array, N: number, H: number, W: number, sigma: number): Float32Array {
+  if (sigma <= 0) return maps;
+  const radius = Math.floor(4 * sigma + 0.5);
+  const k = new Float64Array(2 * radius + 1);
+  let total = 0;
+  for (let i = -radius; i <= radius; i++) total += k[i + radius] = Math.exp((-0.5 * i * i) / (sigma * sigma));
+  for (let i = 0; i < k.length; i++) k[i] /= total;
+  // 'reflect' (half-sample symmetric): ... c b a | a b c ... | c b a ...
+  const reflect = (i: number, n: number) => {
+    const period = 2 * n;
+    let j = ((i % period) + period) % period;
+    if (j >= n) j = period - 1 - j;
+    return j;
+  };
+  const tmp = new Float64Array(H * W);
+  for (let m = 0; m < N; m++) {
+    const off = m * H * W;
+    for (let y = 0; y < H; y++)
+      for (let x = 0; x < W; x++) {
+        let s = 0;
+        for (let t = -radius; t <= radius; t++) s += k[t + radius] * maps[off + y * W + reflect(x + t, W)];
+        tmp[y * W + x] = s;
+      }
+    for (let y = 0; y < H; y++)
+      for (let x = 0; x < W; x++) {
+        let s = 0;
+        for (let t = -radius; t <= radius; t++) s += k[t + radius] * tmp[reflect(y + t, H) * W + x];
+        maps[off + y * W + x] = s;
+      }
+  }
+  return maps;
+}
