@@ -45,6 +45,17 @@ export class SGD {
     return this.params.map((p) => this.velocity.get(p) ?? null);
   }
 
+  /** Restores momentum buffers saved with `state()` (resuming a run). */
+  loadState(buffers: ReadonlyArray<Float32Array | null>): void {
+    if (buffers.length !== this.params.length) throw new Error(`sgd: ${buffers.length} momentum buffers for ${this.params.length} parameters`);
+    this.params.forEach((p, i) => {
+      const b = buffers[i];
+      this.velocity.get(p)?.dispose();
+      this.velocity.delete(p);
+      if (b) this.velocity.set(p, p.runtime.tensor(b, p.shape).keep());
+    });
+  }
+
   dispose(): void {
     for (const v of this.velocity.values()) v.dispose();
     this.velocity.clear();

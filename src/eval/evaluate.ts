@@ -1,0 +1,151 @@
+/**
+ * Evaluation per category: anomaly maps of every test image, image AUROC (score = map maximum), pixel
+ * AUROC, AU-PRO@0.3 and the legacy PRO, at the training size; heatmap overlays and a report.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import { discoverCategories, loadImage, loadMask, type TestSample } from '../data/mvtec.js';
+import type { Runtime } from '../graph/runtime.js';
+import { gaussianSmooth } from '../model/anomaly-map.js';
+import type { DistillationModel } from '../model/distill.js';
+import { overlayPng } from './heatmap.js';
+import { auPro, auroc, legacyPro, proCurve } from './metrics.js';
+
+export interface CategoryMetrics {
+  category: string;
+  images: number;
+  defects: number;
+  imageAUROC: number;
+  pixelAUROC: number;
+  auPRO: number;
+  legacyPRO: number;
+}
+
+export interface ScoredImage {
+  path: string;
+  category: string;
+  defect: string;
+  label: number;
+  score: number;
+  overlay: string | null;
+}
+
+export interface EvalResult {
+  categories: CategoryMetrics[];
+  mean: Omit<CategoryMetrics, 'category' | 'images' | 'defects'>;
+  images: ScoredImage[];
+  curves: Record<string, { roc: Array<[number, number]>; pro: Array<[number, number]> }>;
+}
+
+export interface EvalOptions {
+  data: string;
+  categories: string[];
+  size: number;
+  batch?: number;
+  /** Write overlays under OUT/maps/<category>/. */
+  out?: string;
+  sigma?: number;
+  onImage?: (done: number, total: number) => void;
+}
+
+/** Maps [N, S*S] for a list of images. */
+export async function computeMaps(rt: Runtime, model: DistillationModel, paths: readonly string[], size: number, batch = 8): Promise<{ maps: Float32Array[]; inputs: Float32Array[] }> {
+  const maps: Float32Array[] = [];
+  const inputs: Float32Array[] = [];
+  const per = 3 * size * size;
+  for (let i = 0; i < paths.length; i += batch) {
+    const chunk = paths.slice(i, i + batch);
+    const data = new Float32Array(chunk.length * per);
+    chunk.forEach((p, j) => loadImage(p, size, data, j * per));
+    const all = await rt.tidyAsync(async () => {
+      const x = rt.tensor(data, [chunk.length, 3, size, size]);
+      return model.anomalyMap(x).read();
+    });
+    chunk.forEach((_, j) => {
+      maps.push(all.slice(j * size * size, (j + 1) * size * size));
+      inputs.push(data.slice(j * per, (j + 1) * per));
+    });
+  }
+  return { maps, inputs };
+}
+
+/** ROC points (fpr, tpr), thinned for plotting. */
+function rocPoints(scores: ArrayLike<number>, labels: ArrayLike<number>, maxPoints = 200): Array<[number, number]> {
+  const idx = Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[b] - scores[a]);
+  const P = idx.filter((i) => labels[i]).length;
+  const N = idx.length - P;
+  const pts: Array<[number, number]> = [[0, 0]];
+  let tp = 0;
+  let fp = 0;
+  idx.forEach((i, k) => {
+    if (labels[i]) tp++;
+    else fp++;
+    if (k === idx.length - 1 || scores[idx[k + 1]] !== scores[i]) pts.push([fp / Math.max(N, 1), tp / Math.max(P, 1)]);
+  });
+  const step = Math.max(1, Math.floor(pts.length / maxPoints));
+  return pts.filter((_, k) => k % step === 0 || k === pts.length - 1);
+}
+
+export async function evaluate(rt: Runtime, model: DistillationModel, o: EvalOptions): Promise<EvalResult> {
+  const cats = discoverCategories(o.data, o.categories);
+  const total = cats.reduce((a, c) => a + c.test.length, 0);
+  let done = 0;
+  const result: EvalResult = { categories: [], mean: { imageAUROC: 0, pixelAUROC: 0, auPRO: 0, legacyPRO: 0 }, images: [], curves: {} };
+  for (const cat of cats) {
+    if (cat.test.length === 0) continue;
+    const S = o.size;
+    const maps: Float32Array[] = [];
+    const inputs: Float32Array[] = [];
+    for (let i = 0; i < cat.test.length; i += o.batch ?? 8) {
+      const chunk = cat.test.slice(i, i + (o.batch ?? 8));
+      const r = await computeMaps(rt, model, chunk.map((s) => s.path), S, chunk.length);
+      maps.push(...r.maps);
+      inputs.push(...r.inputs);
+      done += chunk.length;
+      o.onImage?.(done, total);
+    }
+    if (o.sigma) for (const m of maps) gaussianSmooth(m, 1, S, S, o.sigma);
+    const masks = cat.test.map((s: TestSample) => loadMask(s.maskPath, S));
+    const scores = maps.map((m) => m.reduce((a, v) => (v > a ? v : a), -Infinity));
+    const labels = cat.test.map((s) => s.label);
+    const flatMaps = new Float32Array(maps.length * S * S);
+    const flatMasks = new Uint8Array(maps.length * S * S);
+    maps.forEach((m, i) => {
+      flatMaps.set(m, i * S * S);
+      flatMasks.set(masks[i], i * S * S);
+    });
+    const hasDefects = labels.some((l) => l === 1);
+    const metrics: CategoryMetrics = {
+      category: cat.name,
+      images: cat.test.length,
+      defects: labels.filter((l) => l === 1).length,
+      imageAUROC: auroc(scores, labels),
+      pixelAUROC: hasDefects ? auroc(flatMaps, flatMasks) : NaN,
+      auPRO: hasDefects ? auPro(maps, masks, S, S) : NaN,
+      legacyPRO: hasDefects ? legacyPro(maps, masks, S, S) : NaN,
+    };
+    result.categories.push(metrics);
+    const pc = hasDefects ? proCurve(maps, masks, S, S) : { fpr: new Float64Array(), pro: new Float64Array() };
+    const proPts: Array<[number, number]> = [];
+    for (let i = 0; i < pc.fpr.length; i += Math.max(1, Math.floor(pc.fpr.length / 300))) if (pc.fpr[i] <= 0.3) proPts.push([pc.fpr[i], pc.pro[i]]);
+    result.curves[cat.name] = { roc: rocPoints(scores, labels), pro: proPts };
+    const lo = Math.min(...flatMaps.filter((_, i) => i % 7 === 0));
+    const hi = Math.max(...scores);
+    cat.test.forEach((s, i) => {
+      let overlay: string | null = null;
+      if (o.out) {
+        const rel = join('maps', cat.name, `${s.defect}_${basename(s.path, extname(s.path))}.png`);
+        mkdirSync(join(o.out, 'maps', cat.name), { recursive: true });
+        writeFileSync(join(o.out, rel), overlayPng(inputs[i], maps[i], S, lo, hi));
+        overlay = rel;
+      }
+      result.images.push({ path: s.path, category: cat.name, defect: s.defect, label: s.label, score: scores[i], overlay });
+    });
+  }
+  const keys = ['imageAUROC', 'pixelAUROC', 'auPRO', 'legacyPRO'] as const;
+  for (const k of keys) {
+    const vals = result.categories.map((c) => c[k]).filter((v) => Number.isFinite(v));
+    result.mean[k] = vals.length ? vals.reduce((a, b) => a + b, 0) / vals.length : NaN;
+  }
+  return result;
+}

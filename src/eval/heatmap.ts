@@ -1,0 +1,30 @@
+/** Heatmap overlays as PNG: a jet colour map of the anomaly map blended over the (resized) image. */
+import { encode } from 'fast-png';
+
+function jet(t: number): [number, number, number] {
+  const v = Math.max(0, Math.min(1, t));
+  const r = Math.max(0, Math.min(1, 1.5 - Math.abs(4 * v - 3)));
+  const g = Math.max(0, Math.min(1, 1.5 - Math.abs(4 * v - 2)));
+  const b = Math.max(0, Math.min(1, 1.5 - Math.abs(4 * v - 1)));
+  return [r * 255, g * 255, b * 255];
+}
+
+/**
+ * `image`: normalised CHW float32 (ImageNet mean/std), `map`: H*W scores. `lo`/`hi` fix the colour scale
+ * (per category, so overlays are comparable); `alpha` is the heatmap's weight.
+ */
+export function overlayPng(image: Float32Array, map: ArrayLike<number>, size: number, lo: number, hi: number, alpha = 0.5): Uint8Array {
+  const n = size * size;
+  const mean = [0.485, 0.456, 0.406];
+  const std = [0.229, 0.224, 0.225];
+  const out = new Uint8Array(n * 3);
+  const span = hi > lo ? hi - lo : 1;
+  for (let i = 0; i < n; i++) {
+    const c = jet((map[i] - lo) / span);
+    for (let k = 0; k < 3; k++) {
+      const px = (image[k * n + i] * std[k] + mean[k]) * 255;
+      out[3 * i + k] = Math.max(0, Math.min(255, Math.round((1 - alpha) * px + alpha * c[k])));
+    }
+  }
+  return encode({ width: size, height: size, data: out, channels: 3, depth: 8 });
+}

@@ -1,0 +1,34 @@
+/** Loading a trained run (or loose checkpoint files) for evaluation and inference. */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Runtime } from '../graph/runtime.js';
+import { preset, type MethodConfig } from '../model/config.js';
+import { DistillationModel } from '../model/distill.js';
+import { ResNetTrunk } from '../model/resnet.js';
+import { readStateDict } from '../model/weights/index.js';
+import { loadTeacher, TrainingError, type RunConfig } from './trainer.js';
+
+export interface LoadedModel {
+  model: DistillationModel;
+  size: number;
+  config: MethodConfig;
+  run: RunConfig | null;
+}
+
+export async function loadRun(rt: Runtime, runDir: string): Promise<LoadedModel> {
+  const cfgPath = join(runDir, 'config.json');
+  const studentPath = join(runDir, 'student.safetensors');
+  if (!existsSync(cfgPath)) throw new TrainingError(`${runDir} is not a training run (no config.json)`);
+  if (!existsSync(studentPath)) throw new TrainingError(`${runDir} has no student.safetensors yet (training did not finish an epoch)`);
+  const run = JSON.parse(readFileSync(cfgPath, 'utf8')) as RunConfig;
+  const teacher = await loadTeacher(rt, run.teacher.file, run.seed);
+  const student = ResNetTrunk.fromStateDict(rt, readStateDict(readFileSync(studentPath), studentPath), studentPath, false);
+  return { model: new DistillationModel(teacher, student, [], { ...run.method, attention: 'none' }), size: run.size, config: run.method, run };
+}
+
+export async function loadFiles(rt: Runtime, studentPath: string, teacherPath: string, method: string, size: number): Promise<LoadedModel> {
+  const config = preset(method);
+  const teacher = await loadTeacher(rt, teacherPath, 0);
+  const student = ResNetTrunk.fromStateDict(rt, readStateDict(readFileSync(studentPath), studentPath), studentPath, false);
+  return { model: new DistillationModel(teacher, student, [], { ...config, attention: 'none' }), size, config, run: null };
+}
