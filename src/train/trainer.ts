@@ -156,6 +156,13 @@ export async function train(rt: Runtime, o: TrainOptions): Promise<TrainResult> 
   };
 
   const logPath = join(runDir, 'train.jsonl');
+  if (resuming && existsSync(logPath)) {
+    // Steps after the checkpoint are redone: drop their log lines so the log reads as one run.
+    const kept = readFileSync(logPath, 'utf8').split('\n').filter((l) => l && (JSON.parse(l) as { step: number }).step <= state.step);
+    writeFileAtomic(logPath, kept.map((l) => l + '\n').join(''));
+  } else if (!resuming) {
+    writeFileAtomic(logPath, '');
+  }
   const t0 = performance.now();
   let lastLoss = NaN;
   let stepTimer = performance.now();

@@ -1,0 +1,154 @@
+/**
+ * The dcam command line and the trainer: one SGD step through the CLI, exact resumption after an
+ * interruption, and one clear message (non-zero exit, no stack trace) for each kind of bad input.
+ */
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../src/cli/main.js';
+import { generateSyntheticDataset } from '../src/data/synthetic.js';
+import { readStateDict, toFloat32, writeSafetensors, fromFloat32 } from '../src/model/weights/index.js';
+import { train } from '../src/train/trainer.js';
+import { useRuntime } from './helpers.js';
+
+const ctx = useRuntime();
+const tmp = mkdtempSync(join(tmpdir(), 'dcam-cli-'));
+const data = join(tmp, 'data');
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+beforeAll(() => {
+  generateSyntheticDataset(data, { seed: 5, size: 32, train: 6, testGood: 2, testPerDefect: 2 });
+});
+
+/** Runs the CLI in-process; returns exit code and what it printed to stderr. */
+async function dcam(...args: string[]): Promise<{ code: number; err: string; out: string }> {
+  const err: string[] = [];
+  const out: string[] = [];
+  const e = vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
+  const l = vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
+  const w = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
+  try {
+    const code = await main(['node', 'dcam', ...args]);
+    return { code, err: err.join('\n'), out: out.join('\n') };
+  } finally {
+    e.mockRestore();
+    l.mockRestore();
+    w.mockRestore();
+  }
+}
+
+const weightsOf = (file: string) => readStateDict(readFileSync(file));
+
+describe('dcam train / eval / infer', () => {
+  it('train --steps 1 performs exactly one step; eval and infer --raw write their outputs', async () => {
+    const run = join(tmp, 'run1');
+    const r = await dcam('train', '--data', data, '--out', run, '--random-teacher', '--size', '32', '--steps', '1', '--batch', '4', '--no-shuffle');
+    expect(r.code, r.err).toBe(0);
+    const log = readFileSync(join(run, 'train.jsonl'), 'utf8').trim().split('\n');
+    expect(log.length).toBe(1);
+    expect(JSON.parse(log[0]).step).toBe(1);
+    const cfg = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8'));
+    expect(cfg.method.method).toBe('dcam');
+    expect(cfg.categories).toEqual(['synth_disc', 'synth_weave']);
+    for (const f of ['student.safetensors', 'attention.safetensors', 'optimizer.safetensors', 'state.json']) expect(existsSync(join(run, f)), f).toBe(true);
+
+    const ev = await dcam('eval', '--run', run);
+    expect(ev.code, ev.err).toBe(0);
+    const metrics = JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8'));
+    expect(metrics.categories.length).toBe(2);
+    for (const c of metrics.categories) for (const k of ['imageAUROC', 'pixelAUROC', 'auPRO', 'legacyPRO']) expect(c[k]).toBeGreaterThanOrEqual(0);
+    expect(readFileSync(join(run, 'report.html'), 'utf8')).toContain('AU-PRO@0.3');
+
+    const img = join(data, 'synth_disc', 'test', 'spot', '000.png');
+    const out = join(tmp, 'infer');
+    const inf = await dcam('infer', '--run', run, '--out', out, '--raw', img);
+    expect(inf.code, inf.err).toBe(0);
+    const scores = JSON.parse(readFileSync(join(out, 'scores.json'), 'utf8'));
+    const npy = readFileSync(join(out, '000.npy'));
+    expect(npy.subarray(1, 6).toString()).toBe('NUMPY');
+    const map = new Float32Array(npy.buffer.slice(npy.byteOffset + npy.length - 32 * 32 * 4, npy.byteOffset + npy.length));
+    expect(Math.max(...map)).toBeCloseTo(scores[img], 5);
+    expect(existsSync(join(out, '000.png'))).toBe(true);
+  });
+
+  it('resuming after an interruption ends with the same weights as an uninterrupted run', async () => {
+    const rt = ctx.rt;
+    const common = { data, teacher: null, randomTeacher: true, size: 32, epochs: 3, batch: 4, seed: 3, method: 'dcam' as const };
+    const full = join(tmp, 'full');
+    await train(rt, { ...common, out: full });
+    const cut = join(tmp, 'cut');
+    // 12 images / batch 4 = 3 steps per epoch; stop in the middle of epoch 2
+    await expect(train(rt, { ...common, out: cut, onStep: (s) => { if (s.step === 5) throw new Error('killed'); } })).rejects.toThrow('killed');
+    const r = await train(rt, { ...common, out: cut, resume: true });
+    expect(r.steps).toBe(9);
+    expect(readFileSync(join(cut, 'train.jsonl'), 'utf8').trim().split('\n').length).toBe(9); // steps redone after the checkpoint are logged once
+    for (const f of ['student.safetensors', 'attention.safetensors']) {
+      const a = weightsOf(join(full, f));
+      const b = weightsOf(join(cut, f));
+      for (const [k, t] of a) expect(Array.from(toFloat32(b.get(k)!)), `${f} ${k}`).toEqual(Array.from(toFloat32(t)));
+    }
+  });
+});
+
+describe('bad input: one clear message, non-zero exit, earlier checkpoints intact', () => {
+  it('unknown flag', async () => {
+    const r = await dcam('train', '--data', data, '--out', join(tmp, 'x'), '--random-teacher', '--frobnicate');
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/unknown option '--frobnicate'/);
+  });
+
+  it('missing data folder, empty category, missing ground truth', async () => {
+    let r = await dcam('train', '--data', join(tmp, 'nowhere'), '--out', join(tmp, 'x'), '--random-teacher');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^dcam: data folder .*nowhere does not exist$/m);
+    expect(r.err).not.toMatch(/at .*\.ts:\d+/); // no stack trace without --verbose
+    const d2 = join(tmp, 'data2');
+    generateSyntheticDataset(d2, { seed: 1, size: 16, train: 2, testGood: 1, testPerDefect: 1, categories: { a: 'texture' } });
+    mkdirSync(join(d2, 'empty', 'train', 'good'), { recursive: true });
+    r = await dcam('train', '--data', d2, '--out', join(tmp, 'x'), '--random-teacher');
+    expect(r.err).toMatch(/dcam: category 'empty' has no training images/);
+    rmSync(join(d2, 'empty'), { recursive: true });
+    rmSync(join(d2, 'a', 'ground_truth', 'crack', '000_mask.png'));
+    r = await dcam('train', '--data', d2, '--out', join(tmp, 'x'), '--random-teacher');
+    expect(r.err).toMatch(/dcam: missing ground truth .*crack\/000_mask\.png/);
+  });
+
+  it('a teacher file of the wrong architecture', async () => {
+    const bad = join(tmp, 'not-resnet.safetensors');
+    writeFileSync(bad, writeSafetensors([['conv1.weight', fromFloat32(new Float32Array(27), [1, 3, 3, 3])]]));
+    const r = await dcam('train', '--data', data, '--out', join(tmp, 'x'), '--teacher', bad, '--steps', '1', '--size', '32');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/dcam: .*not-resnet\.safetensors: not a ResNet18 \(conv1\.\.layer3\) state_dict: \d+ problem\(s\)/);
+  });
+
+  it('a corrupt image in the training folder leaves the earlier checkpoint intact', async () => {
+    const d3 = join(tmp, 'data3');
+    generateSyntheticDataset(d3, { seed: 2, size: 16, train: 4, testGood: 1, testPerDefect: 1, categories: { a: 'object' } });
+    const run = join(tmp, 'run3');
+    let r = await dcam('train', '--data', d3, '--out', run, '--random-teacher', '--size', '16', '--epochs', '1', '--batch', '2');
+    expect(r.code, r.err).toBe(0);
+    const before = readFileSync(join(run, 'student.safetensors'));
+    copyFileSync(join(d3, 'a', 'train', 'good', '000.png'), join(d3, 'a', 'train', 'good', '004.png'));
+    writeFileSync(join(d3, 'a', 'train', 'good', '005.png'), 'this is not a png');
+    r = await dcam('train', '--data', d3, '--out', run, '--random-teacher', '--size', '16', '--epochs', '2', '--batch', '2', '--no-shuffle');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/dcam: .*005\.png: not a PNG or JPEG image/);
+    expect(readFileSync(join(run, 'student.safetensors')).equals(before)).toBe(true);
+  });
+
+  it('no teacher at all', async () => {
+    const prev = process.env.DCAM_TEACHER;
+    const prevShared = process.env.DCAM_SHARED;
+    delete process.env.DCAM_TEACHER;
+    process.env.DCAM_SHARED = join(tmp, 'no-shared');
+    try {
+      const r = await dcam('train', '--data', data, '--out', join(tmp, 'x'));
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(/dcam: no teacher weights: pass --teacher FILE or set DCAM_TEACHER/);
+    } finally {
+      if (prev !== undefined) process.env.DCAM_TEACHER = prev;
+      if (prevShared !== undefined) process.env.DCAM_SHARED = prevShared;
+      else delete process.env.DCAM_SHARED;
+    }
+  });
+});
