@@ -136,8 +136,9 @@ async function runInfer(images: string[], f: { run?: string; student?: string; t
     const { maps, inputs } = await computeMaps(rt, loaded.model, images, loaded.size);
     const scores: Record<string, number> = {};
     const S = loaded.size;
+    const names = outputNames(images);
     maps.forEach((m, i) => {
-      const name = basename(images[i], extname(images[i]));
+      const name = names[i];
       const score = m.reduce((a, v) => (v > a ? v : a), -Infinity);
       scores[images[i]] = score;
       const lo = m.reduce((a, v) => (v < a ? v : a), Infinity);
@@ -147,6 +148,12 @@ async function runInfer(images: string[], f: { run?: string; student?: string; t
     writeFileSync(join(f.out, 'scores.json'), JSON.stringify(scores, null, 2));
     console.log(`wrote ${images.length} overlay(s)${f.raw ? ' and .npy maps' : ''} and scores.json to ${f.out}`);
   });
+}
+
+/** Output file stems: the image's name, prefixed with its folder where two images share a name. */
+function outputNames(images: readonly string[]): string[] {
+  const stems = images.map((p) => basename(p, extname(p)));
+  return stems.map((s, i) => (stems.indexOf(s) !== stems.lastIndexOf(s) ? `${basename(dirname(images[i]))}_${s}` : s));
 }
 
 /** The built-in default: synthetic data, a short DCAM training, evaluation, report. */
