@@ -11,6 +11,7 @@ interface ImageFixture {
   resize: Record<string, string>;
   bottle_64: string;
   bottle_mask_64: string;
+  jpeg: string;
 }
 const fx = loadFixture<ImageFixture>('images.json');
 const bytes = (b64: string) => new Uint8Array(Buffer.from(b64, 'base64'));
@@ -31,6 +32,17 @@ describe('image decoding', () => {
       expect(maxDiff(img.data, bytes(fx.convert[name].rgb))).toBe(0);
     });
   }
+
+  it('JPEG (4:4:4) decodes as libjpeg does, within IDCT rounding', () => {
+    const img = decodeImage(new Uint8Array(readFileSync(new URL('./fixtures/images/smooth.jpg', import.meta.url))), 'smooth.jpg');
+    expect([img.width, img.height]).toEqual([37, 29]);
+    const ref = bytes(fx.jpeg);
+    let sum = 0;
+    for (let i = 0; i < ref.length; i++) sum += Math.abs(img.data[i] - ref[i]);
+    console.log(`JPEG vs libjpeg: mean |diff| ${(sum / ref.length).toFixed(3)}, max ${maxDiff(img.data, ref)}`);
+    expect(sum / ref.length).toBeLessThan(1);
+    expect(maxDiff(img.data, ref)).toBeLessThanOrEqual(3);
+  });
 
   it('a corrupt or foreign file gives an error naming the file', () => {
     const good = png('rgb');
