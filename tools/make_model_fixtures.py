@@ -9,7 +9,6 @@ statistics, in eval mode. Inputs: two real MVTec bottle images, PIL-resized to 6
 """
 import base64
 import json
-import math
 import os
 
 import numpy as np
@@ -28,6 +27,16 @@ SIZE = 64
 def enc(t):
     t = t.detach().to(torch.float32).contiguous()
     return {'shape': list(t.shape), 'f32': base64.b64encode(t.numpy().astype('<f4').tobytes()).decode()}
+
+
+MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
+STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+
+
+def load_bottle(rel, size):
+    """A bottle image as the engine's pipeline makes it: PIL bilinear resize, /255, ImageNet normalisation."""
+    im = Image.open(os.path.join(SHARED, 'data', 'mvtec', 'bottle', rel)).convert('RGB').resize((size, size), Image.BILINEAR)
+    return (torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1) - MEAN) / STD
 
 
 def perturb(name, j, v):
@@ -66,14 +75,7 @@ def main():
     student.load_state_dict(student_sd, strict=False)
     student.eval()
 
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
-    imgs = []
-    for rel in ['train/good/000.png', 'test/broken_large/000.png']:
-        im = Image.open(os.path.join(SHARED, 'data', 'mvtec', 'bottle', rel)).convert('RGB').resize((SIZE, SIZE), Image.BILINEAR)
-        t = torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1)
-        imgs.append((t - mean) / std)
-    x = torch.stack(imgs)
+    x = torch.stack([load_bottle(rel, SIZE) for rel in ['train/good/000.png', 'test/broken_large/000.png']])
 
     with torch.no_grad():
         ft = trunk(teacher, x)

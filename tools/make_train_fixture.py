@@ -4,22 +4,20 @@ trained 20 SGD steps in PyTorch, for the engine's training-parity test.
 
 /usr/bin/python3 tools/make_train_fixture.py  ->  test/fixtures/small-net.json
 """
-import base64
 import json
 import os
+import sys
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(__file__))
+from make_model_fixtures import enc  # noqa: E402
+
 torch.manual_seed(7)
 torch.set_num_threads(2)
 OUT = os.path.join(os.path.dirname(__file__), '..', 'test', 'fixtures', 'small-net.json')
-
-
-def enc(t):
-    t = t.detach().to(torch.float32).contiguous()
-    return {'shape': list(t.shape), 'f32': base64.b64encode(t.numpy().astype('<f4').tobytes()).decode()}
 
 
 class SmallNet(nn.Module):

@@ -9,7 +9,6 @@ tensors and of all attention weights, and the sum and L2 norm of the update of e
 
 /usr/bin/python3 tools/make_train_step_fixture.py  ->  test/fixtures/train-step.json
 """
-import base64
 import json
 import os
 import sys
@@ -19,10 +18,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
-from PIL import Image
 
 sys.path.insert(0, os.path.dirname(__file__))
-from make_model_fixtures import SHARED, enc, perturb, trunk  # noqa: E402
+from make_model_fixtures import SHARED, enc, load_bottle, perturb, trunk  # noqa: E402
 
 torch.set_num_threads(2)
 OUT = os.path.join(os.path.dirname(__file__), '..', 'test', 'fixtures', 'train-step.json')
@@ -66,14 +64,7 @@ teacher = torchvision.models.resnet18()
 teacher.load_state_dict(sd, strict=False)
 teacher.eval()
 
-mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
-std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
-imgs = []
-for n in range(4):
-    im = Image.open(os.path.join(SHARED, 'data', 'mvtec', 'bottle', 'train', 'good', '%03d.png' % n)).convert('RGB')
-    im = im.resize((SIZE, SIZE), Image.BILINEAR)
-    imgs.append((torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1) - mean) / std)
-x = torch.stack(imgs)
+x = torch.stack([load_bottle('train/good/%03d.png' % n, SIZE) for n in range(4)])
 with torch.no_grad():
     ft = trunk(teacher, x)
 
