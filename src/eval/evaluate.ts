@@ -129,8 +129,10 @@ export async function evaluate(rt: Runtime, model: DistillationModel, o: EvalOpt
     const proPts: Array<[number, number]> = [];
     for (let i = 0; i < pc.fpr.length; i += Math.max(1, Math.floor(pc.fpr.length / 300))) if (pc.fpr[i] <= 0.3) proPts.push([pc.fpr[i], pc.pro[i]]);
     result.curves[cat.name] = { roc: rocPoints(scores, labels), pro: proPts };
-    const lo = Math.min(...flatMaps.filter((_, i) => i % 7 === 0));
-    const hi = Math.max(...scores);
+    // colour scale of the overlays: the category's lowest map value to its highest image score
+    let lo = Infinity;
+    for (const v of flatMaps) if (v < lo) lo = v;
+    const hi = scores.reduce((a, v) => (v > a ? v : a), -Infinity);
     cat.test.forEach((s, i) => {
       let overlay: string | null = null;
       if (o.out) {

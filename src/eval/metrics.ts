@@ -180,8 +180,8 @@ export function legacyPro(maps: readonly ArrayLike<number>[], masks: readonly Ar
     pros.push(sum / regionScores.length);
   }
   const rescale = (a: number[]) => {
-    const lo = Math.min(...a);
-    const hi = Math.max(...a);
+    const lo = a.reduce((m, v) => (v < m ? v : m), Infinity);
+    const hi = a.reduce((m, v) => (v > m ? v : m), -Infinity);
     return a.map((v) => (v - lo) / (hi - lo));
   };
   const x = rescale(fprs);
