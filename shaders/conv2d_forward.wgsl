@@ -67,7 +67,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
     let b = acc[r];
 #endif
 #if ${RELU}
-    let v = max(b, vec4f(0.0)); // fused epilogue (inference)
+    let v = select(b, vec4f(0.0), b < vec4f(0.0)); // fused ReLU epilogue (inference); keeps NaN, as PyTorch
 #else
     let v = b;
 #endif

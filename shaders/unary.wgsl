@@ -6,7 +6,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (i >= P.n) { return; }
   let v = x[i];
 #if ${RELU}
-  y[i] = max(v, 0.0);
+  y[i] = select(v, 0.0, v < 0.0); // not max(v, 0): WGSL's max returns 0 for NaN, PyTorch's ReLU keeps NaN
 #elif ${SIGMOID}
   y[i] = 1.0 / (1.0 + exp(-v));
 #else

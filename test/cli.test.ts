@@ -136,6 +136,24 @@ describe('bad input: one clear message, non-zero exit, earlier checkpoints intac
     expect(readFileSync(join(run, 'student.safetensors')).equals(before)).toBe(true);
   });
 
+  it('a NaN loss stops training with a clear error and keeps the last good checkpoint', async () => {
+    const d4 = join(tmp, 'data4');
+    generateSyntheticDataset(d4, { seed: 4, size: 16, train: 4, testGood: 1, testPerDefect: 1, categories: { a: 'texture' } });
+    const run = join(tmp, 'run4');
+    let r = await dcam('train', '--data', d4, '--out', run, '--random-teacher', '--size', '16', '--epochs', '1', '--batch', '2', '--method', 'stfpm');
+    expect(r.code, r.err).toBe(0);
+    const good = readFileSync(join(run, 'student.safetensors'));
+    const sd = weightsOf(join(run, 'student.safetensors'));
+    const w = toFloat32(sd.get('conv1.weight')!);
+    w[0] = NaN;
+    const poisoned = join(tmp, 'nan-student.safetensors');
+    writeFileSync(poisoned, writeSafetensors([...sd].map(([k, t]) => [k, k === 'conv1.weight' ? fromFloat32(w, t.shape) : t])));
+    r = await dcam('train', '--data', d4, '--out', run, '--random-teacher', '--size', '16', '--epochs', '1', '--batch', '2', '--method', 'stfpm', '--init', poisoned);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/dcam: the loss became NaN at step 1 \(epoch 1\); stopped\. The last good checkpoint in .*run4 is kept/);
+    expect(readFileSync(join(run, 'student.safetensors')).equals(good)).toBe(true);
+  });
+
   it('no teacher at all', async () => {
     const prev = process.env.DCAM_TEACHER;
     const prevShared = process.env.DCAM_SHARED;

@@ -75,6 +75,15 @@ describe('scopes and autograd bookkeeping', () => {
     x.dispose();
   });
 
+  it('ReLU keeps NaN (as PyTorch), so a diverging run is detected', async () => {
+    const rt = ctx.rt;
+    const y = rt.tidy(() => relu(rt.tensor([NaN, -1, 2, 0], [4])));
+    const v = Array.from(await y.read());
+    expect(Number.isNaN(v[0])).toBe(true);
+    expect(v.slice(1)).toEqual([0, 2, 0]);
+    y.dispose();
+  });
+
   it('records nothing under noGrad', () => {
     expect(noGradCheck(ctx.rt)).toBe(true);
   });
