@@ -11,11 +11,10 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { createDevice, describeAdapter } from '../graph/device.js';
 import type { Runtime } from '../graph/runtime.js';
 import { generateSyntheticDataset } from '../data/synthetic.js';
-import { evaluate } from '../eval/evaluate.js';
+import { computeMaps, evaluate } from '../eval/evaluate.js';
 import { overlayPng } from '../eval/heatmap.js';
 import { npyFloat32 } from '../eval/npy.js';
 import { writeReport } from '../eval/report.js';
-import { computeMaps } from '../eval/evaluate.js';
 import { loadFiles, loadRun } from '../train/run.js';
 import { train, type TrainOptions } from '../train/trainer.js';
 
@@ -164,7 +163,7 @@ async function runDemo(f: { dir: string; steps: number; size: number }): Promise
     console.log(`generating a synthetic dataset (two categories, ${f.size}x${f.size}) in ${data}`);
     generateSyntheticDataset(data, { seed: 0, size: f.size, train: 32, testGood: 8, testPerDefect: 6 });
   }
-  let teacher = defaultTeacher();
+  const teacher = defaultTeacher();
   if (!teacher) {
     console.log('dcam: NOTE: no ImageNet teacher found (DCAM_TEACHER or ../shared/weights); running with a RANDOM teacher.\n' +
       '      Real use needs the ImageNet ResNet18: torchvision resnet18-f37072fd.pth or timm resnet18.tv_in1k; pass it with --teacher or DCAM_TEACHER.');
@@ -174,7 +173,6 @@ async function runDemo(f: { dir: string; steps: number; size: number }): Promise
     momentum: 0.9, weightDecay: 1e-4, seed: 0, shuffle: true,
   });
   await runEval({ run, data, sigma: 0 });
-  teacher = null;
 }
 
 export function buildProgram(): Command {

@@ -105,7 +105,7 @@ function preprocess(source: string, defines: Record<string, number | boolean>, f
     if (!(name in defines)) throw new Error(`shader ${file}.wgsl uses \${${name}} but the kernel defines no value for it`);
     const v = defines[name];
     // Numbers are emitted as WGSL literals; booleans stay booleans for #if.
-    values.push(typeof v === 'number' ? (Number.isInteger(v) ? `${v}` : `${v}`) : v);
+    values.push(typeof v === 'number' ? `${v}` : v);
     last = m.index + m[0].length;
   }
   strings.push(source.slice(last));

@@ -1,5 +1,5 @@
 /**
- * Elementwise ops: ReLU, sigmoid, affine (a*x + b), fill, y += a*x, and add / multiply with broadcasting
+ * Elementwise ops: ReLU, sigmoid, affine (a*x + b), fill, and add / multiply with broadcasting
  * (per-channel [N,C,1,1] and per-pixel [N,1,H,W] gates, scalars), forward and backward side by side.
  */
 import { read, write, type KernelSpec } from '../graph/kernel.js';
@@ -28,7 +28,6 @@ const unaryBackwardSpec = (kind: 'relu' | 'sigmoid'): KernelSpec => ({
 });
 
 const fillSpec: KernelSpec = { shader: 'fill', params: [['n', 'u32'], ['value', 'f32']], bindings: [write('y')], workgroupSize: [WG] };
-const axpySpec: KernelSpec = { shader: 'axpy', params: [['n', 'u32'], ['a', 'f32']], bindings: [read('x'), write('y')], workgroupSize: [WG] };
 
 function unary(rt: Runtime, kind: UnaryKind, x: Tensor, a = 1, b = 0): Tensor {
   const y = rt.empty(x.shape, 'f32', `${kind} output`);
@@ -52,12 +51,6 @@ export function unaryBackward(rt: Runtime, kind: 'relu' | 'sigmoid', y: Tensor, 
 export function fill(rt: Runtime, y: Tensor, value: number): Tensor {
   rt.dispatch('fill', fillSpec, [y.size, value], [y], grid1d(y.size, WG));
   return y;
-}
-
-/** y += a * x, in place. */
-export function axpyInPlace(rt: Runtime, y: Tensor, x: Tensor, a = 1): void {
-  assertSameShape('accumulate', y, x);
-  rt.dispatch('accumulate', axpySpec, [y.size, a], [x, y], grid1d(y.size, WG));
 }
 
 // ---- broadcasting binary ops ----------------------------------------------------------------------

@@ -1,8 +1,0 @@
-// y += a * x (gradient accumulation).
-@compute @workgroup_size(WG_X)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.x + wid.y * nwg.x) * WG_SIZE + lid;
-  if (i >= P.n) { return; }
-  y[i] = y[i] + P.a * x[i];
-}
