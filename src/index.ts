@@ -3,6 +3,7 @@ export { createDevice, describeAdapter, type CreateDeviceOptions } from './graph
 export { Runtime, DeviceLostError, type AdapterDescription } from './graph/runtime.js';
 export { Tensor, sizeOf, shapeStr, type Shape, type DType } from './graph/tensor.js';
 export type { MemoryStats } from './graph/buffer-pool.js';
+export type { KernelTime } from './graph/profiler.js';
 export { registerShaderSources } from './graph/shader-source.js';
 export { ShaderCompileError } from './graph/pipeline-cache.js';
 export type { KernelSpec } from './graph/kernel.js';

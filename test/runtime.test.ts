@@ -101,6 +101,37 @@ describe('scopes and autograd bookkeeping', () => {
     expect(rt.recorder.dispatchCount - dispatches).toBeGreaterThanOrEqual(50);
     expect(rt.recorder.submitCount - submits).toBeLessThanOrEqual(2);
   });
+
+  it('profiles GPU time per kernel with timestamp queries, and results are unchanged', async () => {
+    const rt = ctx.rt;
+    if (!rt.features.has('timestamp-query')) {
+      await expect(rt.profile(() => 0)).rejects.toThrow(/timestamp-query/);
+      return;
+    }
+    const x = rt.tensor(Float32Array.from({ length: 2 * 3 * 9 * 9 }, (_, i) => Math.sin(i)), [2, 3, 9, 9]).keep();
+    const w = rt.tensor(Float32Array.from({ length: 5 * 3 * 3 * 3 }, (_, i) => Math.cos(i)), [5, 3, 3, 3]).keep();
+    const plain = await rt.tidy(() => relu(conv2d(x, w, null, { padding: 1 }))).read();
+    const { result, kernels } = await rt.profile(async () => {
+      const y = rt.tidy(() => {
+        let t = relu(conv2d(x, w, null, { padding: 1 }));
+        for (let i = 0; i < 3; i++) t = relu(t);
+        return t;
+      });
+      const data = await y.read();
+      y.dispose();
+      return data;
+    });
+    expect(Array.from(result)).toEqual(Array.from(plain));
+    const byName = new Map(kernels.map((k) => [k.kernel, k]));
+    expect(byName.get('unary')?.dispatches).toBe(4);
+    expect(byName.get('conv2d_forward')?.dispatches).toBeGreaterThanOrEqual(1);
+    for (const k of kernels) expect(k.ms).toBeGreaterThanOrEqual(0);
+    expect(kernels.reduce((a, k) => a + k.ms, 0)).toBeGreaterThan(0);
+    // profiling is off again: one pass per batch
+    expect(rt.recorder.profiler).toBeNull();
+    x.dispose();
+    w.dispose();
+  });
 });
 
 describe('pipeline cache', () => {

@@ -7,6 +7,7 @@
  */
 import type { BufferPool } from './buffer-pool.js';
 import { packParams, paramsByteSize, type KernelSpec } from './kernel.js';
+import type { KernelProfiler } from './profiler.js';
 
 const ARENA_BYTES = 64 * 1024;
 
@@ -27,6 +28,8 @@ export class CommandRecorder {
   dispatchCount = 0;
   submitCount = 0;
   private readonly align: number;
+  /** While set, each dispatch runs in a timestamped pass of its own (see KernelProfiler). */
+  profiler: KernelProfiler | null = null;
 
   constructor(
     private readonly device: GPUDevice,
@@ -60,11 +63,17 @@ export class CommandRecorder {
     buffers.forEach((buffer, i) => entries.push({ binding: i + 1, resource: { buffer } }));
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
 
+    if (this.profiler) {
+      this.closePass();
+      if (this.profiler.full) this.submit();
+      this.pass = this.openEncoder().beginComputePass(this.profiler.passFor(spec.shader));
+    }
     const pass = this.openPass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     const [x, y = 1, z = 1] = workgroups;
     pass.dispatchWorkgroups(x, y, z);
+    if (this.profiler) this.closePass();
     this.dispatchCount++;
     if (++this.dispatchesInBatch >= this.options.dispatchesPerSubmit) this.submit();
   }
@@ -78,8 +87,10 @@ export class CommandRecorder {
   submit(): void {
     if (!this.encoder) return;
     this.closePass();
+    const afterSubmit = this.profiler?.beforeSubmit(this.encoder);
     if (this.arenaUsed > 0) this.device.queue.writeBuffer(this.arenaGpu, 0, this.arenaCpu, 0, this.arenaUsed);
     this.device.queue.submit([this.encoder.finish()]);
+    afterSubmit?.();
     this.encoder = null;
     this.arenaUsed = 0;
     this.dispatchesInBatch = 0;

@@ -7,6 +7,7 @@ import { fill } from '../kernels/elementwise.js';
 import { BufferPool, type MemoryStats } from './buffer-pool.js';
 import type { KernelSpec } from './kernel.js';
 import { PipelineCache } from './pipeline-cache.js';
+import { KernelProfiler, type KernelTime } from './profiler.js';
 import { CommandRecorder } from './recorder.js';
 import { ScopeStack, type TensorContainer } from './scope.js';
 import { Storage, Tensor, shapeStr, sizeOf, type DType, type Shape } from './tensor.js';
@@ -159,6 +160,25 @@ export class Runtime {
     if (workgroups.some((g) => g === 0)) return; // empty tensors: nothing to do
     const pipeline = this.pipelines.get(spec);
     this.recorder.dispatch(spec, pipeline, params, raw, workgroups);
+  }
+
+  /**
+   * Runs `fn` with every dispatch timed on the GPU (needs `timestamp-query`); returns its result and the
+   * GPU time per kernel. Work recorded before is submitted first so that it is not counted.
+   */
+  async profile<T>(fn: () => Promise<T> | T): Promise<{ result: T; kernels: KernelTime[] }> {
+    if (this.recorder.profiler) throw new Error('profile: a profile is already open');
+    this.recorder.submit();
+    const profiler = new KernelProfiler(this.device);
+    this.recorder.profiler = profiler;
+    try {
+      const result = await fn();
+      this.recorder.submit();
+      return { result, kernels: await profiler.results() };
+    } finally {
+      this.recorder.profiler = null;
+      profiler.destroy();
+    }
   }
 
   /** Submits recorded work. */

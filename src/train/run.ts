@@ -23,12 +23,16 @@ export async function loadRun(rt: Runtime, runDir: string): Promise<LoadedModel>
   const run = JSON.parse(readFileSync(cfgPath, 'utf8')) as RunConfig;
   const teacher = await loadTeacher(rt, run.teacher.file, run.seed);
   const student = ResNetTrunk.fromStateDict(rt, readStateDict(readFileSync(studentPath), studentPath), studentPath, false);
-  return { model: new DistillationModel(teacher, student, [], { ...run.method, attention: 'none' }), size: run.size, config: run.method, run };
+  const model = new DistillationModel(teacher, student, [], { ...run.method, attention: 'none' });
+  await model.foldForInference();
+  return { model, size: run.size, config: run.method, run };
 }
 
 export async function loadFiles(rt: Runtime, studentPath: string, teacherPath: string, method: string, size: number): Promise<LoadedModel> {
   const config = preset(method);
   const teacher = await loadTeacher(rt, teacherPath, 0);
   const student = ResNetTrunk.fromStateDict(rt, readStateDict(readFileSync(studentPath), studentPath), studentPath, false);
-  return { model: new DistillationModel(teacher, student, [], { ...config, attention: 'none' }), size, config, run: null };
+  const model = new DistillationModel(teacher, student, [], { ...config, attention: 'none' });
+  await model.foldForInference();
+  return { model, size, config, run: null };
 }
