@@ -42,6 +42,60 @@ export function trunkTensorShapes(): Array<[string, number[]]> {
   return out;
 }
 
+/** Every conv of conv1..layer3 with the BN that follows it, its stride and padding, in forward order. */
+export function trunkConvs(): Array<{ conv: string; bn: string; stride: number; pad: number }> {
+  const out = [{ conv: 'conv1', bn: 'bn1', stride: 2, pad: 3 }];
+  for (const [l, stride] of [[1, 1], [2, 2], [3, 2]] as const) {
+    for (const b of [0, 1]) {
+      const p = `layer${l}.${b}`;
+      out.push({ conv: `${p}.conv1`, bn: `${p}.bn1`, stride: b === 0 ? stride : 1, pad: 1 });
+      out.push({ conv: `${p}.conv2`, bn: `${p}.bn2`, stride: 1, pad: 1 });
+      if (b === 0 && l > 1) out.push({ conv: `${p}.downsample.0`, bn: `${p}.downsample.1`, stride: 2, pad: 0 });
+    }
+  }
+  return out;
+}
+
+export interface FoldedConv {
+  conv: string;
+  /** OIHW weight and bias after folding. */
+  w: Float32Array;
+  b: Float32Array;
+  shape: [number, number, number, number];
+  stride: number;
+  pad: number;
+}
+
+/**
+ * BN (eval mode) folded into the conv before it: w' = w * g / sqrt(v + eps), b' = beta - mean * g / sqrt(v + eps).
+ * On the CPU from a state_dict of float32 arrays (also what the benchmark's peers are given).
+ */
+export function foldTrunk(sd: ReadonlyMap<string, Float32Array>, eps = 1e-5): FoldedConv[] {
+  const shapes = new Map(trunkTensorShapes());
+  return trunkConvs().map(({ conv, bn, stride, pad }) => {
+    const get = (name: string) => {
+      const t = sd.get(name);
+      if (!t) throw new WeightFileError(`fold: missing ${name}`);
+      return t;
+    };
+    const w = get(`${conv}.weight`);
+    const g = get(`${bn}.weight`);
+    const beta = get(`${bn}.bias`);
+    const mean = get(`${bn}.running_mean`);
+    const variance = get(`${bn}.running_var`);
+    const cout = g.length;
+    const per = w.length / cout;
+    const wf = new Float32Array(w.length);
+    const bf = new Float32Array(cout);
+    for (let c = 0; c < cout; c++) {
+      const s = g[c] / Math.sqrt(variance[c] + eps);
+      for (let i = 0; i < per; i++) wf[c * per + i] = w[c * per + i] * s;
+      bf[c] = beta[c] - mean[c] * s;
+    }
+    return { conv, w: wf, b: bf, shape: shapes.get(`${conv}.weight`) as [number, number, number, number], stride, pad };
+  });
+}
+
 class BasicBlock {
   constructor(
     readonly conv1: Conv2d,
@@ -199,33 +253,11 @@ export class FoldedTrunk {
 
   static async fromTrunk(trunk: ResNetTrunk, eps = 1e-5): Promise<FoldedTrunk> {
     const rt = trunk.rt;
+    const sd = new Map<string, Float32Array>();
+    for (const [name] of trunkTensorShapes()) sd.set(name, await trunk.tensor(name).read());
     const convs = new Map<string, { w: Tensor; b: Tensor; stride: number; pad: number }>();
-    const fold = async (conv: string, bn: string, stride: number, pad: number) => {
-      const w = await trunk.tensor(`${conv}.weight`).read();
-      const g = await trunk.tensor(`${bn}.weight`).read();
-      const beta = await trunk.tensor(`${bn}.bias`).read();
-      const mean = await trunk.tensor(`${bn}.running_mean`).read();
-      const variance = await trunk.tensor(`${bn}.running_var`).read();
-      const cout = g.length;
-      const per = w.length / cout;
-      const wf = new Float32Array(w.length);
-      const bf = new Float32Array(cout);
-      for (let c = 0; c < cout; c++) {
-        const s = g[c] / Math.sqrt(variance[c] + eps);
-        for (let i = 0; i < per; i++) wf[c * per + i] = w[c * per + i] * s;
-        bf[c] = beta[c] - mean[c] * s;
-      }
-      const shape = trunk.tensor(`${conv}.weight`).shape;
-      convs.set(conv, { w: rt.tensor(wf, shape).keep(), b: rt.tensor(bf, [cout]).keep(), stride, pad });
-    };
-    await fold('conv1', 'bn1', 2, 3);
-    for (const [l, stride] of [[1, 1], [2, 2], [3, 2]] as const) {
-      for (const b of [0, 1]) {
-        const p = `layer${l}.${b}`;
-        await fold(`${p}.conv1`, `${p}.bn1`, b === 0 ? stride : 1, 1);
-        await fold(`${p}.conv2`, `${p}.bn2`, 1, 1);
-        if (b === 0 && l > 1) await fold(`${p}.downsample.0`, `${p}.downsample.1`, 2, 0);
-      }
+    for (const c of foldTrunk(sd, eps)) {
+      convs.set(c.conv, { w: rt.tensor(c.w, c.shape).keep(), b: rt.tensor(c.b, [c.shape[0]]).keep(), stride: c.stride, pad: c.pad });
     }
     return new FoldedTrunk(rt, convs);
   }
