@@ -16,7 +16,7 @@ import { overlayPng } from '../eval/heatmap.js';
 import { npyFloat32 } from '../eval/npy.js';
 import { writeReport } from '../eval/report.js';
 import { loadFiles, loadRun } from '../train/run.js';
-import { train, type TrainOptions } from '../train/trainer.js';
+import { findTeacher, train, type TrainOptions } from '../train/trainer.js';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
@@ -29,16 +29,6 @@ const num = (name: string) => (v: string) => {
   return n;
 };
 const collect = (v: string, prev: string[] = []) => [...prev, v];
-
-/** The teacher to use: --teacher, else $DCAM_TEACHER, else the project's shared weights if present. */
-function defaultTeacher(explicit?: string): string | null {
-  if (explicit) return explicit;
-  if (process.env.DCAM_TEACHER) return process.env.DCAM_TEACHER;
-  const here = dirname(fileURLToPath(import.meta.url));
-  const shared = process.env.DCAM_SHARED ?? resolve(here, '../../../shared');
-  const f = join(shared, 'weights', 'resnet18-imagenet-layer1to3.safetensors');
-  return existsSync(f) ? f : null;
-}
 
 function progress(label: string): SingleBar {
   return new SingleBar(
@@ -64,7 +54,7 @@ interface TrainFlags {
 }
 
 async function runTrain(f: TrainFlags): Promise<void> {
-  const teacher = f.randomTeacher ? null : defaultTeacher(f.teacher);
+  const teacher = f.randomTeacher ? null : findTeacher(f.teacher);
   if (!teacher && !f.randomTeacher) {
     throw new Error('no teacher weights: pass --teacher FILE or set DCAM_TEACHER to an ImageNet ResNet18 (.pth or .safetensors, torchvision names); --random-teacher runs without one, for testing only');
   }
@@ -127,7 +117,7 @@ async function runInfer(images: string[], f: { run?: string; student?: string; t
     if (f.run) loaded = await loadRun(rt, f.run);
     else {
       if (!f.student || !f.size) throw new Error('either --run RUN, or --student FILE with --teacher FILE, --method and --size');
-      const teacher = defaultTeacher(f.teacher);
+      const teacher = findTeacher(f.teacher);
       if (!teacher) throw new Error('no teacher weights: pass --teacher FILE or set DCAM_TEACHER');
       loaded = await loadFiles(rt, f.student, teacher, f.method, f.size);
     }
@@ -163,7 +153,7 @@ async function runDemo(f: { dir: string; steps: number; size: number }): Promise
     console.log(`generating a synthetic dataset (two categories, ${f.size}x${f.size}) in ${data}`);
     generateSyntheticDataset(data, { seed: 0, size: f.size, train: 32, testGood: 8, testPerDefect: 6 });
   }
-  const teacher = defaultTeacher();
+  const teacher = findTeacher();
   if (!teacher) {
     console.log('dcam: NOTE: no ImageNet teacher found (DCAM_TEACHER or ../shared/weights); running with a RANDOM teacher.\n' +
       '      Real use needs the ImageNet ResNet18: torchvision resnet18-f37072fd.pth or timm resnet18.tv_in1k; pass it with --teacher or DCAM_TEACHER.');

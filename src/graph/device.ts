@@ -35,8 +35,6 @@ async function getGpu(dawnOptions: string[]): Promise<GPU> {
 }
 
 export async function createDevice(options: CreateDeviceOptions = {}): Promise<Runtime> {
-  const proc = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
-  // Dawn prints a warning per run without it; any writable folder will do.
 
   const gpu = await getGpu(options.dawnOptions ?? []);
   const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });

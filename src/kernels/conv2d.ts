@@ -128,20 +128,42 @@ export function convGeometryOf(xs: readonly number[], ws: readonly number[], opt
   return { N, Cin, H, W, Cout, KH, KW, OH, OW, stride, pad };
 }
 
-export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2dForwardOptions = {}): Tensor {
-  const g = convGeometry(x, w, opts);
+/** Forward-packed weights of a frozen conv (teacher, folded student): packed once, not at every call. */
+export class PackedConvWeights {
+  private constructor(
+    readonly packed: Tensor,
+    /** The OIHW shape of the weights. */
+    readonly shape: readonly number[],
+  ) {}
+
+  static of(rt: Runtime, w: Tensor): PackedConvWeights {
+    assertRank('conv2d', w, 4, 'weight');
+    const [Cout, Cin, KH, KW] = w.shape;
+    const g = convGeometryOf([1, Cin, KH, KW], w.shape, {});
+    const packed = packWeights(rt, w, g, Math.ceil(Cout / BLOCK) * (BLOCK / 4), true);
+    return new PackedConvWeights(packed.keep(), w.shape);
+  }
+
+  dispose(): void {
+    this.packed.dispose();
+  }
+}
+
+export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeights, bias: Tensor | null, opts: Conv2dForwardOptions = {}): Tensor {
+  assertRank('conv2d', x, 4, 'input');
+  const g = convGeometryOf(x.shape, w.shape, opts);
   if (bias && (bias.rank !== 1 || bias.shape[0] !== g.Cout)) {
     throw new Error(`conv2d: bias must have shape [${g.Cout}], got ${shapeStr(bias.shape)}`);
   }
   const y = rt.empty([g.N, g.Cout, g.OH, g.OW], 'f32', 'conv2d output');
   const pad4 = Math.ceil(g.Cout / BLOCK) * (BLOCK / 4);
-  const wp = packWeights(rt, w, g, pad4, true);
+  const wp = w instanceof PackedConvWeights ? w.packed : packWeights(rt, w, g, pad4, true);
   const pixelGroups = Math.ceil((g.OH * g.OW) / 4);
   const [wx, wy] = rowWorkgroup(pixelGroups);
   const groups: [number, number, number] = [Math.ceil(pixelGroups / wx), Math.ceil(g.Cout / BLOCK), g.N];
   const buffers = bias ? [x, wp, bias, y] : [x, wp, y];
   rt.dispatch('conv2d', forwardSpec(!!bias, !!opts.relu, [wx, wy]), [...geometryValues(g), pad4], buffers, groups);
-  wp.dispose();
+  if (wp !== (w as PackedConvWeights).packed) wp.dispose();
   return y;
 }
 

@@ -72,6 +72,14 @@ export class DistillationModel {
     return { loss: values.reduce((a, b) => add(a, b)), terms };
   }
 
+  /** Frees the student (and its folded form) and the attention blocks; the teacher may be shared, and stays. */
+  dispose(): void {
+    this.student.dispose();
+    this.folded?.dispose();
+    this.folded = null;
+    for (const a of this.attention) for (const p of a.parameters()) p.dispose();
+  }
+
   /** Anomaly maps [N, 1, H, W] at the input size (student BN in eval mode, no attention). */
   anomalyMap(x: Tensor): Tensor {
     const rt = x.runtime;

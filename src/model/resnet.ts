@@ -7,7 +7,7 @@
 import { add, relu, maxPool2d } from '../autograd/ops.js';
 import type { Runtime } from '../graph/runtime.js';
 import type { Tensor } from '../graph/tensor.js';
-import { conv2dForward } from '../kernels/conv2d.js';
+import { conv2dForward, PackedConvWeights } from '../kernels/conv2d.js';
 import { binaryForward, reluForward } from '../kernels/elementwise.js';
 import { maxPool2dForward } from '../kernels/pool.js';
 import { Rng } from '../nn/init.js';
@@ -243,21 +243,23 @@ export class ResNetTrunk {
 /**
  * Inference form of a trunk (the frozen teacher, or a trained student): every BN folded into its conv
  * (w' = w * g / sqrt(v + eps), b' = beta - mean * g / sqrt(v + eps)) and ReLU fused into the conv epilogue.
- * Forward only, no autograd.
+ * Forward only, no autograd; the conv weights are packed for the kernel once, at construction.
  */
 export class FoldedTrunk {
   private constructor(
     private readonly rt: Runtime,
-    private readonly convs: Map<string, { w: Tensor; b: Tensor; stride: number; pad: number }>,
+    private readonly convs: Map<string, { w: PackedConvWeights; b: Tensor; stride: number; pad: number }>,
   ) {}
 
   static async fromTrunk(trunk: ResNetTrunk, eps = 1e-5): Promise<FoldedTrunk> {
     const rt = trunk.rt;
     const sd = new Map<string, Float32Array>();
     for (const [name] of trunkTensorShapes()) sd.set(name, await trunk.tensor(name).read());
-    const convs = new Map<string, { w: Tensor; b: Tensor; stride: number; pad: number }>();
+    const convs = new Map<string, { w: PackedConvWeights; b: Tensor; stride: number; pad: number }>();
     for (const c of foldTrunk(sd, eps)) {
-      convs.set(c.conv, { w: rt.tensor(c.w, c.shape).keep(), b: rt.tensor(c.b, [c.shape[0]]).keep(), stride: c.stride, pad: c.pad });
+      const w = rt.tensor(c.w, c.shape);
+      convs.set(c.conv, { w: PackedConvWeights.of(rt, w), b: rt.tensor(c.b, [c.shape[0]]).keep(), stride: c.stride, pad: c.pad });
+      w.dispose();
     }
     return new FoldedTrunk(rt, convs);
   }

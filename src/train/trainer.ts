@@ -5,7 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { backward } from '../autograd/engine.js';
 import { BatchLoader } from '../data/loader.js';
 import { discoverCategories } from '../data/mvtec.js';
@@ -77,6 +78,16 @@ interface RunState {
 }
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+/** The teacher to use: the explicit file, else $DCAM_TEACHER, else the project's shared weights if present. */
+export function findTeacher(explicit?: string): string | null {
+  if (explicit) return explicit;
+  if (process.env.DCAM_TEACHER) return process.env.DCAM_TEACHER;
+  const here = dirname(fileURLToPath(import.meta.url));
+  const shared = process.env.DCAM_SHARED ?? resolve(here, '../../../shared');
+  const f = join(shared, 'weights', 'resnet18-imagenet-layer1to3.safetensors');
+  return existsSync(f) ? f : null;
+}
 
 export function loadTeacher(rt: Runtime, file: string | null, seed: number): Promise<FoldedTrunk> {
   const trunk = file ? ResNetTrunk.fromStateDict(rt, readStateDict(readFileSync(file), file), file, false) : ResNetTrunk.random(rt, seed + 7919);

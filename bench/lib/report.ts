@@ -1,0 +1,98 @@
+/** The Markdown summary of a benchmark run (every number from the run's JSON). */
+import type { KernelsResult } from '../sections/kernels.js';
+import type { InferenceRow, TrainingRow } from '../sections/model.js';
+import { fmtMs, type PeerResult, type Timing } from './timing.js';
+
+export interface StartupResult {
+  moduleLoadMs: number;
+  deviceMs: number;
+  weightsMs: number;
+  firstMapMs: number;
+  warmMapMs: number;
+  toFirstResultMs: number;
+  size: number;
+}
+
+export interface BenchReport {
+  date: string;
+  quick: boolean;
+  environment: Record<string, unknown>;
+  kernels?: KernelsResult;
+  inference?: { rows: InferenceRow[]; ortVersion: string | null; ortThreads: number | null };
+  training?: TrainingRow[];
+  startup?: PeerResult<StartupResult>;
+}
+
+const peer = (p: PeerResult<Timing>, digits = 1) => ('ok' in p ? fmtMs(p.ok, digits) : `n/a (${p.na})`);
+const ratio = (r: number | null) => (r === null ? '-' : `**${r.toFixed(2)}x**`);
+const mib = (b: number | null) => (b === null ? '-' : `${(b / 2 ** 20).toFixed(1)} MiB`);
+
+export function markdown(r: BenchReport): string {
+  const env = r.environment as { adapter: string; cpu: string; node: string; packages: Record<string, string>; teacher: string };
+  const out: string[] = [
+    `# dcam-webgpu benchmark${r.quick ? ' (--quick: tiny sizes, one run; proves the harness, not a speed)' : ''}`,
+    '',
+    `${r.date} · adapter: ${env.adapter} · CPU: ${env.cpu} · Node ${env.node}`,
+    `peers: tfjs-backend-webgpu ${env.packages['@tensorflow/tfjs-backend-webgpu'] ?? '?'} (same Dawn adapter), onnxruntime-node ${env.packages['onnxruntime-node'] ?? '?'} (CPU) · teacher: ${env.teacher}`,
+    '',
+    'Times in ms: median (min-max) after warm-up, GPU queue drained around each run. Ratio = peer time / our time (above 1: dcam-webgpu is faster).',
+  ];
+  if (r.inference) {
+    out.push('', '## End-to-end inference (image batch in, anomaly map read back; dcam preset)', '');
+    out.push('| batch | size | GFLOP/image | ours ms | ours ms/image | tfjs-webgpu ms | vs tfjs | onnxruntime CPU ms | vs onnxruntime | map agreement (tfjs / ort) |', '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+    for (const x of r.inference.rows) {
+      out.push(
+        `| ${x.batch} | ${x.size} | ${x.gflopPerImage.toFixed(2)} | ${fmtMs(x.ours)} | ${x.oursMsPerImage.toFixed(1)} | ${peer(x.tfjs)} | ${ratio(x.ratioTfjs)} | ${peer(x.ort)} | ${ratio(x.ratioOrt)} | ` +
+          `${x.agreement.tfjs?.toExponential(1) ?? '-'} / ${x.agreement.ort?.toExponential(1) ?? '-'} |`,
+      );
+    }
+    if (r.inference.ortThreads) out.push('', `onnxruntime-node ${r.inference.ortVersion}, ${r.inference.ortThreads} intra-op threads, graph optimisation 'all'.`);
+  }
+  if (r.training) {
+    out.push('', '## One training step (upload, loss, backward, SGD with momentum and weight decay, loss read back)', '');
+    out.push('| method | batch | size | GFLOP/image | ours ms | ours ms/image | tfjs-webgpu ms | vs tfjs | first loss ours / tfjs | peak GPU (ours) | tfjs GPU allocated |', '|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|');
+    for (const x of r.training) {
+      out.push(
+        `| ${x.method} | ${x.batch} | ${x.size} | ${x.gflopPerImage.toFixed(2)} | ${fmtMs(x.ours, 0)} | ${x.oursMsPerImage.toFixed(1)} | ${peer(x.tfjs, 0)} | ${ratio(x.ratioTfjs)} | ` +
+          `${x.firstLoss.ours.toFixed(5)} / ${x.firstLoss.tfjs?.toFixed(5) ?? '-'} | ${mib(x.peakBytes)} | ${mib(x.tfjsAllocatedBytes)} |`,
+      );
+    }
+    for (const x of r.training) {
+      if (typeof x.profile === 'string') {
+        out.push('', `Per-kernel breakdown (${x.method}, ${x.size}): n/a, ${x.profile}.`);
+        continue;
+      }
+      const total = x.profile.reduce((a, k) => a + k.ms, 0);
+      out.push('', `### GPU time per kernel, one ${x.method} step at batch ${x.batch}, ${x.size}x${x.size} (timestamp queries; total ${total.toFixed(0)} ms)`, '');
+      out.push('| kernel | dispatches | ms | share |', '|---|---:|---:|---:|');
+      for (const k of x.profile.slice(0, 10)) out.push(`| ${k.kernel} | ${k.dispatches} | ${k.ms.toFixed(1)} | ${((100 * k.ms) / total).toFixed(1)}% |`);
+    }
+  }
+  if (r.kernels) {
+    const k = r.kernels;
+    out.push('', `## conv2d kernels (batch ${k.batch}, input ${k.size}x${k.size})`, '');
+    out.push(`Ceiling (best large-matmul rate of the engine on this adapter, same run): **${k.ceiling.gflops.toFixed(2)} GFLOP/s** (${k.ceiling.shape}).`, '');
+    out.push('| conv | pass | GFLOP | ours ms | ours GFLOP/s | of ceiling | tfjs-webgpu ms | tfjs GFLOP/s | ratio |', '|---|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const x of k.rows) {
+      const t = 'ok' in x.tfjs ? x.tfjs.ok : null;
+      out.push(
+        `| ${x.conv} | ${x.pass} | ${x.gflop.toFixed(3)} | ${fmtMs(x.ours, 2)} | ${x.oursGflops.toFixed(2)} | ${(100 * x.fractionOfCeiling).toFixed(0)}% | ` +
+          `${peer(x.tfjs, 2)} | ${t ? (x.gflop / (t.median / 1000)).toFixed(2) : '-'} | ${ratio(x.ratio)} |`,
+      );
+    }
+    if (k.summary.geomeanRatio !== null) out.push('', `tfjs/ours over ${k.summary.cases} cases: geometric mean ${k.summary.geomeanRatio.toFixed(2)}x, min ${k.summary.minRatio!.toFixed(2)}x.`);
+  }
+  if (r.startup) {
+    out.push('', '## Time to first result (fresh process, inference at batch 1)', '');
+    if ('na' in r.startup) out.push(`n/a (${r.startup.na})`);
+    else {
+      const s = r.startup.ok;
+      out.push(
+        `size ${s.size}: **${s.toFirstResultMs.toFixed(0)} ms** from process start to the first map read back: module loading ${s.moduleLoadMs.toFixed(0)} ms, ` +
+          `device ${s.deviceMs.toFixed(0)} ms, weights ${s.weightsMs.toFixed(0)} ms, first map ${s.firstMapMs.toFixed(0)} ms (a warm map takes ${s.warmMapMs.toFixed(0)} ms: ` +
+          `pipeline compilation and first-use cost ~${Math.max(0, s.firstMapMs - s.warmMapMs).toFixed(0)} ms).`,
+      );
+    }
+  }
+  return out.join('\n') + '\n';
+}

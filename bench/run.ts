@@ -1,0 +1,144 @@
+/**
+ * The benchmark harness: conv kernels, end-to-end inference and training steps, ours beside peers on the
+ * same adapter in the same run, with a JSON record and a Markdown summary.
+ *
+ *   npm run bench                          # everything (long on a software adapter)
+ *   npm run bench -- --quick               # every case once at tiny size (CI: the harness works)
+ *   npm run bench -- --only kernels        # one or more sections: kernels, inference, training, startup
+ *   npm run bench -- --no-peer --no-ort    # without tfjs / onnxruntime
+ *
+ * Writes bench/results/<date>-<adapter>.json and .md (--out DIR to change) and prints the summary.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { create, globals } from 'webgpu';
+import { createDevice, describeAdapter } from '../src/graph/device.js';
+import { findTeacher } from '../src/train/trainer.js';
+import type { Bench } from './lib/context.js';
+import { markdown, type BenchReport, type StartupResult } from './lib/report.js';
+import { loadTfjs } from './lib/tfjs-peer.js';
+import { tryPeer } from './lib/timing.js';
+import { benchKernels } from './sections/kernels.js';
+import { benchInference, benchTraining, loadWeights } from './sections/model.js';
+
+const SECTIONS = ['kernels', 'inference', 'training', 'startup'] as const;
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+function packageVersions(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of ['webgpu', '@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-webgpu', 'onnxruntime-node']) {
+    try {
+      out[name] = (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+    } catch {
+      out[name] = 'not installed';
+    }
+  }
+  out['dcam-webgpu'] = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+  return out;
+}
+
+function startup(size: number, teacher: string | null): StartupResult {
+  const args = ['--import', 'tsx', join(root, 'bench/first-result.ts'), '--size', String(size), ...(teacher ? ['--teacher', teacher] : [])];
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 600_000, cwd: root });
+  const line = r.stdout?.trim().split('\n').pop() ?? '';
+  if (r.status !== 0 || !line.startsWith('{')) throw new Error(`first-result child failed (${r.status}): ${(r.stderr || r.stdout || '').trim().split('\n').pop()}`);
+  return { ...(JSON.parse(line) as Omit<StartupResult, 'size'>), size };
+}
+
+export async function runBench(argv: string[]): Promise<BenchReport> {
+  const { values: a } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string', multiple: true },
+      runs: { type: 'string' },
+      'no-peer': { type: 'boolean', default: false },
+      'no-ort': { type: 'boolean', default: false },
+      teacher: { type: 'string' },
+      out: { type: 'string', default: join(root, 'bench/results') },
+    },
+  });
+  const only = (a.only ?? []).flatMap((s) => s.split(','));
+  for (const s of only) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`--only ${s}: choose from ${SECTIONS.join(', ')}`);
+  const want = (s: (typeof SECTIONS)[number]) => only.length === 0 || only.includes(s);
+  const quick = a.quick!;
+
+  // Both GPU engines share one Dawn instance (tfjs finds it through navigator.gpu).
+  Object.assign(globalThis, globals);
+  const gpu = create([]);
+  (globalThis as { navigator?: unknown }).navigator = { gpu };
+  const rt = await createDevice();
+  const adapter = describeAdapter(rt);
+  const teacherFile = findTeacher(a.teacher);
+  const b: Bench = {
+    rt,
+    tfjs: a['no-peer'] ? { na: 'disabled by --no-peer' } : await tryPeer('tfjs-backend-webgpu', loadTfjs),
+    quick,
+    timing: { warmup: quick ? 1 : 2, runs: quick ? 1 : Math.max(5, Number(a.runs ?? 5)) },
+    teacherFile,
+    noOrt: a['no-ort']!,
+  };
+  const report: BenchReport = {
+    date: new Date().toISOString(),
+    quick,
+    environment: {
+      adapter,
+      adapterInfo: rt.adapter,
+      limits: { maxStorageBufferBindingSize: rt.limits.maxStorageBufferBindingSize, maxBufferSize: rt.limits.maxBufferSize, maxComputeWorkgroupSizeX: rt.limits.maxComputeWorkgroupSizeX },
+      cpu: `${cpus()[0]?.model ?? 'unknown'} x${cpus().length}`,
+      node: process.version,
+      packages: packageVersions(),
+      teacher: teacherFile ?? 'random (no weights found)',
+      timing: b.timing,
+    },
+  };
+  console.log(`adapter: ${adapter}\nCPU: ${report.environment.cpu}; timing: ${b.timing.warmup} warm-up, median of ${b.timing.runs}`);
+
+  if (want('inference') || want('training')) {
+    const weights = await loadWeights(b);
+    if (want('inference')) report.inference = await benchInference(b, weights);
+    if (want('training')) report.training = await benchTraining(b, weights);
+    weights.teacher.dispose();
+  }
+  if (want('kernels')) report.kernels = await benchKernels(b);
+  if (want('startup')) {
+    console.log('\n## time to first result (fresh process)');
+    report.startup = await tryPeer('first result', async () => startup(quick ? 32 : 256, teacherFile));
+  }
+  checkFinite(report);
+
+  const md = markdown(report);
+  mkdirSync(a.out!, { recursive: true });
+  const name = (rt.adapter.description || rt.adapter.architecture || rt.adapter.vendor || 'adapter').replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40);
+  const base = join(a.out!, `${report.date.slice(0, 19).replace(/[:T]/g, '-')}-${name}${quick ? '-quick' : ''}`);
+  writeFileSync(`${base}.json`, JSON.stringify(report, null, 2));
+  writeFileSync(`${base}.md`, md);
+  console.log(`\n${md}\nwrote ${base}.json and ${base}.md`);
+  rt.destroy();
+  return report;
+}
+
+/** Every timing and rate in the report must be a finite number (what --quick in CI checks). */
+function checkFinite(report: BenchReport): void {
+  const bad: string[] = [];
+  const walk = (v: unknown, path: string) => {
+    if (typeof v === 'number' && !Number.isFinite(v)) bad.push(`${path} = ${v}`);
+    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, `${path}.${k}`);
+  };
+  walk({ kernels: report.kernels, inference: report.inference, training: report.training, startup: report.startup }, 'report');
+  if (bad.length) throw new Error(`non-finite results: ${bad.join(', ')}`);
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    await runBench(process.argv.slice(2));
+    process.exit(0); // tfjs keeps its own device alive
+  } catch (e) {
+    console.error(`bench: ${(e as Error).stack ?? e}`);
+    process.exit(1);
+  }
+}
