@@ -49,7 +49,16 @@ function startup(size: number, teacher: string | null): StartupResult {
   return { ...(JSON.parse(line) as Omit<StartupResult, 'size'>), size };
 }
 
-export async function runBench(argv: string[]): Promise<BenchReport> {
+const USAGE = `usage: npm run bench -- [--quick] [--only kernels,inference,training,startup] [--runs N]
+                     [--no-peer] [--no-ort] [--teacher FILE] [--out DIR]
+  --quick     every case once at tiny size (proves the harness works; not a speed)
+  --only      sections to run (default: all)
+  --runs      timed runs per case after warm-up (median reported; at least 5)
+  --no-peer   skip tfjs-backend-webgpu;  --no-ort  skip onnxruntime-node
+  --teacher   teacher weights (default: $DCAM_TEACHER, else ../shared/weights; random if none)
+  --out       results folder (default: bench/results)`;
+
+export async function runBench(argv: string[]): Promise<BenchReport | null> {
   const { values: a } = parseArgs({
     args: argv,
     options: {
@@ -60,8 +69,13 @@ export async function runBench(argv: string[]): Promise<BenchReport> {
       'no-ort': { type: 'boolean', default: false },
       teacher: { type: 'string' },
       out: { type: 'string', default: join(root, 'bench/results') },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
+  if (a.help) {
+    console.log(USAGE);
+    return null;
+  }
   const only = (a.only ?? []).flatMap((s) => s.split(','));
   for (const s of only) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`--only ${s}: choose from ${SECTIONS.join(', ')}`);
   const want = (s: (typeof SECTIONS)[number]) => only.length === 0 || only.includes(s);

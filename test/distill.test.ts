@@ -1,11 +1,11 @@
 /** Every attention kind and placement trains (finite loss, gradients reach the attention), and checkpoints round-trip. */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backward } from '../src/index.js';
 import { createAttention, loadAttention, attentionTensorNames, type AttentionKind } from '../src/model/attention.js';
-import { saveAttention, saveStudent } from '../src/model/checkpoint.js';
+import { attentionSafetensors, studentSafetensors } from '../src/model/checkpoint.js';
 import { preset } from '../src/model/config.js';
 import { DistillationModel } from '../src/model/distill.js';
 import { FoldedTrunk, ResNetTrunk } from '../src/model/resnet.js';
@@ -60,8 +60,8 @@ describe('checkpoints', () => {
     const rt = ctx.rt;
     const student = ResNetTrunk.random(rt, 5);
     const blocks = createAttention(rt, 'cbam', 6);
-    await saveStudent(join(tmp, 'student.safetensors'), student);
-    await saveAttention(join(tmp, 'attention.safetensors'), blocks);
+    writeFileSync(join(tmp, 'student.safetensors'), await studentSafetensors(student));
+    writeFileSync(join(tmp, 'attention.safetensors'), await attentionSafetensors(blocks));
     expect(readdirSync(tmp).sort()).toEqual(['attention.safetensors', 'student.safetensors']);
     const back = ResNetTrunk.fromStateDict(rt, readStateDict(readFileSync(join(tmp, 'student.safetensors'))), 'student.safetensors');
     for (const name of ['conv1.weight', 'layer3.1.bn2.running_var', 'layer2.0.downsample.0.weight']) {

@@ -5,7 +5,6 @@
  * training step (timestamp queries) come with it.
  */
 import { readFileSync } from 'node:fs';
-import { backward } from '../../src/autograd/engine.js';
 import type { KernelTime } from '../../src/graph/profiler.js';
 import type { Runtime } from '../../src/graph/runtime.js';
 import { createAttention } from '../../src/model/attention.js';
@@ -15,6 +14,7 @@ import { FoldedTrunk, foldTrunk, ResNetTrunk, trunkTensorShapes } from '../../sr
 import { readStateDict } from '../../src/model/weights/index.js';
 import { Rng } from '../../src/nn/init.js';
 import { SGD } from '../../src/optim/sgd.js';
+import { trainStep } from '../../src/train/step.js';
 import type { Bench } from '../lib/context.js';
 import { buildInferenceOnnx, loadOrt } from '../lib/onnx-peer.js';
 import { anomalyMapTf, foldedTrunk, nchwToNhwc, tfTrainStep, type TfjsPeer } from '../lib/tfjs-peer.js';
@@ -214,16 +214,7 @@ export async function benchTraining(b: Bench, w: Weights): Promise<TrainingRow[]
       const opt = new SGD(model.parameters(), { lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay });
       const x = images(batch * 3 * size * size, 100 + size);
       const losses: number[] = [];
-      const step = () =>
-        rt.tidyAsync(async () => {
-          const t = rt.tensor(x, [batch, 3, size, size]);
-          const { loss } = model.trainLoss(t);
-          backward(loss);
-          opt.step();
-          opt.zeroGrad();
-          losses.push(await loss.item());
-          return 0;
-        });
+      const step = async () => losses.push((await trainStep(rt, model, opt, x, batch, size)).loss);
       const ours = await time(step, () => rt.sync(), { ...b.timing, warmup: Math.max(1, b.timing.warmup) });
       rt.pool.resetPeak();
       await step();

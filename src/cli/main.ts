@@ -83,9 +83,9 @@ async function runTrain(f: TrainFlags): Promise<void> {
   });
 }
 
-async function runEval(f: { data?: string; run: string; category?: string[]; out?: string; sigma: number }): Promise<{ report: string; mean: Record<string, number> }> {
+async function runEval(f: { data?: string; run: string; teacher?: string; category?: string[]; out?: string; sigma: number }): Promise<{ report: string; mean: Record<string, number> }> {
   return withDevice(async (rt) => {
-    const { model, size, run } = await loadRun(rt, f.run);
+    const { model, size, run } = await loadRun(rt, f.run, f.teacher);
     const data = f.data ?? run?.data;
     if (!data) throw new Error('--data is needed (the run does not record its data folder)');
     const out = f.out ?? f.run;
@@ -114,7 +114,7 @@ async function runInfer(images: string[], f: { run?: string; student?: string; t
   if (images.length === 0) throw new Error('no images given');
   await withDevice(async (rt) => {
     let loaded;
-    if (f.run) loaded = await loadRun(rt, f.run);
+    if (f.run) loaded = await loadRun(rt, f.run, f.teacher);
     else {
       if (!f.student || !f.size) throw new Error('either --run RUN, or --student FILE with --teacher FILE, --method and --size');
       const teacher = findTeacher(f.teacher);
@@ -199,6 +199,7 @@ export function buildProgram(): Command {
     .requiredOption('--run <run>', 'run folder')
     .option('--data <dir>', 'data folder (default: the one the run trained on)')
     .option('--category <name>', 'category (repeatable)', collect)
+    .option('--teacher <file>', "teacher weights (default: the run's own, else $DCAM_TEACHER)")
     .option('--out <dir>', 'output folder (default: the run folder)')
     .option('--sigma <x>', 'Gaussian smoothing of the maps (0 = off)', num('--sigma'), 0)
     .action(async (opts) => {
@@ -216,6 +217,18 @@ export function buildProgram(): Command {
     .requiredOption('--out <dir>', 'output folder')
     .option('--raw', 'also write the maps as .npy (float32, size x size)')
     .action((images: string[], opts) => runInfer(images, opts));
+
+  program.command('bench')
+    .description('the benchmark harness (needs the dev dependencies: npm ci in a checkout); options as npm run bench')
+    .allowUnknownOption()
+    .helpOption(false)
+    .argument('[options...]', 'e.g. --quick, --only kernels,inference, --no-peer, --no-ort, --runs 7, --out DIR')
+    .action(async (args: string[]) => {
+      const here = dirname(fileURLToPath(import.meta.url));
+      const { runBench } = (await import(join(here, '../../bench/run.ts'))) as { runBench: (argv: string[]) => Promise<unknown> };
+      await runBench(args);
+      process.exit(0); // the tfjs peer keeps its own device alive
+    });
 
   program.command('demo')
     .description('the built-in default: synthetic data, a short DCAM training, evaluation and report')

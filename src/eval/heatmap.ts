@@ -11,9 +11,9 @@ function jet(t: number): [number, number, number] {
 
 /**
  * `image`: normalised CHW float32 (ImageNet mean/std), `map`: H*W scores. `lo`/`hi` fix the colour scale
- * (per category, so overlays are comparable); `alpha` is the heatmap's weight.
+ * (per category, so overlays are comparable); `alpha` is the heatmap's weight. Interleaved RGB bytes.
  */
-export function overlayPng(image: Float32Array, map: ArrayLike<number>, size: number, lo: number, hi: number, alpha = 0.5): Uint8Array {
+export function overlayRgb(image: Float32Array, map: ArrayLike<number>, size: number, lo: number, hi: number, alpha = 0.5): Uint8Array {
   const n = size * size;
   const mean = [0.485, 0.456, 0.406];
   const std = [0.229, 0.224, 0.225];
@@ -26,5 +26,15 @@ export function overlayPng(image: Float32Array, map: ArrayLike<number>, size: nu
       out[3 * i + k] = Math.max(0, Math.min(255, Math.round((1 - alpha) * px + alpha * c[k])));
     }
   }
-  return encode({ width: size, height: size, data: out, channels: 3, depth: 8 });
+  return out;
+}
+
+/** The overlay as a PNG file. */
+export function overlayPng(image: Float32Array, map: ArrayLike<number>, size: number, lo: number, hi: number, alpha = 0.5): Uint8Array {
+  return encode({ width: size, height: size, data: overlayRgb(image, map, size, lo, hi, alpha), channels: 3, depth: 8 });
+}
+
+/** The image itself (undoing the normalisation), interleaved RGB bytes. */
+export function imageRgb(image: Float32Array, size: number): Uint8Array {
+  return overlayRgb(image, new Float32Array(size * size), size, 0, 1, 0);
 }

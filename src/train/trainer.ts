@@ -7,13 +7,14 @@ import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { backward } from '../autograd/engine.js';
 import { BatchLoader } from '../data/loader.js';
 import { discoverCategories } from '../data/mvtec.js';
 import type { Runtime } from '../graph/runtime.js';
 import { SGD } from '../optim/sgd.js';
 import { createAttention, loadAttention } from '../model/attention.js';
-import { attentionSafetensors, studentSafetensors, writeFileAtomic } from '../model/checkpoint.js';
+import { attentionSafetensors, studentSafetensors } from '../model/checkpoint.js';
+import { writeFileAtomic } from './files.js';
+import { trainStep } from './step.js';
 import { preset, type MethodConfig } from '../model/config.js';
 import { DistillationModel } from '../model/distill.js';
 import { FoldedTrunk, ResNetTrunk } from '../model/resnet.js';
@@ -181,16 +182,7 @@ export async function train(rt: Runtime, o: TrainOptions): Promise<TrainResult> 
     for await (const batch of loader.batches(state.epoch, state.index)) {
       if (state.step >= totalSteps) break;
       const B = batch.paths.length;
-      const values = await rt.tidyAsync(async () => {
-        const x = rt.tensor(batch.data, [B, 3, config.size, config.size]);
-        const { loss, terms } = model.trainLoss(x);
-        backward(loss);
-        opt.step();
-        opt.zeroGrad();
-        const out: Record<string, number> = { loss: await loss.item() };
-        for (const [k, v] of Object.entries(terms)) out[k] = await v.item();
-        return out;
-      });
+      const values = await trainStep(rt, model, opt, batch.data, B, config.size);
       lastLoss = values.loss;
       if (!Number.isFinite(lastLoss)) {
         throw new TrainingError(

@@ -1,0 +1,148 @@
+/**
+ * The browser demo, end to end, in headless Chromium from the system (Debian's `chromium`, driven by
+ * playwright-core; never a downloaded browser) on its software WebGPU adapter (SwiftShader):
+ *  1. the CLI trains a small run and scores one image (`dcam infer` -> scores.json);
+ *  2. the built demo, served over HTTP, loads the same teacher and run, inspects the same image, and its
+ *     score must equal the CLI's within 1e-3 relative;
+ *  3. a few training steps in the page at a tiny size: the loss falls and a heatmap is drawn.
+ * It also writes the README's screenshot (docs/demo.png) when UPDATE_SCREENSHOT=1.
+ */
+import { spawnSync } from 'node:child_process';
+import { createReadStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { extname, join, normalize, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { build } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateSyntheticDataset } from '../../src/data/synthetic.js';
+import { sharedPath } from '../shared.js';
+
+const repo = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/** ENGINE.md section 3: WebGPU headless on SwiftShader, no network chatter. */
+const FLAGS = [
+  '--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader',
+  '--use-webgpu-adapter=swiftshader', '--use-angle=swiftshader', '--enable-unsafe-swiftshader',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
+];
+const SIZE = 32;
+
+const tmp = mkdtempSync(join(tmpdir(), 'dcam-e2e-'));
+const data = join(tmp, 'data');
+const run = join(tmp, 'run');
+const inferOut = join(tmp, 'infer');
+let server: Server;
+let base = '';
+let browser: Browser;
+let page: Page;
+let teacher = '';
+let testImage = '';
+
+function dcam(...args: string[]): string {
+  const r = spawnSync(process.execPath, [join(repo, 'bin/dcam.mjs'), ...args], { encoding: 'utf8', cwd: repo, timeout: 600_000 });
+  if (r.status !== 0) throw new Error(`dcam ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json', '.png': 'image/png' };
+
+/** Serves the built demo at / and the test's files at /files/ (teacher, run, images). */
+function serve(): Promise<void> {
+  const roots: Array<[string, string]> = [['/files/teacher/', join(teacher, '..')], ['/files/run/', run], ['/files/data/', data], ['/', join(repo, 'demo/dist')]];
+  server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const [prefix, dir] = roots.find(([p]) => path.startsWith(p))!;
+    const file = normalize(join(dir, path.slice(prefix.length) || 'index.html'));
+    if (!file.startsWith(dir) || !existsSync(file) || !statSync(file).isFile()) {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
+    createReadStream(file).pipe(res);
+  });
+  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok()));
+}
+
+beforeAll(async () => {
+  teacher = sharedPath('weights/resnet18-imagenet-layer1to3.safetensors');
+  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
+  await build({ configFile: join(repo, 'demo/vite.config.ts'), logLevel: 'warn' });
+
+  generateSyntheticDataset(data, { seed: 3, size: SIZE, train: 8, testGood: 2, testPerDefect: 2, categories: { synth_disc: 'object' } });
+  dcam('train', '--data', data, '--out', run, '--method', 'dcam', '--size', String(SIZE), '--steps', '3', '--batch', '4', '--teacher', teacher);
+  const defects = join(data, 'synth_disc', 'test');
+  const kind = readdirSync(defects).find((d) => d !== 'good')!;
+  testImage = join(defects, kind, readdirSync(join(defects, kind)).sort()[0]);
+  dcam('infer', '--run', run, '--out', inferOut, testImage);
+
+  await serve();
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on('console', (m) => {
+    if (m.type() === 'error') console.error(`[page] ${m.text()}`);
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  server?.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('browser demo (headless Chromium, WebGPU)', () => {
+  it("scores an image as the CLI does, with the CLI's teacher and run", async () => {
+    await page.goto(`${base}/?teacher=/files/teacher/${teacher.replace(/^.*\//, '')}&run=/files/run/`);
+    await page.waitForFunction(() => {
+      const s = document.getElementById('status')!;
+      return s.dataset.state === 'error' || (s.dataset.state === 'ready' && s.textContent!.includes('model ready'));
+    }, undefined, { timeout: 300_000 });
+    expect(await page.textContent('#status')).toContain('model ready');
+
+    await page.setInputFiles('#inspect-input', testImage);
+    const card = page.locator('.result-card').first();
+    await card.waitFor({ timeout: 300_000 });
+    const pageScore = Number(await card.getAttribute('data-score'));
+    const cliScores = JSON.parse(readFileSync(join(inferOut, 'scores.json'), 'utf8')) as Record<string, number>;
+    const cliScore = cliScores[testImage];
+    expect(Number.isFinite(cliScore)).toBe(true);
+    expect(Math.abs(pageScore - cliScore) / Math.abs(cliScore)).toBeLessThan(1e-3);
+  });
+
+  it('rejects a file that is not an image with a clear message', async () => {
+    await page.setInputFiles('#inspect-input', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not an image') });
+    await expect.poll(() => page.textContent('#inspect-message'), { timeout: 60_000 }).toContain('notes.txt: not an image');
+  });
+
+  it('trains in the page: the loss falls and a heatmap is drawn', async () => {
+    const good = join(data, 'synth_disc', 'train', 'good');
+    const images = readdirSync(good).sort().slice(0, 6).map((f) => join(good, f));
+    await page.setInputFiles('#train-input', images);
+    await page.selectOption('#train-size', String(SIZE));
+    await page.fill('#train-epochs', '4');
+    await page.fill('#train-batch', '3');
+    await page.click('#train-start');
+    await page.waitForFunction(() => ['done', 'error'].includes(document.getElementById('train-status')!.dataset.state!), undefined, { timeout: 480_000 });
+    expect(await page.getAttribute('#train-status', 'data-state')).toBe('done');
+    const losses = await page.evaluate(() => [...((window as unknown as { dcamDemo: { session: { losses: number[] } } }).dcamDemo.session.losses)]);
+    expect(losses.length).toBe(8);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(losses[losses.length - 1]).toBeLessThan(losses[0]);
+
+    await page.setInputFiles('#inspect-input', [testImage, images[0]]);
+    await page.locator('.result-card').nth(1).waitFor({ timeout: 300_000 });
+    // The overlay canvas (second of each card) holds a heatmap: many distinct colours, not a blank.
+    const colours = await page.evaluate(() => {
+      const c = document.querySelectorAll<HTMLCanvasElement>('.result-card canvas')[1];
+      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      const seen = new Set<number>();
+      for (let i = 0; i < d.length; i += 4) seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+      return seen.size;
+    });
+    expect(colours).toBeGreaterThan(50);
+    if (process.env.UPDATE_SCREENSHOT === '1') await page.screenshot({ path: join(repo, 'docs/demo.png'), fullPage: true });
+  });
+});
