@@ -55,6 +55,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--only kernels,inference,train
   --only      sections to run (default: all)
   --runs      timed runs per case after warm-up (median reported; at least 5)
   --no-peer   skip tfjs-backend-webgpu;  --no-ort  skip onnxruntime-node
+  --methods   training presets to time (default stfpm,dcam); --train-sizes (default 128,256)
   --teacher   teacher weights (default: $DCAM_TEACHER, else ../shared/weights; random if none)
   --out       results folder (default: bench/results)`;
 
@@ -68,6 +69,8 @@ export async function runBench(argv: string[]): Promise<BenchReport | null> {
       'no-peer': { type: 'boolean', default: false },
       'no-ort': { type: 'boolean', default: false },
       teacher: { type: 'string' },
+      methods: { type: 'string', default: 'stfpm,dcam' },
+      'train-sizes': { type: 'string', default: '128,256' },
       out: { type: 'string', default: join(root, 'bench/results') },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -95,6 +98,11 @@ export async function runBench(argv: string[]): Promise<BenchReport | null> {
     timing: { warmup: quick ? 1 : 2, runs: quick ? 1 : Math.max(5, Number(a.runs ?? 5)) },
     teacherFile,
     noOrt: a['no-ort']!,
+    methods: a.methods!.split(',').map((m) => {
+      if (m !== 'stfpm' && m !== 'dcam') throw new Error(`--methods ${m}: choose stfpm, dcam`);
+      return m;
+    }),
+    trainSizes: a['train-sizes']!.split(',').map(Number),
   };
   const report: BenchReport = {
     date: new Date().toISOString(),

@@ -62,16 +62,22 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
     let co = co0 + r;
     if (co >= P.Cout) { break; }
 #if ${HAS_BIAS}
-    let b = acc[r] + vec4f(bias[co]);
+    var b = acc[r] + vec4f(bias[co]);
 #else
-    let b = acc[r];
+    var b = acc[r];
+#endif
+    let base = (n * P.Cout + co) * OHW + p0;
+#if ${RESIDUAL}
+    // Fused residual add (inference: a ResNet block's conv2 + shortcut, then the ReLU below).
+    for (var j = 0u; j < 4u; j = j + 1u) {
+      b[j] = b[j] + res[base + min(j * pstep, OHW - 1u - p0)];
+    }
 #endif
 #if ${RELU}
     let v = select(b, vec4f(0.0), b < vec4f(0.0)); // fused ReLU epilogue (inference); keeps NaN, as PyTorch
 #else
     let v = b;
 #endif
-    let base = (n * P.Cout + co) * OHW + p0;
     for (var j = 0u; j < 4u; j = j + 1u) {
       if (p0 + j * pstep < OHW) { y[base + j * pstep] = v[j]; }
     }

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { backward } from '../src/autograd/engine.js';
 import * as ops from '../src/autograd/ops.js';
 import type { Tensor } from '../src/index.js';
+import { conv2dForward, PackedConvWeights } from '../src/kernels/conv2d.js';
 import * as ref from './reference.js';
 import { finiteDifference, randn, relErr, Rng, useRuntime } from './helpers.js';
 
@@ -172,4 +173,29 @@ describe('ops match float64 references and finite differences', () => {
       });
     });
   });
+});
+
+describe('fused inference epilogues of conv2d (no autograd)', () => {
+  for (const [cin, cout, k, stride, pad] of [[13, 11, 3, 1, 1], [3, 9, 1, 2, 0]] as const) {
+    it(`conv2d ${k}x${k}/s${stride} ${cin}->${cout} + bias + residual + ReLU`, async () => {
+      const rt = ctx.rt;
+      const rng = new Rng(77 + cin);
+      const xs: ref.Shape4 = [3, cin, 9, 7];
+      const ws: ref.Shape4 = [cout, cin, k, k];
+      const [x, w, b] = [randn(rng, size(xs)), randn(rng, size(ws), 0.3), randn(rng, cout)];
+      const conv = ref.conv2d(x, xs, w, ws, b, stride, pad);
+      const r = randn(rng, conv.y.length);
+      const want = conv.y.map((v, i) => Math.max(0, v + r[i]));
+      await rt.tidyAsync(async () => {
+        const t = (a: Float64Array, s: readonly number[]) => rt.tensor(Float32Array.from(a), [...s]);
+        const y = conv2dForward(rt, t(x, xs), t(w, ws), t(b, [cout]), { stride, padding: pad, relu: true, residual: t(r, conv.shape) });
+        expect(relErr(await y.read(), want)).toBeLessThan(TOL);
+        // prepacked weights give the same result
+        const packed = PackedConvWeights.of(rt, t(w, ws));
+        const y2 = conv2dForward(rt, t(x, xs), packed, t(b, [cout]), { stride, padding: pad, relu: true, residual: t(r, conv.shape) });
+        expect(Array.from(await y2.read())).toEqual(Array.from(await y.read()));
+        packed.dispose();
+      });
+    });
+  }
 });

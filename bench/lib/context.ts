@@ -13,4 +13,7 @@ export interface Bench {
   teacherFile: string | null;
   /** Skip onnxruntime-node. */
   noOrt: boolean;
+  /** Training presets and sizes to time (--quick uses 32). */
+  methods: Array<'stfpm' | 'dcam'>;
+  trainSizes: number[];
 }

@@ -203,10 +203,10 @@ export interface TrainingRow {
 
 export async function benchTraining(b: Bench, w: Weights): Promise<TrainingRow[]> {
   const rt = b.rt;
-  const sizes = b.quick ? [32] : [128, 256];
+  const sizes = b.quick ? [32] : b.trainSizes;
   const batch = b.quick ? 2 : 8;
   const rows: TrainingRow[] = [];
-  for (const method of ['stfpm', 'dcam'] as const) {
+  for (const method of b.methods) {
     for (const size of sizes) {
       console.log(`\n## training step: ${method}, batch ${batch}, ${size}x${size}`);
       const config = preset(method);

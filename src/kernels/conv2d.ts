@@ -16,6 +16,8 @@ export interface Conv2dOptions {
 export interface Conv2dForwardOptions extends Conv2dOptions {
   /** Fused epilogue (inference only: no backward rule reads the pre-activation). */
   relu?: boolean;
+  /** Added to the output before the ReLU (a ResNet block's shortcut), same shape as the output. */
+  residual?: Tensor;
 }
 
 export interface ConvGeometry {
@@ -50,11 +52,11 @@ function rowWorkgroup(invocations: number): [number, number] {
   return [x, 1];
 }
 
-const forwardSpec = (hasBias: boolean, relu: boolean, wg: [number, number]): KernelSpec => ({
+const forwardSpec = (hasBias: boolean, relu: boolean, residual: boolean, wg: [number, number]): KernelSpec => ({
   shader: 'conv2d_forward',
-  defines: { TM: BLOCK, HAS_BIAS: hasBias, RELU: relu },
+  defines: { TM: BLOCK, HAS_BIAS: hasBias, RELU: relu, RESIDUAL: residual },
   params: [...GEOMETRY_PARAMS, ['pad4', 'u32']],
-  bindings: hasBias ? [read('x'), read('wp', 'vec4f'), read('bias'), write('y')] : [read('x'), read('wp', 'vec4f'), write('y')],
+  bindings: [read('x'), read('wp', 'vec4f'), ...(hasBias ? [read('bias')] : []), ...(residual ? [read('res')] : []), write('y')],
   workgroupSize: wg,
 });
 
@@ -161,8 +163,12 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
   const pixelGroups = Math.ceil((g.OH * g.OW) / 4);
   const [wx, wy] = rowWorkgroup(pixelGroups);
   const groups: [number, number, number] = [Math.ceil(pixelGroups / wx), Math.ceil(g.Cout / BLOCK), g.N];
-  const buffers = bias ? [x, wp, bias, y] : [x, wp, y];
-  rt.dispatch('conv2d', forwardSpec(!!bias, !!opts.relu, [wx, wy]), [...geometryValues(g), pad4], buffers, groups);
+  const res = opts.residual;
+  if (res && res.shape.join() !== y.shape.join()) {
+    throw new Error(`conv2d: residual must have the output's shape ${shapeStr(y.shape)}, got ${shapeStr(res.shape)}`);
+  }
+  const buffers = [x, wp, ...(bias ? [bias] : []), ...(res ? [res] : []), y];
+  rt.dispatch('conv2d', forwardSpec(!!bias, !!opts.relu, !!res, [wx, wy]), [...geometryValues(g), pad4], buffers, groups);
   if (wp !== (w as PackedConvWeights).packed) wp.dispose();
   return y;
 }

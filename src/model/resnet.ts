@@ -8,7 +8,6 @@ import { add, relu, maxPool2d } from '../autograd/ops.js';
 import type { Runtime } from '../graph/runtime.js';
 import type { Tensor } from '../graph/tensor.js';
 import { conv2dForward, PackedConvWeights } from '../kernels/conv2d.js';
-import { binaryForward, reluForward } from '../kernels/elementwise.js';
 import { maxPool2dForward } from '../kernels/pool.js';
 import { Rng } from '../nn/init.js';
 import { BatchNorm2d, Conv2d, parameter } from '../nn/layers.js';
@@ -264,9 +263,9 @@ export class FoldedTrunk {
     return new FoldedTrunk(rt, convs);
   }
 
-  private conv(name: string, x: Tensor, relu: boolean): Tensor {
+  private conv(name: string, x: Tensor, relu: boolean, residual?: Tensor): Tensor {
     const c = this.convs.get(name)!;
-    return conv2dForward(this.rt, x, c.w, c.b, { stride: c.stride, padding: c.pad, relu });
+    return conv2dForward(this.rt, x, c.w, c.b, { stride: c.stride, padding: c.pad, relu, residual });
   }
 
   forward(x: Tensor): Features {
@@ -282,14 +281,11 @@ export class FoldedTrunk {
         for (const b of [0, 1]) {
           const p = `layer${l}.${b}`;
           const y1 = this.conv(`${p}.conv1`, h, true);
-          const y2 = this.conv(`${p}.conv2`, y1, false);
-          y1.dispose();
           const shortcut = b === 0 && l > 1 ? this.conv(`${p}.downsample.0`, h, false) : h;
-          const sum = binaryForward(rt, 'add', y2, shortcut);
-          y2.dispose();
+          // conv2 + BN (folded) + shortcut + ReLU in one kernel
+          const out = this.conv(`${p}.conv2`, y1, true, shortcut);
+          y1.dispose();
           if (shortcut !== h) shortcut.dispose();
-          const out = reluForward(rt, sum);
-          sum.dispose();
           if (!feats.includes(h)) h.dispose(); // block inputs we made; the features are returned
           h = out;
         }
