@@ -10,7 +10,7 @@
  * Writes bench/results/<date>-<adapter>.json and .md (--out DIR to change) and prints the summary.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,7 +42,10 @@ function packageVersions(): Record<string, string> {
 }
 
 function startup(size: number, teacher: string | null): StartupResult {
-  const args = ['--import', 'tsx', join(root, 'bench/first-result.ts'), '--size', String(size), ...(teacher ? ['--teacher', teacher] : [])];
+  // A bundled build of the harness (bench/first-result.mjs beside it) runs without tsx.
+  const bundled = join(root, 'bench/first-result.mjs');
+  const entry = existsSync(bundled) ? [bundled] : ['--import', 'tsx', join(root, 'bench/first-result.ts')];
+  const args = [...entry, '--size', String(size), ...(teacher ? ['--teacher', teacher] : [])];
   const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 600_000, cwd: root });
   const line = r.stdout?.trim().split('\n').pop() ?? '';
   if (r.status !== 0 || !line.startsWith('{')) throw new Error(`first-result child failed (${r.status}): ${(r.stderr || r.stdout || '').trim().split('\n').pop()}`);

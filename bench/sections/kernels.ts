@@ -78,7 +78,8 @@ function random(n: number, rng: Rng, scale = 1): Float32Array {
 async function measureCeiling(b: Bench): Promise<KernelsResult['ceiling']> {
   const rt = b.rt;
   const rng = new Rng(1);
-  const sizes = b.quick ? [128] : [512, 1024];
+  // Large enough to fill the device: a software adapter saturates early, a discrete GPU needs more.
+  const sizes = b.quick ? [128] : rt.adapter.isSoftware ? [512, 1024] : [1024, 2048, 4096];
   let best: KernelsResult['ceiling'] | null = null;
   for (const n of sizes) {
     // M = pixels (32 x n/32), K = input channels, N = output channels: an n x n x n matmul.
