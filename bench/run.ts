@@ -45,7 +45,7 @@ function startup(size: number, teacher: string | null): StartupResult {
   // A bundled build of the harness (bench/first-result.mjs beside it) runs without tsx.
   const bundled = join(root, 'bench/first-result.mjs');
   const entry = existsSync(bundled) ? [bundled] : ['--import', 'tsx', join(root, 'bench/first-result.ts')];
-  const args = [...entry, '--size', String(size), ...(teacher ? ['--teacher', teacher] : [])];
+  const args = [...entry, '--size', String(size), ...(teacher ? ['--teacher', resolve(teacher)] : [])];
   const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 600_000, cwd: root });
   const line = r.stdout?.trim().split('\n').pop() ?? '';
   if (r.status !== 0 || !line.startsWith('{')) throw new Error(`first-result child failed (${r.status}): ${(r.stderr || r.stdout || '').trim().split('\n').pop()}`);

@@ -111,27 +111,32 @@ def blob_masks(rng, n, h, w):
     return masks
 
 
-rng = np.random.default_rng(7)
-cases = []
-for (n, h, w, levels) in [(8, 19, 23, 50), (6, 16, 16, 7), (10, 13, 11, 1000)]:
-    masks = blob_masks(rng, n, h, w)
-    # scores correlated with the masks, quantised so that many ties occur
-    maps = rng.random((n, h, w)) + 0.35 * masks
-    maps = (np.round(maps * levels) / levels).astype(np.float32)
-    # image-level AUROC on its own scores: 41 images, heavy ties, overlapping classes
-    img_labels = rng.integers(0, 2, 41)
-    img_scores = (np.round(rng.random(41) * 6) / 6 + 0.3 * img_labels).astype(np.float32)
-    fprs, pros = compute_pro(list(maps), list(masks))
-    cases.append({
-        'n': n, 'h': h, 'w': w,
-        'maps': base64.b64encode(maps.astype('<f4').tobytes()).decode(),
-        'masks': base64.b64encode(masks.astype(np.uint8).tobytes()).decode(),
-        'image_scores': img_scores.tolist(), 'image_labels': img_labels.tolist(),
-        'image_auroc': float(roc_auc_score(img_labels, img_scores)),
-        'pixel_auroc': float(roc_auc_score(masks.ravel().astype(int), maps.ravel())),
-        'aupro_03': float(trapezoid(fprs, pros, x_max=0.3) / 0.3),
-        'legacy_pro': float(legacy_pro(maps, masks)),
-    })
-    print({k: v for k, v in cases[-1].items() if k not in ('maps', 'masks', 'image_scores', 'image_labels')})
-with open(OUT, 'w') as f:
-    json.dump({'generator': 'tools/make_metric_fixtures.py', 'cases': cases}, f)
+def main():
+    rng = np.random.default_rng(7)
+    cases = []
+    for (n, h, w, levels) in [(8, 19, 23, 50), (6, 16, 16, 7), (10, 13, 11, 1000)]:
+        masks = blob_masks(rng, n, h, w)
+        # scores correlated with the masks, quantised so that many ties occur
+        maps = rng.random((n, h, w)) + 0.35 * masks
+        maps = (np.round(maps * levels) / levels).astype(np.float32)
+        # image-level AUROC on its own scores: 41 images, heavy ties, overlapping classes
+        img_labels = rng.integers(0, 2, 41)
+        img_scores = (np.round(rng.random(41) * 6) / 6 + 0.3 * img_labels).astype(np.float32)
+        fprs, pros = compute_pro(list(maps), list(masks))
+        cases.append({
+            'n': n, 'h': h, 'w': w,
+            'maps': base64.b64encode(maps.astype('<f4').tobytes()).decode(),
+            'masks': base64.b64encode(masks.astype(np.uint8).tobytes()).decode(),
+            'image_scores': img_scores.tolist(), 'image_labels': img_labels.tolist(),
+            'image_auroc': float(roc_auc_score(img_labels, img_scores)),
+            'pixel_auroc': float(roc_auc_score(masks.ravel().astype(int), maps.ravel())),
+            'aupro_03': float(trapezoid(fprs, pros, x_max=0.3) / 0.3),
+            'legacy_pro': float(legacy_pro(maps, masks)),
+        })
+        print({k: v for k, v in cases[-1].items() if k not in ('maps', 'masks', 'image_scores', 'image_labels')})
+    with open(OUT, 'w') as f:
+        json.dump({'generator': 'tools/make_metric_fixtures.py', 'cases': cases}, f)
+
+
+if __name__ == '__main__':
+    main()

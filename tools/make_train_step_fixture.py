@@ -58,62 +58,67 @@ def kd(t, s, T=1.0):
     return (lt.exp() * (lt - ls)).sum(2).mean()
 
 
-sd = torch.load(os.path.join(SHARED, 'weights', 'resnet18-imagenet-layer1to3.pth'), map_location='cpu')
-names = [k for k in sd.keys() if not k.endswith('num_batches_tracked')]
-teacher = torchvision.models.resnet18()
-teacher.load_state_dict(sd, strict=False)
-teacher.eval()
+def main():
+    sd = torch.load(os.path.join(SHARED, 'weights', 'resnet18-imagenet-layer1to3.pth'), map_location='cpu')
+    names = [k for k in sd.keys() if not k.endswith('num_batches_tracked')]
+    teacher = torchvision.models.resnet18()
+    teacher.load_state_dict(sd, strict=False)
+    teacher.eval()
 
-x = torch.stack([load_bottle('train/good/%03d.png' % n, SIZE) for n in range(4)])
-with torch.no_grad():
-    ft = trunk(teacher, x)
+    x = torch.stack([load_bottle('train/good/%03d.png' % n, SIZE) for n in range(4)])
+    with torch.no_grad():
+        ft = trunk(teacher, x)
 
-result = {'generator': 'tools/make_train_step_fixture.py', 'size': SIZE, 'names': names, 'input': enc(x),
-          'lr': 0.1, 'momentum': 0.9, 'weight_decay': 1e-4, 'selected': SELECTED, 'presets': {}}
-for method in ['stfpm', 'dcam']:
-    student = torchvision.models.resnet18()
-    student.load_state_dict({k: perturb(k, j, sd[k]) for j, k in enumerate(names)}, strict=False)
-    student.train()
-    init = {k: v.clone() for k, v in student.state_dict().items()}
-    atts = []
-    params = [p for n, p in student.named_parameters() if not n.startswith(('layer4', 'fc'))]
-    if method == 'dcam':
-        t = 0
-        for c in (64, 128, 256):
-            a = ChannelAttention(c)
-            with torch.no_grad():
-                a.mlp[0].weight.copy_(attention_value(t, (c // 8, c)))
-                a.mlp[2].weight.copy_(attention_value(t + 1, (c, c // 8)))
-            t += 2
-            atts.append(a)
-            params += list(a.parameters())
-    att_init = [p.detach().clone() for a in atts for p in a.parameters()]
-    opt = torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=1e-4)
-    fs = trunk(student, x)
-    terms = {}
-    if method == 'stfpm':
-        terms['stfpmL2'] = sum(((F.normalize(t, dim=1) - F.normalize(s, dim=1)) ** 2).sum(1).mean() for t, s in zip(ft, fs))
-    else:
-        fa = [a(f) for a, f in zip(atts, fs)]
-        terms['channelCD'] = sum((1 - cos_c(t, s, 1e-8)).mean() for t, s in zip(ft, fa))
-        terms['spatialKD'] = sum(kd(t, s) for t, s in zip(ft, fa))
-    loss = sum(terms.values())
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    new = student.state_dict()
-    upd = {k: (new[k].float() - init[k].float()) for k in names}
-    att_new = [p.detach() for a in atts for p in a.parameters()]
-    result['presets'][method] = {
-        'loss': loss.item(),
-        'terms': {k: v.item() for k, v in terms.items()},
-        'selected_update': {k: enc(upd[k]) for k in SELECTED},
-        'update_sum': {k: upd[k].double().sum().item() for k in names},
-        'update_norm': {k: upd[k].double().norm().item() for k in names},
-        'attention_update': [enc(n - i) for n, i in zip(att_new, att_init)],
-    }
-    print(method, 'loss', loss.item(), {k: round(v.item(), 5) for k, v in terms.items()})
+    result = {'generator': 'tools/make_train_step_fixture.py', 'size': SIZE, 'names': names, 'input': enc(x),
+              'lr': 0.1, 'momentum': 0.9, 'weight_decay': 1e-4, 'selected': SELECTED, 'presets': {}}
+    for method in ['stfpm', 'dcam']:
+        student = torchvision.models.resnet18()
+        student.load_state_dict({k: perturb(k, j, sd[k]) for j, k in enumerate(names)}, strict=False)
+        student.train()
+        init = {k: v.clone() for k, v in student.state_dict().items()}
+        atts = []
+        params = [p for n, p in student.named_parameters() if not n.startswith(('layer4', 'fc'))]
+        if method == 'dcam':
+            t = 0
+            for c in (64, 128, 256):
+                a = ChannelAttention(c)
+                with torch.no_grad():
+                    a.mlp[0].weight.copy_(attention_value(t, (c // 8, c)))
+                    a.mlp[2].weight.copy_(attention_value(t + 1, (c, c // 8)))
+                t += 2
+                atts.append(a)
+                params += list(a.parameters())
+        att_init = [p.detach().clone() for a in atts for p in a.parameters()]
+        opt = torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=1e-4)
+        fs = trunk(student, x)
+        terms = {}
+        if method == 'stfpm':
+            terms['stfpmL2'] = sum(((F.normalize(t, dim=1) - F.normalize(s, dim=1)) ** 2).sum(1).mean() for t, s in zip(ft, fs))
+        else:
+            fa = [a(f) for a, f in zip(atts, fs)]
+            terms['channelCD'] = sum((1 - cos_c(t, s, 1e-8)).mean() for t, s in zip(ft, fa))
+            terms['spatialKD'] = sum(kd(t, s) for t, s in zip(ft, fa))
+        loss = sum(terms.values())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        new = student.state_dict()
+        upd = {k: (new[k].float() - init[k].float()) for k in names}
+        att_new = [p.detach() for a in atts for p in a.parameters()]
+        result['presets'][method] = {
+            'loss': loss.item(),
+            'terms': {k: v.item() for k, v in terms.items()},
+            'selected_update': {k: enc(upd[k]) for k in SELECTED},
+            'update_sum': {k: upd[k].double().sum().item() for k in names},
+            'update_norm': {k: upd[k].double().norm().item() for k in names},
+            'attention_update': [enc(n - i) for n, i in zip(att_new, att_init)],
+        }
+        print(method, 'loss', loss.item(), {k: round(v.item(), 5) for k, v in terms.items()})
 
-with open(OUT, 'w') as f:
-    json.dump(result, f)
-print('wrote', OUT, os.path.getsize(OUT) // 1024, 'KiB')
+    with open(OUT, 'w') as f:
+        json.dump(result, f)
+    print('wrote', OUT, os.path.getsize(OUT) // 1024, 'KiB')
+
+
+if __name__ == '__main__':
+    main()

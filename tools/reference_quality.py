@@ -33,9 +33,10 @@ p.add_argument('--epochs', type=int, default=20)
 p.add_argument('--batch', type=int, default=16)
 p.add_argument('--lr', type=float)
 p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+p.add_argument('--device', default='cpu', help="e.g. cuda: same recipe, same seeds (initialisation and batches on the CPU)")
 p.add_argument('--shared', default=os.environ.get('DCAM_SHARED', os.path.join(os.path.dirname(__file__), '..', '..', 'shared')))
 args = p.parse_args()
-torch.set_num_threads(2)
+torch.set_num_threads(int(os.environ.get('DCAM_THREADS', '2')))
 lr = args.lr or (0.4 if args.method == 'stfpm' else 0.1)
 root = os.path.join(args.shared, 'data', 'mvtec', args.category)
 mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
@@ -58,15 +59,24 @@ for d in sorted(os.listdir(os.path.join(root, 'test'))):
             m = np.asarray(Image.open(mp).convert('L').resize((args.size, args.size), Image.NEAREST)) > 127
         test.append((load(f), m, int(d != 'good')))
 
-sd = torch.load(os.path.join(args.shared, 'weights', 'resnet18-imagenet-layer1to3.pth'), map_location='cpu')
+pth = os.path.join(args.shared, 'weights', 'resnet18-imagenet-layer1to3.pth')
+if os.path.exists(pth):
+    sd = torch.load(pth, map_location='cpu')
+else:  # only the safetensors copy (needs the safetensors package)
+    from safetensors.torch import load_file
+    sd = load_file(pth[:-4] + '.safetensors')
 teacher = torchvision.models.resnet18()
 teacher.load_state_dict(sd, strict=False)
 teacher.eval()
+dev = torch.device(args.device)
+teacher.to(dev)
 results = []
 for seed in args.seeds:
     torch.manual_seed(seed)
     student = torchvision.models.resnet18()
     atts = nn.ModuleList([ChannelAttention(c) for c in (64, 128, 256)]) if args.method == 'dcam' else nn.ModuleList()
+    student.to(dev)
+    atts.to(dev)
     params = [q for n, q in student.named_parameters() if not n.startswith(('layer4', 'fc'))] + list(atts.parameters())
     opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4)
     t0 = time.time()
@@ -74,7 +84,7 @@ for seed in args.seeds:
         student.train()
         perm = torch.randperm(len(train_x))
         for i in range(0, len(perm), args.batch):
-            x = train_x[perm[i:i + args.batch]]
+            x = train_x[perm[i:i + args.batch]].to(dev)
             with torch.no_grad():
                 ft = trunk(teacher, x)
             fs = trunk(student, x)
@@ -91,11 +101,11 @@ for seed in args.seeds:
     maps, masks, labels = [], [], []
     with torch.no_grad():
         for x, m, y in test:
-            ft = trunk(teacher, x[None])
-            fs = trunk(student, x[None])
+            ft = trunk(teacher, x[None].to(dev))
+            fs = trunk(student, x[None].to(dev))
             ms = [F.interpolate((1 - cos_c(t, s, 1e-8))[:, None], size=(args.size, args.size), mode='bilinear', align_corners=False) for t, s in zip(ft, fs)]
             mp = (ms[0] * ms[1] * ms[2]) if args.method == 'stfpm' else (ms[0] + ms[1] + ms[2])
-            maps.append(mp[0, 0].numpy())
+            maps.append(mp[0, 0].cpu().numpy())
             masks.append(m)
             labels.append(y)
     maps = np.stack(maps)
