@@ -8,12 +8,13 @@
  * It also writes the README's screenshot (docs/demo.png) when UPDATE_SCREENSHOT=1.
  */
 import { spawnSync } from 'node:child_process';
-import { createReadStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { unzipSync } from 'fflate';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -112,6 +113,17 @@ describe('browser demo (headless Chromium, WebGPU)', () => {
     expect(Math.abs(pageScore - cliScore) / Math.abs(cliScore)).toBeLessThan(1e-3);
   });
 
+  it('releases the GPU memory of a model it replaces', async () => {
+    const bytes = () => page.evaluate(() => (window as unknown as { dcamDemo: { session: { gpuBytes(): number } } }).dcamDemo.session.gpuBytes());
+    const before = await bytes();
+    for (let i = 0; i < 2; i++) {
+      await page.setInputFiles('#run-input', [join(run, 'config.json'), join(run, 'student.safetensors')]);
+      await page.waitForFunction(() => document.getElementById('status')!.dataset.state !== 'busy');
+    }
+    expect(await page.textContent('#status')).toContain('model ready');
+    expect(await bytes()).toBe(before);
+  });
+
   it('rejects a file that is not an image with a clear message', async () => {
     await page.setInputFiles('#inspect-input', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not an image') });
     await expect.poll(() => page.textContent('#inspect-message'), { timeout: 60_000 }).toContain('notes.txt: not an image');
@@ -144,5 +156,20 @@ describe('browser demo (headless Chromium, WebGPU)', () => {
     });
     expect(colours).toBeGreaterThan(50);
     if (process.env.UPDATE_SCREENSHOT === '1') await page.screenshot({ path: join(repo, 'docs/demo.png'), fullPage: true });
+  });
+
+  it('exports the model trained in the page as a run that `dcam infer` accepts', async () => {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#train-download')]);
+    const zip = join(tmp, 'page-run.zip');
+    await download.saveAs(zip);
+    const files = unzipSync(readFileSync(zip));
+    const dir = join(tmp, 'page-run');
+    mkdirSync(join(dir, 'run'), { recursive: true });
+    for (const [name, bytes] of Object.entries(files)) writeFileSync(join(dir, name), bytes);
+    expect(Object.keys(files).sort()).toEqual(['run/attention.safetensors', 'run/config.json', 'run/student.safetensors']);
+    const out = join(tmp, 'page-run-infer');
+    dcam('infer', '--run', join(dir, 'run'), '--teacher', teacher, '--out', out, testImage);
+    const score = (JSON.parse(readFileSync(join(out, 'scores.json'), 'utf8')) as Record<string, number>)[testImage];
+    expect(Number.isFinite(score)).toBe(true);
   });
 });
