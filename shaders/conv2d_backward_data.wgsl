@@ -5,6 +5,7 @@
 // (iw = r + S*m, same phase r), so every pixel it owns hits the same filter taps: taps that do not land
 // on the output grid are skipped as a whole instead of masked per pixel, and the 4 matching output pixels
 // are consecutive (ow0 .. ow0+3).
+//!include lib_conv_block
 const TM: u32 = ${TM}u;
 
 @compute @workgroup_size(WG_X, WG_Y)
@@ -48,13 +49,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
       var wq = (kh * P.KW + kw) * P.pad4 + wq0;
       for (var co = 0u; co < P.Cout; co = co + 1u) {
         let dv = vec4f(dy[di + off.x], dy[di + off.y], dy[di + off.z], dy[di + off.w]) * mask;
-        for (var q = 0u; q < TM / 4u; q = q + 1u) {
-          let wv = wp[wq + q];
-          acc[4u * q] = fma(vec4f(wv.x), dv, acc[4u * q]);
-          acc[4u * q + 1u] = fma(vec4f(wv.y), dv, acc[4u * q + 1u]);
-          acc[4u * q + 2u] = fma(vec4f(wv.z), dv, acc[4u * q + 2u]);
-          acc[4u * q + 3u] = fma(vec4f(wv.w), dv, acc[4u * q + 3u]);
-        }
+        accumulate_block(&acc, wq, dv);
         di = di + OHW;
         wq = wq + wco;
       }

@@ -5,6 +5,7 @@
 // step loads 4 inputs and TM/4 vec4 weights for 4*TM multiply-adds. The channel block comes from the
 // workgroup id, so weight addresses are uniform across the workgroup. No workgroup memory: neighbouring
 // invocations share rows through the cache, and software rasterisers (lavapipe) run barriers poorly.
+//!include lib_conv_block
 const TM: u32 = ${TM}u;
 
 @compute @workgroup_size(WG_X, WG_Y)
@@ -45,13 +46,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
       let wstep = KK * P.pad4;
       for (var ci = 0u; ci < P.Cin; ci = ci + 1u) {
         let xv = vec4f(x[xi + off.x], x[xi + off.y], x[xi + off.z], x[xi + off.w]) * mask;
-        for (var q = 0u; q < TM / 4u; q = q + 1u) {
-          let wv = wp[wq + q];
-          acc[4u * q] = fma(vec4f(wv.x), xv, acc[4u * q]);
-          acc[4u * q + 1u] = fma(vec4f(wv.y), xv, acc[4u * q + 1u]);
-          acc[4u * q + 2u] = fma(vec4f(wv.z), xv, acc[4u * q + 2u]);
-          acc[4u * q + 3u] = fma(vec4f(wv.w), xv, acc[4u * q + 3u]);
-        }
+        accumulate_block(&acc, wq, xv);
         xi = xi + HW;
         wq = wq + wstep;
       }
