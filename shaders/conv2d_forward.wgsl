@@ -5,6 +5,9 @@
 // step loads 4 inputs and TM/4 vec4 weights for 4*TM multiply-adds. The channel block comes from the
 // workgroup id, so weight addresses are uniform across the workgroup. No workgroup memory: neighbouring
 // invocations share rows through the cache, and software rasterisers (lavapipe) run barriers poorly.
+// SPLIT: small feature maps give too few invocations to fill a GPU, so the input channels are split into
+// P.splits chunks (grid z = batch x chunk); each writes its partial sums, and sum_splits adds them and
+// applies the epilogue.
 //!include lib_conv_block
 const TM: u32 = ${TM}u;
 
@@ -16,7 +19,16 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
   let p0 = wid.x * WG_X * 4u + lid.x;
   let pstep = WG_X;
   let co0 = wid.y * TM;
+#if ${SPLIT}
+  let n = gid.z / P.splits;
+  let split = gid.z % P.splits;
+  let ciBegin = split * P.chunk;
+  let ciEnd = min(P.Cin, ciBegin + P.chunk);
+#else
   let n = gid.z;
+  let ciBegin = 0u;
+  let ciEnd = P.Cin;
+#endif
   if (p0 >= OHW || co0 >= P.Cout) { return; }
 
   let HW = P.H * P.W;
@@ -41,10 +53,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
       let valid = (ih >= vec4i(0)) & (ih < vec4i(i32(P.H))) & (iw >= vec4i(0)) & (iw < vec4i(i32(P.W)));
       let off = vec4u(select(vec4i(0), ih * i32(P.W) + iw, valid));
       let mask = select(vec4f(0.0), vec4f(1.0), valid);
-      var xi = xn;
-      var wq = (kh * P.KW + kw) * P.pad4 + wq0;
       let wstep = KK * P.pad4;
-      for (var ci = 0u; ci < P.Cin; ci = ci + 1u) {
+      var xi = xn + ciBegin * HW;
+      var wq = (kh * P.KW + kw) * P.pad4 + wq0 + ciBegin * wstep;
+      for (var ci = ciBegin; ci < ciEnd; ci = ci + 1u) {
         let xv = vec4f(x[xi + off.x], x[xi + off.y], x[xi + off.z], x[xi + off.w]) * mask;
         accumulate_block(&acc, wq, xv);
         xi = xi + HW;
@@ -61,7 +73,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
 #else
     var b = acc[r];
 #endif
+#if ${SPLIT}
+    let base = ((split * P.N + n) * P.Cout + co) * OHW + p0;
+#else
     let base = (n * P.Cout + co) * OHW + p0;
+#endif
 #if ${RESIDUAL}
     // Fused residual add (inference: a ResNet block's conv2 + shortcut, then the ReLU below).
     for (var j = 0u; j < 4u; j = j + 1u) {

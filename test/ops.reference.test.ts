@@ -176,7 +176,7 @@ describe('ops match float64 references and finite differences', () => {
 });
 
 describe('fused inference epilogues of conv2d (no autograd)', () => {
-  for (const [cin, cout, k, stride, pad] of [[13, 11, 3, 1, 1], [3, 9, 1, 2, 0]] as const) {
+  for (const [cin, cout, k, stride, pad] of [[13, 11, 3, 1, 1], [5, 9, 1, 2, 0]] as const) {
     it(`conv2d ${k}x${k}/s${stride} ${cin}->${cout} + bias + residual + ReLU`, async () => {
       const rt = ctx.rt;
       const rng = new Rng(77 + cin);
@@ -195,6 +195,14 @@ describe('fused inference epilogues of conv2d (no autograd)', () => {
         const y2 = conv2dForward(rt, t(x, xs), packed, t(b, [cout]), { stride, padding: pad, relu: true, residual: t(r, conv.shape) });
         expect(Array.from(await y2.read())).toEqual(Array.from(await y.read()));
         packed.dispose();
+        // input channels split into chunks (what a GPU does for small feature maps), with and without the epilogue
+        for (const splits of [2, 4]) {
+          const ys = conv2dForward(rt, t(x, xs), t(w, ws), t(b, [cout]), { stride, padding: pad, relu: true, residual: t(r, conv.shape), splits });
+          expect(relErr(await ys.read(), want), `splits ${splits}`).toBeLessThan(TOL);
+          const plain = conv2dForward(rt, t(x, xs), t(w, ws), null, { stride, padding: pad, splits });
+          const noBias = ref.conv2d(x, xs, w, ws, null, stride, pad).y;
+          expect(relErr(await plain.read(), noBias), `splits ${splits}, no epilogue`).toBeLessThan(TOL);
+        }
       });
     });
   }

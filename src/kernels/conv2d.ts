@@ -18,6 +18,8 @@ export interface Conv2dForwardOptions extends Conv2dOptions {
   relu?: boolean;
   /** Added to the output before the ReLU (a ResNet block's shortcut), same shape as the output. */
   residual?: Tensor;
+  /** Input-channel chunks computed in parallel (default: chosen from the size and the adapter). */
+  splits?: number;
 }
 
 export interface ConvGeometry {
@@ -52,10 +54,10 @@ function rowWorkgroup(invocations: number): [number, number] {
   return [x, 1];
 }
 
-const forwardSpec = (hasBias: boolean, relu: boolean, residual: boolean, wg: [number, number]): KernelSpec => ({
+const forwardSpec = (hasBias: boolean, relu: boolean, residual: boolean, split: boolean, wg: [number, number]): KernelSpec => ({
   shader: 'conv2d_forward',
-  defines: { TM: BLOCK, HAS_BIAS: hasBias, RELU: relu, RESIDUAL: residual },
-  params: [...GEOMETRY_PARAMS, ['pad4', 'u32']],
+  defines: { TM: BLOCK, HAS_BIAS: hasBias, RELU: relu, RESIDUAL: residual, SPLIT: split },
+  params: [...GEOMETRY_PARAMS, ['pad4', 'u32'], ...(split ? ([['splits', 'u32'], ['chunk', 'u32']] as const) : [])],
   bindings: [read('x'), read('wp', 'vec4f'), ...(hasBias ? [read('bias')] : []), ...(residual ? [read('res')] : []), write('y')],
   workgroupSize: wg,
 });
@@ -78,10 +80,20 @@ const backwardWeightSpec: KernelSpec = {
 
 const sumSplitsSpec: KernelSpec = {
   shader: 'sum_splits',
+  defines: { HAS_BIAS: false, RESIDUAL: false, RELU: false },
   params: [['n', 'u32'], ['splits', 'u32']],
   bindings: [read('partial'), write('out')],
   workgroupSize: [256],
 };
+
+/** The second pass of a split forward convolution: the sum of the partials and the epilogue. */
+const splitEpilogueSpec = (hasBias: boolean, relu: boolean, residual: boolean): KernelSpec => ({
+  shader: 'sum_splits',
+  defines: { HAS_BIAS: hasBias, RESIDUAL: residual, RELU: relu },
+  params: [['n', 'u32'], ['splits', 'u32'], ['OHW', 'u32'], ['Cout', 'u32']],
+  bindings: [read('partial'), ...(hasBias ? [read('bias')] : []), ...(residual ? [read('res')] : []), write('out')],
+  workgroupSize: [256],
+});
 
 const packSpec = (forward: boolean): KernelSpec => ({
   shader: 'conv2d_pack_weights',
@@ -151,6 +163,19 @@ export class PackedConvWeights {
   }
 }
 
+/** Invocations to aim for when choosing a split-K factor (enough to fill a large GPU). */
+const TARGET_INVOCATIONS = 1 << 15;
+
+/**
+ * Input-channel chunks for a forward convolution: on a GPU, enough to reach TARGET_INVOCATIONS when the
+ * feature map is small (at least 16 channels per chunk); never on a software adapter, whose few cores are
+ * already busy and would only pay for the partial sums.
+ */
+function forwardSplits(rt: Runtime, invocations: number, Cin: number): number {
+  if (rt.adapter.isSoftware || invocations >= TARGET_INVOCATIONS) return 1;
+  return Math.max(1, Math.min(Math.ceil(TARGET_INVOCATIONS / invocations), Math.floor(Cin / 16)));
+}
+
 export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeights, bias: Tensor | null, opts: Conv2dForwardOptions = {}): Tensor {
   assertRank('conv2d', x, 4, 'input');
   const g = convGeometryOf(x.shape, w.shape, opts);
@@ -167,8 +192,21 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
   if (res && res.shape.join() !== y.shape.join()) {
     throw new Error(`conv2d: residual must have the output's shape ${shapeStr(y.shape)}, got ${shapeStr(res.shape)}`);
   }
-  const buffers = [x, wp, ...(bias ? [bias] : []), ...(res ? [res] : []), y];
-  rt.dispatch('conv2d', forwardSpec(!!bias, !!opts.relu, !!res, [wx, wy]), [...geometryValues(g), pad4], buffers, groups);
+  const splits = opts.splits ?? forwardSplits(rt, groups[0] * wx * groups[1] * g.N, g.Cin);
+  if (splits <= 1) {
+    const buffers = [x, wp, ...(bias ? [bias] : []), ...(res ? [res] : []), y];
+    rt.dispatch('conv2d', forwardSpec(!!bias, !!opts.relu, !!res, false, [wx, wy]), [...geometryValues(g), pad4], buffers, groups);
+  } else {
+    const chunk = Math.ceil(g.Cin / splits);
+    const used = Math.ceil(g.Cin / chunk);
+    const partial = rt.empty([used, ...y.shape], 'f32', 'conv2d output (partial sums)');
+    groups[2] = g.N * used;
+    rt.dispatch('conv2d', forwardSpec(false, false, false, true, [wx, wy]), [...geometryValues(g), pad4, used, chunk], [x, wp, partial], groups);
+    const n = y.size;
+    const buffers = [partial, ...(bias ? [bias] : []), ...(res ? [res] : []), y];
+    rt.dispatch('conv2d', splitEpilogueSpec(!!bias, !!opts.relu, !!res), [n, used, g.OH * g.OW, g.Cout], buffers, grid1d(n, 256));
+    partial.dispose();
+  }
   if (wp !== (w as PackedConvWeights).packed) wp.dispose();
   return y;
 }
@@ -192,8 +230,6 @@ export function conv2dBackwardData(rt: Runtime, dy: Tensor, w: Tensor, g: ConvGe
   return dx;
 }
 
-/** Invocations to aim for when choosing the split-K factor (enough to fill a large GPU). */
-const TARGET_INVOCATIONS = 1 << 15;
 
 /** Gradient with respect to the weights, split-K over output rows. */
 export function conv2dBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
