@@ -4,10 +4,12 @@
  * large is committed and no PyTorch is needed. Opset 13; convs carry the folded BN as bias.
  */
 import { cpus } from 'node:os';
-import onnxProto from 'onnx-proto';
 import type { FoldedConv } from '../../src/model/resnet.js';
 
-const { onnx } = onnxProto;
+/** onnx-proto (generated protobuf code of onnx.proto), loaded on first use: a dev dependency. */
+async function onnxSchema() {
+  return (await import('onnx-proto')).default.onnx;
+}
 const FLOAT = 1;
 const INT64 = 7;
 const ATTR_INT = 2;
@@ -63,7 +65,8 @@ function trunk(g: GraphBuilder, prefix: string, x: string, folded: readonly Fold
 }
 
 /** The serialized model: input `image` [batch, 3, S, S], output `map` [batch, 1, S, S]. */
-export function buildInferenceOnnx(teacher: readonly FoldedConv[], student: readonly FoldedConv[], size: number, aggregation: 'sum' | 'product'): Uint8Array {
+export async function buildInferenceOnnx(teacher: readonly FoldedConv[], student: readonly FoldedConv[], size: number, aggregation: 'sum' | 'product'): Promise<Uint8Array> {
+  const onnx = await onnxSchema();
   const g = new GraphBuilder();
   const ft = trunk(g, 'teacher', 'image', teacher);
   const fs = trunk(g, 'student', 'image', student);

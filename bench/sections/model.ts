@@ -96,7 +96,7 @@ export async function benchInference(b: Bench, w: Weights): Promise<{ rows: Infe
   const studentFolded = foldTrunk(w.studentSd);
 
   let ort: PeerResult<Awaited<ReturnType<typeof loadOrt>>> = { na: 'disabled by --no-ort' };
-  if (!b.noOrt) ort = await tryPeer('onnxruntime-node', () => loadOrt(buildInferenceOnnx(teacherFolded, studentFolded, size, config.aggregation), size));
+  if (!b.noOrt) ort = await tryPeer('onnxruntime-node', async () => loadOrt(await buildInferenceOnnx(teacherFolded, studentFolded, size, config.aggregation), size));
   let tfNets: PeerResult<{ peer: TfjsPeer; teacher: ReturnType<typeof foldedTrunk>; student: ReturnType<typeof foldedTrunk> }> = 'na' in b.tfjs ? b.tfjs : { na: '' };
   if ('ok' in b.tfjs) {
     const peer = b.tfjs.ok;
