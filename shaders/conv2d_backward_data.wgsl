@@ -5,6 +5,8 @@
 // (iw = r + S*m, same phase r), so every pixel it owns hits the same filter taps: taps that do not land
 // on the output grid are skipped as a whole instead of masked per pixel, and the 4 matching output pixels
 // are consecutive (ow0 .. ow0+3).
+// SPLIT: as in the forward, the output channels are split into P.splits chunks on GPUs when the input
+// map is small (grid z = batch x chunk); each chunk writes partial sums that sum_splits adds.
 //!include lib_conv_block
 const TM: u32 = ${TM}u;
 
@@ -21,7 +23,16 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
   let r = t2 / S;
   let ih = ihPhase + S * ihIndex;
   let ci0 = wid.y * TM; // uniform across the workgroup, and so are the weight addresses
+#if ${SPLIT}
+  let n = gid.z / P.splits;
+  let split = gid.z % P.splits;
+  let coBegin = split * P.chunk;
+  let coEnd = min(P.Cout, coBegin + P.chunk);
+#else
   let n = gid.z;
+  let coBegin = 0u;
+  let coEnd = P.Cout;
+#endif
   let m0 = q * 4u;
   if (r >= S || ih >= P.H || ci0 >= P.Cin || r + S * m0 >= P.W) { return; }
 
@@ -45,9 +56,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
       let valid = (ow >= vec4i(0)) & (ow < vec4i(i32(P.OW))) & (iw < vec4i(i32(P.W)));
       let mask = select(vec4f(0.0), vec4f(1.0), valid);
       let off = vec4u(select(vec4i(0), ow, valid));
-      var di = n * P.Cout * OHW + oh * P.OW;
-      var wq = (kh * P.KW + kw) * P.pad4 + wq0;
-      for (var co = 0u; co < P.Cout; co = co + 1u) {
+      var di = (n * P.Cout + coBegin) * OHW + oh * P.OW;
+      var wq = (kh * P.KW + kw) * P.pad4 + wq0 + coBegin * wco;
+      for (var co = coBegin; co < coEnd; co = co + 1u) {
         let dv = vec4f(dy[di + off.x], dy[di + off.y], dy[di + off.z], dy[di + off.w]) * mask;
         accumulate_block(&acc, wq, dv);
         di = di + OHW;
@@ -60,7 +71,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
   for (var i = 0u; i < TM; i = i + 1u) {
     let ci = ci0 + i;
     if (ci >= P.Cin) { break; }
+#if ${SPLIT}
+    let base = ((split * P.N + n) * P.Cin + ci) * HW + ih * P.W;
+#else
     let base = (n * P.Cin + ci) * HW + ih * P.W;
+#endif
     for (var j = 0u; j < 4u; j = j + 1u) {
       let iw = r + S * (m0 + j);
       if (iw < P.W) { dx[base + iw] = acc[i][j]; }

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { backward } from '../src/autograd/engine.js';
 import * as ops from '../src/autograd/ops.js';
 import type { Tensor } from '../src/index.js';
-import { conv2dForward, PackedConvWeights } from '../src/kernels/conv2d.js';
+import { conv2dBackwardData, conv2dForward, convGeometryOf, PackedConvWeights } from '../src/kernels/conv2d.js';
 import * as ref from './reference.js';
 import { finiteDifference, randn, relErr, Rng, useRuntime } from './helpers.js';
 
@@ -202,6 +202,27 @@ describe('fused inference epilogues of conv2d (no autograd)', () => {
           const plain = conv2dForward(rt, t(x, xs), t(w, ws), null, { stride, padding: pad, splits });
           const noBias = ref.conv2d(x, xs, w, ws, null, stride, pad).y;
           expect(relErr(await plain.read(), noBias), `splits ${splits}, no epilogue`).toBeLessThan(TOL);
+        }
+      });
+    });
+  }
+});
+
+describe('conv2d backward-data with the output channels split into chunks (the GPU path for small maps)', () => {
+  for (const [cin, cout, k, stride, pad] of [[5, 13, 3, 1, 1], [3, 17, 3, 2, 1], [4, 9, 1, 2, 0]] as const) {
+    it(`${k}x${k}/s${stride} ${cin}->${cout}`, async () => {
+      const rt = ctx.rt;
+      const rng = new Rng(300 + cout);
+      const xs = [2, cin, 9, 7];
+      const g = convGeometryOf(xs, [cout, cin, k, k], { stride, padding: pad });
+      const w = randn(rng, cout * cin * k * k, 0.3);
+      const dy = randn(rng, 2 * cout * g.OH * g.OW);
+      await rt.tidyAsync(async () => {
+        const wt = rt.tensor(Float32Array.from(w), [cout, cin, k, k]);
+        const dyt = rt.tensor(Float32Array.from(dy), [2, cout, g.OH, g.OW]);
+        const whole = await conv2dBackwardData(rt, dyt, wt, g, { splits: 1 }).read();
+        for (const splits of [2, 3, 5]) {
+          expect(relErr(await conv2dBackwardData(rt, dyt, wt, g, { splits }).read(), Float64Array.from(whole)), `splits ${splits}`).toBeLessThan(TOL);
         }
       });
     });

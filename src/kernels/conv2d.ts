@@ -62,10 +62,10 @@ const forwardSpec = (hasBias: boolean, relu: boolean, residual: boolean, split: 
   workgroupSize: wg,
 });
 
-const backwardDataSpec = (wg: [number, number]): KernelSpec => ({
+const backwardDataSpec = (split: boolean, wg: [number, number]): KernelSpec => ({
   shader: 'conv2d_backward_data',
-  defines: { TM: BLOCK },
-  params: [...GEOMETRY_PARAMS, ['groupsPerRow', 'u32'], ['rowsPerPhase', 'u32'], ['pad4', 'u32']],
+  defines: { TM: BLOCK, SPLIT: split },
+  params: [...GEOMETRY_PARAMS, ['groupsPerRow', 'u32'], ['rowsPerPhase', 'u32'], ['pad4', 'u32'], ...(split ? ([['splits', 'u32'], ['chunk', 'u32']] as const) : [])],
   bindings: [read('dy'), read('wp', 'vec4f'), write('dx')],
   workgroupSize: wg,
 });
@@ -167,13 +167,13 @@ export class PackedConvWeights {
 const TARGET_INVOCATIONS = 1 << 15;
 
 /**
- * Input-channel chunks for a forward convolution: on a GPU, enough to reach TARGET_INVOCATIONS when the
- * feature map is small (at least 16 channels per chunk); never on a software adapter, whose few cores are
- * already busy and would only pay for the partial sums.
+ * Chunks of the reduced channels (input channels of the forward, output channels of backward-data): on a
+ * GPU, enough to reach TARGET_INVOCATIONS when the feature map is small (at least 16 channels per chunk);
+ * never on a software adapter, whose few cores are already busy and would only pay for the partial sums.
  */
-function forwardSplits(rt: Runtime, invocations: number, Cin: number): number {
+function gpuSplits(rt: Runtime, invocations: number, reduced: number): number {
   if (rt.adapter.isSoftware || invocations >= TARGET_INVOCATIONS) return 1;
-  return Math.max(1, Math.min(Math.ceil(TARGET_INVOCATIONS / invocations), Math.floor(Cin / 16)));
+  return Math.max(1, Math.min(Math.ceil(TARGET_INVOCATIONS / invocations), Math.floor(reduced / 16)));
 }
 
 export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeights, bias: Tensor | null, opts: Conv2dForwardOptions = {}): Tensor {
@@ -192,7 +192,7 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
   if (res && res.shape.join() !== y.shape.join()) {
     throw new Error(`conv2d: residual must have the output's shape ${shapeStr(y.shape)}, got ${shapeStr(res.shape)}`);
   }
-  const splits = opts.splits ?? forwardSplits(rt, groups[0] * wx * groups[1] * g.N, g.Cin);
+  const splits = opts.splits ?? gpuSplits(rt, groups[0] * wx * groups[1] * g.N, g.Cin);
   if (splits <= 1) {
     const buffers = [x, wp, ...(bias ? [bias] : []), ...(res ? [res] : []), y];
     rt.dispatch('conv2d', forwardSpec(!!bias, !!opts.relu, !!res, false, [wx, wy]), [...geometryValues(g), pad4], buffers, groups);
@@ -212,7 +212,7 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
 }
 
 /** Gradient with respect to the input (a transposed convolution of dy with the same weights). */
-export function conv2dBackwardData(rt: Runtime, dy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
+export function conv2dBackwardData(rt: Runtime, dy: Tensor, w: Tensor, g: ConvGeometry, opts: { splits?: number } = {}): Tensor {
   const dx = rt.empty([g.N, g.Cin, g.H, g.W], 'f32', 'conv2d input gradient');
   const groupsPerRow = Math.ceil(Math.ceil(g.W / g.stride) / 4);
   const rowsPerPhase = Math.ceil(g.H / g.stride);
@@ -225,7 +225,19 @@ export function conv2dBackwardData(rt: Runtime, dy: Tensor, w: Tensor, g: ConvGe
     Math.ceil(g.Cin / BLOCK),
     g.N,
   ];
-  rt.dispatch('conv2d backward (input)', backwardDataSpec([wx, wy]), [...geometryValues(g), groupsPerRow, rowsPerPhase, pad4], [dy, wp, dx], groups);
+  const params = [...geometryValues(g), groupsPerRow, rowsPerPhase, pad4];
+  const splits = opts.splits ?? gpuSplits(rt, groups[0] * wx * groups[1] * g.N, g.Cout);
+  if (splits <= 1) {
+    rt.dispatch('conv2d backward (input)', backwardDataSpec(false, [wx, wy]), params, [dy, wp, dx], groups);
+  } else {
+    const chunk = Math.ceil(g.Cout / splits);
+    const used = Math.ceil(g.Cout / chunk);
+    const partial = rt.empty([used, ...dx.shape], 'f32', 'conv2d input gradient (partial sums)');
+    groups[2] = g.N * used;
+    rt.dispatch('conv2d backward (input)', backwardDataSpec(true, [wx, wy]), [...params, used, chunk], [dy, wp, partial], groups);
+    rt.dispatch('conv2d backward (input)', sumSplitsSpec, [dx.size, used], [partial, dx], grid1d(dx.size, 256));
+    partial.dispose();
+  }
   wp.dispose();
   return dx;
 }
