@@ -135,6 +135,7 @@ export async function runBench(argv: string[]): Promise<BenchReport | null> {
     report.startup = await tryPeer('first result', async () => startup(quick ? 32 : 256, teacherFile));
   }
   checkFinite(report);
+  checkSameWork(report);
 
   const md = markdown(report);
   mkdirSync(a.out!, { recursive: true });
@@ -156,6 +157,22 @@ function checkFinite(report: BenchReport): void {
   };
   walk({ kernels: report.kernels, inference: report.inference, training: report.training, startup: report.startup }, 'report');
   if (bad.length) throw new Error(`non-finite results: ${bad.join(', ')}`);
+}
+
+/**
+ * The comparison means something only if the peers compute what we compute: their anomaly maps must
+ * match ours, and with the same weights the first stfpm loss must match.
+ */
+function checkSameWork(report: BenchReport): void {
+  const bad: string[] = [];
+  for (const r of report.inference?.rows ?? []) {
+    for (const [peer, d] of Object.entries(r.agreement)) if (d !== null && !(d < 1e-3)) bad.push(`${peer} map at batch ${r.batch} differs by ${d}`);
+  }
+  for (const r of report.training ?? []) {
+    const { ours, tfjs } = r.firstLoss;
+    if (r.method === 'stfpm' && tfjs !== null && !(Math.abs(ours - tfjs) <= 1e-3 * Math.abs(ours))) bad.push(`tfjs stfpm loss ${tfjs} vs ours ${ours}`);
+  }
+  if (bad.length) throw new Error(`the peers do not compute the same thing: ${bad.join('; ')}`);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
