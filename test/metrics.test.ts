@@ -3,7 +3,7 @@
  * legacy PRO, on random maps with ties and masks with several regions (tools/make_metric_fixtures.py).
  */
 import { describe, expect, it } from 'vitest';
-import { auPro, auroc, labelComponents, legacyPro } from '../src/eval/metrics.js';
+import { argsortAscending, auPro, auroc, labelComponents, legacyPro } from '../src/eval/metrics.js';
 import { loadFixture } from './helpers.js';
 
 interface MetricCase {
@@ -48,5 +48,22 @@ describe('metrics match the references within 1e-6', () => {
     expect(auroc([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1])).toBe(1);
     expect(auroc([0.9, 0.8, 0.2, 0.1], [0, 0, 1, 1])).toBe(0);
     expect(auroc([0.5, 0.5, 0.5, 0.5], [0, 1, 0, 1])).toBe(0.5);
+  });
+});
+
+describe('argsort of float32 maps (radix)', () => {
+  it('orders 100k values with ties, negatives and signed zeros, as a permutation', () => {
+    let seed = 12345;
+    const next = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    const v = Float32Array.from({ length: 100_003 }, (_, i) => (i % 17 === 0 ? (i % 2 ? -0 : 0) : Math.round((next() - 0.5) * 2000) / 7));
+    const order = argsortAscending(v);
+    const seen = new Uint8Array(v.length);
+    let inversions = 0;
+    for (let k = 0; k < order.length; k++) {
+      seen[order[k]] = 1;
+      if (k && !(v[order[k - 1]] <= v[order[k]])) inversions++;
+    }
+    expect(inversions).toBe(0);
+    expect(seen.every((s) => s === 1)).toBe(true);
   });
 });

@@ -114,7 +114,7 @@ def blob_masks(rng, n, h, w):
 def main():
     rng = np.random.default_rng(7)
     cases = []
-    for (n, h, w, levels) in [(8, 19, 23, 50), (6, 16, 16, 7), (10, 13, 11, 1000)]:
+    for (n, h, w, levels) in [(8, 19, 23, 50), (6, 16, 16, 7), (10, 13, 11, 1000), (12, 40, 37, 300)]:
         masks = blob_masks(rng, n, h, w)
         # scores correlated with the masks, quantised so that many ties occur
         maps = rng.random((n, h, w)) + 0.35 * masks

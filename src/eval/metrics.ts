@@ -6,12 +6,42 @@
  * - the legacy PRO of the STFPM/DCAM code (4000 thresholds, fpr <= 0.3, min-max rescaled both axes).
  */
 
+/**
+ * Indices that sort `values` ascending. Float32 data (maps: up to tens of millions of pixels at full
+ * resolution) goes through an LSD radix sort on the bit patterns, O(n); anything else through a
+ * comparison sort. Ties keep their input order in both (callers treat runs of ties as one).
+ */
+export function argsortAscending(values: ArrayLike<number>): Uint32Array {
+  const n = values.length;
+  let idx = new Uint32Array(n);
+  for (let i = 0; i < n; i++) idx[i] = i;
+  if (!(values instanceof Float32Array) || n < 1 << 12) return idx.sort((a, b) => values[a] - values[b]);
+  // Order-preserving keys: flip all bits of negatives, only the sign bit of the rest.
+  const bits = new Uint32Array(values.buffer, values.byteOffset, n);
+  const keys = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const b = bits[i];
+    keys[i] = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
+  }
+  let tmp = new Uint32Array(n);
+  const counts = new Uint32Array(65537);
+  for (const shift of [0, 16]) {
+    counts.fill(0);
+    for (let i = 0; i < n; i++) counts[((keys[i] >>> shift) & 0xffff) + 1]++;
+    for (let d = 1; d <= 65536; d++) counts[d] += counts[d - 1];
+    for (let k = 0; k < n; k++) {
+      const i = idx[k];
+      tmp[counts[(keys[i] >>> shift) & 0xffff]++] = i;
+    }
+    [idx, tmp] = [tmp, idx];
+  }
+  return idx;
+}
+
 /** Area under the ROC curve; labels are 1 (positive) or 0. */
 export function auroc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
   const n = scores.length;
-  const idx = new Uint32Array(n);
-  for (let i = 0; i < n; i++) idx[i] = i;
-  idx.sort((a, b) => scores[a] - scores[b]);
+  const idx = argsortAscending(scores);
   let pos = 0;
   let rankSumPos = 0;
   for (let i = 0; i < n; ) {
@@ -104,26 +134,26 @@ export function proCurve(maps: readonly ArrayLike<number>[], masks: readonly Arr
       } else proChange[i * per + p] = 1 / area[labels[p]];
     }
   });
-  const order = new Uint32Array(total);
-  for (let i = 0; i < total; i++) order[i] = i;
-  order.sort((a, b) => scores[b] - scores[a]);
-  const fpr: number[] = [0];
-  const pro: number[] = [0];
+  const order = argsortAscending(scores); // walked from the end: descending scores
+  const fpr = new Float64Array(total + 2);
+  const pro = new Float64Array(total + 2);
+  let points = 1; // (0, 0) first
   let fp = 0;
   let pr = 0;
-  for (let k = 0; k < total; k++) {
+  for (let k = total - 1; k >= 0; k--) {
     const i = order[k];
     fp += fpChange[i];
     pr += proChange[i];
     // keep only the last point of each run of equal scores
-    if (k === total - 1 || scores[order[k + 1]] !== scores[i]) {
-      fpr.push(Math.min(fp / okPixels, 1));
-      pro.push(Math.min(regions ? pr / regions : 0, 1));
+    if (k === 0 || scores[order[k - 1]] !== scores[i]) {
+      fpr[points] = Math.min(fp / okPixels, 1);
+      pro[points] = Math.min(regions ? pr / regions : 0, 1);
+      points++;
     }
   }
-  fpr.push(1);
-  pro.push(1);
-  return { fpr: Float64Array.from(fpr), pro: Float64Array.from(pro) };
+  fpr[points] = 1;
+  pro[points] = 1;
+  return { fpr: fpr.slice(0, points + 1), pro: pro.slice(0, points + 1) };
 }
 
 /** Normalised area under the PRO curve up to `maxFpr` (0.3 by convention). */
