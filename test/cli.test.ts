@@ -10,6 +10,12 @@ import { main } from '../src/cli/main.js';
 import { generateSyntheticDataset } from '../src/data/synthetic.js';
 import { readStateDict, toFloat32, writeSafetensors, fromFloat32 } from '../src/model/weights/index.js';
 import { train } from '../src/train/trainer.js';
+import { loadRun } from '../src/train/run.js';
+import { computeMaps } from '../src/eval/evaluate.js';
+import { auPro, auroc } from '../src/eval/metrics.js';
+import { decodeGray } from '../src/data/image.js';
+import { discoverCategories } from '../src/data/mvtec.js';
+import * as ref from './reference.js';
 import { useRuntime } from './helpers.js';
 
 const ctx = useRuntime();
@@ -87,6 +93,38 @@ describe('dcam train / eval / infer', () => {
       const b = weightsOf(join(cut, f));
       for (const [k, t] of a) expect(Array.from(toFloat32(b.get(k)!)), `${f} ${k}`).toEqual(Array.from(toFloat32(t)));
     }
+  });
+});
+
+describe('evaluation at the ground truth\'s full resolution', () => {
+  it('upsamples the maps to the mask size and scores the pixels there (eval --resolution full)', async () => {
+    const big = join(tmp, 'data48');
+    generateSyntheticDataset(big, { seed: 9, size: 48, train: 4, testGood: 2, testPerDefect: 2, categories: { synth_disc: 'object' } });
+    const run = join(tmp, 'run-full');
+    expect((await dcam('train', '--data', big, '--out', run, '--random-teacher', '--size', '32', '--steps', '1', '--batch', '4')).code).toBe(0);
+    const ev = await dcam('eval', '--run', run, '--resolution', 'full', '--out', join(tmp, 'eval-full'));
+    expect(ev.code, ev.err).toBe(0);
+    const got = JSON.parse(readFileSync(join(tmp, 'eval-full', 'metrics.json'), 'utf8')).categories[0];
+
+    // Independently: the 32 x 32 maps, upsampled in float64 on the CPU, masks read at 48 x 48.
+    const rt = ctx.rt;
+    const { model } = await loadRun(rt, run);
+    const cat = discoverCategories(big, ['synth_disc'])[0];
+    const { maps } = await computeMaps(rt, model, cat.test.map((t) => t.path), 32);
+    const up = maps.map((m) => Float32Array.from(ref.upsampleBilinear(Float64Array.from(m), [1, 1, 32, 32], 48, 48)));
+    const masks = cat.test.map((t) => (t.maskPath ? decodeGray(readFileSync(t.maskPath)).data.map((v) => (v > 127 ? 1 : 0)) : new Uint8Array(48 * 48)));
+    const flat = new Float32Array(up.length * 48 * 48);
+    const flatMasks = new Uint8Array(up.length * 48 * 48);
+    up.forEach((m, i) => {
+      flat.set(m, i * 48 * 48);
+      flatMasks.set(masks[i], i * 48 * 48);
+    });
+    expect(Math.abs(got.pixelAUROC - auroc(flat, flatMasks))).toBeLessThan(1e-4);
+    expect(Math.abs(got.auPRO - auPro(up, masks, 48, 48))).toBeLessThan(1e-4);
+    // the default stays the training size, and the report says which
+    const small = await dcam('eval', '--run', run, '--out', join(tmp, 'eval-size'));
+    expect(small.code).toBe(0);
+    expect(JSON.parse(readFileSync(join(tmp, 'eval-size', 'metrics.json'), 'utf8')).resolution).toBe('size');
   });
 });
 

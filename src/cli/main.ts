@@ -83,7 +83,7 @@ async function runTrain(f: TrainFlags): Promise<void> {
   });
 }
 
-async function runEval(f: { data?: string; run: string; teacher?: string; category?: string[]; out?: string; sigma: number }): Promise<{ report: string; mean: Record<string, number> }> {
+async function runEval(f: { data?: string; run: string; teacher?: string; category?: string[]; out?: string; sigma: number; resolution?: 'size' | 'full' }): Promise<{ report: string; mean: Record<string, number> }> {
   return withDevice(async (rt) => {
     const { model, size, run } = await loadRun(rt, f.run, f.teacher);
     const data = f.data ?? run?.data;
@@ -93,14 +93,14 @@ async function runEval(f: { data?: string; run: string; teacher?: string; catego
     const bar = progress('eval ');
     bar.start(1, 0, { info: '' });
     const result = await evaluate(rt, model, {
-      data, categories: f.category ?? run?.categories ?? [], size, out, sigma: f.sigma,
+      data, categories: f.category ?? run?.categories ?? [], size, out, sigma: f.sigma, resolution: f.resolution ?? 'size',
       onImage: (done, total) => {
         bar.setTotal(total);
         bar.update(done, { info: 'computing maps' });
       },
     });
     bar.stop();
-    const { report, metrics } = writeReport(out, result, { run: f.run, method: model.config.method, size, sigma: f.sigma });
+    const { report, metrics } = writeReport(out, result, { run: f.run, method: model.config.method, size, sigma: f.sigma, resolution: f.resolution ?? 'size' });
     const fmt = (v: number) => (Number.isFinite(v) ? v.toFixed(4) : ' n/a ');
     console.log('category            image-AUROC  pixel-AUROC  AU-PRO@0.3  legacy-PRO');
     for (const c of result.categories) console.log(`${c.category.padEnd(20)}${fmt(c.imageAUROC).padStart(11)}  ${fmt(c.pixelAUROC).padStart(11)}  ${fmt(c.auPRO).padStart(10)}  ${fmt(c.legacyPRO).padStart(10)}`);
@@ -202,6 +202,7 @@ export function buildProgram(): Command {
     .option('--teacher <file>', "teacher weights (default: the run's own, else $DCAM_TEACHER)")
     .option('--out <dir>', 'output folder (default: the run folder)')
     .option('--sigma <x>', 'Gaussian smoothing of the maps (0 = off)', num('--sigma'), 0)
+    .addOption(new Option('--resolution <r>', "pixel metrics at the training size or at the ground truth's full resolution (maps upsampled bilinearly)").choices(['size', 'full']).default('size'))
     .action(async (opts) => {
       await runEval(opts);
     });

@@ -1,10 +1,14 @@
 /**
  * Evaluation per category: anomaly maps of every test image, image AUROC (score = map maximum), pixel
- * AUROC, AU-PRO@0.3 and the legacy PRO, at the training size; heatmap overlays and a report.
+ * AUROC, AU-PRO@0.3 and the legacy PRO; heatmap overlays and a report. Pixel metrics at the training
+ * size (the STFPM/DCAM code), or at the ground truth's full resolution (the official MVTec AD protocol:
+ * maps upsampled bilinearly to the mask size, METHOD.md 4.3).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
-import { discoverCategories, loadImage, loadMask, type TestSample } from '../data/mvtec.js';
+import { upsampleBilinear } from '../autograd/ops.js';
+import { decodeGray, decodeImage } from '../data/image.js';
+import { DatasetError, discoverCategories, loadImage, loadMask, type TestSample } from '../data/mvtec.js';
 import type { Runtime } from '../graph/runtime.js';
 import { gaussianSmooth } from '../model/anomaly-map.js';
 import type { DistillationModel } from '../model/distill.js';
@@ -45,7 +49,35 @@ export interface EvalOptions {
   /** Write overlays under OUT/maps/<category>/. */
   out?: string;
   sigma?: number;
+  /** Pixel metrics at the training size ('size', default) or at the ground truth's resolution ('full'). */
+  resolution?: 'size' | 'full';
   onImage?: (done: number, total: number) => void;
+}
+
+/**
+ * Maps upsampled (bilinear, align_corners = false, on the GPU) to the category's native image size, and
+ * the masks at that size. Every image of a category must have one size (as in MVTec AD).
+ */
+async function fullResolution(rt: Runtime, samples: readonly TestSample[], maps: readonly Float32Array[], S: number): Promise<{ maps: Float32Array[]; masks: Uint8Array[]; h: number; w: number }> {
+  let h = 0;
+  let w = 0;
+  const out: Float32Array[] = [];
+  const masks: Uint8Array[] = [];
+  for (const [i, s] of samples.entries()) {
+    const img = decodeImage(readFileSync(s.path), s.path);
+    if (i === 0) [h, w] = [img.height, img.width];
+    if (img.height !== h || img.width !== w) {
+      throw new DatasetError(`${s.path}: ${img.width}x${img.height}, but this category's first test image is ${w}x${h}; full-resolution evaluation needs one size per category`);
+    }
+    const up = await rt.tidyAsync(async () => rt.noGrad(() => upsampleBilinear(rt.tensor(maps[i], [1, 1, S, S]), [h, w])).read());
+    out.push(up);
+    if (s.maskPath) {
+      const m = decodeGray(readFileSync(s.maskPath), s.maskPath);
+      if (m.height !== h || m.width !== w) throw new DatasetError(`${s.maskPath}: ${m.width}x${m.height}, but its image is ${w}x${h}`);
+      masks.push(m.data.map((v) => (v > 127 ? 1 : 0)));
+    } else masks.push(new Uint8Array(h * w));
+  }
+  return { maps: out, masks, h, w };
 }
 
 /** Maps [N, S*S] for a list of images. */
@@ -108,30 +140,34 @@ export async function evaluate(rt: Runtime, model: DistillationModel, o: EvalOpt
     const masks = cat.test.map((s: TestSample) => loadMask(s.maskPath, S));
     const scores = maps.map((m) => m.reduce((a, v) => (v > a ? v : a), -Infinity));
     const labels = cat.test.map((s) => s.label);
-    const flatMaps = new Float32Array(maps.length * S * S);
-    const flatMasks = new Uint8Array(maps.length * S * S);
-    maps.forEach((m, i) => {
-      flatMaps.set(m, i * S * S);
-      flatMasks.set(masks[i], i * S * S);
-    });
     const hasDefects = labels.some((l) => l === 1);
+    // Pixel metrics at the training size, or at full resolution; the legacy PRO always at the training
+    // size (its definition in the STFPM/DCAM code, and its threshold sweep is too slow for millions of pixels).
+    const px = o.resolution === 'full' && hasDefects ? await fullResolution(rt, cat.test, maps, S) : { maps, masks, h: S, w: S };
+    const per = px.h * px.w;
+    const flatMaps = new Float32Array(px.maps.length * per);
+    const flatMasks = new Uint8Array(px.maps.length * per);
+    px.maps.forEach((m, i) => {
+      flatMaps.set(m, i * per);
+      flatMasks.set(px.masks[i], i * per);
+    });
     const metrics: CategoryMetrics = {
       category: cat.name,
       images: cat.test.length,
       defects: labels.filter((l) => l === 1).length,
       imageAUROC: auroc(scores, labels),
       pixelAUROC: hasDefects ? auroc(flatMaps, flatMasks) : NaN,
-      auPRO: hasDefects ? auPro(maps, masks, S, S) : NaN,
+      auPRO: hasDefects ? auPro(px.maps, px.masks, px.h, px.w) : NaN,
       legacyPRO: hasDefects ? legacyPro(maps, masks, S, S) : NaN,
     };
     result.categories.push(metrics);
-    const pc = hasDefects ? proCurve(maps, masks, S, S) : { fpr: new Float64Array(), pro: new Float64Array() };
+    const pc = hasDefects ? proCurve(px.maps, px.masks, px.h, px.w) : { fpr: new Float64Array(), pro: new Float64Array() };
     const proPts: Array<[number, number]> = [];
     for (let i = 0; i < pc.fpr.length; i += Math.max(1, Math.floor(pc.fpr.length / 300))) if (pc.fpr[i] <= 0.3) proPts.push([pc.fpr[i], pc.pro[i]]);
     result.curves[cat.name] = { roc: rocPoints(scores, labels), pro: proPts };
     // colour scale of the overlays: the category's lowest map value to its highest image score
     let lo = Infinity;
-    for (const v of flatMaps) if (v < lo) lo = v;
+    for (const m of maps) for (const v of m) if (v < lo) lo = v;
     const hi = scores.reduce((a, v) => (v > a ? v : a), -Infinity);
     cat.test.forEach((s, i) => {
       let overlay: string | null = null;
