@@ -84,4 +84,21 @@ describe('batch loader', () => {
     expect(sorted.load(0, 0).paths).toEqual(c.train.slice(0, 3));
     expect(readdirSync(join(root, 'c', 'train', 'good')).length).toBe(7);
   });
+
+  it('keeps prepared images between epochs (same batches as decoding every time), within its budget', () => {
+    const root = join(tmp, 'loader-cache');
+    generateSyntheticDataset(root, { seed: 4, size: 16, train: 5, testGood: 1, testPerDefect: 1, categories: { c: 'object' } });
+    const [c] = discoverCategories(root);
+    const cached = new BatchLoader(c.train, { batch: 2, size: 16, shuffle: true, seed: 1 });
+    const fresh = new BatchLoader(c.train, { batch: 2, size: 16, shuffle: true, seed: 1, cacheBytes: 0 });
+    for (let epoch = 0; epoch < 2; epoch++) {
+      for (let i = 0; i < cached.batchesPerEpoch; i++) expect(cached.load(epoch, i).data).toEqual(fresh.load(epoch, i).data);
+    }
+    expect(cached.cacheStats).toEqual({ hits: 5, misses: 5 });
+    expect(fresh.cacheStats).toEqual({ hits: 0, misses: 10 });
+    const small = new BatchLoader(c.train, { batch: 5, size: 16, shuffle: false, seed: 0, cacheBytes: 2 * 3 * 16 * 16 * 4 });
+    small.load(0, 0);
+    small.load(1, 0);
+    expect(small.cacheStats).toEqual({ hits: 2, misses: 8 }); // only two images fit
+  });
 });
