@@ -84,6 +84,14 @@ export interface InferenceRow {
   agreement: { tfjs: number | null; ort: number | null };
 }
 
+/** One engine's inference: an NCHW image batch in, the anomaly maps [batch, S, S] back on the CPU. */
+interface MapRunner {
+  map: (x: Float32Array, batch: number) => Promise<Float32Array>;
+  /** Waits until the engine's GPU queue is idle (nothing for a CPU engine). */
+  drain: () => Promise<void>;
+  release?: () => Promise<void>;
+}
+
 export async function benchInference(b: Bench, w: Weights): Promise<{ rows: InferenceRow[]; ortVersion: string | null; ortThreads: number | null }> {
   const rt = b.rt;
   const size = b.quick ? 32 : 256;
@@ -95,89 +103,91 @@ export async function benchInference(b: Bench, w: Weights): Promise<{ rows: Infe
   const teacherFolded = foldTrunk(w.teacherSd);
   const studentFolded = foldTrunk(w.studentSd);
 
-  let ort: PeerResult<Awaited<ReturnType<typeof loadOrt>>> = { na: 'disabled by --no-ort' };
-  if (!b.noOrt) ort = await tryPeer('onnxruntime-node', async () => loadOrt(await buildInferenceOnnx(teacherFolded, studentFolded, size, config.aggregation), size));
-  let tfNets: PeerResult<{ peer: TfjsPeer; teacher: ReturnType<typeof foldedTrunk>; student: ReturnType<typeof foldedTrunk> }> = 'na' in b.tfjs ? b.tfjs : { na: '' };
-  if ('ok' in b.tfjs) {
-    const peer = b.tfjs.ok;
-    tfNets = { ok: { peer, teacher: foldedTrunk(peer.tf, teacherFolded), student: foldedTrunk(peer.tf, studentFolded) } };
-  }
+  const ours: MapRunner = {
+    map: async (x, batch) => {
+      const m = rt.tidy(() => model.anomalyMap(rt.tensor(x, [batch, 3, size, size])));
+      const d = await m.read();
+      m.dispose();
+      return d;
+    },
+    drain: () => rt.sync(),
+  };
+  const tfjs: PeerResult<MapRunner> = 'na' in b.tfjs ? b.tfjs : { ok: tfjsRunner(b.tfjs.ok, teacherFolded, studentFolded, size, config.aggregation) };
+  let ortInfo: { version: string; threads: number } | null = null;
+  const ort: PeerResult<MapRunner> = b.noOrt
+    ? { na: 'disabled by --no-ort' }
+    : await tryPeer('onnxruntime-node', async () => {
+        const peer = await loadOrt(await buildInferenceOnnx(teacherFolded, studentFolded, size, config.aggregation), size);
+        ortInfo = { version: peer.version, threads: peer.threads };
+        return { map: peer.run, drain: async () => {}, release: peer.release };
+      });
 
+  /** Timing of one runner, and its first map (to check that every engine computes the same one). */
+  const measure = async (r: MapRunner, x: Float32Array, batch: number) => {
+    let first: Float32Array | null = null;
+    const t = await time(
+      async () => {
+        const m = await r.map(x, batch);
+        first ??= m;
+      },
+      r.drain,
+      b.timing,
+    );
+    return { t, map: first! };
+  };
   const rows: InferenceRow[] = [];
   for (const batch of batches) {
     const x = images(batch * 3 * size * size, batch);
-    let oursMap: Float32Array | null = null;
-    const ours = await time(
-      async () => {
-        const t = rt.tensor(x, [batch, 3, size, size]);
-        const m = model.anomalyMap(t);
-        t.dispose();
-        const d = await m.read();
-        oursMap ??= d;
-        m.dispose();
-      },
-      () => rt.sync(),
-      b.timing,
-    );
-    let tfMap: Float32Array | null = null;
-    const tfjs: PeerResult<Timing> =
-      'na' in tfNets
-        ? tfNets
-        : await tryPeer('tfjs inference', () => {
-            const { peer, teacher, student } = (tfNets as { ok: { peer: TfjsPeer; teacher: ReturnType<typeof foldedTrunk>; student: ReturnType<typeof foldedTrunk> } }).ok;
-            const { tf } = peer;
-            const xh = nchwToNhwc(x, batch, 3, size, size);
-            return time(
-              async () => {
-                const m = tf.tidy(() => {
-                  const xt = tf.tensor4d(xh, [batch, size, size, 3]);
-                  return anomalyMapTf(tf, teacher(xt), student(xt), size, config.aggregation);
-                });
-                const d = (await m.data()) as Float32Array;
-                tfMap ??= d;
-                m.dispose();
-              },
-              peer.drain,
-              b.timing,
-            );
-          });
-    let ortMap: Float32Array | null = null;
-    const ortT: PeerResult<Timing> =
-      'na' in ort
-        ? ort
-        : await tryPeer('onnxruntime-node inference', () => {
-            const peer = (ort as { ok: Awaited<ReturnType<typeof loadOrt>> }).ok;
-            return time(
-              async () => {
-                const d = await peer.run(x, batch);
-                ortMap ??= d;
-              },
-              async () => {},
-              b.timing,
-            );
-          });
-    const gflopPerImage = (2 * trunkForwardFlops(size)) / 1e9;
+    const o = await measure(ours, x, batch);
+    const peer = async (name: string, r: PeerResult<MapRunner>): Promise<PeerResult<{ t: Timing; map: Float32Array }>> =>
+      'na' in r ? r : tryPeer(`${name} inference`, () => measure(r.ok, x, batch));
+    const tf = await peer('tfjs', tfjs);
+    const on = await peer('onnxruntime-node', ort);
     const row: InferenceRow = {
       batch,
       size,
-      gflopPerImage,
-      ours,
-      tfjs,
-      ort: ortT,
-      oursMsPerImage: ours.median / batch,
-      ratioTfjs: 'ok' in tfjs ? tfjs.ok.median / ours.median : null,
-      ratioOrt: 'ok' in ortT ? ortT.ok.median / ours.median : null,
-      agreement: { tfjs: tfMap ? relDiff(oursMap!, tfMap) : null, ort: ortMap ? relDiff(oursMap!, ortMap) : null },
+      gflopPerImage: (2 * trunkForwardFlops(size)) / 1e9,
+      ours: o.t,
+      tfjs: 'ok' in tf ? { ok: tf.ok.t } : tf,
+      ort: 'ok' in on ? { ok: on.ok.t } : on,
+      oursMsPerImage: o.t.median / batch,
+      ratioTfjs: 'ok' in tf ? tf.ok.t.median / o.t.median : null,
+      ratioOrt: 'ok' in on ? on.ok.t.median / o.t.median : null,
+      agreement: { tfjs: 'ok' in tf ? relDiff(o.map, tf.ok.map) : null, ort: 'ok' in on ? relDiff(o.map, on.ok.map) : null },
     };
     rows.push(row);
+    const ms = (p: PeerResult<Timing>) => ('ok' in p ? p.ok.median.toFixed(1) : 'n/a');
     console.log(
-      `batch ${batch}: ours ${ours.median.toFixed(1)} ms, tfjs ${'ok' in tfjs ? tfjs.ok.median.toFixed(1) : 'n/a'} ms (x${row.ratioTfjs?.toFixed(2) ?? '-'}), ` +
-        `onnxruntime ${'ok' in ortT ? ortT.ok.median.toFixed(1) : 'n/a'} ms (x${row.ratioOrt?.toFixed(2) ?? '-'}); map agreement tfjs ${row.agreement.tfjs?.toExponential(1) ?? '-'}, ort ${row.agreement.ort?.toExponential(1) ?? '-'}`,
+      `batch ${batch}: ours ${o.t.median.toFixed(1)} ms, tfjs ${ms(row.tfjs)} ms (x${row.ratioTfjs?.toFixed(2) ?? '-'}), ` +
+        `onnxruntime ${ms(row.ort)} ms (x${row.ratioOrt?.toFixed(2) ?? '-'}); map agreement tfjs ${row.agreement.tfjs?.toExponential(1) ?? '-'}, ort ${row.agreement.ort?.toExponential(1) ?? '-'}`,
     );
   }
   model.dispose();
-  if ('ok' in ort) await ort.ok.release();
-  return { rows, ortVersion: 'ok' in ort ? ort.ok.version : null, ortThreads: 'ok' in ort ? ort.ok.threads : null };
+  if ('ok' in ort) await ort.ok.release?.();
+  const info = ortInfo as { version: string; threads: number } | null;
+  return { rows, ortVersion: info?.version ?? null, ortThreads: info?.threads ?? null };
+}
+
+/** tfjs: both trunks folded (fused conv + bias + ReLU, its fastest path), NHWC input converted once per batch. */
+function tfjsRunner(peer: TfjsPeer, teacherFolded: ReturnType<typeof foldTrunk>, studentFolded: ReturnType<typeof foldTrunk>, size: number, aggregation: 'sum' | 'product'): MapRunner {
+  const { tf } = peer;
+  const teacher = foldedTrunk(tf, teacherFolded);
+  const student = foldedTrunk(tf, studentFolded);
+  let lastX: Float32Array | null = null;
+  let nhwc: Float32Array = new Float32Array();
+  return {
+    map: async (x, batch) => {
+      if (x !== lastX) [lastX, nhwc] = [x, nchwToNhwc(x, batch, 3, size, size)];
+      const m = tf.tidy(() => {
+        const xt = tf.tensor4d(nhwc, [batch, size, size, 3]);
+        return anomalyMapTf(tf, teacher(xt), student(xt), size, aggregation);
+      });
+      const d = (await m.data()) as Float32Array;
+      m.dispose();
+      return d;
+    },
+    drain: peer.drain,
+  };
 }
 
 // ---- training -------------------------------------------------------------------------------------
