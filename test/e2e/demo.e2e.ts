@@ -28,6 +28,8 @@ const FLAGS = [
   '--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader',
   '--use-webgpu-adapter=swiftshader', '--use-angle=swiftshader', '--enable-unsafe-swiftshader',
   '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
+  // a synthetic camera, so that the webcam path runs headless
+  '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
 ];
 const SIZE = 32;
 
@@ -111,6 +113,14 @@ describe('browser demo (headless Chromium, WebGPU)', () => {
     const cliScore = cliScores[testImage];
     expect(Number.isFinite(cliScore)).toBe(true);
     expect(Math.abs(pageScore - cliScore) / Math.abs(cliScore)).toBeLessThan(1e-3);
+  });
+
+  it('inspects a webcam frame (Chromium\'s synthetic camera)', async () => {
+    const before = await page.locator('.result-card').count();
+    await page.click('#webcam');
+    await expect.poll(() => page.locator('.result-card').count(), { timeout: 120_000 }).toBe(before + 1);
+    const card = page.locator('.result-card[data-name^="webcam"]');
+    expect(Number.isFinite(Number(await card.getAttribute('data-score')))).toBe(true);
   });
 
   it('releases the GPU memory of a model it replaces', async () => {
