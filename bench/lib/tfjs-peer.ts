@@ -72,19 +72,30 @@ function trunk(tf: Tf, x: T, conv: Conv): [T, T, T] {
   return feats as [T, T, T];
 }
 
+export interface TfTrunk {
+  forward: (x: T) => [T, T, T];
+  /** Frees the trunk's weight tensors. */
+  dispose: () => void;
+}
+
 /** A BN-folded trunk (teacher, or the student at inference) as fused conv + bias (+ ReLU). */
-export function foldedTrunk(tf: Tf, folded: readonly FoldedConv[]): (x: T) => [T, T, T] {
+export function foldedTrunk(tf: Tf, folded: readonly FoldedConv[]): TfTrunk {
   const convs = new Map(
     folded.map((c) => {
       const [o, i, kh, kw] = c.shape;
       return [c.conv, { w: tf.tensor4d(oihwToHwio(c.w, o, i, kh, kw), [kh, kw, i, o]), b: tf.tensor1d(c.b), stride: c.stride, pad: c.pad }];
     }),
   );
-  return (x) =>
-    trunk(tf, x, (name, h, relu) => {
-      const c = convs.get(name)!;
-      return tf.fused.conv2d({ x: h, filter: c.w, strides: c.stride, pad: c.pad, bias: c.b, activation: relu ? 'relu' : 'linear' });
-    });
+  return {
+    forward: (x) =>
+      trunk(tf, x, (name, h, relu) => {
+        const c = convs.get(name)!;
+        return tf.fused.conv2d({ x: h, filter: c.w, strides: c.stride, pad: c.pad, bias: c.b, activation: relu ? 'relu' : 'linear' });
+      }),
+    dispose: () => {
+      for (const c of convs.values()) tf.dispose([c.w, c.b]);
+    },
+  };
 }
 
 /** 1 - cosine similarity across channels (last axis), [N, H, W, 1]. */
@@ -115,7 +126,7 @@ export interface TfTrainStep {
  */
 export function tfTrainStep(
   tf: Tf,
-  teacher: (x: T) => [T, T, T],
+  teacher: TfTrunk,
   studentSd: ReadonlyMap<string, Float32Array>,
   method: 'stfpm' | 'dcam',
   o: { lr: number; momentum: number; weightDecay: number; reduction: number; seed: number },
@@ -159,7 +170,7 @@ export function tfTrainStep(
     return tf.mean(tf.sum(tf.mul(tf.exp(lt), tf.sub(lt, ls)), -1));
   };
   const lossFn = (x: T) => () => {
-    const ft = teacher(x);
+    const ft = teacher.forward(x);
     const raw = trunk(tf, x, studentConv);
     if (method === 'stfpm') {
       // sum over channels of (t/|t| - s/|s|)^2, mean over batch and positions

@@ -10,7 +10,7 @@ import type { Runtime } from '../../src/graph/runtime.js';
 import { createAttention } from '../../src/model/attention.js';
 import { preset } from '../../src/model/config.js';
 import { DistillationModel } from '../../src/model/distill.js';
-import { FoldedTrunk, foldTrunk, ResNetTrunk, trunkTensorShapes } from '../../src/model/resnet.js';
+import { FoldedTrunk, foldTrunk, ResNetTrunk } from '../../src/model/resnet.js';
 import { readStateDict } from '../../src/model/weights/index.js';
 import { Rng } from '../../src/nn/init.js';
 import { SGD } from '../../src/optim/sgd.js';
@@ -23,12 +23,6 @@ import { trunkForwardFlops } from './kernels.js';
 
 /** The benchmark's student: seeded, so every case and every peer starts from the same weights. */
 const STUDENT_SEED = 1;
-
-async function trunkArrays(trunk: ResNetTrunk): Promise<Map<string, Float32Array>> {
-  const sd = new Map<string, Float32Array>();
-  for (const [name] of trunkTensorShapes()) sd.set(name, await trunk.tensor(name).read());
-  return sd;
-}
 
 function images(n: number, seed: number): Float32Array {
   const rng = new Rng(seed);
@@ -58,11 +52,11 @@ export async function loadWeights(b: Bench): Promise<Weights> {
   const rt = b.rt;
   const f = b.teacherFile;
   const trunk = f ? ResNetTrunk.fromStateDict(rt, readStateDict(readFileSync(f), f), f, false) : ResNetTrunk.random(rt, 7919);
-  const teacherSd = await trunkArrays(trunk);
-  const teacher = await FoldedTrunk.fromTrunk(trunk);
+  const teacherSd = await trunk.arrays();
+  const teacher = FoldedTrunk.fromArrays(rt, teacherSd);
   trunk.dispose();
   const student = ResNetTrunk.random(rt, STUDENT_SEED);
-  const studentSd = await trunkArrays(student);
+  const studentSd = await student.arrays();
   student.dispose();
   return { teacher, teacherSd, studentSd, source: f ?? 'random teacher (no weights file found)' };
 }
@@ -163,7 +157,7 @@ export async function benchInference(b: Bench, w: Weights): Promise<{ rows: Infe
     );
   }
   model.dispose();
-  if ('ok' in ort) await ort.ok.release?.();
+  for (const r of [tfjs, ort]) if ('ok' in r) await r.ok.release?.();
   const info = ortInfo as { version: string; threads: number } | null;
   return { rows, ortVersion: info?.version ?? null, ortThreads: info?.threads ?? null };
 }
@@ -180,13 +174,17 @@ function tfjsRunner(peer: TfjsPeer, teacherFolded: ReturnType<typeof foldTrunk>,
       if (x !== lastX) [lastX, nhwc] = [x, nchwToNhwc(x, batch, 3, size, size)];
       const m = tf.tidy(() => {
         const xt = tf.tensor4d(nhwc, [batch, size, size, 3]);
-        return anomalyMapTf(tf, teacher(xt), student(xt), size, aggregation);
+        return anomalyMapTf(tf, teacher.forward(xt), student.forward(xt), size, aggregation);
       });
       const d = (await m.data()) as Float32Array;
       m.dispose();
       return d;
     },
     drain: peer.drain,
+    release: async () => {
+      teacher.dispose();
+      student.dispose();
+    },
   };
 }
 
@@ -260,6 +258,7 @@ export async function benchTraining(b: Bench, w: Weights): Promise<TrainingRow[]
                 const m = tf.memory() as { numBytesInGPUAllocated?: number; numBytesInGPU?: number };
                 tfjsAllocatedBytes = m.numBytesInGPUAllocated ?? m.numBytesInGPU ?? null;
                 trainer.dispose();
+                teacher.dispose();
               }
             });
       const row: TrainingRow = {

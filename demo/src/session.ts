@@ -9,7 +9,7 @@ import { createDevice } from '../../src/graph/device.js';
 import type { Runtime } from '../../src/graph/runtime.js';
 import { registerShaderSources } from '../../src/graph/shader-source.js';
 import { decodeImage, ImageDecodeError, type RgbImage } from '../../src/data/image.js';
-import { normalizeInto, resizeBilinear } from '../../src/data/resize.js';
+import { toInput } from '../../src/data/resize.js';
 import { attentionSafetensors, studentSafetensors } from '../../src/model/checkpoint.js';
 import { createAttention } from '../../src/model/attention.js';
 import { preset, type MethodConfig } from '../../src/model/config.js';
@@ -63,18 +63,14 @@ export function prepareImage(bytes: Uint8Array, name: string, size: number): Flo
     if (e instanceof ImageDecodeError) throw new DemoError(`${name}: not an image this demo can read (PNG or JPEG): ${e.message}`);
     throw e;
   }
-  const out = new Float32Array(3 * size * size);
-  normalizeInto(img.width === size && img.height === size ? img : resizeBilinear(img, size, size), out, 0);
-  return out;
+  return toInput(img, size);
 }
 
 /** An RGBA frame (webcam, canvas) as a network input. */
 export function prepareRgba(rgba: Uint8ClampedArray, width: number, height: number, size: number): Float32Array {
   const rgb = new Uint8Array(width * height * 3);
   for (let i = 0; i < width * height; i++) for (let k = 0; k < 3; k++) rgb[3 * i + k] = rgba[4 * i + k];
-  const out = new Float32Array(3 * size * size);
-  normalizeInto(resizeBilinear({ width, height, data: rgb }, size, size), out, 0);
-  return out;
+  return toInput({ width, height, data: rgb }, size);
 }
 
 async function sha256Hex(bytes: Uint8Array): Promise<string> {

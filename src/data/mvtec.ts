@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { decodeGray, decodeImage } from './image.js';
-import { normalizeInto, resizeBilinear, resizeNearest } from './resize.js';
+import { resizeNearest, toInput } from './resize.js';
 
 export class DatasetError extends Error {}
 
@@ -77,8 +77,7 @@ export function loadImage(path: string, size: number, out = new Float32Array(3 *
   } catch (e) {
     throw new DatasetError(`cannot read ${path}: ${(e as Error).message}`);
   }
-  normalizeInto(resizeBilinear(decodeImage(bytes, path), size, size), out, offset);
-  return out;
+  return toInput(decodeImage(bytes, path), size, out, offset);
 }
 
 /** Ground-truth mask at size x size (nearest), 1 where the mask is > 127; all zeros without a mask. */

@@ -124,3 +124,9 @@ export function normalizeInto(img: RgbImage, out: Float32Array, offset: number):
     for (let i = 0; i < n; i++) out[offset + c * n + i] = (img.data[3 * i + c] / 255 - m) / s;
   }
 }
+
+/** An image as network input: resized to size x size (PIL's bilinear; unchanged at that size), normalised. */
+export function toInput(img: RgbImage, size: number, out = new Float32Array(3 * size * size), offset = 0): Float32Array {
+  normalizeInto(resizeBilinear(img, size, size), out, offset);
+  return out;
+}

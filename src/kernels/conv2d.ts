@@ -41,7 +41,9 @@ const geometryValues = (g: ConvGeometry) => [g.N, g.Cin, g.H, g.W, g.Cout, g.OH,
 
 /** Channels per invocation in the forward and backward-data kernels (weights are read as vec4s). */
 const BLOCK = 8;
-const BLOCK_DEFAULT = 8;
+
+/** vec4s per packed weight row: `channels` rounded up to whole channel blocks. */
+const pad4Of = (channels: number) => Math.ceil(channels / BLOCK) * (BLOCK / 4);
 
 /**
  * Workgroup of one row of invocations over pixels, so that the channel block (and with it every weight
@@ -154,7 +156,7 @@ export class PackedConvWeights {
     assertRank('conv2d', w, 4, 'weight');
     const [Cout, Cin, KH, KW] = w.shape;
     const g = convGeometryOf([1, Cin, KH, KW], w.shape, {});
-    const packed = packWeights(rt, w, g, Math.ceil(Cout / BLOCK) * (BLOCK / 4), true);
+    const packed = packWeights(rt, w, g, pad4Of(Cout), true);
     return new PackedConvWeights(packed.keep(), w.shape);
   }
 
@@ -176,6 +178,12 @@ function gpuSplits(rt: Runtime, invocations: number, reduced: number): number {
   return Math.max(1, Math.min(Math.ceil(TARGET_INVOCATIONS / invocations), Math.floor(reduced / 16)));
 }
 
+/** Channels per chunk for `splits` requested chunks of `reduced` channels, and how many chunks that makes. */
+function chunking(reduced: number, splits: number): { chunk: number; used: number } {
+  const chunk = Math.ceil(reduced / splits);
+  return { chunk, used: Math.ceil(reduced / chunk) };
+}
+
 export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeights, bias: Tensor | null, opts: Conv2dForwardOptions = {}): Tensor {
   assertRank('conv2d', x, 4, 'input');
   const g = convGeometryOf(x.shape, w.shape, opts);
@@ -183,7 +191,8 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
     throw new Error(`conv2d: bias must have shape [${g.Cout}], got ${shapeStr(bias.shape)}`);
   }
   const y = rt.empty([g.N, g.Cout, g.OH, g.OW], 'f32', 'conv2d output');
-  const pad4 = Math.ceil(g.Cout / BLOCK) * (BLOCK / 4);
+  const pad4 = pad4Of(g.Cout);
+  const ownsPacked = !(w instanceof PackedConvWeights);
   const wp = w instanceof PackedConvWeights ? w.packed : packWeights(rt, w, g, pad4, true);
   const pixelGroups = Math.ceil((g.OH * g.OW) / 4);
   const [wx, wy] = rowWorkgroup(pixelGroups);
@@ -197,8 +206,7 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
     const buffers = [x, wp, ...(bias ? [bias] : []), ...(res ? [res] : []), y];
     rt.dispatch('conv2d', forwardSpec(!!bias, !!opts.relu, !!res, false, [wx, wy]), [...geometryValues(g), pad4], buffers, groups);
   } else {
-    const chunk = Math.ceil(g.Cin / splits);
-    const used = Math.ceil(g.Cin / chunk);
+    const { chunk, used } = chunking(g.Cin, splits);
     const partial = rt.empty([used, ...y.shape], 'f32', 'conv2d output (partial sums)');
     groups[2] = g.N * used;
     rt.dispatch('conv2d', forwardSpec(false, false, false, true, [wx, wy]), [...geometryValues(g), pad4, used, chunk], [x, wp, partial], groups);
@@ -207,7 +215,7 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
     rt.dispatch('conv2d', splitEpilogueSpec(!!bias, !!opts.relu, !!res), [n, used, g.OH * g.OW, g.Cout], buffers, grid1d(n, 256));
     partial.dispose();
   }
-  if (wp !== (w as PackedConvWeights).packed) wp.dispose();
+  if (ownsPacked) wp.dispose();
   return y;
 }
 
@@ -217,7 +225,7 @@ export function conv2dBackwardData(rt: Runtime, dy: Tensor, w: Tensor, g: ConvGe
   const groupsPerRow = Math.ceil(Math.ceil(g.W / g.stride) / 4);
   const rowsPerPhase = Math.ceil(g.H / g.stride);
   const invocations = g.stride * g.stride * rowsPerPhase * groupsPerRow;
-  const pad4 = Math.ceil(g.Cin / BLOCK) * (BLOCK / 4);
+  const pad4 = pad4Of(g.Cin);
   const wp = packWeights(rt, w, g, pad4, false);
   const [wx, wy] = rowWorkgroup(invocations);
   const groups: [number, number, number] = [
@@ -230,8 +238,7 @@ export function conv2dBackwardData(rt: Runtime, dy: Tensor, w: Tensor, g: ConvGe
   if (splits <= 1) {
     rt.dispatch('conv2d backward (input)', backwardDataSpec(false, [wx, wy]), params, [dy, wp, dx], groups);
   } else {
-    const chunk = Math.ceil(g.Cout / splits);
-    const used = Math.ceil(g.Cout / chunk);
+    const { chunk, used } = chunking(g.Cout, splits);
     const partial = rt.empty([used, ...dx.shape], 'f32', 'conv2d input gradient (partial sums)');
     groups[2] = g.N * used;
     rt.dispatch('conv2d backward (input)', backwardDataSpec(true, [wx, wy]), [...params, used, chunk], [dy, wp, partial], groups);

@@ -221,6 +221,13 @@ export class ResNetTrunk {
   }
 
   /** The state_dict (torchvision names, BN running statistics and num_batches_tracked included). */
+  /** Every conv and BN tensor of conv1..layer3, read back as float32 arrays (torchvision names). */
+  async arrays(): Promise<Map<string, Float32Array>> {
+    const sd = new Map<string, Float32Array>();
+    for (const [name] of trunkTensorShapes()) sd.set(name, await this.tensor(name).read());
+    return sd;
+  }
+
   async stateDict(): Promise<Array<[string, RawTensor]>> {
     const out: Array<[string, RawTensor]> = [];
     for (const [name, shape] of trunkTensorShapes()) {
@@ -251,9 +258,11 @@ export class FoldedTrunk {
   ) {}
 
   static async fromTrunk(trunk: ResNetTrunk, eps = 1e-5): Promise<FoldedTrunk> {
-    const rt = trunk.rt;
-    const sd = new Map<string, Float32Array>();
-    for (const [name] of trunkTensorShapes()) sd.set(name, await trunk.tensor(name).read());
+    return FoldedTrunk.fromArrays(trunk.rt, await trunk.arrays(), eps);
+  }
+
+  /** From the trunk's tensors as float32 arrays (torchvision names). */
+  static fromArrays(rt: Runtime, sd: ReadonlyMap<string, Float32Array>, eps = 1e-5): FoldedTrunk {
     const convs = new Map<string, { w: PackedConvWeights; b: Tensor; stride: number; pad: number }>();
     for (const c of foldTrunk(sd, eps)) {
       const w = rt.tensor(c.w, c.shape);
