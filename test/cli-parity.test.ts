@@ -12,12 +12,13 @@ import { attentionTensorNames, createAttention } from '../src/model/attention.js
 import { readStateDict, toFloat32, writeSafetensors, type RawTensor } from '../src/model/weights/index.js';
 import { decode, loadFixture, relErr, useRuntime, type FixtureTensor } from './helpers.js';
 import { attentionValue, perturbedStudent, teacherStateDict } from './model-helpers.js';
-import { sharedPath } from './shared.js';
+import { itShared, sharedPath, shippedTeacher } from './shared.js';
 
 const ctx = useRuntime();
 const tmp = mkdtempSync(join(tmpdir(), 'dcam-parity-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-const teacherFile = () => sharedPath('weights/resnet18-imagenet-layer1to3.safetensors');
+const teacherFile = () => shippedTeacher;
+const BOTTLE = ['data/mvtec/bottle'];
 
 async function dcam(...args: string[]): Promise<number> {
   const spies = [vi.spyOn(console, 'log').mockImplementation(() => {}), vi.spyOn(process.stderr, 'write').mockImplementation(() => true)];
@@ -31,7 +32,7 @@ async function dcam(...args: string[]): Promise<number> {
 }
 
 describe('CLI parity with PyTorch', () => {
-  it('dcam infer --raw reproduces PyTorch maps within 1e-3', async () => {
+  itShared('dcam infer --raw reproduces PyTorch maps within 1e-3', BOTTLE, async () => {
     const fx = loadFixture<{ names: string[]; map_sum: FixtureTensor; map_product: FixtureTensor }>('model-forward.json');
     const student = join(tmp, 'student.safetensors');
     writeFileSync(student, writeSafetensors([...perturbedStudent(teacherStateDict(), fx.names)]));
@@ -40,8 +41,8 @@ describe('CLI parity with PyTorch', () => {
       const out = join(tmp, `infer-${method}`);
       const code = await dcam('infer', '--student', student, '--teacher', teacherFile(), '--method', method, '--size', '64', '--out', out, '--raw', ...images);
       expect(code).toBe(0);
-      const scores = JSON.parse(readFileSync(join(out, 'scores.json'), 'utf8')) as Record<string, number>;
-      expect(Object.keys(scores)).toEqual(images);
+      const scores = JSON.parse(readFileSync(join(out, 'scores.json'), 'utf8')) as Array<{ image: string }>;
+      expect(scores.map((r) => r.image)).toEqual(images);
       // both inputs are named 000.png: outputs are prefixed with their folders
       ['good_000', 'broken_large_000'].forEach((stem, i) => {
         const npy = readFileSync(join(out, `${stem}.npy`));
@@ -52,7 +53,7 @@ describe('CLI parity with PyTorch', () => {
   });
 
   for (const method of ['stfpm', 'dcam'] as const) {
-    it(`dcam train --steps 1 (${method}) reproduces PyTorch's update within 2e-3`, async () => {
+    itShared(`dcam train --steps 1 (${method}) reproduces PyTorch's update within 2e-3`, BOTTLE, async () => {
       const fx = loadFixture<{ names: string[]; selected: string[]; presets: Record<string, { selected_update: Record<string, FixtureTensor>; attention_update: FixtureTensor[] }> }>('train-step.json');
       const tsd = teacherStateDict();
       const init = perturbedStudent(tsd, fx.names);

@@ -73,7 +73,8 @@ describe('dcam train / eval / infer', () => {
     const npy = readFileSync(join(out, '000.npy'));
     expect(npy.subarray(1, 6).toString()).toBe('NUMPY');
     const map = new Float32Array(npy.buffer.slice(npy.byteOffset + npy.length - 32 * 32 * 4, npy.byteOffset + npy.length));
-    expect(Math.max(...map)).toBeCloseTo(scores[img], 5);
+    expect(scores[0].image).toBe(img);
+    expect(Math.max(...map)).toBeCloseTo(scores[0].score, 5);
     expect(existsSync(join(out, '000.png'))).toBe(true);
   });
 
@@ -192,19 +193,20 @@ describe('bad input: one clear message, non-zero exit, earlier checkpoints intac
     expect(readFileSync(join(run, 'student.safetensors')).equals(good)).toBe(true);
   });
 
-  it('no teacher at all', async () => {
+  it('a teacher file that does not exist, by flag or by DCAM_TEACHER', async () => {
+    let r = await dcam('train', '--data', data, '--out', join(tmp, 'x'), '--teacher', join(tmp, 'nowhere.pth'));
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^dcam: teacher file .*nowhere\.pth does not exist$/m);
     const prev = process.env.DCAM_TEACHER;
-    const prevShared = process.env.DCAM_SHARED;
-    delete process.env.DCAM_TEACHER;
-    process.env.DCAM_SHARED = join(tmp, 'no-shared');
+    process.env.DCAM_TEACHER = join(tmp, 'gone.safetensors');
     try {
-      const r = await dcam('train', '--data', data, '--out', join(tmp, 'x'));
+      r = await dcam('train', '--data', data, '--out', join(tmp, 'x'));
       expect(r.code).toBe(1);
-      expect(r.err).toMatch(/dcam: no teacher weights: pass --teacher FILE or set DCAM_TEACHER/);
+      expect(r.err).toMatch(/dcam: teacher file .*gone\.safetensors does not exist/);
     } finally {
       if (prev !== undefined) process.env.DCAM_TEACHER = prev;
-      if (prevShared !== undefined) process.env.DCAM_SHARED = prevShared;
-      else delete process.env.DCAM_SHARED;
+      else delete process.env.DCAM_TEACHER;
     }
   });
+});
 });

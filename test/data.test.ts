@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeGray, decodeImage } from '../src/data/image.js';
 import { resizeBilinear, resizeNearest } from '../src/data/resize.js';
 import { loadFixture } from './helpers.js';
-import { sharedPath } from './shared.js';
+import { itShared, sharedPath } from './shared.js';
 
 interface ImageFixture {
   convert: Record<string, { mode: string; rgb: string }>;
@@ -62,7 +62,7 @@ describe('resizing matches PIL', () => {
     });
   }
 
-  it('a real 900x900 MVTec image to 64x64, and its mask (nearest)', () => {
+  itShared('a real 900x900 MVTec image to 64x64, and its mask (nearest)', ['data/mvtec/bottle'], () => {
     const img = decodeImage(readFileSync(sharedPath('data/mvtec/bottle/test/broken_large/000.png')));
     expect(maxDiff(resizeBilinear(img, 64, 64).data, bytes(fx.bottle_64))).toBe(0);
     const mask = decodeGray(readFileSync(sharedPath('data/mvtec/bottle/ground_truth/broken_large/000_mask.png')));

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BatchLoader } from '../src/data/loader.js';
 import { discoverCategories, loadImage, loadMask } from '../src/data/mvtec.js';
 import { generateSyntheticDataset } from '../src/data/synthetic.js';
-import { sharedPath } from './shared.js';
+import { itShared, sharedPath } from './shared.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'dcam-data-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -37,7 +37,7 @@ describe('synthetic dataset', () => {
 });
 
 describe('MVTec AD layout', () => {
-  it('reads the real bottle category', () => {
+  itShared('reads the real bottle category', ['data/mvtec/bottle'], () => {
     const [bottle] = discoverCategories(sharedPath('data/mvtec'), ['bottle']);
     expect(bottle.train.length).toBe(209);
     expect(bottle.test.length).toBe(83);

@@ -1,10 +1,10 @@
 /** Closed-form students and attention weights shared with the fixture generators under tools/. */
 import { readFileSync } from 'node:fs';
 import { fromFloat32, readStateDict, type RawTensor } from '../src/model/weights/index.js';
-import { sharedPath } from './shared.js';
+import { shippedTeacher } from './shared.js';
 
 export const teacherStateDict = () =>
-  readStateDict(readFileSync(sharedPath('weights/resnet18-imagenet-layer1to3.safetensors')), 'teacher');
+  readStateDict(readFileSync(shippedTeacher), 'teacher');
 
 /** The student of tools/make_model_fixtures.py `perturb`: the teacher's tensors perturbed, non-trivial BN stats. */
 export function perturbedStudent(teacher: Map<string, RawTensor>, names: string[]): Map<string, RawTensor> {

@@ -1,6 +1,6 @@
 /**
  * The ResNet18 trunk and the anomaly maps against PyTorch (tools/make_model_fixtures.py): teacher from the
- * shared ImageNet weights, a student with non-trivial BN statistics, two real bottle images at 64x64.
+ * shipped ImageNet weights, a student with non-trivial BN statistics, two real bottle images at 64x64.
  */
 import { describe, expect, it } from 'vitest';
 import { anomalyMap } from '../src/model/anomaly-map.js';

@@ -3,13 +3,14 @@ import { readFileSync } from 'node:fs';
 import { zipSync, strToU8 } from 'fflate';
 import { describe, expect, it } from 'vitest';
 import { readPth, readSafetensors, readStateDict, toFloat32, writeSafetensors, fromFloat32, int64Scalar } from '../src/model/weights/index.js';
-import { sharedPath } from './shared.js';
+import { itShared, sharedPath, shippedTeacher } from './shared.js';
 
 const weights = (f: string) => sharedPath(`weights/${f}`);
+const PTH = 'weights/resnet18-imagenet-layer1to3.pth';
 
 describe('weight files', () => {
-  it('the .pth and .safetensors teacher files load to identical tensors', () => {
-    const st = readSafetensors(readFileSync(weights('resnet18-imagenet-layer1to3.safetensors')));
+  itShared('the .pth and the shipped .safetensors teacher load to identical tensors', [PTH], () => {
+    const st = readSafetensors(readFileSync(shippedTeacher));
     const pth = readPth(readFileSync(weights('resnet18-imagenet-layer1to3.pth')));
     expect([...pth.keys()].sort()).toEqual([...st.keys()].sort());
     expect(st.size).toBe(90);
@@ -31,10 +32,13 @@ describe('weight files', () => {
   });
 
   it('refuses truncated and foreign files with the file name and the problem', () => {
-    const st = readFileSync(weights('resnet18-imagenet-layer1to3.safetensors'));
+    const st = readFileSync(shippedTeacher);
     expect(() => readStateDict(st.subarray(0, st.length - 1000), 'cut.safetensors')).toThrow(/cut\.safetensors: truncated: tensor '.*' ends at byte \d+ of the data section, which has \d+/);
     expect(() => readStateDict(st.subarray(0, 100), 'cut2.safetensors')).toThrow(/cut2\.safetensors: truncated or not a safetensors file/);
     expect(() => readStateDict(strToU8('hello, this is not a weights file'), 'notes.txt')).toThrow(/notes\.txt: /);
+  });
+
+  itShared('refuses a truncated .pth with the file name', [PTH], () => {
     const pth = readFileSync(weights('resnet18-imagenet-layer1to3.pth'));
     expect(() => readStateDict(pth.subarray(0, 5000), 'cut.pth')).toThrow(/cut\.pth: /);
   });

@@ -3,49 +3,25 @@
  * Known problems (bad data, bad weights, divergence, no GPU) end with one line `dcam: ...` and exit code
  * 1; the stack trace only with --verbose.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SingleBar, Presets } from 'cli-progress';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { createDevice, describeAdapter } from '../graph/device.js';
+import { Command, CommanderError, Option } from 'commander';
 import type { Runtime } from '../graph/runtime.js';
 import { generateSyntheticDataset } from '../data/synthetic.js';
+import { discoverCategories } from '../data/mvtec.js';
 import { computeMaps, evaluate } from '../eval/evaluate.js';
-import { overlayPng } from '../eval/heatmap.js';
-import { npyFloat32 } from '../eval/npy.js';
+import { fprThreshold } from '../eval/thresholds.js';
 import { writeReport } from '../eval/report.js';
-import { loadFiles, loadRun } from '../train/run.js';
-import { findTeacher, train, type TrainOptions } from '../train/trainer.js';
+import { writeFileAtomic } from '../train/files.js';
+import { loadFiles, loadRun, readRunConfig, runDataDir, type LoadedModel } from '../train/run.js';
+import type { RunConfig, Thresholds } from '../train/run-config.js';
+import { cacheDir, fetchTeacher, findTeacher, isShippedTeacher, SHIPPED_TEACHER } from '../train/teacher.js';
+import { train, type TrainOptions } from '../train/trainer.js';
+import { collect, fraction, int, num, progress, seedInt, withDevice, withProgress } from './common.js';
+import { expandInputs, inferImages } from './infer.js';
 
-const int = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got '${v}'`);
-  return n;
-};
-const num = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative number, got '${v}'`);
-  return n;
-};
-const collect = (v: string, prev: string[] = []) => [...prev, v];
-
-function progress(label: string): SingleBar {
-  return new SingleBar(
-    { format: `${label} [{bar}] {percentage}% | {value}/{total} | ETA {eta_formatted} | {info}`, hideCursor: true, noTTYOutput: true, notTTYSchedule: 5000, etaBuffer: 20 },
-    Presets.shades_classic,
-  );
-}
-
-async function withDevice<T>(fn: (rt: Runtime) => Promise<T>): Promise<T> {
-  const rt = await createDevice();
-  console.error(`dcam: WebGPU adapter: ${describeAdapter(rt)}`);
-  try {
-    return await fn(rt);
-  } finally {
-    rt.destroy();
-  }
-}
+const describeTeacher = (file: string) => (isShippedTeacher(file) ? `${SHIPPED_TEACHER.description}: ${file}` : file);
 
 interface TrainFlags {
   data: string; out: string; category?: string[]; method: 'stfpm' | 'dcam'; teacher?: string; randomTeacher?: boolean;
@@ -55,9 +31,7 @@ interface TrainFlags {
 
 async function runTrain(f: TrainFlags): Promise<void> {
   const teacher = f.randomTeacher ? null : findTeacher(f.teacher);
-  if (!teacher && !f.randomTeacher) {
-    throw new Error('no teacher weights: pass --teacher FILE or set DCAM_TEACHER to an ImageNet ResNet18 (.pth or .safetensors, torchvision names); --random-teacher runs without one, for testing only');
-  }
+  console.log(`teacher: ${teacher ? describeTeacher(teacher) : 'RANDOM (--random-teacher: for testing only)'}`);
   await withDevice(async (rt) => {
     const bar = progress('train');
     let started = false;
@@ -83,66 +57,144 @@ async function runTrain(f: TrainFlags): Promise<void> {
   });
 }
 
-async function runEval(f: { data?: string; run: string; teacher?: string; category?: string[]; out?: string; sigma: number; resolution?: 'size' | 'full' }): Promise<{ report: string; mean: Record<string, number> }> {
+interface EvalFlags { data?: string; run: string; teacher?: string; category?: string[]; out?: string; sigma: number; resolution?: 'size' | 'full'; force?: boolean }
+
+/** Records thresholds in the run's config.json (atomically; the rest of the file unchanged). */
+function saveThresholds(runDir: string, t: Thresholds): void {
+  const cfg: RunConfig = { ...readRunConfig(runDir), thresholds: t };
+  writeFileAtomic(join(runDir, 'config.json'), JSON.stringify(cfg, null, 2));
+}
+
+async function runEval(f: EvalFlags): Promise<{ report: string; mean: Record<string, number> }> {
+  const run = readRunConfig(f.run);
+  const data = f.data ?? runDataDir(run, f.run);
+  const categories = f.category ?? run.categories;
+  discoverCategories(data, categories); // a missing folder or category fails before the device starts
   return withDevice(async (rt) => {
-    const { model, size, run } = await loadRun(rt, f.run, f.teacher);
-    const data = f.data ?? run?.data;
-    if (!data) throw new Error('--data is needed (the run does not record its data folder)');
+    const { model, size } = await loadRun(rt, f.run, f.teacher, f.force);
     const out = f.out ?? f.run;
     mkdirSync(out, { recursive: true });
-    const bar = progress('eval ');
-    bar.start(1, 0, { info: '' });
-    const result = await evaluate(rt, model, {
-      data, categories: f.category ?? run?.categories ?? [], size, out, sigma: f.sigma, resolution: f.resolution ?? 'size',
-      onImage: (done, total) => {
-        bar.setTotal(total);
-        bar.update(done, { info: 'computing maps' });
-      },
+    const result = await withProgress('eval ', (bar) => {
+      bar.start(1, 0, { info: '' });
+      return evaluate(rt, model, {
+        data, categories, size, out, sigma: f.sigma, resolution: f.resolution ?? 'size',
+        onImage: (done, total) => {
+          bar.setTotal(total);
+          bar.update(done, { info: 'computing maps' });
+        },
+      });
     });
-    bar.stop();
-    const { report, metrics } = writeReport(out, result, { run: f.run, method: model.config.method, size, sigma: f.sigma, resolution: f.resolution ?? 'size' });
+    const { report, metrics } = writeReport(out, result, { run: f.run, method: model.config.method, size, sigma: f.sigma, resolution: f.resolution ?? 'size', thresholds: result.thresholds });
     const fmt = (v: number) => (Number.isFinite(v) ? v.toFixed(4) : ' n/a ');
     console.log('category            image-AUROC  pixel-AUROC  AU-PRO@0.3  legacy-PRO');
-    for (const c of result.categories) console.log(`${c.category.padEnd(20)}${fmt(c.imageAUROC).padStart(11)}  ${fmt(c.pixelAUROC).padStart(11)}  ${fmt(c.auPRO).padStart(10)}  ${fmt(c.legacyPRO).padStart(10)}`);
+    for (const c of result.categories) console.log(`${c.category.padEnd(20)}${fmt(c.imageAUROC).padStart(11)}  ${fmt(c.pixelAUROC).padStart(11)}  ${fmt(c.auPRO).padStart(10)}  ${fmt(c.legacyPRO).padStart(10)}${c.pixelNote ? `   (pixel metrics n/a: ${c.pixelNote})` : ''}`);
     console.log(`${'mean'.padEnd(20)}${fmt(result.mean.imageAUROC).padStart(11)}  ${fmt(result.mean.pixelAUROC).padStart(11)}  ${fmt(result.mean.auPRO).padStart(10)}  ${fmt(result.mean.legacyPRO).padStart(10)}`);
+    const t = result.thresholds;
+    if (t) {
+      saveThresholds(f.run, t);
+      console.log(`thresholds (F1-optimal, in ${join(f.run, 'config.json')}): image ${t.image.toPrecision(6)} (F1 ${t.f1!.toFixed(4)}), pixel ${t.pixel.toPrecision(6)}${t.pixelF1 !== undefined ? ` (F1 ${t.pixelF1.toFixed(4)})` : ' (the image threshold: no masks)'}; scores normalised from [${t.min.toPrecision(4)}, ${t.max.toPrecision(4)}]`);
+    } else console.log('thresholds: not computed (the evaluated set needs good and defect images); dcam calibrate sets one from good images');
     console.log(`metrics: ${metrics}\nreport:  ${report}`);
     return { report, mean: result.mean };
   });
 }
 
-async function runInfer(images: string[], f: { run?: string; student?: string; teacher?: string; method: string; size?: number; out: string; raw?: boolean }): Promise<void> {
-  if (images.length === 0) throw new Error('no images given');
+interface LoadFlags { run?: string; student?: string; teacher?: string; method: string; size?: number; force?: boolean }
+
+async function loadForInference(rt: Runtime, f: LoadFlags): Promise<LoadedModel> {
+  if (f.run) return loadRun(rt, f.run, f.teacher, f.force);
+  if (!f.student || !f.size) throw new Error('either --run RUN, or --student FILE with --method and --size (and --teacher FILE unless the shipped teacher)');
+  return loadFiles(rt, f.student, findTeacher(f.teacher), f.method, f.size);
+}
+
+async function runInfer(args: string[], f: LoadFlags & { out: string; raw?: boolean }): Promise<void> {
+  if (args.length === 0) throw new Error('no images given');
+  if (f.run) readRunConfig(f.run); // a wrong run fails before the device starts
+  const inputs = expandInputs(args);
   await withDevice(async (rt) => {
-    let loaded;
-    if (f.run) loaded = await loadRun(rt, f.run, f.teacher);
-    else {
-      if (!f.student || !f.size) throw new Error('either --run RUN, or --student FILE with --teacher FILE, --method and --size');
-      const teacher = findTeacher(f.teacher);
-      if (!teacher) throw new Error('no teacher weights: pass --teacher FILE or set DCAM_TEACHER');
-      loaded = await loadFiles(rt, f.student, teacher, f.method, f.size);
-    }
-    mkdirSync(f.out, { recursive: true });
-    const { maps, inputs } = await computeMaps(rt, loaded.model, images, loaded.size);
-    const scores: Record<string, number> = {};
-    const S = loaded.size;
-    const names = outputNames(images);
-    maps.forEach((m, i) => {
-      const name = names[i];
-      const score = m.reduce((a, v) => (v > a ? v : a), -Infinity);
-      scores[images[i]] = score;
-      const lo = m.reduce((a, v) => (v < a ? v : a), Infinity);
-      writeFileSync(join(f.out, `${name}.png`), overlayPng(inputs[i], m, S, lo, score));
-      if (f.raw) writeFileSync(join(f.out, `${name}.npy`), npyFloat32(m, [S, S]));
+    const loaded = await loadForInference(rt, f);
+    if (!loaded.run?.thresholds) console.error('dcam: NOTE: the run has no thresholds (run dcam eval, or dcam calibrate with good images): scores only, no labels');
+    const records = await withProgress('infer', (bar) => {
+      bar.start(inputs.length, 0, { info: '' });
+      return inferImages(rt, loaded, inputs, { out: f.out, raw: f.raw, onProgress: (done, _, defects) => bar.update(done, { info: loaded.run?.thresholds ? `${defects} defect(s)` : '' }) });
     });
-    writeFileSync(join(f.out, 'scores.json'), JSON.stringify(scores, null, 2));
-    console.log(`wrote ${images.length} overlay(s)${f.raw ? ' and .npy maps' : ''} and scores.json to ${f.out}`);
+    const failed = records.filter((r) => r.error);
+    const defects = records.filter((r) => r.label === 'defect').length;
+    const verdict = loaded.run?.thresholds ? `: ${defects} defect, ${records.length - failed.length - defects} ok` : '';
+    console.log(`inspected ${records.length - failed.length} image(s)${verdict}; overlays${loaded.run?.thresholds ? ', defect masks' : ''}${f.raw ? ', .npy maps' : ''}, scores.json and scores.csv in ${f.out}`);
+    if (failed.length) throw new Error(`${failed.length} image(s) could not be read, e.g. ${failed[0].error} (all listed in ${join(f.out, 'scores.csv')})`);
   });
 }
 
-/** Output file stems: the image's name, prefixed with its folder where two images share a name. */
-function outputNames(images: readonly string[]): string[] {
-  const stems = images.map((p) => basename(p, extname(p)));
-  return stems.map((s, i) => (stems.indexOf(s) !== stems.lastIndexOf(s) ? `${basename(dirname(images[i]))}_${s}` : s));
+interface CalibrateFlags { run: string; good: string[]; fpr: number; teacher?: string; force?: boolean }
+
+/** Image threshold from good images alone: flags at most --fpr of them; reports the FPR on the run's good test images. */
+async function runCalibrate(f: CalibrateFlags): Promise<void> {
+  const run = readRunConfig(f.run);
+  const inputs = expandInputs(f.good);
+  await withDevice(async (rt) => {
+    const { model, size } = await loadRun(rt, f.run, f.teacher, f.force);
+    const scoresOf = async (paths: string[], label: string) =>
+      withProgress(label, async (bar) => {
+        bar.start(paths.length, 0, { info: '' });
+        const scores: number[] = [];
+        let mapMin = Infinity;
+        for (let i = 0; i < paths.length; i += 8) {
+          const { maps } = await computeMaps(rt, model, paths.slice(i, i + 8), size);
+          for (const m of maps) {
+            let hi = -Infinity;
+            for (const v of m) [hi, mapMin] = [Math.max(hi, v), Math.min(mapMin, v)];
+            scores.push(hi);
+          }
+          bar.update(Math.min(i + 8, paths.length));
+        }
+        return { scores, mapMin };
+      });
+    const good = await scoresOf(inputs.map((i) => i.path), 'good ');
+    const { threshold, achievedFpr } = fprThreshold(good.scores, f.fpr);
+    const min = Math.min(...good.scores);
+    const keepPixel = run.thresholds?.pixelSource === 'f1';
+    const t: Thresholds = {
+      image: threshold, pixel: keepPixel ? run.thresholds!.pixel : threshold, pixelSource: keepPixel ? 'f1' : 'image',
+      ...(keepPixel && run.thresholds!.pixelF1 !== undefined ? { pixelF1: run.thresholds!.pixelF1 } : {}),
+      min, max: threshold + (threshold - min), mapMin: good.mapMin, source: 'fpr', fpr: f.fpr, sigma: 0,
+      from: f.good.map((g) => resolve(g)).join(', '), images: good.scores.length,
+    };
+    saveThresholds(f.run, t);
+    console.log(`image threshold ${threshold.toPrecision(6)} from ${good.scores.length} good image(s): ${(achievedFpr * 100).toFixed(2)}% of them flagged (target at most ${(f.fpr * 100).toFixed(2)}%); saved in ${join(f.run, 'config.json')}`);
+    // Check on held-out good images: the run's own test/good folders, where they exist and were not the calibration set.
+    const used = new Set(inputs.map((i) => resolve(i.path)));
+    let held: string[] = [];
+    try {
+      held = discoverCategories(runDataDir(run, f.run), run.categories).flatMap((c) => c.test.filter((s) => s.label === 0).map((s) => s.path)).filter((p) => !used.has(resolve(p)));
+    } catch {
+      held = [];
+    }
+    if (held.length) {
+      const h = await scoresOf(held, 'check');
+      const flagged = h.scores.filter((s) => s >= threshold).length;
+      console.log(`false-positive rate on ${held.length} held-out good test image(s) of the run's data: ${flagged}/${held.length} = ${((100 * flagged) / held.length).toFixed(2)}%`);
+    } else console.log("no held-out good test images in the run's data to check the false-positive rate on");
+  });
+}
+
+async function runTeacherFetch(f: { from: string; sha256?: string; offline?: boolean }): Promise<void> {
+  const bar = progress('fetch');
+  let started = false;
+  try {
+    const got = await fetchTeacher({
+      from: f.from, sha256: f.sha256, offline: f.offline,
+      onProgress: (received, total) => {
+        if (!started) bar.start(total ?? 0, 0, { info: '' });
+        started = true;
+        bar.update(received, { info: total ? '' : `${(received / 2 ** 20).toFixed(1)} MiB` });
+      },
+    });
+    bar.stop();
+    console.log(`${got.file}\nverified sha256 ${got.sha256} (${got.origin}); use it with --teacher ${got.file}`);
+  } finally {
+    bar.stop();
+  }
 }
 
 /** The built-in default: synthetic data, a short DCAM training, evaluation, report. */
@@ -153,16 +205,12 @@ async function runDemo(f: { dir: string; steps: number; size: number }): Promise
     console.log(`generating a synthetic dataset (two categories, ${f.size}x${f.size}) in ${data}`);
     generateSyntheticDataset(data, { seed: 0, size: f.size, train: 32, testGood: 8, testPerDefect: 6 });
   }
-  const teacher = findTeacher();
-  if (!teacher) {
-    console.log('dcam: NOTE: no ImageNet teacher found (DCAM_TEACHER or ../shared/weights); running with a RANDOM teacher.\n' +
-      '      Real use needs the ImageNet ResNet18: torchvision resnet18-f37072fd.pth or timm resnet18.tv_in1k; pass it with --teacher or DCAM_TEACHER.');
-  } else console.log(`teacher: ${teacher}`);
+  if (existsSync(join(run, 'config.json'))) rmSync(run, { recursive: true, force: true }); // the demo's own earlier run
   await runTrain({
-    data, out: run, method: 'dcam', teacher: teacher ?? undefined, randomTeacher: !teacher, size: f.size, steps: f.steps, batch: 8,
-    momentum: 0.9, weightDecay: 1e-4, seed: 0, shuffle: true,
+    data, out: run, method: 'dcam', size: f.size, steps: f.steps, batch: 8, momentum: 0.9, weightDecay: 1e-4, seed: 0, shuffle: true,
   });
   await runEval({ run, data, sigma: 0 });
+  console.log(`next: npx dcam infer --run ${run} --out ${join(f.dir, 'inspected')} ${join(data, 'synth_disc', 'test')}   (OK / defect per image)`);
 }
 
 export function buildProgram(): Command {
@@ -170,7 +218,8 @@ export function buildProgram(): Command {
     .description('distillation anomaly detection (DCAM, STFPM) on WebGPU')
     .option('--verbose', 'print stack traces of errors')
     .exitOverride() // inherited by the subcommands added below
-    .showHelpAfterError('(dcam <command> --help lists the options)');
+    // commander's own errors (unknown option, missing value) as one `dcam: ...` line, like every other error
+    .configureOutput({ outputError: (str, write) => write(`dcam: ${str.trim().replace(/^error: /, '')} (dcam <command> --help lists the options)\n`) });
 
   program.command('train')
     .description('train one model on every category under --data (or the --category ones)')
@@ -178,7 +227,7 @@ export function buildProgram(): Command {
     .requiredOption('--out <run>', 'run folder (config, checkpoints, log)')
     .option('--category <name>', 'category to use (repeatable)', collect)
     .addOption(new Option('--method <m>', 'method preset').choices(['stfpm', 'dcam']).default('dcam'))
-    .option('--teacher <file>', 'ImageNet ResNet18 weights (.pth or .safetensors); default $DCAM_TEACHER')
+    .option('--teacher <file>', 'ImageNet ResNet18 weights (.pth or .safetensors); default $DCAM_TEACHER, else the shipped one')
     .option('--random-teacher', 'allow a random teacher (testing only)')
     .option('--size <px>', 'image size', int('--size'), 256)
     .option('--epochs <n>', 'epochs', int('--epochs'))
@@ -187,7 +236,7 @@ export function buildProgram(): Command {
     .option('--lr <x>', 'learning rate (default: the preset, 0.1 dcam / 0.4 stfpm)', num('--lr'))
     .option('--momentum <x>', 'SGD momentum', num('--momentum'), 0.9)
     .option('--weight-decay <x>', 'SGD weight decay', num('--weight-decay'), 1e-4)
-    .option('--seed <n>', 'seed', (v) => Number(v), 0)
+    .option('--seed <n>', 'seed', seedInt, 0)
     .option('--init <file>', 'initial student weights (safetensors / pth)')
     .option('--init-attention <file>', 'initial attention weights')
     .option('--no-shuffle', 'batches in sorted path order')
@@ -199,7 +248,8 @@ export function buildProgram(): Command {
     .requiredOption('--run <run>', 'run folder')
     .option('--data <dir>', 'data folder (default: the one the run trained on)')
     .option('--category <name>', 'category (repeatable)', collect)
-    .option('--teacher <file>', "teacher weights (default: the run's own, else $DCAM_TEACHER)")
+    .option('--teacher <file>', "teacher weights (default: the run's own, else $DCAM_TEACHER, else the shipped one)")
+    .option('--force', "use --teacher even if it is not the network the run was trained with")
     .option('--out <dir>', 'output folder (default: the run folder)')
     .option('--sigma <x>', 'Gaussian smoothing of the maps (0 = off)', num('--sigma'), 0)
     .addOption(new Option('--resolution <r>', "pixel metrics at the training size or at the ground truth's full resolution (maps upsampled bilinearly)").choices(['size', 'full']).default('size'))
@@ -208,16 +258,39 @@ export function buildProgram(): Command {
     });
 
   program.command('infer')
-    .description('anomaly maps and scores for images')
-    .argument('<images...>', 'image files')
+    .description("anomaly maps, scores and, with the run's thresholds, an OK / defect verdict and defect mask per image")
+    .argument('<images...>', 'image files, folders (searched recursively) or glob patterns')
     .option('--run <run>', 'run folder')
     .option('--student <file>', 'student weights')
-    .option('--teacher <file>', 'teacher weights')
+    .option('--teacher <file>', "teacher weights (default: the run's own, else the shipped one)")
+    .option('--force', "use --teacher even if it is not the network the run was trained with")
     .addOption(new Option('--method <m>', 'method preset').choices(['stfpm', 'dcam']).default('dcam'))
     .option('--size <px>', 'image size', int('--size'))
     .requiredOption('--out <dir>', 'output folder')
     .option('--raw', 'also write the maps as .npy (float32, size x size)')
     .action((images: string[], opts) => runInfer(images, opts));
+
+  program.command('calibrate')
+    .description('set the image threshold from good images alone (at most --fpr of them flagged)')
+    .requiredOption('--run <run>', 'run folder')
+    .requiredOption('--good <dir>', 'good images: files, folders or glob patterns (repeatable)', collect)
+    .option('--fpr <x>', 'target false-positive rate on good parts', fraction('--fpr'), 0.01)
+    .option('--teacher <file>', "teacher weights (default: the run's own, else the shipped one)")
+    .option('--force', "use --teacher even if it is not the network the run was trained with")
+    .action((opts: CalibrateFlags) => runCalibrate(opts));
+
+  const teacher = program.command('teacher').description('the ImageNet teacher: the shipped one, or a full torchvision / timm file');
+  teacher.command('fetch')
+    .description(`download a full ImageNet ResNet18 into ${cacheDir()} (verified by sha256; reuses torch.hub's and Hugging Face's caches; offline once cached)`)
+    .option('--from <source>', 'torchvision (resnet18-f37072fd.pth), timm (resnet18.tv_in1k) or an http(s) URL', 'torchvision')
+    .option('--sha256 <hex>', 'expected sha256 (needed for a URL of an unknown file)')
+    .option('--offline', 'only look in the caches')
+    .action((opts) => runTeacherFetch(opts));
+  teacher.command('show')
+    .description('where the default teacher is')
+    .action(() => {
+      console.log(`default teacher: ${describeTeacher(findTeacher())}${process.env.DCAM_TEACHER ? ' (from DCAM_TEACHER)' : ''}\ncache for fetched teachers: ${cacheDir()}`);
+    });
 
   program.command('bench')
     .description('the benchmark harness (needs the dev dependencies: npm ci in a checkout); options as npm run bench')
@@ -240,9 +313,35 @@ export function buildProgram(): Command {
   return program;
 }
 
+/**
+ * An unknown long option of the chosen subcommand, if any. Commander reports a missing required option
+ * before an unknown one, so a mistyped flag would otherwise hide behind "required option ... not specified".
+ */
+function unknownOption(program: Command, args: readonly string[]): string | null {
+  let cmd: Command = program;
+  let i = 0;
+  for (; i < args.length; i++) {
+    const sub = cmd.commands.find((c) => c.name() === args[i]);
+    if (!sub) break;
+    cmd = sub;
+  }
+  if (cmd === program || cmd.name() === 'bench') return null;
+  const known = new Set(['--help', '--verbose', ...cmd.options.flatMap((o) => [o.long, o.negate ? o.long : null]).filter((x): x is string => !!x)]);
+  for (const a of args.slice(i)) {
+    if (a === '--') break;
+    if (a.startsWith('--') && !known.has(a.split('=')[0])) return a.split('=')[0];
+  }
+  return null;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   const verbose = argv.includes('--verbose');
+  const unknown = unknownOption(program, argv.slice(2));
+  if (unknown) {
+    console.error(`dcam: unknown option '${unknown}' (dcam ${argv[2]} --help lists the options)`);
+    return 2;
+  }
   try {
     await program.parseAsync(argv);
     return 0;

@@ -1,7 +1,9 @@
 /**
  * The MVTec AD folder layout: <root>/<category>/train/good/*.png, test/<defect>/*.png and
  * ground_truth/<defect>/<name>_mask.png. Categories are discovered on disk; every problem (missing folder,
- * empty category, defect image without a mask) is an error naming the path.
+ * empty category, defect image without a mask) is an error naming the path. A category without a
+ * ground_truth folder is classification-only: its defect images carry no mask (pixel metrics n/a);
+ * training never looks at the test folders.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
@@ -26,7 +28,7 @@ export interface Category {
   test: TestSample[];
 }
 
-const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
+export const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff']);
 
 function listImages(dir: string): string[] {
   if (!existsSync(dir)) return [];
@@ -55,14 +57,19 @@ function readCategory(root: string, name: string): Category {
   const test: TestSample[] = [];
   const testDir = join(dir, 'test');
   const defects = isDir(testDir) ? readdirSync(testDir).filter((d) => isDir(join(testDir, d))).sort() : [];
+  const withMasks = isDir(join(dir, 'ground_truth'));
   for (const defect of defects) {
     for (const path of listImages(join(testDir, defect))) {
       if (defect === 'good') {
         test.push({ path, category: name, defect, label: 0, maskPath: null });
         continue;
       }
+      if (!withMasks) {
+        test.push({ path, category: name, defect, label: 1, maskPath: null });
+        continue;
+      }
       const maskPath = join(dir, 'ground_truth', defect, `${basename(path, extname(path))}_mask.png`);
-      if (!existsSync(maskPath)) throw new DatasetError(`missing ground truth ${maskPath} for defect image ${path}`);
+      if (!existsSync(maskPath)) throw new DatasetError(`missing ground truth ${maskPath} for defect image ${path} (a category without any masks has no ground_truth folder)`);
       test.push({ path, category: name, defect, label: 1, maskPath });
     }
   }

@@ -14,6 +14,11 @@ import { gaussianSmooth } from '../model/anomaly-map.js';
 import type { DistillationModel } from '../model/distill.js';
 import { overlayPng } from './heatmap.js';
 import { auPro, auroc, legacyPro, proCurve } from './metrics.js';
+import { f1OptimalThreshold } from './thresholds.js';
+import type { Thresholds } from '../train/run-config.js';
+
+/** Pixels kept for the pixel threshold (at the training size); beyond this, an even subsample. */
+const PIXEL_THRESHOLD_BUDGET = 1 << 25;
 
 export interface CategoryMetrics {
   category: string;
@@ -23,6 +28,8 @@ export interface CategoryMetrics {
   pixelAUROC: number;
   auPRO: number;
   legacyPRO: number;
+  /** Why pixel metrics are n/a, when they are. */
+  pixelNote?: string;
 }
 
 export interface ScoredImage {
@@ -36,7 +43,9 @@ export interface ScoredImage {
 
 export interface EvalResult {
   categories: CategoryMetrics[];
-  mean: Omit<CategoryMetrics, 'category' | 'images' | 'defects'>;
+  /** F1-optimal thresholds over every evaluated image (null without defect images). */
+  thresholds: Thresholds | null;
+  mean: Pick<CategoryMetrics, 'imageAUROC' | 'pixelAUROC' | 'auPRO' | 'legacyPRO'>;
   images: ScoredImage[];
   curves: Record<string, { roc: Array<[number, number]>; pro: Array<[number, number]> }>;
 }
@@ -122,7 +131,12 @@ export async function evaluate(rt: Runtime, model: DistillationModel, o: EvalOpt
   const cats = discoverCategories(o.data, o.categories);
   const total = cats.reduce((a, c) => a + c.test.length, 0);
   let done = 0;
-  const result: EvalResult = { categories: [], mean: { imageAUROC: 0, pixelAUROC: 0, auPRO: 0, legacyPRO: 0 }, images: [], curves: {} };
+  const result: EvalResult = { categories: [], thresholds: null, mean: { imageAUROC: 0, pixelAUROC: 0, auPRO: 0, legacyPRO: 0 }, images: [], curves: {} };
+  const stride = Math.max(1, Math.ceil((total * o.size * o.size) / PIXEL_THRESHOLD_BUDGET));
+  const pixelScores = new Float32Array(Math.ceil((total * o.size * o.size) / stride) + total);
+  const pixelLabels = new Uint8Array(pixelScores.length);
+  let pixels = 0;
+  let mapMin = Infinity;
   for (const cat of cats) {
     if (cat.test.length === 0) continue;
     const S = o.size;
@@ -140,7 +154,18 @@ export async function evaluate(rt: Runtime, model: DistillationModel, o: EvalOpt
     const masks = cat.test.map((s: TestSample) => loadMask(s.maskPath, S));
     const scores = maps.map((m) => m.reduce((a, v) => (v > a ? v : a), -Infinity));
     const labels = cat.test.map((s) => s.label);
-    const hasDefects = labels.some((l) => l === 1);
+    const hasMasks = cat.test.some((s) => s.maskPath !== null);
+    const hasDefects = labels.some((l) => l === 1) && hasMasks;
+    const pixelNote = !labels.some((l) => l === 1) ? 'no defect images' : !hasMasks ? 'no ground_truth masks (classification only)' : undefined;
+    for (const m of maps) for (const v of m) if (v < mapMin) mapMin = v;
+    if (hasDefects) {
+      maps.forEach((m, i) => {
+        for (let p = (i * S * S) % stride === 0 ? 0 : stride - ((i * S * S) % stride); p < m.length; p += stride) {
+          pixelScores[pixels] = m[p];
+          pixelLabels[pixels++] = masks[i][p];
+        }
+      });
+    }
     // Pixel metrics at the training size, or at full resolution; the legacy PRO always at the training
     // size (its definition in the STFPM/DCAM code, and its threshold sweep is too slow for millions of pixels).
     const px = o.resolution === 'full' && hasDefects ? await fullResolution(rt, cat.test, maps, S) : { maps, masks, h: S, w: S };
@@ -159,6 +184,7 @@ export async function evaluate(rt: Runtime, model: DistillationModel, o: EvalOpt
       pixelAUROC: hasDefects ? auroc(flatMaps, flatMasks) : NaN,
       auPRO: hasDefects ? auPro(px.maps, px.masks, px.h, px.w) : NaN,
       legacyPRO: hasDefects ? legacyPro(maps, masks, S, S) : NaN,
+      ...(pixelNote ? { pixelNote } : {}),
     };
     result.categories.push(metrics);
     const pc = hasDefects ? proCurve(px.maps, px.masks, px.h, px.w) : { fpr: new Float64Array(), pro: new Float64Array() };
@@ -179,6 +205,17 @@ export async function evaluate(rt: Runtime, model: DistillationModel, o: EvalOpt
       }
       result.images.push({ path: s.path, category: cat.name, defect: s.defect, label: s.label, score: scores[i], overlay });
     });
+  }
+  const imgScores = result.images.map((r) => r.score);
+  const imgLabels = result.images.map((r) => r.label);
+  if (imgLabels.some((l) => l === 1) && imgLabels.some((l) => l === 0)) {
+    const img = f1OptimalThreshold(imgScores, imgLabels);
+    const px = pixelLabels.subarray(0, pixels).includes(1) ? f1OptimalThreshold(pixelScores.subarray(0, pixels), pixelLabels.subarray(0, pixels)) : null;
+    result.thresholds = {
+      image: img.threshold, pixel: px ? px.threshold : img.threshold, pixelSource: px ? 'f1' : 'image',
+      min: Math.min(...imgScores), max: Math.max(...imgScores), mapMin,
+      source: 'f1', f1: img.f1, sigma: o.sigma ?? 0, ...(px ? { pixelF1: px.f1 } : {}), from: `${o.data} (${cats.map((c) => c.name).join(', ')}: test)`, images: imgScores.length,
+    };
   }
   const keys = ['imageAUROC', 'pixelAUROC', 'auPRO', 'legacyPRO'] as const;
   for (const k of keys) {

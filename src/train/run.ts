@@ -6,7 +6,10 @@ import { preset, type MethodConfig } from '../model/config.js';
 import { DistillationModel } from '../model/distill.js';
 import { ResNetTrunk } from '../model/resnet.js';
 import { readStateDict } from '../model/weights/index.js';
-import { findTeacher, loadTeacher, TrainingError, type RunConfig } from './trainer.js';
+import { readRunConfig, TrainingError, type RunConfig } from './run-config.js';
+import { loadTeacher, openRunTeacher } from './trainer.js';
+
+export { readRunConfig, runDataDir } from './run-config.js';
 
 export interface LoadedModel {
   model: DistillationModel;
@@ -15,29 +18,18 @@ export interface LoadedModel {
   run: RunConfig | null;
 }
 
-/**
- * The run's teacher: `override` if given, else the file recorded in config.json if it is still there,
- * else the default teacher (DCAM_TEACHER, ../shared/weights); a run trained with a random teacher gets it back.
- */
-function runTeacher(run: RunConfig, runDir: string, override?: string): string | null {
-  if (override) return override;
-  if (!run.teacher.file) return null;
-  if (existsSync(run.teacher.file)) return run.teacher.file;
-  const found = findTeacher();
-  if (!found) {
-    throw new TrainingError(`${runDir}: its teacher ${run.teacher.file} is not on this machine; pass --teacher FILE (the same ImageNet ResNet18)`);
-  }
-  return found;
-}
-
-export async function loadRun(rt: Runtime, runDir: string, teacherOverride?: string): Promise<LoadedModel> {
-  const cfgPath = join(runDir, 'config.json');
+export async function loadRun(rt: Runtime, runDir: string, teacherOverride?: string, force = false): Promise<LoadedModel> {
+  const run = readRunConfig(runDir);
   const studentPath = join(runDir, 'student.safetensors');
-  if (!existsSync(cfgPath)) throw new TrainingError(`${runDir} is not a training run (no config.json)`);
   if (!existsSync(studentPath)) throw new TrainingError(`${runDir} has no student.safetensors yet (training did not finish an epoch)`);
-  const run = JSON.parse(readFileSync(cfgPath, 'utf8')) as RunConfig;
-  const teacher = await loadTeacher(rt, runTeacher(run, runDir, teacherOverride), run.seed);
-  const student = ResNetTrunk.fromStateDict(rt, readStateDict(readFileSync(studentPath), studentPath), studentPath, false);
+  const teacher = await openRunTeacher(rt, run, runDir, teacherOverride, force);
+  let student: ResNetTrunk;
+  try {
+    student = ResNetTrunk.fromStateDict(rt, readStateDict(readFileSync(studentPath), studentPath), studentPath, false);
+  } catch (e) {
+    teacher.dispose();
+    throw e;
+  }
   const model = new DistillationModel(teacher, student, [], { ...run.method, attention: 'none' });
   await model.foldForInference();
   return { model, size: run.size, config: run.method, run };

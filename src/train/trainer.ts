@@ -3,10 +3,8 @@
  * checkpoints after every epoch (and at the end), exact resumption from the last checkpoint, and a
  * clear stop on a non-finite loss that leaves the last good checkpoint untouched.
  */
-import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { BatchLoader } from '../data/loader.js';
 import { discoverCategories } from '../data/mvtec.js';
 import type { Runtime } from '../graph/runtime.js';
@@ -14,20 +12,23 @@ import { SGD } from '../optim/sgd.js';
 import { createAttention, loadAttention } from '../model/attention.js';
 import { attentionSafetensors, studentSafetensors } from '../model/checkpoint.js';
 import { writeFileAtomic } from './files.js';
+import { readRunConfig, runDataDir, TrainingError, type RunConfig } from './run-config.js';
 import { trainStep } from './step.js';
 import { preset, type MethodConfig } from '../model/config.js';
 import { DistillationModel } from '../model/distill.js';
+import { FINGERPRINT_TOLERANCE, fingerprintDistance, teacherFingerprint } from '../model/fingerprint.js';
 import { FoldedTrunk, ResNetTrunk } from '../model/resnet.js';
+import { findTeacher, isShippedTeacher, sha256File } from './teacher.js';
 import { fromFloat32, readStateDict, toFloat32, writeSafetensors, type RawTensor } from '../model/weights/index.js';
 
-export class TrainingError extends Error {}
+export { TrainingError, type RunConfig, type Thresholds } from './run-config.js';
 
 export interface TrainOptions {
   data: string;
   out: string;
   categories?: string[];
   method?: 'stfpm' | 'dcam';
-  /** Teacher weights (.safetensors or .pth); null with randomTeacher for a random one. */
+  /** Teacher weights (.safetensors or .pth; `findTeacher()` gives the shipped one); null with randomTeacher for a random one. */
   teacher: string | null;
   randomTeacher?: boolean;
   size?: number;
@@ -56,20 +57,6 @@ export interface StepInfo {
   imagesPerSec: number;
 }
 
-export interface RunConfig {
-  method: MethodConfig;
-  size: number;
-  batch: number;
-  epochs: number | null;
-  steps: number | null;
-  seed: number;
-  shuffle: boolean;
-  categories: string[];
-  data: string;
-  teacher: { file: string | null; sha256: string | null };
-  trainImages: number;
-}
-
 interface RunState {
   /** Optimiser steps done. */
   step: number;
@@ -78,21 +65,40 @@ interface RunState {
   index: number;
 }
 
-const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
-
-/** The teacher to use: the explicit file, else $DCAM_TEACHER, else the project's shared weights if present. */
-export function findTeacher(explicit?: string): string | null {
-  if (explicit) return explicit;
-  if (process.env.DCAM_TEACHER) return process.env.DCAM_TEACHER;
-  const here = dirname(fileURLToPath(import.meta.url));
-  const shared = process.env.DCAM_SHARED ?? resolve(here, '../../../shared');
-  const f = join(shared, 'weights', 'resnet18-imagenet-layer1to3.safetensors');
-  return existsSync(f) ? f : null;
-}
+export { findTeacher } from './teacher.js';
 
 export function loadTeacher(rt: Runtime, file: string | null, seed: number): Promise<FoldedTrunk> {
   const trunk = file ? ResNetTrunk.fromStateDict(rt, readStateDict(readFileSync(file), file), file, false) : ResNetTrunk.random(rt, seed + 7919);
   return FoldedTrunk.fromTrunk(trunk).finally(() => trunk.dispose());
+}
+
+/**
+ * The teacher of a run: `override` if given, else the recorded file if it is still there unchanged, else the
+ * default teacher (shipped, or $DCAM_TEACHER); a random-teacher run gets its random teacher back. Whatever
+ * file is used must compute the network the run was trained with (fingerprint), unless `force`.
+ */
+export async function openRunTeacher(rt: Runtime, run: RunConfig, runDir: string, override?: string, force = false): Promise<FoldedTrunk> {
+  const rec = run.teacher;
+  let file: string | null;
+  if (override) file = findTeacher(override);
+  else if (!rec.file) file = null;
+  else if (existsSync(rec.file) && sha256File(rec.file) === rec.sha256) file = rec.file;
+  else file = findTeacher();
+  const teacher = await loadTeacher(rt, file, run.seed);
+  const what = file ?? 'the random teacher';
+  let problem: string | null = null;
+  if (rec.fingerprint) {
+    const d = fingerprintDistance(await teacherFingerprint(rt, teacher), rec.fingerprint);
+    if (!(d <= FINGERPRINT_TOLERANCE)) problem = `its features differ from the run's teacher by ${d.toExponential(2)} (relative; the same network is below ${FINGERPRINT_TOLERANCE})`;
+  } else if (file !== rec.file && (!file || sha256File(file) !== rec.sha256)) {
+    problem = 'the run records no teacher fingerprint and the file is not the one it was trained with';
+  }
+  if (problem && !force) {
+    teacher.dispose();
+    throw new TrainingError(`${what} is not the teacher ${runDir} was trained with: ${problem}; pass --teacher with the run's teacher, or --force to use this one anyway`);
+  }
+  if (problem) console.error(`dcam: WARNING: --force: using ${what} although ${problem}`);
+  return teacher;
 }
 
 export interface TrainResult {
@@ -113,7 +119,8 @@ export async function train(rt: Runtime, o: TrainOptions): Promise<TrainResult> 
   const resuming = !!o.resume && existsSync(statePath);
   let config: RunConfig;
   if (resuming) {
-    config = JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')) as RunConfig;
+    config = readRunConfig(runDir);
+    config.data = runDataDir(config, runDir);
   } else {
     const method = preset(o.method ?? 'dcam', {
       ...o.overrides,
@@ -122,23 +129,26 @@ export async function train(rt: Runtime, o: TrainOptions): Promise<TrainResult> 
       ...(o.weightDecay !== undefined ? { weightDecay: o.weightDecay } : {}),
     });
     const cats = discoverCategories(o.data, o.categories ?? []);
+    const teacherFile = o.teacher ? resolve(o.teacher) : null;
     config = {
       method, size: o.size ?? 256, batch: o.batch ?? 32, epochs: o.steps ? null : (o.epochs ?? 100), steps: o.steps ?? null, seed,
-      shuffle: o.shuffle ?? true, categories: cats.map((c) => c.name), data: o.data,
-      teacher: { file: o.teacher, sha256: o.teacher ? sha256(readFileSync(o.teacher)) : null },
+      shuffle: o.shuffle ?? true, categories: cats.map((c) => c.name), data: resolve(o.data),
+      teacher: { file: teacherFile, sha256: teacherFile ? sha256File(teacherFile) : null, shipped: isShippedTeacher(teacherFile) },
       trainImages: cats.reduce((a, c) => a + c.train.length, 0),
     };
-    writeFileAtomic(join(runDir, 'config.json'), JSON.stringify(config, null, 2));
   }
   const cats = discoverCategories(config.data, config.categories);
   const paths = cats.flatMap((c) => c.train).sort();
   const loader = new BatchLoader(paths, { batch: config.batch, size: config.size, shuffle: config.shuffle, seed: config.seed });
   const totalSteps = config.steps ?? (config.epochs ?? 1) * loader.batchesPerEpoch;
 
-  if (config.teacher.file && resuming && sha256(readFileSync(config.teacher.file)) !== config.teacher.sha256) {
-    throw new TrainingError(`teacher file ${config.teacher.file} changed since the run started (sha256 differs): cannot resume`);
+  let teacher: FoldedTrunk;
+  if (resuming) teacher = await openRunTeacher(rt, config, runDir);
+  else {
+    teacher = await loadTeacher(rt, config.teacher.file, config.seed);
+    config.teacher.fingerprint = await teacherFingerprint(rt, teacher);
+    writeFileAtomic(join(runDir, 'config.json'), JSON.stringify(config, null, 2));
   }
-  const teacher = await loadTeacher(rt, config.teacher.file, config.seed);
   const studentFile = resuming ? join(runDir, 'student.safetensors') : o.init;
   const student = studentFile ? ResNetTrunk.fromStateDict(rt, readStateDict(readFileSync(studentFile), studentFile), studentFile) : ResNetTrunk.random(rt, seed);
   const attention = createAttention(rt, config.method.attention, seed + 1, config.method.reduction);

@@ -19,7 +19,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSyntheticDataset } from '../../src/data/synthetic.js';
-import { sharedPath } from '../shared.js';
+import { shippedTeacher } from '../shared.js';
 
 const repo = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -70,7 +70,7 @@ function serve(): Promise<void> {
 }
 
 beforeAll(async () => {
-  teacher = sharedPath('weights/resnet18-imagenet-layer1to3.safetensors');
+  teacher = shippedTeacher;
   if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
   await build({ configFile: join(repo, 'demo/vite.config.ts'), logLevel: 'warn' });
 
@@ -109,7 +109,7 @@ describe('browser demo (headless Chromium, WebGPU)', () => {
     const card = page.locator('.result-card').first();
     await card.waitFor({ timeout: 300_000 });
     const pageScore = Number(await card.getAttribute('data-score'));
-    const cliScores = JSON.parse(readFileSync(join(inferOut, 'scores.json'), 'utf8')) as Record<string, number>;
+    const cliScores = Object.fromEntries((JSON.parse(readFileSync(join(inferOut, 'scores.json'), 'utf8')) as Array<{ image: string; score: number }>).map((r) => [r.image, r.score]));
     const cliScore = cliScores[testImage];
     expect(Number.isFinite(cliScore)).toBe(true);
     expect(Math.abs(pageScore - cliScore) / Math.abs(cliScore)).toBeLessThan(1e-3);
@@ -179,7 +179,7 @@ describe('browser demo (headless Chromium, WebGPU)', () => {
     expect(Object.keys(files).sort()).toEqual(['run/attention.safetensors', 'run/config.json', 'run/student.safetensors']);
     const out = join(tmp, 'page-run-infer');
     dcam('infer', '--run', join(dir, 'run'), '--teacher', teacher, '--out', out, testImage);
-    const score = (JSON.parse(readFileSync(join(out, 'scores.json'), 'utf8')) as Record<string, number>)[testImage];
+    const score = (JSON.parse(readFileSync(join(out, 'scores.json'), 'utf8')) as Array<{ image: string; score: number }>).find((r) => r.image === testImage)!.score;
     expect(Number.isFinite(score)).toBe(true);
   });
 });

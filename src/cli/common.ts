@@ -1,0 +1,58 @@
+/** What every `dcam` subcommand shares: the device, progress bars, option parsers. */
+import { SingleBar, Presets } from 'cli-progress';
+import { InvalidArgumentError } from 'commander';
+import { createDevice, describeAdapter } from '../graph/device.js';
+import type { Runtime } from '../graph/runtime.js';
+
+export const int = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got '${v}'`);
+  return n;
+};
+export const num = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative number, got '${v}'`);
+  return n;
+};
+export const seedInt = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`--seed must be a non-negative integer, got '${v}'`);
+  return n;
+};
+export const fraction = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError(`${name} must be a number in [0, 1), got '${v}'`);
+  return n;
+};
+export const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/**
+ * A progress bar on stderr. Callers stop it in a `finally`: a bar left running keeps its redraw timer,
+ * and with it the process, alive.
+ */
+export function progress(label: string): SingleBar {
+  return new SingleBar(
+    { format: `${label} [{bar}] {percentage}% | {value}/{total} | ETA {eta_formatted} | {info}`, hideCursor: true, noTTYOutput: true, notTTYSchedule: 5000, etaBuffer: 20 },
+    Presets.shades_classic,
+  );
+}
+
+export async function withDevice<T>(fn: (rt: Runtime) => Promise<T>): Promise<T> {
+  const rt = await createDevice();
+  console.error(`dcam: WebGPU adapter: ${describeAdapter(rt)}`);
+  try {
+    return await fn(rt);
+  } finally {
+    rt.destroy();
+  }
+}
+
+/** Runs `fn` with a progress bar that is stopped whatever happens. */
+export async function withProgress<T>(label: string, fn: (bar: SingleBar) => Promise<T>): Promise<T> {
+  const bar = progress(label);
+  try {
+    return await fn(bar);
+  } finally {
+    bar.stop();
+  }
+}

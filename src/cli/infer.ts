@@ -1,0 +1,176 @@
+/**
+ * `dcam infer`: anomaly maps, scores and verdicts for files, folders (recursively) and glob patterns,
+ * streamed in batches so that memory stays flat over any number of images. Per image: a heatmap overlay
+ * on one colour scale for the whole call, with the run's thresholds the normalised score, the label and
+ * the defect region as a mask PNG; `scores.json` and `scores.csv` for all of them.
+ */
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, extname, join, relative, resolve, sep } from 'node:path';
+import { encode } from 'fast-png';
+import { globSync, isDynamicPattern } from 'tinyglobby';
+import { IMAGE_EXT, loadImage } from '../data/mvtec.js';
+import type { Runtime } from '../graph/runtime.js';
+import { overlayPng } from '../eval/heatmap.js';
+import { npyFloat32 } from '../eval/npy.js';
+import { normalizeScore } from '../eval/thresholds.js';
+import { gaussianSmooth } from '../model/anomaly-map.js';
+import type { LoadedModel } from '../train/run.js';
+import type { Thresholds } from '../train/run-config.js';
+
+export interface InferInput {
+  /** The image file. */
+  path: string;
+  /** Its name relative to the folder or pattern it came from (the output name, without extension). */
+  rel: string;
+}
+
+const isImage = (f: string) => IMAGE_EXT.has(extname(f).toLowerCase());
+
+function walk(dir: string, out: string[]): void {
+  for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) walk(p, out);
+    else if (e.isFile() && isImage(e.name)) out.push(p);
+  }
+}
+
+/** Files, folders (recursively, images only) and glob patterns to a list of images with output names. */
+export function expandInputs(args: readonly string[]): InferInput[] {
+  const out: InferInput[] = [];
+  for (const a of args) {
+    if (existsSync(a) && statSync(a).isDirectory()) {
+      const files: string[] = [];
+      walk(a, files);
+      if (files.length === 0) throw new Error(`folder ${a} holds no images (${[...IMAGE_EXT].join(' ')})`);
+      for (const f of files) out.push({ path: f, rel: relative(a, f) });
+    } else if (existsSync(a)) {
+      out.push({ path: a, rel: a.split(sep).pop()! });
+    } else if (isDynamicPattern(a)) {
+      const files = globSync(a, { onlyFiles: true }).filter(isImage).sort();
+      if (files.length === 0) throw new Error(`pattern '${a}' matches no images`);
+      for (const f of files) out.push({ path: f, rel: f.split(/[\\/]/).pop()! });
+    } else {
+      throw new Error(`no such file or folder: ${a}`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Output stems: the relative name without its extension. Where two inputs would get one stem, x.png and
+ * x.jpg keep their extensions (x_png, x_jpg) and one name from two folders gets its folder's name in front
+ * (good_000, broken_000); anything still equal is numbered.
+ */
+export function outputStems(inputs: readonly InferInput[]): string[] {
+  const strip = (r: string) => r.slice(0, r.length - extname(r).length);
+  const groups = new Map<string, InferInput[]>();
+  for (const i of inputs) groups.set(strip(i.rel), [...(groups.get(strip(i.rel)) ?? []), i]);
+  const used = new Set<string>();
+  return inputs.map((i) => {
+    const group = groups.get(strip(i.rel))!;
+    let stem = strip(i.rel);
+    if (group.length > 1) {
+      const sameName = group.filter((g) => g.rel === i.rel).length > 1;
+      const withExt = i.rel.replace(/\.([^.\\/]+)$/, '_$1');
+      stem = sameName ? join(dirname(stem), `${basename(dirname(resolve(i.path)))}_${basename(group.length > group.filter((g) => g.rel === i.rel).length ? withExt : stem)}`) : withExt;
+    }
+    const base = stem;
+    for (let k = 2; used.has(stem); k++) stem = `${base}_${k}`;
+    used.add(stem);
+    return stem;
+  });
+}
+
+export interface InferRecord {
+  image: string;
+  score: number | null;
+  normalized: number | null;
+  label: 'ok' | 'defect' | null;
+  overlay: string | null;
+  mask: string | null;
+  error?: string;
+}
+
+export interface InferOptions {
+  out: string;
+  raw?: boolean;
+  batch?: number;
+  onProgress?: (done: number, total: number, defects: number) => void;
+}
+
+const csvField = (v: unknown) => (v === null || v === undefined ? '' : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
+
+export async function inferImages(rt: Runtime, loaded: LoadedModel, inputs: readonly InferInput[], o: InferOptions): Promise<InferRecord[]> {
+  const S = loaded.size;
+  const t: Thresholds | undefined = loaded.run?.thresholds;
+  const stems = outputStems(inputs);
+  const inputPaths = new Set(inputs.map((i) => resolve(i.path)));
+  const batch = o.batch ?? 8;
+  const per = 3 * S * S;
+  const records: InferRecord[] = [];
+  // One colour scale for every overlay: the run's (lowest map value to highest evaluated score), else the first batch's.
+  let scale: [number, number] | null = t ? [t.mapMin, t.max] : null;
+  let defects = 0;
+  mkdirSync(o.out, { recursive: true });
+  const write = (rel: string, bytes: Uint8Array) => {
+    const p = join(o.out, rel);
+    if (inputPaths.has(resolve(p))) throw new Error(`refusing to overwrite the input ${p}: choose another --out`);
+    mkdirSync(dirname(p), { recursive: true });
+    writeFileSync(p, bytes);
+  };
+  for (let i = 0; i < inputs.length; i += batch) {
+    const chunk = inputs.slice(i, i + batch);
+    const data = new Float32Array(chunk.length * per);
+    const ok: number[] = [];
+    const errors = new Map<number, string>();
+    chunk.forEach((inp, j) => {
+      try {
+        loadImage(inp.path, S, data, ok.length * per);
+        ok.push(j);
+      } catch (e) {
+        errors.set(j, (e as Error).message);
+      }
+    });
+    const maps = ok.length
+      ? await rt.tidyAsync(async () => loaded.model.anomalyMap(rt.tensor(data.subarray(0, ok.length * per), [ok.length, 3, S, S])).read())
+      : new Float32Array();
+    if (t?.sigma) for (let k = 0; k < ok.length; k++) gaussianSmooth(maps.subarray(k * S * S, (k + 1) * S * S), 1, S, S, t.sigma);
+    if (!scale && ok.length) {
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (const v of maps) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
+      scale = [lo, hi];
+    }
+    chunk.forEach((inp, j) => {
+      const err = errors.get(j);
+      if (err !== undefined) {
+        records.push({ image: inp.path, score: null, normalized: null, label: null, overlay: null, mask: null, error: err });
+        return;
+      }
+      const k = ok.indexOf(j);
+      const m = maps.subarray(k * S * S, (k + 1) * S * S);
+      const input = data.subarray(k * per, (k + 1) * per);
+      let score = -Infinity;
+      for (const v of m) if (v > score) score = v;
+      const stem = stems[i + j];
+      write(`${stem}.png`, overlayPng(input, m, S, scale![0], scale![1]));
+      if (o.raw) write(`${stem}.npy`, npyFloat32(m.slice(), [S, S]));
+      const rec: InferRecord = { image: inp.path, score, normalized: null, label: null, overlay: `${stem}.png`, mask: null };
+      if (t) {
+        rec.normalized = normalizeScore(score, t);
+        rec.label = score >= t.image ? 'defect' : 'ok';
+        if (rec.label === 'defect') defects++;
+        const mask = new Uint8Array(S * S);
+        for (let p = 0; p < m.length; p++) mask[p] = m[p] >= t.pixel ? 255 : 0;
+        write(`${stem}_mask.png`, encode({ width: S, height: S, data: mask, channels: 1, depth: 8 }));
+        rec.mask = `${stem}_mask.png`;
+      }
+      records.push(rec);
+    });
+    o.onProgress?.(Math.min(i + batch, inputs.length), inputs.length, defects);
+  }
+  writeFileSync(join(o.out, 'scores.json'), JSON.stringify(records, null, 2));
+  const cols = ['image', 'score', 'normalized', 'label', 'overlay', 'mask', 'error'] as const;
+  writeFileSync(join(o.out, 'scores.csv'), [cols.join(','), ...records.map((r) => cols.map((c) => csvField(r[c])).join(','))].join('\n') + '\n');
+  return records;
+}

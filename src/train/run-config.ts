@@ -1,0 +1,78 @@
+/** A run folder's config.json: what it records, and reading it with clear errors. */
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { MethodConfig } from '../model/config.js';
+
+export class TrainingError extends Error {}
+
+export interface RunConfig {
+  method: MethodConfig;
+  size: number;
+  batch: number;
+  epochs: number | null;
+  steps: number | null;
+  seed: number;
+  shuffle: boolean;
+  categories: string[];
+  /** Absolute path of the data folder. */
+  data: string;
+  /**
+   * The teacher's file and sha256, whether it is the shipped one, and its fingerprint (features of a fixed
+   * input): a run accepts any file that computes the same network (e.g. torchvision's .pth for the shipped file).
+   */
+  teacher: { file: string | null; sha256: string | null; shipped?: boolean; fingerprint?: number[] };
+  trainImages: number;
+  /** Written by `dcam eval` / `dcam calibrate`: the decision thresholds and the score normalisation. */
+  thresholds?: Thresholds;
+}
+
+export interface Thresholds {
+  /** Image score (map maximum) at and above which an image is a defect. */
+  image: number;
+  /** Map value at and above which a pixel belongs to a defect region. */
+  pixel: number;
+  /** Scores are normalised linearly so that min -> 0, image threshold -> 0.5, max -> 1 (then clipped). */
+  min: number;
+  max: number;
+  /** Lowest map value seen: the bottom of the overlays' colour scale (the top is `max`). */
+  mapMin: number;
+  /** How the image threshold was set: 'f1' (F1-optimal on an evaluated set) or 'fpr' (quantile of good images). */
+  source: 'f1' | 'fpr';
+  /** The image F1 at the threshold on the set it was computed from ('f1'), or the target false-positive rate ('fpr'). */
+  f1?: number;
+  fpr?: number;
+  pixelF1?: number;
+  /** The pixel threshold's source: 'f1' on the evaluated masks, or 'image' (the image threshold, without masks). */
+  pixelSource: 'f1' | 'image';
+  /** Gaussian smoothing of the maps the thresholds were computed on (infer applies the same). */
+  sigma: number;
+  /** What it was computed from. */
+  from: string;
+  images: number;
+}
+
+/** A run's config.json, with a clear error for a folder that is not a run or a damaged file. */
+export function readRunConfig(runDir: string): RunConfig {
+  const cfgPath = join(runDir, 'config.json');
+  if (!existsSync(runDir)) throw new TrainingError(`run folder ${runDir} does not exist`);
+  if (!existsSync(cfgPath)) throw new TrainingError(`${runDir} is not a training run (no config.json)`);
+  let run: RunConfig;
+  try {
+    run = JSON.parse(readFileSync(cfgPath, 'utf8')) as RunConfig;
+  } catch (e) {
+    throw new TrainingError(`${cfgPath}: damaged (${(e as Error).message})`);
+  }
+  if (!run || typeof run !== 'object' || !run.method || !Number.isInteger(run.size) || !run.teacher) throw new TrainingError(`${cfgPath}: not a dcam run configuration`);
+  return run;
+}
+
+/**
+ * The run's data folder: recorded absolutely by current runs; an older relative one is tried from the
+ * working directory, then from the run folder.
+ */
+export function runDataDir(run: RunConfig, runDir: string): string {
+  if (isAbsolute(run.data)) return run.data;
+  const fromCwd = resolve(run.data);
+  return existsSync(fromCwd) ? fromCwd : resolve(runDir, run.data);
+}
+
