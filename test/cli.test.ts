@@ -209,4 +209,3 @@ describe('bad input: one clear message, non-zero exit, earlier checkpoints intac
     }
   });
 });
-});

@@ -39,7 +39,7 @@ export function progress(label: string): SingleBar {
 
 export async function withDevice<T>(fn: (rt: Runtime) => Promise<T>): Promise<T> {
   const rt = await createDevice();
-  console.error(`dcam: WebGPU adapter: ${describeAdapter(rt)}`);
+  console.error(`WebGPU adapter: ${describeAdapter(rt)}`);
   try {
     return await fn(rt);
   } finally {

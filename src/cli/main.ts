@@ -30,6 +30,7 @@ interface TrainFlags {
 }
 
 async function runTrain(f: TrainFlags): Promise<void> {
+  if (!f.resume) discoverCategories(f.data, f.category ?? []); // a missing or malformed data folder fails before the device starts
   const teacher = f.randomTeacher ? null : findTeacher(f.teacher);
   console.log(`teacher: ${teacher ? describeTeacher(teacher) : 'RANDOM (--random-teacher: for testing only)'}`);
   await withDevice(async (rt) => {

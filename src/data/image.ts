@@ -1,10 +1,14 @@
 /**
- * Image decoding to 8-bit RGB (PIL's `convert('RGB')`): PNG of any colour type and depth (grayscale is
- * replicated to 3 channels, palette expanded, alpha dropped, 16-bit scaled to 8) via fast-png, and JPEG
- * via jpeg-js. Errors name the file and what is wrong.
+ * Image decoding to 8-bit RGB, as PIL's `Image.open(f).convert('RGB')`: PNG of any colour type and depth
+ * (grayscale replicated to 3 channels, palette expanded, alpha dropped, 16-bit scaled to 8) via fast-png,
+ * JPEG via libjpeg-turbo (WebAssembly, bit-identical to PIL: `jpeg.ts`), BMP via decode-bmp and TIFF via
+ * utif2. The size is read from the header first and refused above a pixel limit, so a small file that
+ * declares a huge image (a decompression bomb) is never decoded. Errors name the file and the problem.
  */
 import { convertIndexedToRgb, decode as decodePng, hasPngSignature } from 'fast-png';
-import jpeg from 'jpeg-js';
+import decodeBmp from 'decode-bmp';
+import UTIF from 'utif2';
+import { decodeJpegRgb, jpegSize } from './jpeg.js';
 
 export interface RgbImage {
   width: number;
@@ -15,17 +19,73 @@ export interface RgbImage {
 
 export class ImageDecodeError extends Error {}
 
+/** Largest image decoded, in pixels (default 50 megapixels; $DCAM_MAX_PIXELS overrides in Node). */
+export const limits = {
+  maxPixels: Number((typeof process === 'object' && process.env?.DCAM_MAX_PIXELS) || 50_000_000),
+};
+
+function checkSize(file: string, kind: string, width: number, height: number): void {
+  if (!(width > 0 && height > 0)) throw new ImageDecodeError(`${file}: ${kind} declares an empty or invalid size ${width}x${height}`);
+  if (width * height > limits.maxPixels) {
+    throw new ImageDecodeError(`${file}: ${kind} of ${width}x${height} = ${((width * height) / 1e6).toFixed(1)} megapixels is over the limit of ${(limits.maxPixels / 1e6).toFixed(1)} (DCAM_MAX_PIXELS)`);
+  }
+}
+
+const u32be = (b: Uint8Array, i: number) => ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
+const i32le = (b: Uint8Array, i: number) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
+
 export function decodeImage(bytes: Uint8Array, file = 'image'): RgbImage {
-  if (hasPngSignature(bytes)) return decodePngRgb(bytes, file);
+  if (hasPngSignature(bytes)) {
+    if (bytes.length < 24) throw new ImageDecodeError(`${file}: corrupt PNG (no header)`);
+    checkSize(file, 'PNG', u32be(bytes, 16), u32be(bytes, 20));
+    return decodePngRgb(bytes, file);
+  }
   if (bytes.length > 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) {
+    const size = jpegSize(bytes);
+    if (!size) throw new ImageDecodeError(`${file}: corrupt JPEG (no frame header)`);
+    checkSize(file, 'JPEG', size.width, size.height);
     try {
-      const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, maxMemoryUsageInMB: 1024 });
-      return { width: img.width, height: img.height, data: new Uint8Array(img.data.buffer, img.data.byteOffset, img.width * img.height * 3) };
+      return decodeJpegRgb(bytes);
     } catch (e) {
       throw new ImageDecodeError(`${file}: corrupt JPEG (${(e as Error).message})`);
     }
   }
-  throw new ImageDecodeError(`${file}: not a PNG or JPEG image`);
+  if (bytes.length > 26 && bytes[0] === 0x42 && bytes[1] === 0x4d) return decodeBmpRgb(bytes, file);
+  if (bytes.length > 8 && ((bytes[0] === 0x49 && bytes[1] === 0x49 && bytes[2] === 42 && bytes[3] === 0) || (bytes[0] === 0x4d && bytes[1] === 0x4d && bytes[2] === 0 && bytes[3] === 42))) {
+    return decodeTiffRgb(bytes, file);
+  }
+  throw new ImageDecodeError(`${file}: not a PNG, JPEG, BMP or TIFF image`);
+}
+
+function decodeBmpRgb(bytes: Uint8Array, file: string): RgbImage {
+  checkSize(file, 'BMP', Math.abs(i32le(bytes, 18)), Math.abs(i32le(bytes, 22)));
+  let bmp;
+  try {
+    bmp = decodeBmp(bytes);
+  } catch (e) {
+    throw new ImageDecodeError(`${file}: corrupt BMP (${(e as Error).message})`);
+  }
+  const n = bmp.width * bmp.height;
+  if (bmp.data.length < n * 4) throw new ImageDecodeError(`${file}: truncated BMP data`);
+  return { width: bmp.width, height: bmp.height, data: pickRgb(bmp.data, 4, n, (v) => v) };
+}
+
+function decodeTiffRgb(bytes: Uint8Array, file: string): RgbImage {
+  try {
+    const buf = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+    const [ifd] = UTIF.decode(buf);
+    if (!ifd) throw new Error('no image in the file');
+    const width = Number((ifd.t256 as number[] | undefined)?.[0]);
+    const height = Number((ifd.t257 as number[] | undefined)?.[0]);
+    checkSize(file, 'TIFF', width, height);
+    UTIF.decodeImage(buf, ifd);
+    const rgba = UTIF.toRGBA8(ifd);
+    if (rgba.length < width * height * 4) throw new Error('truncated image data');
+    return { width, height, data: pickRgb(rgba, 4, width * height, (v) => v) };
+  } catch (e) {
+    if (e instanceof ImageDecodeError) throw e;
+    throw new ImageDecodeError(`${file}: corrupt or unsupported TIFF (${(e as Error).message})`);
+  }
 }
 
 function decodePngRgb(bytes: Uint8Array, file: string): RgbImage {
