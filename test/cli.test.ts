@@ -171,7 +171,7 @@ describe('bad input: one clear message, non-zero exit, earlier checkpoints intac
     writeFileSync(join(d3, 'a', 'train', 'good', '005.png'), 'this is not a png');
     r = await dcam('train', '--data', d3, '--out', run, '--random-teacher', '--size', '16', '--epochs', '2', '--batch', '2', '--no-shuffle');
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/dcam: .*005\.png: not a PNG or JPEG image/);
+    expect(r.err).toMatch(/dcam: .*005\.png: not a PNG, JPEG, BMP or TIFF image/);
     expect(readFileSync(join(run, 'student.safetensors')).equals(before)).toBe(true);
   });
 

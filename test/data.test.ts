@@ -11,7 +11,6 @@ interface ImageFixture {
   resize: Record<string, string>;
   bottle_64: string;
   bottle_mask_64: string;
-  jpeg: string;
 }
 const fx = loadFixture<ImageFixture>('images.json');
 const codecs = loadFixture<{ images: Record<string, { mode: string; width: number; height: number; rgb: string }> }>('codecs.json');

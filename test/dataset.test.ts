@@ -57,7 +57,7 @@ describe('MVTec AD layout', () => {
     rmSync(join(root, 'c1', 'ground_truth', 'spot', '000_mask.png'));
     expect(() => discoverCategories(root, ['c1'])).toThrow(/missing ground truth .*spot\/000_mask\.png for defect image .*spot\/000\.png/);
     writeFileSync(join(root, 'c1', 'train', 'good', '999.png'), 'garbage');
-    expect(() => loadImage(join(root, 'c1', 'train', 'good', '999.png'), 16)).toThrow(/999\.png: not a PNG or JPEG image/);
+    expect(() => loadImage(join(root, 'c1', 'train', 'good', '999.png'), 16)).toThrow(/999\.png: not a PNG, JPEG, BMP or TIFF image/);
   });
 });
 

@@ -40,12 +40,7 @@ for name, im in images.items():
         expected = np.asarray(back.convert('RGB'))
     out['convert'][name] = {'mode': back.mode, 'rgb': b64(expected)}
 
-# JPEG: a smooth image (JPEG's domain), decoded by PIL (libjpeg) for comparison
-yy, xx = np.mgrid[0:29, 0:37]
-smooth = np.dstack([128 + 100 * np.sin(xx / 6.0), 128 + 100 * np.cos(yy / 5.0), 128 + 60 * np.sin((xx + yy) / 9.0)]).astype(np.uint8)
-# 4:4:4: chroma upsampling (where decoders legitimately differ) stays out of the comparison
-Image.fromarray(smooth, 'RGB').save(os.path.join(DIR, 'smooth.jpg'), quality=95, subsampling=0)
-out['jpeg'] = b64(np.asarray(Image.open(os.path.join(DIR, 'smooth.jpg')).convert('RGB')))
+# JPEG, BMP and TIFF: tools/make_codec_fixtures.py
 
 src = Image.fromarray(rgb, 'RGB')
 for (w, h) in [(16, 12), (64, 50), (37, 10), (5, 29)]:

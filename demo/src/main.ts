@@ -1,6 +1,6 @@
 /** The demo page: wires the DOM to a DemoSession (engine side in session.ts). */
 import { imageRgb, overlayRgb } from '../../src/eval/heatmap.js';
-import { DemoError, DemoSession, prepareRgba, type Inspection } from './session.js';
+import { DemoError, DemoSession, prepareRgba, SHIPPED_TEACHER_URL, type Inspection } from './session.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const status = $('status');
@@ -75,12 +75,15 @@ $<HTMLInputElement>('run-input').addEventListener('change', (ev) => {
     }, $('model-info'));
 });
 
-/** ?teacher=URL&run=URL-of-run-folder/ loads both at start (the end-to-end test uses this). */
+/**
+ * At start: the teacher from ?teacher=URL, else the ImageNet teacher shipped with the page; a run from
+ * ?run=URL-of-run-folder/ (the end-to-end test uses both).
+ */
 async function loadFromQuery(): Promise<void> {
   const q = new URLSearchParams(location.search);
-  const teacher = q.get('teacher');
+  const teacher = q.get('teacher') ?? SHIPPED_TEACHER_URL;
   const run = q.get('run');
-  if (teacher) await loadTeacherBytes(await fetchBytes(teacher), teacher.replace(/^.*\//, ''));
+  await loadTeacherBytes(await fetchBytes(teacher), q.get('teacher') ? teacher.replace(/^.*\//, '') : 'the shipped ImageNet ResNet18');
   if (run) {
     const base = run.endsWith('/') ? run : `${run}/`;
     const files = new Map<string, Uint8Array>([
@@ -219,8 +222,9 @@ function overlayCanvas(r: Inspection, lo: number, hi: number, thr: number): HTML
 function renderResults(): void {
   const { lo, hi } = scale();
   if (!Number.isFinite(lo)) return;
-  threshold.min = String(lo);
-  threshold.max = String(hi);
+  const runThreshold = session?.thresholds?.image;
+  threshold.min = String(runThreshold !== undefined ? Math.min(lo, runThreshold) : lo);
+  threshold.max = String(runThreshold !== undefined ? Math.max(hi, runThreshold) : hi);
   threshold.step = String((hi - lo) / 1000 || 0.001);
   const thr = Number(threshold.value);
   $('threshold-value').textContent = thr.toFixed(4);
@@ -233,6 +237,7 @@ function renderResults(): void {
       card.dataset.name = r.name;
       card.dataset.score = String(r.score);
       card.dataset.ms = r.ms.toFixed(1);
+      if (r.label) card.dataset.label = r.label;
       const pair = document.createElement('div');
       pair.className = 'pair';
       pair.append(toCanvas(imageRgb(r.input, r.size), r.size), overlayCanvas(r, lo, hi, thr));
@@ -240,7 +245,7 @@ function renderResults(): void {
       meta.className = 'meta';
       meta.innerHTML = `<span class="name"></span><span class="score"></span><span class="ms"></span>`;
       meta.querySelector('.name')!.textContent = r.name;
-      meta.querySelector('.score')!.textContent = `score ${r.score.toFixed(4)}`;
+      meta.querySelector('.score')!.textContent = r.label ? `${r.label === 'defect' ? 'DEFECT' : 'OK'} · ${r.normalized!.toFixed(2)} (score ${r.score.toFixed(4)})` : `score ${r.score.toFixed(4)}`;
       meta.querySelector('.ms')!.textContent = `${r.ms.toFixed(0)} ms`;
       card.append(pair, meta);
       return card;
@@ -262,10 +267,12 @@ async function inspectFiles(files: File[]): Promise<void> {
     }
   }
   if (firstBatch && results.length) {
+    // the run's own threshold when it has one (dcam eval / calibrate), else 60% up the inspected range
     const { lo, hi } = scale();
-    threshold.min = String(lo);
-    threshold.max = String(hi);
-    threshold.value = String(lo + 0.6 * (hi - lo));
+    const t = session!.thresholds?.image;
+    threshold.min = String(t !== undefined ? Math.min(lo, t) : lo);
+    threshold.max = String(t !== undefined ? Math.max(hi, t) : hi);
+    threshold.value = String(t ?? lo + 0.6 * (hi - lo));
   }
   renderResults();
   msg.textContent = problems.join(' · ');
@@ -324,7 +331,7 @@ if (navigator.mediaDevices?.getUserMedia) {
 try {
   session = await DemoSession.create();
   readyStatus();
-  await guard('loading from the URL', loadFromQuery, $('model-info'));
+  await guard('loading the teacher and run', loadFromQuery, $('model-info'));
 } catch (e) {
   const box = $('no-webgpu');
   box.hidden = false;

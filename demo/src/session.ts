@@ -19,7 +19,13 @@ import { readStateDict } from '../../src/model/weights/index.js';
 import { Rng } from '../../src/nn/init.js';
 import { SGD } from '../../src/optim/sgd.js';
 import { trainStep } from '../../src/train/step.js';
-import type { RunConfig } from '../../src/train/trainer.js';
+import type { RunConfig, Thresholds } from '../../src/train/run-config.js';
+import { FINGERPRINT_TOLERANCE, fingerprintDistance, teacherFingerprint } from '../../src/model/fingerprint.js';
+import { normalizeScore } from '../../src/eval/thresholds.js';
+import shippedTeacherUrl from '../../weights/resnet18-imagenet-layer1to3.safetensors?url';
+
+/** The ImageNet teacher that ships with dcam-webgpu (served with the page): the default. */
+export const SHIPPED_TEACHER_URL = shippedTeacherUrl;
 
 registerShaderSources(import.meta.glob('../../shaders/*.wgsl', { query: '?raw', import: 'default', eager: true }) as Record<string, string>);
 
@@ -35,6 +41,9 @@ export interface Inspection {
   size: number;
   /** Map computation, upload to read-back, in ms. */
   ms: number;
+  /** With the run's thresholds: the verdict and the score normalised to [0, 1] (threshold at 0.5). */
+  label: 'ok' | 'defect' | null;
+  normalized: number | null;
 }
 
 export interface TrainOptions {
@@ -93,7 +102,9 @@ interface Training {
 
 export class DemoSession {
   private teacher: FoldedTrunk | null = null;
-  private teacherInfo: { name: string; sha256: string } | null = null;
+  private teacherInfo: { name: string; sha256: string; fingerprint: number[] } | null = null;
+  /** The loaded run's decision thresholds (null for a model trained here, or a run never evaluated). */
+  thresholds: Thresholds | null = null;
   private model: DistillationModel | null = null;
   /** Image size and method of the current model. */
   size = 256;
@@ -147,7 +158,7 @@ export class DemoSession {
     this.releaseModel();
     this.teacher?.dispose();
     this.teacher = folded;
-    this.teacherInfo = { name, sha256: await sha256Hex(bytes) };
+    this.teacherInfo = { name, sha256: await sha256Hex(bytes), fingerprint: await teacherFingerprint(this.rt, folded) };
   }
 
   /**
@@ -171,6 +182,12 @@ export class DemoSession {
       throw new DemoError(`config.json is not valid JSON: ${(e as Error).message}`);
     }
     if (!run.method || !run.size) throw new DemoError('config.json is not a dcam run (no method or size)');
+    if (run.teacher?.fingerprint && this.teacherInfo) {
+      const d = fingerprintDistance(this.teacherInfo.fingerprint, run.teacher.fingerprint);
+      if (!(d <= FINGERPRINT_TOLERANCE)) {
+        throw new DemoError(`this run was trained with another teacher than ${this.teacherInfo.name} (features differ by ${d.toExponential(2)}): load the teacher it was trained with`);
+      }
+    }
     const student = ResNetTrunk.fromStateDict(this.rt, readStateDict(studentBytes, 'student.safetensors'), 'student.safetensors', false);
     const model = new DistillationModel(this.teacher, student, [], { ...run.method, attention: 'none' });
     await model.foldForInference();
@@ -178,6 +195,7 @@ export class DemoSession {
     this.model = model;
     this.size = run.size;
     this.method = run.method;
+    this.thresholds = run.thresholds ?? null;
     this.modelSource = `run (${run.method.method}, ${run.size}px, categories: ${run.categories.join(', ')})`;
   }
 
@@ -195,7 +213,8 @@ export class DemoSession {
     const ms = performance.now() - t0;
     let score = -Infinity;
     for (const v of map) if (v > score) score = v;
-    return { name, score, map, input, size: S, ms };
+    const t = this.thresholds;
+    return { name, score, map, input, size: S, ms, label: t ? (score >= t.image ? 'defect' : 'ok') : null, normalized: t ? normalizeScore(score, t) : null };
   }
 
   /**
@@ -274,7 +293,7 @@ export class DemoSession {
       shuffle: true,
       categories: ['browser'],
       data: '(images given in the browser)',
-      teacher: { file: this.teacherInfo?.name ?? null, sha256: this.teacherInfo?.sha256 ?? null },
+      teacher: { file: this.teacherInfo?.name ?? null, sha256: this.teacherInfo?.sha256 ?? null, fingerprint: this.teacherInfo?.fingerprint },
       trainImages: t.data.length,
     };
     const files: Record<string, Uint8Array> = {
@@ -293,6 +312,7 @@ export class DemoSession {
     }
     this.model?.dispose();
     this.model = null;
+    this.thresholds = null;
   }
 
   destroy(): void {

@@ -22,8 +22,10 @@ async function instantiate(): Promise<MozJpegDecoder> {
   const quiet = { print: collect, printErr: collect };
   const isNode = typeof process === 'object' && typeof process.versions?.node === 'string' && typeof window === 'undefined';
   if (!isNode) return factory({ noInitialRun: true, ...quiet });
-  // Node's fetch cannot read file: URLs, so the wasm is read from disk and instantiated here.
-  const [{ readFileSync }, { createRequire }] = await Promise.all([import('node:fs'), import('node:module')]);
+  // Node's fetch cannot read file: URLs, so the wasm is read from disk and instantiated here. The module
+  // names are variables so that bundlers for browsers leave these Node-only imports alone.
+  const [fsName, moduleName] = ['node:fs', 'node:module'];
+  const [{ readFileSync }, { createRequire }] = (await Promise.all([import(/* @vite-ignore */ fsName), import(/* @vite-ignore */ moduleName)])) as [typeof import('node:fs'), typeof import('node:module')];
   const wasmPath = createRequire(import.meta.url).resolve('@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm');
   const wasm = new WebAssembly.Module(readFileSync(wasmPath));
   return factory({

@@ -50,7 +50,7 @@ function dcam(...args: string[]): string {
   return r.stdout;
 }
 
-const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json', '.png': 'image/png' };
+const TYPES: Record<string, string> = { '.wasm': 'application/wasm', '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json', '.png': 'image/png' };
 
 /** Serves the built demo at / and the test's files at /files/ (teacher, run, images). */
 function serve(): Promise<void> {
@@ -79,6 +79,7 @@ beforeAll(async () => {
   const defects = join(data, 'synth_disc', 'test');
   const kind = readdirSync(defects).find((d) => d !== 'good')!;
   testImage = join(defects, kind, readdirSync(join(defects, kind)).sort()[0]);
+  dcam('eval', '--run', run); // thresholds: the page shows the run's verdict
   dcam('infer', '--run', run, '--out', inferOut, testImage);
 
   await serve();
@@ -97,8 +98,8 @@ afterAll(async () => {
 });
 
 describe('browser demo (headless Chromium, WebGPU)', () => {
-  it("scores an image as the CLI does, with the CLI's teacher and run", async () => {
-    await page.goto(`${base}/?teacher=/files/teacher/${teacher.replace(/^.*\//, '')}&run=/files/run/`);
+  it("scores an image and gives the verdict as the CLI does, with the shipped teacher (the page's default) and the CLI's run", async () => {
+    await page.goto(`${base}/?run=/files/run/`);
     await page.waitForFunction(() => {
       const s = document.getElementById('status')!;
       return s.dataset.state === 'error' || (s.dataset.state === 'ready' && s.textContent!.includes('model ready'));
@@ -109,10 +110,13 @@ describe('browser demo (headless Chromium, WebGPU)', () => {
     const card = page.locator('.result-card').first();
     await card.waitFor({ timeout: 300_000 });
     const pageScore = Number(await card.getAttribute('data-score'));
-    const cliScores = Object.fromEntries((JSON.parse(readFileSync(join(inferOut, 'scores.json'), 'utf8')) as Array<{ image: string; score: number }>).map((r) => [r.image, r.score]));
-    const cliScore = cliScores[testImage];
-    expect(Number.isFinite(cliScore)).toBe(true);
-    expect(Math.abs(pageScore - cliScore) / Math.abs(cliScore)).toBeLessThan(1e-3);
+    const cli = (JSON.parse(readFileSync(join(inferOut, 'scores.json'), 'utf8')) as Array<{ image: string; score: number; label: string }>).find((r) => r.image === testImage)!;
+    expect(Number.isFinite(cli.score)).toBe(true);
+    expect(Math.abs(pageScore - cli.score) / Math.abs(cli.score)).toBeLessThan(1e-3);
+    expect(await card.getAttribute('data-label')).toBe(cli.label);
+    // the slider starts at the run's image threshold
+    const runThreshold = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')).thresholds.image;
+    expect(Number(await page.inputValue('#threshold'))).toBeCloseTo(runThreshold, 4);
   });
 
   it('inspects a webcam frame (Chromium\'s synthetic camera)', async () => {
