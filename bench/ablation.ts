@@ -14,7 +14,7 @@ import { generateSyntheticDataset, type SyntheticKind } from '../src/data/synthe
 import { evaluate } from '../src/eval/evaluate.js';
 import type { MethodConfig } from '../src/model/config.js';
 import { loadRun } from '../src/train/run.js';
-import { train } from '../src/train/trainer.js';
+import { findTeacher, train } from '../src/train/trainer.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -53,7 +53,7 @@ const variants: Array<[string, 'stfpm' | 'dcam', Partial<MethodConfig>]> = [
   ['dcam, channel, KD summed', 'dcam', { attention: 'channel', kdReduction: 'sum' }],
 ];
 const rt = await createDevice();
-const teacher = process.env.DCAM_TEACHER ?? join(shared, 'weights', 'resnet18-imagenet-layer1to3.safetensors');
+const teacher = findTeacher();
 const rows: Array<Record<string, unknown>> = [];
 const lines = ['| variant | category | image AUROC | pixel AUROC | AU-PRO@0.3 |', '|---|---|---:|---:|---:|'];
 for (const [name, method, overrides] of variants) {

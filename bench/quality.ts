@@ -14,7 +14,7 @@ import { createDevice, describeAdapter } from '../src/index.js';
 import { evaluate } from '../src/eval/evaluate.js';
 import { writeReport } from '../src/eval/report.js';
 import { loadRun } from '../src/train/run.js';
-import { train } from '../src/train/trainer.js';
+import { findTeacher, train } from '../src/train/trainer.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -42,7 +42,7 @@ const r = await train(rt, {
   out,
   categories: [a.category!],
   method,
-  teacher: a.teacher ?? process.env.DCAM_TEACHER ?? join(shared, 'weights', 'resnet18-imagenet-layer1to3.safetensors'),
+  teacher: findTeacher(a.teacher),
   size: Number(a.size),
   epochs: Number(a.epochs),
   batch: Number(a.batch),

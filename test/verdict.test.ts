@@ -15,6 +15,7 @@ import { fromFloat32, readStateDict, toFloat32, writeSafetensors, type RawTensor
 import { trunkConvs } from '../src/model/resnet.js';
 import { findTeacher, SHIPPED_TEACHER, sha256File } from '../src/train/teacher.js';
 import { useRuntime } from './helpers.js';
+import { itShared, sharedPath } from './shared.js';
 
 useRuntime();
 const tmp = mkdtempSync(join(tmpdir(), 'dcam-verdict-'));
@@ -191,5 +192,34 @@ describe('classification-only data (no ground_truth folder)', () => {
     expect(m.imageAUROC).toBeGreaterThanOrEqual(0);
     expect(m.pixelAUROC).toBeNull(); // NaN in JSON
     expect(config(r2).thresholds).toMatchObject({ source: 'f1', pixelSource: 'image' });
+  });
+});
+
+describe('on real data: MVTec AD bottle (shared folder)', () => {
+  itShared('eval thresholds, infer labels with the same F1 on the bottle test folder, calibrate on the good training images', ['data/mvtec/bottle'], async () => {
+    const mvtec = sharedPath('data/mvtec');
+    const r = join(tmp, 'run-bottle');
+    expect((await dcam('train', '--data', mvtec, '--category', 'bottle', '--out', r, '--method', 'stfpm', '--size', '32', '--steps', '2', '--batch', '4')).code).toBe(0);
+    const ev = await dcam('eval', '--run', r);
+    expect(ev.code, ev.err).toBe(0);
+    const t = config(r).thresholds;
+    expect(t.images).toBe(83);
+    const out = join(tmp, 'inspected-bottle');
+    expect((await dcam('infer', '--run', r, '--out', out, join(mvtec, 'bottle', 'test'))).code).toBe(0);
+    const recs = JSON.parse(readFileSync(join(out, 'scores.json'), 'utf8')) as Rec[];
+    expect(recs.length).toBe(83);
+    let tp = 0;
+    let fp = 0;
+    let pos = 0;
+    for (const rec of recs) {
+      const truth = rec.image.includes(join('test', 'good')) ? 0 : 1;
+      pos += truth;
+      if (rec.label === 'defect') truth ? tp++ : fp++;
+    }
+    expect((2 * tp) / (tp + fp + pos)).toBe(t.f1);
+    const cal = await dcam('calibrate', '--run', r, '--good', join(mvtec, 'bottle', 'train', 'good'));
+    expect(cal.code, cal.err).toBe(0);
+    expect(cal.out).toMatch(/from 209 good image\(s\)/);
+    expect(cal.out).toMatch(/false-positive rate on 20 held-out good test image\(s\)/);
   });
 });

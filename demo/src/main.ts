@@ -225,7 +225,7 @@ function renderResults(): void {
   const runThreshold = session?.thresholds?.image;
   threshold.min = String(runThreshold !== undefined ? Math.min(lo, runThreshold) : lo);
   threshold.max = String(runThreshold !== undefined ? Math.max(hi, runThreshold) : hi);
-  threshold.step = String((hi - lo) / 1000 || 0.001);
+  threshold.step = 'any'; // the run's threshold exactly, not snapped to a grid
   const thr = Number(threshold.value);
   $('threshold-value').textContent = thr.toFixed(4);
   const order = $<HTMLSelectElement>('sort').value;
