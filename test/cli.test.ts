@@ -5,8 +5,8 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../src/cli/main.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dcam } from './cli-helpers.js';
 import { generateSyntheticDataset } from '../src/data/synthetic.js';
 import { readStateDict, toFloat32, writeSafetensors, fromFloat32 } from '../src/model/weights/index.js';
 import { train } from '../src/train/trainer.js';
@@ -25,23 +25,6 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 beforeAll(() => {
   generateSyntheticDataset(data, { seed: 5, size: 32, train: 6, testGood: 2, testPerDefect: 2 });
 });
-
-/** Runs the CLI in-process; returns exit code and what it printed to stderr. */
-async function dcam(...args: string[]): Promise<{ code: number; err: string; out: string }> {
-  const err: string[] = [];
-  const out: string[] = [];
-  const e = vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-  const l = vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  const w = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
-  try {
-    const code = await main(['node', 'dcam', ...args]);
-    return { code, err: err.join('\n'), out: out.join('\n') };
-  } finally {
-    e.mockRestore();
-    l.mockRestore();
-    w.mockRestore();
-  }
-}
 
 const weightsOf = (file: string) => readStateDict(readFileSync(file));
 

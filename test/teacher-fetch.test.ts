@@ -9,8 +9,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../src/cli/main.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dcam } from './cli-helpers.js';
 import { fetchTeacher, TEACHER_SOURCES } from '../src/train/teacher.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'dcam-fetch-'));
@@ -48,21 +48,6 @@ afterAll(async () => {
 });
 
 const cacheFiles = () => (existsSync(join(tmp, 'cache', 'dcam-webgpu')) ? readdirSync(join(tmp, 'cache', 'dcam-webgpu')) : []);
-
-async function dcam(...args: string[]): Promise<{ code: number; err: string; out: string }> {
-  const err: string[] = [];
-  const out: string[] = [];
-  const e = vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-  const l = vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  const w = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
-  try {
-    return { code: await main(['node', 'dcam', ...args]), err: err.join('\n'), out: out.join('\n') };
-  } finally {
-    e.mockRestore();
-    l.mockRestore();
-    w.mockRestore();
-  }
-}
 
 describe('dcam teacher fetch', () => {
   it('downloads, verifies and caches; the second call is served from the cache with the server gone', async () => {

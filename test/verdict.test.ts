@@ -6,8 +6,8 @@
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../src/cli/main.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dcam } from './cli-helpers.js';
 import { generateSyntheticDataset } from '../src/data/synthetic.js';
 import { decodeGray } from '../src/data/image.js';
 import { discoverCategories } from '../src/data/mvtec.js';
@@ -25,22 +25,6 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 beforeAll(() => {
   generateSyntheticDataset(data, { seed: 11, size: 32, train: 8, testGood: 4, testPerDefect: 2 });
 });
-
-async function dcam(...args: string[]): Promise<{ code: number; err: string; out: string }> {
-  const err: string[] = [];
-  const out: string[] = [];
-  const e = vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-  const l = vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  const w = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
-  try {
-    const code = await main(['node', 'dcam', ...args]);
-    return { code, err: err.join('\n'), out: out.join('\n') };
-  } finally {
-    e.mockRestore();
-    l.mockRestore();
-    w.mockRestore();
-  }
-}
 
 interface Rec { image: string; score: number; normalized: number; label: 'ok' | 'defect'; mask: string }
 const config = (r: string) => JSON.parse(readFileSync(join(r, 'config.json'), 'utf8'));

@@ -1,0 +1,72 @@
+/**
+ * `dcam calibrate`: the image threshold from good images alone, for users without defect samples, and
+ * where thresholds are kept (the run's config.json, written atomically).
+ */
+import { join, resolve } from 'node:path';
+import { discoverCategories } from '../data/mvtec.js';
+import { computeMaps } from '../eval/evaluate.js';
+import { fprThreshold } from '../eval/thresholds.js';
+import { writeFileAtomic } from '../train/files.js';
+import { loadRun, readRunConfig, runDataDir } from '../train/run.js';
+import type { RunConfig, Thresholds } from '../train/run-config.js';
+import { withDevice, withProgress } from './common.js';
+import { expandInputs } from './infer.js';
+
+/** Records thresholds in the run's config.json (atomically; the rest of the file unchanged). */
+export function saveThresholds(runDir: string, t: Thresholds): void {
+  const cfg: RunConfig = { ...readRunConfig(runDir), thresholds: t };
+  writeFileAtomic(join(runDir, 'config.json'), JSON.stringify(cfg, null, 2));
+}
+
+export interface CalibrateFlags { run: string; good: string[]; fpr: number; teacher?: string; force?: boolean }
+
+/** Image threshold from good images alone: flags at most --fpr of them; reports the FPR on the run's good test images. */
+export async function runCalibrate(f: CalibrateFlags): Promise<void> {
+  const run = readRunConfig(f.run);
+  const inputs = expandInputs(f.good);
+  await withDevice(async (rt) => {
+    const { model, size } = await loadRun(rt, f.run, f.teacher, f.force);
+    const scoresOf = async (paths: string[], label: string) =>
+      withProgress(label, async (bar) => {
+        bar.start(paths.length, 0, { info: '' });
+        const scores: number[] = [];
+        let mapMin = Infinity;
+        for (let i = 0; i < paths.length; i += 8) {
+          const { maps } = await computeMaps(rt, model, paths.slice(i, i + 8), size);
+          for (const m of maps) {
+            let hi = -Infinity;
+            for (const v of m) [hi, mapMin] = [Math.max(hi, v), Math.min(mapMin, v)];
+            scores.push(hi);
+          }
+          bar.update(Math.min(i + 8, paths.length));
+        }
+        return { scores, mapMin };
+      });
+    const good = await scoresOf(inputs.map((i) => i.path), 'good ');
+    const { threshold, achievedFpr } = fprThreshold(good.scores, f.fpr);
+    const min = Math.min(...good.scores);
+    const keepPixel = run.thresholds?.pixelSource === 'f1';
+    const t: Thresholds = {
+      image: threshold, pixel: keepPixel ? run.thresholds!.pixel : threshold, pixelSource: keepPixel ? 'f1' : 'image',
+      ...(keepPixel && run.thresholds!.pixelF1 !== undefined ? { pixelF1: run.thresholds!.pixelF1 } : {}),
+      min, max: threshold + (threshold - min), mapMin: good.mapMin, source: 'fpr', fpr: f.fpr, sigma: 0,
+      from: f.good.map((g) => resolve(g)).join(', '), images: good.scores.length,
+    };
+    saveThresholds(f.run, t);
+    console.log(`image threshold ${threshold.toPrecision(6)} from ${good.scores.length} good image(s): ${(achievedFpr * 100).toFixed(2)}% of them flagged (target at most ${(f.fpr * 100).toFixed(2)}%); saved in ${join(f.run, 'config.json')}`);
+    // Check on held-out good images: the run's own test/good folders, where they exist and were not the calibration set.
+    const used = new Set(inputs.map((i) => resolve(i.path)));
+    let held: string[] = [];
+    try {
+      held = discoverCategories(runDataDir(run, f.run), run.categories).flatMap((c) => c.test.filter((s) => s.label === 0).map((s) => s.path)).filter((p) => !used.has(resolve(p)));
+    } catch {
+      held = [];
+    }
+    if (held.length) {
+      const h = await scoresOf(held, 'check');
+      const flagged = h.scores.filter((s) => s >= threshold).length;
+      console.log(`false-positive rate on ${held.length} held-out good test image(s) of the run's data: ${flagged}/${held.length} = ${((100 * flagged) / held.length).toFixed(2)}%`);
+    } else console.log("no held-out good test images in the run's data to check the false-positive rate on");
+  });
+}
+
