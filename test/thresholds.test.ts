@@ -1,6 +1,6 @@
 /** Thresholds and normalised scores against brute force: every candidate cut tried, ties included. */
 import { describe, expect, it } from 'vitest';
-import { f1OptimalThreshold, fprThreshold, normalizeScore } from '../src/eval/thresholds.js';
+import { f1OptimalThreshold, fprThreshold, normalizeScore, thresholdColourScale } from '../src/eval/thresholds.js';
 import { Rng } from './helpers.js';
 
 function bruteF1(scores: number[], labels: number[]): number {
@@ -82,5 +82,20 @@ describe('normalised score', () => {
     expect(normalizeScore(-10, t)).toBe(0);
     expect(normalizeScore(2.4, t)).toBeCloseTo(0.6, 12);
     expect(normalizeScore(1.9, t)).toBeLessThan(0.5);
+  });
+});
+
+describe("overlays' colour scale", () => {
+  it('lowest map value -> 0, pixel threshold -> 0.5, highest score -> 1, monotone in between', () => {
+    const f = thresholdColourScale({ mapMin: 0.001, pixel: 0.01, max: 1 });
+    expect(f(0.001)).toBeCloseTo(0, 12);
+    expect(f(0.01)).toBeCloseTo(0.5, 12);
+    expect(f(1)).toBeCloseTo(1, 12);
+    expect(f(0.1)).toBeCloseTo(0.75, 12); // log scale above the threshold
+    let prev = -Infinity;
+    for (let v = 0.001; v <= 1; v *= 1.07) {
+      expect(f(v)).toBeGreaterThan(prev);
+      prev = f(v);
+    }
   });
 });

@@ -10,9 +10,9 @@ import { encode } from 'fast-png';
 import { globSync, isDynamicPattern } from 'tinyglobby';
 import { IMAGE_EXT, loadImage } from '../data/mvtec.js';
 import type { Runtime } from '../graph/runtime.js';
-import { overlayPng } from '../eval/heatmap.js';
+import { overlayScaledPng } from '../eval/heatmap.js';
 import { npyFloat32 } from '../eval/npy.js';
-import { normalizeScore } from '../eval/thresholds.js';
+import { normalizeScore, thresholdColourScale } from '../eval/thresholds.js';
 import { gaussianSmooth } from '../model/anomaly-map.js';
 import type { LoadedModel } from '../train/run.js';
 import type { Thresholds } from '../train/run-config.js';
@@ -108,8 +108,8 @@ export async function inferImages(rt: Runtime, loaded: LoadedModel, inputs: read
   const batch = o.batch ?? 8;
   const per = 3 * S * S;
   const records: InferRecord[] = [];
-  // One colour scale for every overlay: the run's (lowest map value to highest evaluated score), else the first batch's.
-  let scale: [number, number] | null = t ? [t.mapMin, t.max] : null;
+  // One colour scale for every overlay: the run's (around its pixel threshold), else the first batch's range.
+  let toUnit: ((v: number) => number) | null = t ? thresholdColourScale(t) : null;
   let defects = 0;
   mkdirSync(o.out, { recursive: true });
   const write = (rel: string, bytes: Uint8Array) => {
@@ -135,11 +135,11 @@ export async function inferImages(rt: Runtime, loaded: LoadedModel, inputs: read
       ? await rt.tidyAsync(async () => loaded.model.anomalyMap(rt.tensor(data.subarray(0, ok.length * per), [ok.length, 3, S, S])).read())
       : new Float32Array();
     if (t?.sigma) for (let k = 0; k < ok.length; k++) gaussianSmooth(maps.subarray(k * S * S, (k + 1) * S * S), 1, S, S, t.sigma);
-    if (!scale && ok.length) {
+    if (!toUnit && ok.length) {
       let lo = Infinity;
       let hi = -Infinity;
       for (const v of maps) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
-      scale = [lo, hi];
+      toUnit = (v) => (v - lo) / (hi > lo ? hi - lo : 1);
     }
     chunk.forEach((inp, j) => {
       const err = errors.get(j);
@@ -153,7 +153,7 @@ export async function inferImages(rt: Runtime, loaded: LoadedModel, inputs: read
       let score = -Infinity;
       for (const v of m) if (v > score) score = v;
       const stem = stems[i + j];
-      write(`${stem}.png`, overlayPng(input, m, S, scale![0], scale![1]));
+      write(`${stem}.png`, overlayScaledPng(input, m, S, toUnit!));
       if (o.raw) write(`${stem}.npy`, npyFloat32(m.slice(), [S, S]));
       const rec: InferRecord = { image: inp.path, score, normalized: null, label: null, overlay: `${stem}.png`, mask: null };
       if (t) {

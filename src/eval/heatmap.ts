@@ -14,13 +14,18 @@ function jet(t: number): [number, number, number] {
  * (per category, so overlays are comparable); `alpha` is the heatmap's weight. Interleaved RGB bytes.
  */
 export function overlayRgb(image: Float32Array, map: ArrayLike<number>, size: number, lo: number, hi: number, alpha = 0.5): Uint8Array {
+  const span = hi > lo ? hi - lo : 1;
+  return overlayScaledRgb(image, map, size, (v) => (v - lo) / span, alpha);
+}
+
+/** As `overlayRgb`, with the colour of a map value given by `toUnit` (0 blue .. 0.5 green .. 1 red). */
+export function overlayScaledRgb(image: Float32Array, map: ArrayLike<number>, size: number, toUnit: (v: number) => number, alpha = 0.5): Uint8Array {
   const n = size * size;
   const mean = [0.485, 0.456, 0.406];
   const std = [0.229, 0.224, 0.225];
   const out = new Uint8Array(n * 3);
-  const span = hi > lo ? hi - lo : 1;
   for (let i = 0; i < n; i++) {
-    const c = jet((map[i] - lo) / span);
+    const c = jet(toUnit(map[i]));
     for (let k = 0; k < 3; k++) {
       const px = (image[k * n + i] * std[k] + mean[k]) * 255;
       out[3 * i + k] = Math.max(0, Math.min(255, Math.round((1 - alpha) * px + alpha * c[k])));
@@ -32,6 +37,10 @@ export function overlayRgb(image: Float32Array, map: ArrayLike<number>, size: nu
 /** The overlay as a PNG file. */
 export function overlayPng(image: Float32Array, map: ArrayLike<number>, size: number, lo: number, hi: number, alpha = 0.5): Uint8Array {
   return encode({ width: size, height: size, data: overlayRgb(image, map, size, lo, hi, alpha), channels: 3, depth: 8 });
+}
+
+export function overlayScaledPng(image: Float32Array, map: ArrayLike<number>, size: number, toUnit: (v: number) => number, alpha = 0.5): Uint8Array {
+  return encode({ width: size, height: size, data: overlayScaledRgb(image, map, size, toUnit, alpha), channels: 3, depth: 8 });
 }
 
 /** The image itself (undoing the normalisation), interleaved RGB bytes. */

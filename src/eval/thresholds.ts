@@ -73,3 +73,19 @@ export function normalizeScore(score: number, t: { image: number; min: number; m
 function midpoint(a: number, b: number): number {
   return a + (b - a) / 2;
 }
+
+/**
+ * The overlays' colour scale around the pixel threshold: map values from the lowest seen up to the
+ * threshold run blue to green (0 .. 0.5), values above it green to red on a log scale up to the highest
+ * evaluated score (0.5 .. 1), so that everything not blue-cyan is over the threshold, and a faint defect
+ * is still visible beside a glaring one.
+ */
+export function thresholdColourScale(t: { pixel: number; mapMin: number; max: number }): (v: number) => number {
+  const below = t.pixel > t.mapMin ? t.pixel - t.mapMin : 1;
+  const logSpan = t.max > t.pixel && t.pixel > 0 ? Math.log(t.max / t.pixel) : 0;
+  return (v) => {
+    if (v < t.pixel) return (0.5 * (v - t.mapMin)) / below;
+    if (logSpan === 0) return 1;
+    return 0.5 + (0.5 * Math.log(v / t.pixel)) / logSpan;
+  };
+}
