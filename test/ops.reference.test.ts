@@ -101,6 +101,19 @@ for (const [i, [cin, cout, k, stride, pad, bias]] of ([
       ref: ([a, b]) => ref.broadcastBinary(a, s4(xs), b, s4([...bs]), (p, q) => p + q),
     });
     cases.push({
+      name: `sub (${label}) x[${xs}] - [${bs}]`,
+      inputs: [{ shape: xs }, { shape: [...bs] }],
+      gpu: ([a, b]) => ops.sub(a, b),
+      ref: ([a, b]) => ref.broadcastBinary(a, s4(xs), b, s4([...bs]), (p, q) => p - q),
+    });
+    cases.push({
+      // both operands used twice through sub: the case that once lost b's gradient
+      name: `(a - b) * (b - a) (${label}) x[${xs}], [${bs}]`,
+      inputs: [{ shape: xs }, { shape: [...bs] }],
+      gpu: ([a, b]) => ops.mul(ops.sub(a, b), ops.sub(b, a)),
+      ref: ([a, b]) => ref.broadcastBinary(a, s4(xs), b, s4([...bs]), (p, q) => -((p - q) ** 2)),
+    });
+    cases.push({
       name: `mul (${label}) x[${xs}] * [${bs}]`,
       inputs: [{ shape: xs }, { shape: [...bs] }],
       gpu: ([a, b]) => ops.mul(a, b),

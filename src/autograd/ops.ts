@@ -89,11 +89,24 @@ export function add(a: Tensor, b: Tensor): Tensor {
   ]);
 }
 
+/**
+ * a - b with broadcasting, as one node. (Built as add(a, affine(b, -1)) and disposing the intermediate,
+ * it cut the graph: b never received a gradient.)
+ */
 export function sub(a: Tensor, b: Tensor): Tensor {
-  const nb = affine(b, -1, 0);
-  const y = add(a, nb);
+  const rt = a.runtime;
+  const nb = affineForward(rt, b, -1, 0);
+  const y = binaryForward(rt, 'add', a, nb);
   nb.dispose();
-  return y;
+  return record('sub', [a, b], y, (dy) => {
+    let db: Tensor | null = null;
+    if (b.requiresGrad) {
+      const g = unbroadcast(rt, dy, b.shape);
+      db = affineForward(rt, g, -1, 0);
+      g.dispose();
+    }
+    return [a.requiresGrad ? unbroadcast(rt, dy, a.shape) : null, db];
+  });
 }
 
 /** a * b with broadcasting (attention gates). */
