@@ -84,5 +84,10 @@ export function loadAttention(blocks: readonly AttentionBlock[], sd: Map<string,
     else if (raw.shape.join() !== t.shape.join()) problems.push(`${name}: expected [${t.shape}], found [${raw.shape}]`);
   }
   if (problems.length) throw new WeightFileError(`${file}: attention weights do not match: ${problems.join('; ')}`);
-  for (const [name, t] of attentionTensorNames(blocks)) t.write(toFloat32(sd.get(name)!));
+  for (const [name, t] of attentionTensorNames(blocks)) {
+    const v = toFloat32(sd.get(name)!);
+    const bad = v.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) throw new WeightFileError(`${file}: tensor ${name} holds a non-finite value (${v[bad]} at index ${bad}): the weights are damaged`);
+    t.write(v);
+  }
 }

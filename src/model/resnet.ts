@@ -41,6 +41,33 @@ export function trunkTensorShapes(): Array<[string, number[]]> {
   return out;
 }
 
+/**
+ * Tensors a torchvision (or timm) ResNet18 state_dict may hold beyond conv1..layer3: BN counters, layer4
+ * and the classifier. Anything else (ResNet34's extra blocks, another network) is not a ResNet18.
+ */
+function resnet18ExtraShapes(): Map<string, number[] | null> {
+  const out = new Map<string, number[] | null>();
+  for (const [name] of trunkTensorShapes()) if (name.endsWith('.running_var')) out.set(name.replace(/running_var$/, 'num_batches_tracked'), null);
+  const conv = (name: string, cout: number, cin: number, k: number) => out.set(`${name}.weight`, [cout, cin, k, k]);
+  const bn = (name: string, c: number) => {
+    for (const t of ['weight', 'bias', 'running_mean', 'running_var']) out.set(`${name}.${t}`, [c]);
+    out.set(`${name}.num_batches_tracked`, null);
+  };
+  for (const b of [0, 1]) {
+    conv(`layer4.${b}.conv1`, 512, b === 0 ? 256 : 512, 3);
+    bn(`layer4.${b}.bn1`, 512);
+    conv(`layer4.${b}.conv2`, 512, 512, 3);
+    bn(`layer4.${b}.bn2`, 512);
+  }
+  conv('layer4.0.downsample.0', 512, 256, 1);
+  bn('layer4.0.downsample.1', 512);
+  out.set('fc.weight', [1000, 512]);
+  out.set('fc.bias', [1000]);
+  return out;
+}
+
+const FLOAT_DTYPES = new Set(['F32', 'F16', 'F64']);
+
 /** Every conv of conv1..layer3 with the BN that follows it, its stride and padding, in forward order. */
 export function trunkConvs(): Array<{ conv: string; bn: string; stride: number; pad: number }> {
   const out = [{ conv: 'conv1', bn: 'bn1', stride: 2, pad: 3 }];
@@ -162,22 +189,39 @@ export class ResNetTrunk {
   }
 
   /**
-   * From a torchvision-named state_dict. Tensors beyond layer3 (layer4, fc) are ignored; a missing or
-   * wrongly shaped tensor of conv1..layer3 is an error listing every such name with both shapes.
+   * From a torchvision-named state_dict. ResNet18's layer4 and fc may be present (and are ignored); a
+   * missing, wrongly shaped or non-float tensor of conv1..layer3, or a tensor no ResNet18 has (ResNet34's
+   * extra blocks, say), is an error listing every such name; a non-finite value is an error naming its tensor.
    */
   static fromStateDict(rt: Runtime, sd: Map<string, RawTensor>, file = 'state_dict', trainable = true): ResNetTrunk {
     const problems: string[] = [];
-    for (const [name, shape] of trunkTensorShapes()) {
+    const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+    const trunkShapes = new Map(trunkTensorShapes());
+    for (const [name, shape] of trunkShapes) {
       const t = sd.get(name);
       if (!t) problems.push(`missing ${name} [${shape}]`);
-      else if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-        problems.push(`${name}: expected [${shape}], found [${t.shape}]`);
-      }
+      else if (!sameShape(t.shape, shape)) problems.push(`${name}: expected [${shape}], found [${t.shape}]`);
+      else if (!FLOAT_DTYPES.has(t.dtype)) problems.push(`${name}: ${t.dtype}, expected a float tensor`);
     }
+    const extra = resnet18ExtraShapes();
+    const foreign: string[] = [];
+    for (const [name, t] of sd) {
+      if (trunkShapes.has(name)) continue;
+      if (!extra.has(name)) foreign.push(name);
+      else if (extra.get(name) && !sameShape(t.shape, extra.get(name)!)) problems.push(`${name}: expected [${extra.get(name)}] (ResNet18), found [${t.shape}]`);
+    }
+    if (foreign.length) problems.push(`${foreign.length} tensor(s) no ResNet18 has (a deeper ResNet or another network?): ${foreign.slice(0, 4).join(', ')}${foreign.length > 4 ? ', ...' : ''}`);
     if (problems.length > 0) {
       throw new WeightFileError(`${file}: not a ResNet18 (conv1..layer3) state_dict: ${problems.length} problem(s):\n  ${problems.join('\n  ')}`);
     }
-    const trunk = new ResNetTrunk(rt, (name) => ({ data: toFloat32(sd.get(name)!), trainable: trainable && !name.includes('running') }));
+    const values = new Map<string, Float32Array>();
+    for (const name of trunkShapes.keys()) {
+      const v = toFloat32(sd.get(name)!);
+      const bad = v.findIndex((x) => !Number.isFinite(x));
+      if (bad >= 0) throw new WeightFileError(`${file}: tensor ${name} holds a non-finite value (${v[bad]} at index ${bad}): the weights are damaged`);
+      values.set(name, v);
+    }
+    const trunk = new ResNetTrunk(rt, (name) => ({ data: values.get(name)!, trainable: trainable && !name.includes('running') }));
     for (const [name, bn] of trunk.batchNorms) {
       const n = sd.get(`${name}.num_batches_tracked`);
       if (n) bn.batchesTracked = toFloat32(n)[0];

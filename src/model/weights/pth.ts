@@ -39,14 +39,29 @@ const ALLOWED = new Set([
   ...Object.keys(STORAGE_DTYPES).map((s) => `torch.${s}`),
 ]);
 
+/** Most bytes a .pth may inflate to (a ResNet18 state_dict is 46 MB), and the largest compression ratio. */
+export const PTH_LIMITS = { maxBytes: 512 * 2 ** 20, maxRatio: 100 };
+
 export function readPth(data: Uint8Array, file = '.pth file'): Map<string, RawTensor> {
   const fail = (what: string): never => {
     throw new WeightFileError(`${file}: ${what}`);
   };
   let entries: Record<string, Uint8Array>;
+  // Sizes are checked from the zip's directory before anything is inflated (fflate never writes past the
+  // declared size, so a directory that lies cannot make it allocate more): no zip bomb gets inflated.
+  let total = 0;
+  const bounded = (f: { name: string; size: number; originalSize: number; compression: number }) => {
+    total += f.originalSize;
+    if (total > PTH_LIMITS.maxBytes) fail(`the zip declares more than ${PTH_LIMITS.maxBytes / 2 ** 20} MiB of content: refused before inflating (not a ResNet state_dict, or a zip bomb)`);
+    if (f.compression !== 0 && f.originalSize > PTH_LIMITS.maxRatio * Math.max(f.size, 1)) {
+      fail(`zip entry ${f.name} inflates ${Math.round(f.originalSize / Math.max(f.size, 1))}-fold (${f.size} to ${f.originalSize} bytes): refused as a zip bomb`);
+    }
+    return true;
+  };
   try {
-    entries = unzipSync(data);
+    entries = unzipSync(data, { filter: bounded });
   } catch (e) {
+    if (e instanceof WeightFileError) throw e;
     return fail(`not a PyTorch zip checkpoint (${(e as Error).message}); legacy non-zip .pth files are not supported, re-save with torch.save`);
   }
   const pklName = Object.keys(entries).find((n) => n === 'data.pkl' || n.endsWith('/data.pkl'));
@@ -88,10 +103,23 @@ function call(fn: Global, args: unknown[], fail: (what: string) => never): unkno
   }
 }
 
-/** Copies a (possibly strided) view out of a storage into contiguous bytes. */
+/**
+ * Copies a (possibly strided) view out of a storage into contiguous bytes. The view is checked against
+ * its storage first (integer sizes, no repeated elements, every index inside), so the copy is never
+ * larger than the bytes the file really holds.
+ */
 function viewOf(s: Storage, offset: number, size: number[], stride: number[], fail: (w: string) => never): RawTensor {
   const item = ITEMSIZE[s.dtype];
+  const count = Math.floor(s.bytes.length / item);
+  const isCount = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  if (!isCount(offset) || !Array.isArray(size) || !Array.isArray(stride) || size.length !== stride.length || !size.every(isCount) || !stride.every(isCount)) {
+    fail(`tensor with an invalid view (offset ${offset}, size ${JSON.stringify(size)}, stride ${JSON.stringify(stride)})`);
+  }
   const numel = size.reduce((a, b) => a * b, 1);
+  if (numel > count) fail(`tensor of size [${size}] has ${numel} elements but its storage only ${count}`);
+  if (size.some((d, i) => d > 1 && stride[i] === 0)) fail(`tensor of size [${size}] repeats its elements (stride 0): not a stored weight`);
+  const last = numel === 0 ? offset : offset + size.reduce((a, d, i) => a + (d - 1) * stride[i], 0);
+  if (last >= count && numel > 0) fail(`tensor of size [${size}] reads past the end of its storage (truncated file?)`);
   const out = new Uint8Array(numel * item);
   const rank = size.length;
   const idx = new Array(rank).fill(0);

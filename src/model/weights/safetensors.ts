@@ -25,25 +25,35 @@ export function readSafetensors(data: Uint8Array, file = 'safetensors file'): Ma
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const headerLen = Number(view.getBigUint64(0, true));
   if (headerLen > data.length - 8) fail(`truncated or not a safetensors file: header claims ${headerLen} bytes, the file has ${data.length - 8} after the length`);
-  let header: Record<string, unknown>;
+  if (headerLen > 100 * 2 ** 20) fail(`not a safetensors file: a ${headerLen}-byte header (the format allows 100 MB)`);
+  let header: unknown;
   try {
     header = JSON.parse(new TextDecoder().decode(data.subarray(8, 8 + headerLen)));
   } catch (e) {
     return fail(`header is not valid JSON (${(e as Error).message})`);
   }
+  if (!header || typeof header !== 'object' || Array.isArray(header)) fail(`header is not a JSON object (${JSON.stringify(header)?.slice(0, 40)})`);
   const body = data.subarray(8 + headerLen);
   const out = new Map<string, RawTensor>();
-  for (const [name, entry] of Object.entries(header)) {
+  const spans: Array<[number, number, string]> = [];
+  const isCount = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') continue;
     const e = entry as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
     if (!e || typeof e.dtype !== 'string' || !(e.dtype in ITEMSIZE)) fail(`tensor '${name}' has unsupported dtype ${e?.dtype}`);
-    if (!Array.isArray(e.shape) || !Array.isArray(e.data_offsets)) fail(`tensor '${name}' lacks shape or data_offsets`);
+    if (!Array.isArray(e.shape) || !e.shape.every(isCount)) fail(`tensor '${name}' has an invalid shape ${JSON.stringify(e.shape)}`);
+    if (!Array.isArray(e.data_offsets) || e.data_offsets.length !== 2 || !e.data_offsets.every(isCount)) fail(`tensor '${name}' has invalid data_offsets ${JSON.stringify(e.data_offsets)}`);
     const [begin, end] = e.data_offsets!;
     const numel = e.shape!.reduce((a, b) => a * b, 1);
     const expected = numel * ITEMSIZE[e.dtype as SafeDType];
     if (end - begin !== expected) fail(`tensor '${name}' ${JSON.stringify(e.shape)} ${e.dtype} needs ${expected} bytes, data_offsets give ${end - begin}`);
-    if (begin < 0 || end > body.length) fail(`truncated: tensor '${name}' ends at byte ${end} of the data section, which has ${body.length}`);
+    if (end > body.length) fail(`truncated: tensor '${name}' ends at byte ${end} of the data section, which has ${body.length}`);
+    spans.push([begin, end, name]);
     out.set(name, { dtype: e.dtype as SafeDType, shape: e.shape!, bytes: body.subarray(begin, end) });
+  }
+  spans.sort((a, b) => a[0] - b[0]);
+  for (let i = 1; i < spans.length; i++) {
+    if (spans[i][0] < spans[i - 1][1]) fail(`tensors '${spans[i - 1][2]}' and '${spans[i][2]}' overlap in the data section (bytes ${spans[i][0]}..${spans[i - 1][1]})`);
   }
   return out;
 }
