@@ -14,6 +14,15 @@ export const num = (name: string) => (v: string) => {
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative number, got '${v}'`);
   return n;
 };
+/**
+ * Image size: at least 32 (layer3 is then 2 x 2) and a multiple of 16, so that the layer1..3 feature grids
+ * (S/4, S/8, S/16) tile the image exactly and their upsampled maps line up.
+ */
+export const sizeArg = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 32 || n % 16 !== 0) throw new InvalidArgumentError(`${name} must be a multiple of 16 and at least 32 (the ResNet18 trunk downsamples by 16), got '${v}'`);
+  return n;
+};
 export const seedInt = (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`--seed must be a non-negative integer, got '${v}'`);

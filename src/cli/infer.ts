@@ -81,6 +81,29 @@ export function outputStems(inputs: readonly InferInput[]): string[] {
   });
 }
 
+/**
+ * Every file the call will write, checked before anything is written: none may be an input (an --out
+ * inside the input folders would otherwise replace images by overlays), and no two may coincide.
+ */
+function planOutputs(inputs: readonly InferInput[], stems: readonly string[], out: string, withMasks: boolean, raw: boolean): void {
+  const inputPaths = new Map(inputs.map((i) => [resolve(i.path), i.path]));
+  const planned = new Map<string, string>();
+  const claim = (rel: string, owner: string) => {
+    const p = resolve(out, rel);
+    const input = inputPaths.get(p);
+    if (input) throw new Error(`the output ${join(out, rel)} would overwrite the input image ${input}: choose an --out outside the input folders`);
+    const other = planned.get(p);
+    if (other) throw new Error(`two outputs would be ${join(out, rel)} (for ${other} and ${owner}): rename one of the inputs`);
+    planned.set(p, owner);
+  };
+  inputs.forEach((inp, k) => {
+    claim(`${stems[k]}.png`, inp.path);
+    if (withMasks) claim(`${stems[k]}_mask.png`, inp.path);
+    if (raw) claim(`${stems[k]}.npy`, inp.path);
+  });
+  for (const f of ['scores.json', 'scores.csv']) claim(f, 'the score tables');
+}
+
 export interface InferRecord {
   image: string;
   score: number | null;
@@ -104,7 +127,7 @@ export async function inferImages(rt: Runtime, loaded: LoadedModel, inputs: read
   const S = loaded.size;
   const t: Thresholds | undefined = loaded.run?.thresholds;
   const stems = outputStems(inputs);
-  const inputPaths = new Set(inputs.map((i) => resolve(i.path)));
+  planOutputs(inputs, stems, o.out, !!t, !!o.raw);
   const batch = o.batch ?? 8;
   const per = 3 * S * S;
   const records: InferRecord[] = [];
@@ -114,7 +137,6 @@ export async function inferImages(rt: Runtime, loaded: LoadedModel, inputs: read
   mkdirSync(o.out, { recursive: true });
   const write = (rel: string, bytes: Uint8Array) => {
     const p = join(o.out, rel);
-    if (inputPaths.has(resolve(p))) throw new Error(`refusing to overwrite the input ${p}: choose another --out`);
     mkdirSync(dirname(p), { recursive: true });
     writeFileSync(p, bytes);
   };

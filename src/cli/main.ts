@@ -4,7 +4,7 @@
  * Known problems (bad data, bad weights, divergence, no GPU) end with one line `dcam: ...` and exit code
  * 1; the stack trace only with --verbose.
  */
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
@@ -16,29 +16,37 @@ import { writeReport } from '../eval/report.js';
 import { loadFiles, loadRun, readRunConfig, runDataDir, type LoadedModel } from '../train/run.js';
 import { cacheDir, fetchTeacher, findTeacher, isShippedTeacher, SHIPPED_TEACHER } from '../train/teacher.js';
 import { train, type TrainOptions } from '../train/trainer.js';
-import { collect, fraction, int, num, progress, seedInt, withDevice, withProgress } from './common.js';
+import { collect, fraction, int, num, progress, seedInt, sizeArg, withDevice, withProgress } from './common.js';
 import { runCalibrate, saveThresholds, type CalibrateFlags } from './calibrate.js';
 import { expandInputs, inferImages } from './infer.js';
 
 const describeTeacher = (file: string) => (isShippedTeacher(file) ? `${SHIPPED_TEACHER.description}: ${file}` : file);
 
 interface TrainFlags {
-  data: string; out: string; category?: string[]; method: 'stfpm' | 'dcam'; teacher?: string; randomTeacher?: boolean;
-  size: number; epochs?: number; steps?: number; batch: number; lr?: number; momentum: number; weightDecay: number;
-  seed: number; init?: string; initAttention?: string; shuffle: boolean; resume?: boolean;
+  data: string; out: string; category?: string[]; method?: 'stfpm' | 'dcam'; teacher?: string; randomTeacher?: boolean;
+  size?: number; epochs?: number; steps?: number; batch?: number; lr?: number; momentum?: number; weightDecay?: number;
+  seed?: number; init?: string; initAttention?: string; shuffle?: boolean; resume?: boolean; overwrite?: boolean;
 }
 
-async function runTrain(f: TrainFlags): Promise<void> {
+/** The options the user gave (commander fills in defaults; a resume compares only what was given). */
+function given<T extends object>(opts: T, cmd?: Command): Partial<T> {
+  if (!cmd) return opts;
+  return Object.fromEntries(Object.entries(opts).filter(([k]) => cmd.getOptionValueSource(k) !== 'default')) as Partial<T>;
+}
+
+async function runTrain(all: TrainFlags, cmd?: Command): Promise<void> {
+  const f = { ...given(all, cmd), data: all.data, out: all.out };
+  if (f.resume && f.overwrite) throw new Error('--resume and --overwrite exclude each other');
   if (!f.resume) discoverCategories(f.data, f.category ?? []); // a missing or malformed data folder fails before the device starts
   const teacher = f.randomTeacher ? null : findTeacher(f.teacher);
-  console.log(`teacher: ${teacher ? describeTeacher(teacher) : 'RANDOM (--random-teacher: for testing only)'}`);
+  if (!f.resume || f.teacher) console.log(`teacher: ${teacher ? describeTeacher(teacher) : 'RANDOM (--random-teacher: for testing only)'}`);
   await withDevice(async (rt) => {
     const bar = progress('train');
     let started = false;
     const opts: TrainOptions = {
-      data: f.data, out: f.out, categories: f.category, method: f.method, teacher, randomTeacher: f.randomTeacher,
+      data: f.data, out: f.out, categories: f.category, method: f.method, teacher: f.resume && !f.teacher ? null : teacher, randomTeacher: f.randomTeacher,
       size: f.size, epochs: f.epochs, steps: f.steps, batch: f.batch, lr: f.lr, momentum: f.momentum, weightDecay: f.weightDecay,
-      seed: f.seed, init: f.init, initAttention: f.initAttention, shuffle: f.shuffle, resume: f.resume,
+      seed: f.seed, init: f.init, initAttention: f.initAttention, shuffle: f.shuffle, resume: f.resume, overwrite: f.overwrite,
       onStep: (s) => {
         if (!started) {
           bar.start(s.totalSteps, s.step - 1, { info: '' });
@@ -50,7 +58,8 @@ async function runTrain(f: TrainFlags): Promise<void> {
     try {
       const r = await train(rt, opts);
       bar.stop();
-      console.log(`trained ${r.steps} steps in ${r.seconds.toFixed(1)} s, last loss ${r.lastLoss.toFixed(4)}; run in ${f.out}`);
+      if (r.alreadyComplete) console.log(`the run in ${f.out} is already complete at step ${r.steps} (last loss ${r.lastLoss.toFixed(4)}); pass a larger --steps or --epochs with --resume to train longer`);
+      else console.log(`trained ${r.steps} steps in ${r.seconds.toFixed(1)} s, last loss ${r.lastLoss.toFixed(4)}; run in ${f.out}`);
     } finally {
       bar.stop();
     }
@@ -147,9 +156,9 @@ async function runDemo(f: { dir: string; steps: number; size: number }): Promise
     console.log(`generating a synthetic dataset (two categories, ${f.size}x${f.size}) in ${data}`);
     generateSyntheticDataset(data, { seed: 0, size: f.size, train: 32, testGood: 8, testPerDefect: 6 });
   }
-  if (existsSync(join(run, 'config.json'))) rmSync(run, { recursive: true, force: true }); // the demo's own earlier run
   await runTrain({
     data, out: run, method: 'dcam', size: f.size, steps: f.steps, batch: 8, momentum: 0.9, weightDecay: 1e-4, seed: 0, shuffle: true,
+    overwrite: true, // the demo's own earlier run
   });
   await runEval({ run, data, sigma: 0 });
   console.log(`next: npx dcam infer --run ${run} --out ${join(f.dir, 'inspected')} ${join(data, 'synth_disc', 'test')}   (OK / defect per image)`);
@@ -171,7 +180,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--method <m>', 'method preset').choices(['stfpm', 'dcam']).default('dcam'))
     .option('--teacher <file>', 'ImageNet ResNet18 weights (.pth or .safetensors); default $DCAM_TEACHER, else the shipped one')
     .option('--random-teacher', 'allow a random teacher (testing only)')
-    .option('--size <px>', 'image size', int('--size'), 256)
+    .option('--size <px>', 'image size (a multiple of 16, at least 32)', sizeArg('--size'), 256)
     .option('--epochs <n>', 'epochs', int('--epochs'))
     .option('--steps <n>', 'optimiser steps (instead of epochs)', int('--steps'))
     .option('--batch <n>', 'batch size', int('--batch'), 32)
@@ -182,8 +191,9 @@ export function buildProgram(): Command {
     .option('--init <file>', 'initial student weights (safetensors / pth)')
     .option('--init-attention <file>', 'initial attention weights')
     .option('--no-shuffle', 'batches in sorted path order')
-    .option('--resume', 'continue the run in --out from its last checkpoint')
-    .action((opts: TrainFlags) => runTrain(opts));
+    .option('--resume', 'continue the run in --out from its last checkpoint (only --steps / --epochs may change)')
+    .option('--overwrite', 'replace the run already in --out')
+    .action((opts: TrainFlags, cmd: Command) => runTrain(opts, cmd));
 
   program.command('eval')
     .description('evaluate a run: image/pixel AUROC, AU-PRO@0.3, legacy PRO; metrics.json, report.html, maps/')
@@ -207,7 +217,7 @@ export function buildProgram(): Command {
     .option('--teacher <file>', "teacher weights (default: the run's own, else the shipped one)")
     .option('--force', "use --teacher even if it is not the network the run was trained with")
     .addOption(new Option('--method <m>', 'method preset').choices(['stfpm', 'dcam']).default('dcam'))
-    .option('--size <px>', 'image size', int('--size'))
+    .option('--size <px>', 'image size (a multiple of 16, at least 32)', sizeArg('--size'))
     .requiredOption('--out <dir>', 'output folder')
     .option('--raw', 'also write the maps as .npy (float32, size x size)')
     .action((images: string[], opts) => runInfer(images, opts));
@@ -250,7 +260,7 @@ export function buildProgram(): Command {
     .description('the built-in default: synthetic data, a short DCAM training, evaluation and report')
     .option('--dir <dir>', 'working folder', 'runs/demo')
     .option('--steps <n>', 'training steps', int('--steps'), 120)
-    .option('--size <px>', 'image size', int('--size'), 64)
+    .option('--size <px>', 'image size (a multiple of 16, at least 32)', sizeArg('--size'), 64)
     .action((opts) => runDemo(opts));
   return program;
 }

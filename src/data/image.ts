@@ -34,31 +34,77 @@ function checkSize(file: string, kind: string, width: number, height: number): v
 const u32be = (b: Uint8Array, i: number) => ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
 const i32le = (b: Uint8Array, i: number) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
 
-export function decodeImage(bytes: Uint8Array, file = 'image'): RgbImage {
-  if (hasPngSignature(bytes)) {
-    if (bytes.length < 24) throw new ImageDecodeError(`${file}: corrupt PNG (no header)`);
-    checkSize(file, 'PNG', u32be(bytes, 16), u32be(bytes, 20));
-    return decodePngRgb(bytes, file);
+type Format = 'PNG' | 'JPEG' | 'BMP' | 'TIFF';
+
+const isTiff = (b: Uint8Array) => b.length > 8 && ((b[0] === 0x49 && b[1] === 0x49 && b[2] === 42 && b[3] === 0) || (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0 && b[3] === 42));
+
+function formatOf(bytes: Uint8Array): Format | null {
+  if (hasPngSignature(bytes)) return 'PNG';
+  if (bytes.length > 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'JPEG';
+  if (bytes.length > 26 && bytes[0] === 0x42 && bytes[1] === 0x4d) return 'BMP';
+  if (isTiff(bytes)) return 'TIFF';
+  return null;
+}
+
+function tiffDirectory(bytes: Uint8Array, file: string): UTIF.IFD {
+  try {
+    const [ifd] = UTIF.decode(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+    if (!ifd) throw new Error('no image in the file');
+    return ifd;
+  } catch (e) {
+    throw new ImageDecodeError(`${file}: corrupt or unsupported TIFF (${(e as Error).message})`);
   }
-  if (bytes.length > 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) {
-    const size = jpegSize(bytes);
-    if (!size) throw new ImageDecodeError(`${file}: corrupt JPEG (no frame header)`);
-    checkSize(file, 'JPEG', size.width, size.height);
-    try {
-      return decodeJpegRgb(bytes);
-    } catch (e) {
-      throw new ImageDecodeError(`${file}: corrupt JPEG (${(e as Error).message})`);
+}
+
+/**
+ * The format and size from the file's header, without decoding the pixels; throws (naming the file) for
+ * a foreign or corrupt header and for an image over the pixel limit.
+ */
+export function probeImage(bytes: Uint8Array, file = 'image'): { format: Format; width: number; height: number } {
+  const format = formatOf(bytes);
+  let size: { width: number; height: number } | null = null;
+  switch (format) {
+    case 'PNG':
+      if (bytes.length >= 24) size = { width: u32be(bytes, 16), height: u32be(bytes, 20) };
+      break;
+    case 'JPEG':
+      size = jpegSize(bytes);
+      break;
+    case 'BMP':
+      size = { width: Math.abs(i32le(bytes, 18)), height: Math.abs(i32le(bytes, 22)) };
+      break;
+    case 'TIFF': {
+      const ifd = tiffDirectory(bytes, file);
+      size = { width: Number((ifd.t256 as number[] | undefined)?.[0]), height: Number((ifd.t257 as number[] | undefined)?.[0]) };
+      break;
     }
+    default:
+      throw new ImageDecodeError(`${file}: not a PNG, JPEG, BMP or TIFF image`);
   }
-  if (bytes.length > 26 && bytes[0] === 0x42 && bytes[1] === 0x4d) return decodeBmpRgb(bytes, file);
-  if (bytes.length > 8 && ((bytes[0] === 0x49 && bytes[1] === 0x49 && bytes[2] === 42 && bytes[3] === 0) || (bytes[0] === 0x4d && bytes[1] === 0x4d && bytes[2] === 0 && bytes[3] === 42))) {
-    return decodeTiffRgb(bytes, file);
+  if (!size) throw new ImageDecodeError(`${file}: corrupt ${format} (no ${format === 'JPEG' ? 'frame header' : 'header'})`);
+  checkSize(file, format, size.width, size.height);
+  return { format, ...size };
+}
+
+export function decodeImage(bytes: Uint8Array, file = 'image'): RgbImage {
+  const { format } = probeImage(bytes, file);
+  switch (format) {
+    case 'PNG':
+      return decodePngRgb(bytes, file);
+    case 'JPEG':
+      try {
+        return decodeJpegRgb(bytes);
+      } catch (e) {
+        throw new ImageDecodeError(`${file}: corrupt JPEG (${(e as Error).message})`);
+      }
+    case 'BMP':
+      return decodeBmpRgb(bytes, file);
+    case 'TIFF':
+      return decodeTiffRgb(bytes, file);
   }
-  throw new ImageDecodeError(`${file}: not a PNG, JPEG, BMP or TIFF image`);
 }
 
 function decodeBmpRgb(bytes: Uint8Array, file: string): RgbImage {
-  checkSize(file, 'BMP', Math.abs(i32le(bytes, 18)), Math.abs(i32le(bytes, 22)));
   let bmp;
   try {
     bmp = decodeBmp(bytes);
@@ -71,13 +117,11 @@ function decodeBmpRgb(bytes: Uint8Array, file: string): RgbImage {
 }
 
 function decodeTiffRgb(bytes: Uint8Array, file: string): RgbImage {
+  const ifd = tiffDirectory(bytes, file);
+  const width = Number((ifd.t256 as number[] | undefined)?.[0]);
+  const height = Number((ifd.t257 as number[] | undefined)?.[0]);
   try {
     const buf = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-    const [ifd] = UTIF.decode(buf);
-    if (!ifd) throw new Error('no image in the file');
-    const width = Number((ifd.t256 as number[] | undefined)?.[0]);
-    const height = Number((ifd.t257 as number[] | undefined)?.[0]);
-    checkSize(file, 'TIFF', width, height);
     UTIF.decodeImage(buf, ifd);
     const rgba = UTIF.toRGBA8(ifd);
     if (rgba.length < width * height * 4) throw new Error('truncated image data');

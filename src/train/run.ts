@@ -6,6 +6,7 @@ import { preset, type MethodConfig } from '../model/config.js';
 import { DistillationModel } from '../model/distill.js';
 import { ResNetTrunk } from '../model/resnet.js';
 import { readStateDict } from '../model/weights/index.js';
+import { readCheckpoint } from './checkpoint-store.js';
 import { readRunConfig, TrainingError, type RunConfig } from './run-config.js';
 import { loadTeacher, openRunTeacher } from './trainer.js';
 
@@ -18,14 +19,25 @@ export interface LoadedModel {
   run: RunConfig | null;
 }
 
+/**
+ * The run's student: from its last committed checkpoint (checked against the manifest), or, for a run
+ * without checkpoints (one exported by the browser demo), its student.safetensors.
+ */
+function runStudent(runDir: string): { bytes: Uint8Array; file: string } {
+  const c = readCheckpoint(runDir);
+  if (c) return { bytes: c.student, file: c.studentFile };
+  const published = join(runDir, 'student.safetensors');
+  if (!existsSync(published)) throw new TrainingError(`${runDir} has no student weights yet (training did not finish an epoch)`);
+  return { bytes: readFileSync(published), file: published };
+}
+
 export async function loadRun(rt: Runtime, runDir: string, teacherOverride?: string, force = false): Promise<LoadedModel> {
   const run = readRunConfig(runDir);
-  const studentPath = join(runDir, 'student.safetensors');
-  if (!existsSync(studentPath)) throw new TrainingError(`${runDir} has no student.safetensors yet (training did not finish an epoch)`);
+  const s = runStudent(runDir);
   const teacher = await openRunTeacher(rt, run, runDir, teacherOverride, force);
   let student: ResNetTrunk;
   try {
-    student = ResNetTrunk.fromStateDict(rt, readStateDict(readFileSync(studentPath), studentPath), studentPath, false);
+    student = ResNetTrunk.fromStateDict(rt, readStateDict(s.bytes, s.file), s.file, false);
   } catch (e) {
     teacher.dispose();
     throw e;

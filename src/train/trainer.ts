@@ -1,9 +1,11 @@
 /**
- * Training: one model for every selected category (multi-class, as DCAM), SGD, a JSONL log, atomic
- * checkpoints after every epoch (and at the end), exact resumption from the last checkpoint, and a
- * clear stop on a non-finite loss that leaves the last good checkpoint untouched.
+ * Training: one model for every selected category (multi-class, as DCAM), SGD, a JSONL log, checkpoints
+ * written as one unit after every epoch and at the end (checkpoint-store.ts), exact resumption from the
+ * last one, and a clear stop on a non-finite loss that leaves the last good checkpoint untouched. One
+ * process per run folder (run-lock.ts); an existing run is never overwritten by accident, and a resume
+ * refuses changed settings by name (only the length of training may change).
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BatchLoader } from '../data/loader.js';
 import { discoverCategories } from '../data/mvtec.js';
@@ -11,7 +13,9 @@ import type { Runtime } from '../graph/runtime.js';
 import { SGD } from '../optim/sgd.js';
 import { createAttention, loadAttention } from '../model/attention.js';
 import { attentionSafetensors, studentSafetensors } from '../model/checkpoint.js';
-import { writeFileAtomic } from './files.js';
+import { probeImage } from '../data/image.js';
+import { cleanTemporaries, finishCheckpoint, readCheckpoint, writeCheckpoint, writeFileAtomic, type CheckpointStage, type CheckpointState } from './checkpoint-store.js';
+import { lockRun } from './run-lock.js';
 import { readRunConfig, runDataDir, TrainingError, type RunConfig } from './run-config.js';
 import { trainStep } from './step.js';
 import { preset, type MethodConfig } from '../model/config.js';
@@ -43,9 +47,13 @@ export interface TrainOptions {
   initAttention?: string;
   shuffle?: boolean;
   resume?: boolean;
+  /** Replace an existing run in `out` (its checkpoints, log and reports) instead of refusing. */
+  overwrite?: boolean;
   /** Extra method settings (attention kind, placement, loss weights, ...). */
   overrides?: Partial<MethodConfig>;
   onStep?: (s: StepInfo) => void;
+  /** Tests only: called at each stage of every checkpoint write (a throw simulates a crash there). */
+  checkpointFault?: (stage: CheckpointStage, step: number) => void;
 }
 
 export interface StepInfo {
@@ -55,14 +63,6 @@ export interface StepInfo {
   loss: number;
   terms: Record<string, number>;
   imagesPerSec: number;
-}
-
-interface RunState {
-  /** Optimiser steps done. */
-  step: number;
-  /** Next batch to run: epoch and index within it. */
-  epoch: number;
-  index: number;
 }
 
 export { findTeacher } from './teacher.js';
@@ -106,83 +106,166 @@ export interface TrainResult {
   steps: number;
   lastLoss: number;
   seconds: number;
+  /** True when a resumed run had already done all its steps (nothing was trained). */
+  alreadyComplete: boolean;
+}
+
+/** Files a run folder holds (what --overwrite removes; nothing else in the folder is touched). */
+const RUN_FILES = ['config.json', 'checkpoint.json', 'checkpoints', 'state.json', 'student.safetensors', 'attention.safetensors', 'optimizer.safetensors', 'train.jsonl', 'metrics.json', 'report.html', 'maps'];
+
+/** Settings a resume must not change, with how each is read from the options and from the run. */
+function changedSettings(o: TrainOptions, c: RunConfig): string[] {
+  const diffs: string[] = [];
+  const check = (flag: string, given: unknown, recorded: unknown) => {
+    if (given !== undefined && JSON.stringify(given) !== JSON.stringify(recorded)) diffs.push(`${flag} ${JSON.stringify(given)} (the run has ${JSON.stringify(recorded)})`);
+  };
+  check('--method', o.method, c.method.method);
+  check('--size', o.size, c.size);
+  check('--batch', o.batch, c.batch);
+  check('--lr', o.lr, c.method.lr);
+  check('--momentum', o.momentum, c.method.momentum);
+  check('--weight-decay', o.weightDecay, c.method.weightDecay);
+  check('--seed', o.seed, c.seed);
+  check('--shuffle', o.shuffle, c.shuffle);
+  check('--data', o.data === undefined ? undefined : resolve(o.data), c.data);
+  check('--category', o.categories?.length ? [...new Set(o.categories)].sort() : undefined, [...c.categories].sort());
+  if (o.randomTeacher && c.teacher.file) diffs.push('--random-teacher (the run has a teacher)');
+  if (o.init) diffs.push('--init (only a new run starts from given weights)');
+  if (o.initAttention) diffs.push('--init-attention (only a new run starts from given weights)');
+  return diffs;
+}
+
+/** The last loss in the run's log, for a run resumed after it had finished. */
+function lastLoggedLoss(logPath: string): number {
+  if (!existsSync(logPath)) return NaN;
+  const lines = readFileSync(logPath, 'utf8').trim().split('\n').filter(Boolean);
+  return lines.length ? (JSON.parse(lines[lines.length - 1]) as { loss: number }).loss : NaN;
+}
+
+/** Reads every training image's header before the first step: a bad file fails now, not an epoch later. */
+function checkTrainingImages(paths: readonly string[]): void {
+  for (const p of paths) {
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(p);
+    } catch (e) {
+      throw new TrainingError(`cannot read ${p}: ${(e as Error).message}`);
+    }
+    probeImage(bytes, p);
+  }
 }
 
 export async function train(rt: Runtime, o: TrainOptions): Promise<TrainResult> {
-  if (!o.teacher && !o.randomTeacher) {
+  if (!o.resume && !o.teacher && !o.randomTeacher) {
     throw new TrainingError('no teacher weights: pass --teacher FILE (or set DCAM_TEACHER); --random-teacher runs without one, for testing only');
   }
-  const seed = o.seed ?? 0;
   const runDir = o.out;
   mkdirSync(runDir, { recursive: true });
-  const statePath = join(runDir, 'state.json');
-  const resuming = !!o.resume && existsSync(statePath);
+  const unlock = lockRun(runDir);
+  try {
+    cleanTemporaries(runDir);
+    if (o.resume) finishCheckpoint(runDir);
+    return await trainLocked(rt, o, runDir);
+  } finally {
+    unlock();
+  }
+}
+
+async function trainLocked(rt: Runtime, o: TrainOptions, runDir: string): Promise<TrainResult> {
+  const hasRun = existsSync(join(runDir, 'config.json'));
   let config: RunConfig;
-  if (resuming) {
+  if (o.resume) {
+    if (!hasRun) throw new TrainingError(`nothing to resume in ${runDir} (no config.json): start the run without --resume`);
     config = readRunConfig(runDir);
     config.data = runDataDir(config, runDir);
+    const diffs = changedSettings(o, config);
+    if (diffs.length) throw new TrainingError(`--resume keeps the run's settings, but these differ: ${diffs.join('; ')}. Only --steps or --epochs may change; start a new run (another --out, or --overwrite) for the rest`);
+    if (o.steps !== undefined || o.epochs !== undefined) {
+      config = { ...config, steps: o.steps ?? null, epochs: o.steps !== undefined ? null : (o.epochs ?? null) };
+      writeFileAtomic(join(runDir, 'config.json'), JSON.stringify(config, null, 2));
+    }
   } else {
+    if (hasRun && !o.overwrite) {
+      throw new TrainingError(`${runDir} already holds a run (config.json): --resume continues it, --overwrite replaces it, or choose another --out`);
+    }
+    if (hasRun) for (const f of RUN_FILES) rmSync(join(runDir, f), { recursive: true, force: true });
     const method = preset(o.method ?? 'dcam', {
       ...o.overrides,
       ...(o.lr !== undefined ? { lr: o.lr } : {}),
       ...(o.momentum !== undefined ? { momentum: o.momentum } : {}),
       ...(o.weightDecay !== undefined ? { weightDecay: o.weightDecay } : {}),
     });
-    const cats = discoverCategories(o.data, o.categories ?? []);
+    const cats = discoverCategories(o.data, [...new Set(o.categories ?? [])]);
     const teacherFile = o.teacher ? resolve(o.teacher) : null;
     config = {
-      method, size: o.size ?? 256, batch: o.batch ?? 32, epochs: o.steps ? null : (o.epochs ?? 100), steps: o.steps ?? null, seed,
+      method, size: o.size ?? 256, batch: o.batch ?? 32, epochs: o.steps ? null : (o.epochs ?? 100), steps: o.steps ?? null, seed: o.seed ?? 0,
       shuffle: o.shuffle ?? true, categories: cats.map((c) => c.name), data: resolve(o.data),
       teacher: { file: teacherFile, sha256: teacherFile ? sha256File(teacherFile) : null, shipped: isShippedTeacher(teacherFile) },
       trainImages: cats.reduce((a, c) => a + c.train.length, 0),
     };
   }
+  const seed = config.seed;
   const cats = discoverCategories(config.data, config.categories);
   const paths = cats.flatMap((c) => c.train).sort();
-  const loader = new BatchLoader(paths, { batch: config.batch, size: config.size, shuffle: config.shuffle, seed: config.seed });
+  checkTrainingImages(paths);
+  const loader = new BatchLoader(paths, { batch: config.batch, size: config.size, shuffle: config.shuffle, seed });
   const totalSteps = config.steps ?? (config.epochs ?? 1) * loader.batchesPerEpoch;
+  const saved = o.resume ? readCheckpoint(runDir) : null;
+  let state: CheckpointState = saved ? { step: saved.step, epoch: saved.epoch, index: saved.index } : { step: 0, epoch: 0, index: 0 };
+  const logPath = join(runDir, 'train.jsonl');
+  if (state.step >= totalSteps && saved) {
+    return { config, steps: state.step, lastLoss: lastLoggedLoss(logPath), seconds: 0, alreadyComplete: true };
+  }
 
   let teacher: FoldedTrunk;
-  if (resuming) teacher = await openRunTeacher(rt, config, runDir);
+  if (o.resume) teacher = await openRunTeacher(rt, config, runDir, o.teacher ?? undefined);
   else {
-    teacher = await loadTeacher(rt, config.teacher.file, config.seed);
+    teacher = await loadTeacher(rt, config.teacher.file, seed);
     config.teacher.fingerprint = await teacherFingerprint(rt, teacher);
     writeFileAtomic(join(runDir, 'config.json'), JSON.stringify(config, null, 2));
   }
-  const studentFile = resuming ? join(runDir, 'student.safetensors') : o.init;
-  const student = studentFile ? ResNetTrunk.fromStateDict(rt, readStateDict(readFileSync(studentFile), studentFile), studentFile) : ResNetTrunk.random(rt, seed);
+  let student: ResNetTrunk;
   const attention = createAttention(rt, config.method.attention, seed + 1, config.method.reduction);
-  const attentionFile = resuming ? join(runDir, 'attention.safetensors') : o.initAttention;
-  if (attentionFile && attention.length) loadAttention(attention, readStateDict(readFileSync(attentionFile), attentionFile), attentionFile);
+  try {
+    if (saved) student = ResNetTrunk.fromStateDict(rt, readStateDict(saved.student, saved.studentFile), saved.studentFile);
+    else if (o.init) student = ResNetTrunk.fromStateDict(rt, readStateDict(readFileSync(o.init), o.init), o.init);
+    else student = ResNetTrunk.random(rt, seed);
+    if (attention.length && saved?.attention) loadAttention(attention, readStateDict(saved.attention, saved.attentionFile), saved.attentionFile);
+    else if (attention.length && !saved && o.initAttention) loadAttention(attention, readStateDict(readFileSync(o.initAttention), o.initAttention), o.initAttention);
+  } catch (e) {
+    teacher.dispose();
+    throw e;
+  }
   const model = new DistillationModel(teacher, student, attention, config.method);
   const params = model.parameters();
   const opt = new SGD(params, { lr: config.method.lr, momentum: config.method.momentum, weightDecay: config.method.weightDecay });
-  let state: RunState = { step: 0, epoch: 0, index: 0 };
-  if (resuming) {
-    state = JSON.parse(readFileSync(statePath, 'utf8')) as RunState;
-    const saved = readStateDict(readFileSync(join(runDir, 'optimizer.safetensors')), 'optimizer.safetensors');
-    opt.loadState(params.map((_, i) => (saved.has(`momentum.${i}`) ? toFloat32(saved.get(`momentum.${i}`)!) : null)));
+  if (saved) {
+    const momenta = readStateDict(saved.optimizer, saved.optimizerFile);
+    opt.loadState(params.map((_, i) => (momenta.has(`momentum.${i}`) ? toFloat32(momenta.get(`momentum.${i}`)!) : null)));
   }
+  let lastCheckpoint: number | null = saved ? saved.step : null;
 
-  const checkpoint = async (s: RunState) => {
-    writeFileAtomic(join(runDir, 'student.safetensors'), await studentSafetensors(student));
-    if (attention.length) writeFileAtomic(join(runDir, 'attention.safetensors'), await attentionSafetensors(attention));
+  const checkpoint = async (s: CheckpointState) => {
     const momentum: Array<[string, RawTensor]> = [];
     const buffers = opt.state();
     for (let i = 0; i < buffers.length; i++) {
       const b = buffers[i];
       if (b) momentum.push([`momentum.${i}`, fromFloat32(await b.read(), [...b.shape])]);
     }
-    writeFileAtomic(join(runDir, 'optimizer.safetensors'), writeSafetensors(momentum));
-    writeFileAtomic(statePath, JSON.stringify(s)); // last: marks the checkpoint complete
+    const files = {
+      student: await studentSafetensors(student),
+      attention: attention.length ? await attentionSafetensors(attention) : null,
+      optimizer: writeSafetensors(momentum),
+    };
+    writeCheckpoint(runDir, s, files, o.checkpointFault && ((stage) => o.checkpointFault!(stage, s.step)));
+    lastCheckpoint = s.step;
   };
 
-  const logPath = join(runDir, 'train.jsonl');
-  if (resuming && existsSync(logPath)) {
+  if (o.resume && existsSync(logPath)) {
     // Steps after the checkpoint are redone: drop their log lines so the log reads as one run.
     const kept = readFileSync(logPath, 'utf8').split('\n').filter((l) => l && (JSON.parse(l) as { step: number }).step <= state.step);
     writeFileAtomic(logPath, kept.map((l) => l + '\n').join(''));
-  } else if (!resuming) {
+  } else {
     writeFileAtomic(logPath, '');
   }
   const t0 = performance.now();
@@ -195,9 +278,8 @@ export async function train(rt: Runtime, o: TrainOptions): Promise<TrainResult> 
       const values = await trainStep(rt, model, opt, batch.data, B, config.size);
       lastLoss = values.loss;
       if (!Number.isFinite(lastLoss)) {
-        throw new TrainingError(
-          `the loss became ${lastLoss} at step ${state.step + 1} (epoch ${batch.epoch + 1}); stopped. The last good checkpoint in ${runDir} is kept; try a lower --lr`,
-        );
+        const kept = lastCheckpoint !== null ? `The last good checkpoint (step ${lastCheckpoint}) in ${runDir} is kept` : 'No checkpoint had been written yet';
+        throw new TrainingError(`the loss became ${lastLoss} at step ${state.step + 1} (epoch ${batch.epoch + 1}); stopped. ${kept}; try a lower --lr`);
       }
       const now = performance.now();
       const imagesPerSec = (B * 1000) / (now - stepTimer);
@@ -216,5 +298,5 @@ export async function train(rt: Runtime, o: TrainOptions): Promise<TrainResult> 
     student.dispose();
     teacher.dispose();
   }
-  return { config, steps: state.step, lastLoss, seconds: (performance.now() - t0) / 1000 };
+  return { config, steps: state.step, lastLoss, seconds: (performance.now() - t0) / 1000, alreadyComplete: false };
 }
