@@ -1,4 +1,13 @@
-/** dcam-webgpu: the public API. */
+/**
+ * dcam-webgpu: the public API (browser-safe; in Node the package resolves to node.ts, which adds file
+ * paths to loadDetector and the Node-only training tools).
+ */
+export {
+  loadDetector, trainDetector, Detector, DetectorError, SHIPPED_TEACHER_URL,
+  type ImageInput, type InspectionResult, type Region, type RunSource, type LoadDetectorOptions, type TrainDetectorOptions,
+} from './detector.js';
+export type { RunConfig, Thresholds } from './train/run-config.js';
+export { decodeImage, probeImage, type RgbImage } from './data/image.js';
 export { createDevice, describeAdapter, type CreateDeviceOptions } from './graph/device.js';
 export { Runtime, DeviceLostError, type AdapterDescription } from './graph/runtime.js';
 export { Tensor, sizeOf, shapeStr, type Shape, type DType } from './graph/tensor.js';

@@ -7,7 +7,6 @@
 import { unzipSync, zipSync, strToU8, strFromU8 } from 'fflate';
 import { createDevice } from '../../src/graph/device.js';
 import type { Runtime } from '../../src/graph/runtime.js';
-import { registerShaderSources } from '../../src/graph/shader-source.js';
 import { decodeImage, ImageDecodeError, type RgbImage } from '../../src/data/image.js';
 import { toInput } from '../../src/data/resize.js';
 import { attentionSafetensors, studentSafetensors } from '../../src/model/checkpoint.js';
@@ -26,8 +25,6 @@ import shippedTeacherUrl from '../../weights/resnet18-imagenet-layer1to3.safeten
 
 /** The ImageNet teacher that ships with dcam-webgpu (served with the page): the default. */
 export const SHIPPED_TEACHER_URL = shippedTeacherUrl;
-
-registerShaderSources(import.meta.glob('../../shaders/*.wgsl', { query: '?raw', import: 'default', eager: true }) as Record<string, string>);
 
 export class DemoError extends Error {}
 

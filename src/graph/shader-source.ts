@@ -1,9 +1,11 @@
 /**
- * Where WGSL files come from. In Node they are read from the package's shaders/ folder; a bundler
- * (the browser demo) registers them up front, e.g. with Vite:
- *   registerShaderSources(import.meta.glob('../shaders/*.wgsl', { query: '?raw', import: 'default', eager: true }))
+ * Where WGSL comes from: the kernels of shaders/*.wgsl travel inside the package as strings
+ * (shaders.generated.ts, made by scripts/bundle-shaders.mjs), so Node and browser bundles need no file
+ * access and no registration. `registerShaderSources` can still replace them (e.g. a live-edited shader).
  */
-const sources = new Map<string, string>();
+import { SHADERS } from './shaders.generated.js';
+
+const sources = new Map<string, string>(Object.entries(SHADERS));
 
 export function registerShaderSources(files: Record<string, string>): void {
   for (const [path, text] of Object.entries(files)) {
@@ -12,19 +14,8 @@ export function registerShaderSources(files: Record<string, string>): void {
   }
 }
 
-interface NodeFs {
-  readFileSync(path: URL, enc: 'utf8'): string;
-}
-
 export function shaderSource(name: string): string {
-  const known = sources.get(name);
-  if (known !== undefined) return known;
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  const fs = proc?.getBuiltinModule?.('node:fs') as NodeFs | undefined;
-  if (!fs) {
-    throw new Error(`shader ${name}.wgsl is not registered: call registerShaderSources() with the shaders/ folder first`);
-  }
-  const text = fs.readFileSync(new URL(`../../shaders/${name}.wgsl`, import.meta.url), 'utf8');
-  sources.set(name, text);
+  const text = sources.get(name);
+  if (text === undefined) throw new Error(`no shader named ${name}.wgsl (known: ${[...sources.keys()].join(', ')})`);
   return text;
 }

@@ -23,7 +23,7 @@ export interface LoadedModel {
  * The run's student: from its last committed checkpoint (checked against the manifest), or, for a run
  * without checkpoints (one exported by the browser demo), its student.safetensors.
  */
-function runStudent(runDir: string): { bytes: Uint8Array; file: string } {
+export function runStudent(runDir: string): { bytes: Uint8Array; file: string } {
   const c = readCheckpoint(runDir);
   if (c) return { bytes: c.student, file: c.studentFile };
   const published = join(runDir, 'student.safetensors');

@@ -1,0 +1,298 @@
+/**
+ * The detector API for applications, the same in Node and in browsers: load a trained run (or train one
+ * on a few good images), inspect images, get per image the score, the normalised score and the OK /
+ * defect label with the run's thresholds, the anomaly map and the defect regions.
+ *
+ *   const det = await loadDetector({ run: 'https://example.com/run/' });   // Node: a folder path
+ *   const [r] = await det.inspect([jpegBytes]);   // { score, normalized, label, map, regions }
+ *   det.dispose();
+ *
+ * This module is browser-safe; in Node the package resolves to node.ts, whose loadDetector also reads
+ * run folders and teacher files from disk.
+ */
+import { unzipSync, strFromU8 } from 'fflate';
+import { decodeImage, type RgbImage } from './data/image.js';
+import { toInput } from './data/resize.js';
+import { labelComponents } from './eval/metrics.js';
+import { normalizeScore } from './eval/thresholds.js';
+import { createDevice } from './graph/device.js';
+import type { Runtime } from './graph/runtime.js';
+import { createAttention } from './model/attention.js';
+import { preset, type MethodConfig } from './model/config.js';
+import { DistillationModel } from './model/distill.js';
+import { FINGERPRINT_TOLERANCE, fingerprintDistance, teacherFingerprint } from './model/fingerprint.js';
+import { FoldedTrunk, ResNetTrunk } from './model/resnet.js';
+import { readStateDict } from './model/weights/index.js';
+import { Rng } from './nn/init.js';
+import { SGD } from './optim/sgd.js';
+import type { RunConfig, Thresholds } from './train/run-config.js';
+import { trainStep } from './train/step.js';
+
+/** The ImageNet teacher that ships with the package (bundlers emit it as an asset; Node reads the file). */
+export const SHIPPED_TEACHER_URL = new URL('../weights/resnet18-imagenet-layer1to3.safetensors', import.meta.url);
+
+export class DetectorError extends Error {}
+
+/** Encoded bytes (PNG, JPEG, BMP, TIFF) or decoded pixels (RGBA as from a canvas, or RGB). */
+export type ImageInput = Uint8Array | ArrayBuffer | { width: number; height: number; data: Uint8Array | Uint8ClampedArray };
+
+export interface Region {
+  /** Bounding box in map pixels (the map is size x size). */
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  /** Pixels over the pixel threshold, and the highest map value inside. */
+  area: number;
+  peak: number;
+}
+
+export interface InspectionResult {
+  /** Image score: the map's maximum. */
+  score: number;
+  /** With thresholds: in [0, 1], the threshold at 0.5; else null. */
+  normalized: number | null;
+  label: 'ok' | 'defect' | null;
+  /** Anomaly map, size x size, row-major. */
+  map: Float32Array;
+  size: number;
+  /** Connected regions over the pixel threshold (8-connected), largest first; [] without thresholds. */
+  regions: Region[];
+}
+
+/** A run: its config.json and student weights (bytes), or its files by name (loose or one zip). */
+export type RunSource = string | URL | { config: RunConfig | Uint8Array | string; student: Uint8Array } | Map<string, Uint8Array>;
+
+export interface LoadDetectorOptions {
+  run: RunSource;
+  /** Teacher weights: bytes or a URL; default the shipped ImageNet ResNet18. */
+  teacher?: Uint8Array | string | URL;
+  /** Use the teacher even if it is not the network the run was trained with. */
+  force?: boolean;
+  /** A runtime to share (default: a new one, destroyed by dispose()). */
+  runtime?: Runtime;
+  /** Images per GPU batch in inspect() (default 8). */
+  batch?: number;
+}
+
+async function fetchBytes(url: string | URL): Promise<Uint8Array> {
+  const r = await fetch(url);
+  if (!r.ok) throw new DetectorError(`${String(url)}: HTTP ${r.status} ${r.statusText}`);
+  return new Uint8Array(await r.arrayBuffer());
+}
+
+/** The run's config and student bytes from any RunSource (URLs are fetched; a folder URL ends with '/'). */
+export async function readRunSource(run: RunSource): Promise<{ config: RunConfig; student: Uint8Array; name: string }> {
+  if (typeof run === 'string' || run instanceof URL) {
+    const base = String(run).endsWith('/') ? String(run) : `${String(run)}/`;
+    const [config, student] = await Promise.all([fetchBytes(`${base}config.json`), fetchBytes(`${base}student.safetensors`)]);
+    return { config: parseConfig(config, `${base}config.json`), student, name: base };
+  }
+  if (run instanceof Map) {
+    let named = new Map([...run].map(([k, v]) => [k.replace(/^.*[\\/]/, ''), v]));
+    const zip = [...named].find(([k]) => k.endsWith('.zip'));
+    if (zip) named = new Map(Object.entries(unzipSync(zip[1])).map(([k, v]) => [k.replace(/^.*[\\/]/, ''), v]));
+    const config = named.get('config.json');
+    const student = named.get('student.safetensors');
+    if (!config || !student) throw new DetectorError(`a run needs config.json and student.safetensors (got: ${[...named.keys()].join(', ') || 'nothing'})`);
+    return { config: parseConfig(config, 'config.json'), student, name: 'run' };
+  }
+  const config = run.config instanceof Uint8Array || typeof run.config === 'string' ? parseConfig(run.config, 'config.json') : run.config;
+  return { config, student: run.student, name: 'run' };
+}
+
+function parseConfig(bytes: Uint8Array | string, name: string): RunConfig {
+  let c: RunConfig;
+  try {
+    c = JSON.parse(typeof bytes === 'string' ? bytes : strFromU8(bytes)) as RunConfig;
+  } catch (e) {
+    throw new DetectorError(`${name} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (!c || !c.method || !Number.isInteger(c.size)) throw new DetectorError(`${name} is not a dcam run (no method or size)`);
+  return c;
+}
+
+export class Detector {
+  private constructor(
+    readonly runtime: Runtime,
+    private readonly model: DistillationModel,
+    private readonly teacher: FoldedTrunk,
+    /** Image size the model works at. */
+    readonly size: number,
+    readonly method: MethodConfig,
+    /** The run's decision thresholds (null: scores only, no labels). */
+    readonly thresholds: Thresholds | null,
+    private readonly ownsRuntime: boolean,
+    private readonly batch: number,
+  ) {}
+
+  /** @internal: from a folded teacher and a student state (used by loadDetector and trainDetector). */
+  static async create(rt: Runtime, teacher: FoldedTrunk, student: ResNetTrunk, method: MethodConfig, size: number, thresholds: Thresholds | null, ownsRuntime: boolean, batch = 8): Promise<Detector> {
+    const model = new DistillationModel(teacher, student, [], { ...method, attention: 'none' });
+    await model.foldForInference();
+    return new Detector(rt, model, teacher, size, method, thresholds, ownsRuntime, batch);
+  }
+
+  /** One image or many; results in the same order. Images of any size are resized as in training. */
+  inspect(image: ImageInput): Promise<InspectionResult>;
+  inspect(images: readonly ImageInput[]): Promise<InspectionResult[]>;
+  async inspect(input: ImageInput | readonly ImageInput[]): Promise<InspectionResult | InspectionResult[]> {
+    const many = Array.isArray(input);
+    const images = (many ? input : [input]) as readonly ImageInput[];
+    const S = this.size;
+    const per = 3 * S * S;
+    const out: InspectionResult[] = [];
+    for (let i = 0; i < images.length; i += this.batch) {
+      const chunk = images.slice(i, i + this.batch);
+      const data = new Float32Array(chunk.length * per);
+      chunk.forEach((img, j) => toInput(toRgb(img, i + j), S, data, j * per));
+      const rt = this.runtime;
+      const maps = await rt.tidyAsync(async () => this.model.anomalyMap(rt.tensor(data, [chunk.length, 3, S, S])).read());
+      for (let j = 0; j < chunk.length; j++) out.push(this.result(maps.slice(j * S * S, (j + 1) * S * S)));
+    }
+    return many ? out : out[0];
+  }
+
+  private result(map: Float32Array): InspectionResult {
+    let score = -Infinity;
+    for (const v of map) if (v > score) score = v;
+    const t = this.thresholds;
+    if (!t) return { score, normalized: null, label: null, map, size: this.size, regions: [] };
+    return { score, normalized: normalizeScore(score, t), label: score >= t.image ? 'defect' : 'ok', map, size: this.size, regions: regionsOf(map, this.size, t.pixel) };
+  }
+
+  /** Frees the model's GPU memory (and the runtime, if the detector made it). */
+  dispose(): void {
+    this.model.dispose();
+    this.teacher.dispose();
+    if (this.ownsRuntime) this.runtime.destroy();
+  }
+}
+
+function toRgb(img: ImageInput, k: number): RgbImage {
+  if (img instanceof Uint8Array || img instanceof ArrayBuffer) return decodeImage(img instanceof ArrayBuffer ? new Uint8Array(img) : img, `image ${k}`);
+  const n = img.width * img.height;
+  const ch = img.data.length / n;
+  if (ch !== 3 && ch !== 4) throw new DetectorError(`image ${k}: ${img.data.length} values for ${img.width}x${img.height} (expected RGB or RGBA)`);
+  if (ch === 3) return { width: img.width, height: img.height, data: new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.length) };
+  const rgb = new Uint8Array(n * 3);
+  for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) rgb[3 * i + c] = img.data[4 * i + c];
+  return { width: img.width, height: img.height, data: rgb };
+}
+
+function regionsOf(map: Float32Array, S: number, threshold: number): Region[] {
+  const mask = new Uint8Array(S * S);
+  for (let p = 0; p < mask.length; p++) mask[p] = map[p] >= threshold ? 1 : 0;
+  const { labels, count } = labelComponents(mask, S, S);
+  const r = Array.from({ length: count }, () => ({ x0: S, y0: S, x1: -1, y1: -1, area: 0, peak: -Infinity }));
+  for (let p = 0; p < labels.length; p++) {
+    const l = labels[p];
+    if (!l) continue;
+    const g = r[l - 1];
+    const y = Math.floor(p / S);
+    const x = p % S;
+    [g.x0, g.y0, g.x1, g.y1] = [Math.min(g.x0, x), Math.min(g.y0, y), Math.max(g.x1, x), Math.max(g.y1, y)];
+    g.area++;
+    g.peak = Math.max(g.peak, map[p]);
+  }
+  return r.map((g) => ({ x: g.x0, y: g.y0, width: g.x1 - g.x0 + 1, height: g.y1 - g.y0 + 1, area: g.area, peak: g.peak })).sort((a, b) => b.area - a.area);
+}
+
+/** A folded teacher from weight bytes, with its fingerprint. */
+async function openTeacher(rt: Runtime, bytes: Uint8Array, name: string): Promise<{ teacher: FoldedTrunk; fingerprint: number[] }> {
+  const trunk = ResNetTrunk.fromStateDict(rt, readStateDict(bytes, name), name, false);
+  const teacher = await FoldedTrunk.fromTrunk(trunk).finally(() => trunk.dispose());
+  return { teacher, fingerprint: await teacherFingerprint(rt, teacher) };
+}
+
+/** Browser-safe loading: run and teacher as bytes or URLs (Node's entry also takes folder and file paths). */
+export async function loadDetector(o: LoadDetectorOptions): Promise<Detector> {
+  const teacherBytes = o.teacher instanceof Uint8Array ? o.teacher : await fetchBytes(o.teacher ?? SHIPPED_TEACHER_URL);
+  return detectorFrom(await readRunSource(o.run), teacherBytes, String(o.teacher instanceof Uint8Array ? 'teacher' : (o.teacher ?? 'the shipped teacher')), o);
+}
+
+/** @internal: the shared tail of both loadDetector()s. */
+export async function detectorFrom(run: { config: RunConfig; student: Uint8Array; name: string }, teacherBytes: Uint8Array, teacherName: string, o: Pick<LoadDetectorOptions, 'force' | 'runtime' | 'batch'>): Promise<Detector> {
+  const rt = o.runtime ?? (await createDevice());
+  try {
+    const { teacher, fingerprint } = await openTeacher(rt, teacherBytes, teacherName);
+    const recorded = run.config.teacher?.fingerprint;
+    if (recorded && !o.force) {
+      const d = fingerprintDistance(fingerprint, recorded);
+      if (!(d <= FINGERPRINT_TOLERANCE)) {
+        teacher.dispose();
+        throw new DetectorError(`${teacherName} is not the teacher ${run.name} was trained with (features differ by ${d.toExponential(2)}): pass the run's teacher, or force: true`);
+      }
+    }
+    const student = ResNetTrunk.fromStateDict(rt, readStateDict(run.student, 'student.safetensors'), 'student.safetensors', false);
+    return await Detector.create(rt, teacher, student, run.config.method, run.config.size, run.config.thresholds ?? null, !o.runtime, o.batch);
+  } catch (e) {
+    if (!o.runtime) rt.destroy();
+    throw e;
+  }
+}
+
+export interface TrainDetectorOptions {
+  /** Good images only (a few to a few dozen). */
+  images: readonly ImageInput[];
+  method?: 'stfpm' | 'dcam';
+  size?: number;
+  epochs?: number;
+  batch?: number;
+  lr?: number;
+  seed?: number;
+  teacher?: Uint8Array | string | URL;
+  runtime?: Runtime;
+  onProgress?: (p: { step: number; totalSteps: number; epoch: number; loss: number }) => void;
+  /** Aborting stops after the current step; the detector trained so far is returned. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Few-shot training in an application: a student trained on `images` against the teacher, returned as a
+ * Detector (no thresholds: without defect samples scores carry no verdict until one is set).
+ */
+export async function trainDetector(o: TrainDetectorOptions): Promise<Detector> {
+  if (o.images.length === 0) throw new DetectorError('trainDetector needs at least one good image');
+  const rt = o.runtime ?? (await createDevice());
+  try {
+    const size = o.size ?? 128;
+    const seed = o.seed ?? 0;
+    const config = preset(o.method ?? 'stfpm', o.lr !== undefined ? { lr: o.lr } : {});
+    const teacherBytes = o.teacher instanceof Uint8Array ? o.teacher : await fetchBytes(o.teacher ?? SHIPPED_TEACHER_URL);
+    const { teacher } = await openTeacher(rt, teacherBytes, 'teacher');
+    const data = o.images.map((img, k) => toInput(toRgb(img, k), size));
+    const student = ResNetTrunk.random(rt, seed);
+    const model = new DistillationModel(teacher, student, createAttention(rt, config.attention, seed + 1, config.reduction), config);
+    const params = model.parameters();
+    const opt = new SGD(params, { lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay });
+    const batch = Math.min(o.batch ?? 8, data.length);
+    const perEpoch = Math.floor(data.length / batch);
+    const epochs = o.epochs ?? 20;
+    const rng = new Rng(seed);
+    let step = 0;
+    try {
+      for (let epoch = 0; epoch < epochs && !o.signal?.aborted; epoch++) {
+        const order = data.map((_, i) => i);
+        for (let i = order.length - 1; i > 0; i--) {
+          const j = Math.floor(rng.next() * (i + 1));
+          [order[i], order[j]] = [order[j], order[i]];
+        }
+        for (let b = 0; b < perEpoch && !o.signal?.aborted; b++) {
+          const x = new Float32Array(batch * 3 * size * size);
+          for (let k = 0; k < batch; k++) x.set(data[order[b * batch + k]], k * 3 * size * size);
+          const { loss } = await trainStep(rt, model, opt, x, batch, size);
+          if (!Number.isFinite(loss)) throw new DetectorError(`the loss became ${loss} at step ${step + 1}: try a lower lr`);
+          o.onProgress?.({ step: ++step, totalSteps: epochs * perEpoch, epoch: epoch + 1, loss });
+        }
+      }
+    } finally {
+      opt.dispose();
+    }
+    for (const a of model.attention) for (const p of a.parameters()) p.dispose();
+    return await Detector.create(rt, teacher, student, config, size, null, !o.runtime);
+  } catch (e) {
+    if (!o.runtime) rt.destroy();
+    throw e;
+  }
+}
