@@ -1,5 +1,5 @@
 /**
- * The `dcam` command line: train, eval, calibrate, infer, teacher fetch/show, bench, and `demo` (the
+ * The `dcam` command line: train, eval, calibrate, infer, export, teacher fetch/show, bench, and `demo` (the
  * built-in default run of `npm start`).
  * Known problems (bad data, bad weights, divergence, no GPU) end with one line `dcam: ...` and exit code
  * 1; the stack trace only with --verbose.
@@ -18,6 +18,7 @@ import { cacheDir, fetchTeacher, findTeacher, isShippedTeacher, SHIPPED_TEACHER 
 import { train, type TrainOptions } from '../train/trainer.js';
 import { collect, fraction, int, num, progress, seedInt, sizeArg, withDevice, withProgress } from './common.js';
 import { runCalibrate, saveThresholds, type CalibrateFlags } from './calibrate.js';
+import { runExport, type ExportFlags } from './export.js';
 import { expandInputs, inferImages } from './infer.js';
 
 const describeTeacher = (file: string) => (isShippedTeacher(file) ? `${SHIPPED_TEACHER.description}: ${file}` : file);
@@ -221,6 +222,17 @@ export function buildProgram(): Command {
     .requiredOption('--out <dir>', 'output folder')
     .option('--raw', 'also write the maps as .npy (float32, size x size)')
     .action((images: string[], opts) => runInfer(images, opts));
+
+  program.command('export')
+    .description('the run as one ONNX model (teacher + student + anomaly map), thresholds in its metadata')
+    .requiredOption('--run <run>', 'run folder')
+    .addOption(new Option('--format <f>', 'model format').choices(['onnx']).default('onnx'))
+    .option('--out <file>', 'output file (default RUN/model.onnx)')
+    .option('--teacher <file>', "teacher weights (default: the run's own, else the shipped one)")
+    .option('--force', "use --teacher even if it is not the network the run was trained with")
+    .action(async (opts: ExportFlags) => {
+      await runExport(opts);
+    });
 
   program.command('calibrate')
     .description('set the image threshold from good images alone (at most --fpr of them flagged)')

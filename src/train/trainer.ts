@@ -72,6 +72,15 @@ export function loadTeacher(rt: Runtime, file: string | null, seed: number): Pro
   return FoldedTrunk.fromTrunk(trunk).finally(() => trunk.dispose());
 }
 
+/** The teacher file a run uses: `override`, else its own if unchanged, else the default; null for a random teacher. */
+export function runTeacherFile(run: RunConfig, override?: string): string | null {
+  const rec = run.teacher;
+  if (override) return findTeacher(override);
+  if (!rec.file) return null;
+  if (existsSync(rec.file) && sha256File(rec.file) === rec.sha256) return rec.file;
+  return findTeacher();
+}
+
 /**
  * The teacher of a run: `override` if given, else the recorded file if it is still there unchanged, else the
  * default teacher (shipped, or $DCAM_TEACHER); a random-teacher run gets its random teacher back. Whatever
@@ -79,11 +88,7 @@ export function loadTeacher(rt: Runtime, file: string | null, seed: number): Pro
  */
 export async function openRunTeacher(rt: Runtime, run: RunConfig, runDir: string, override?: string, force = false): Promise<FoldedTrunk> {
   const rec = run.teacher;
-  let file: string | null;
-  if (override) file = findTeacher(override);
-  else if (!rec.file) file = null;
-  else if (existsSync(rec.file) && sha256File(rec.file) === rec.sha256) file = rec.file;
-  else file = findTeacher();
+  const file = runTeacherFile(run, override);
   const teacher = await loadTeacher(rt, file, run.seed);
   const what = file ?? 'the random teacher';
   let problem: string | null = null;
