@@ -7,30 +7,18 @@
  *  3. a few training steps in the page at a tiny size: the loss falls and a heatmap is drawn.
  * It also writes the README's screenshot (docs/demo.png) when UPDATE_SCREENSHOT=1.
  */
-import { spawnSync } from 'node:child_process';
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { extname, join, normalize, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { unzipSync } from 'fflate';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSyntheticDataset } from '../../src/data/synthetic.js';
 import { shippedTeacher } from '../shared.js';
+import { dcam, openBrowser, repo, serveStatic } from './browser.js';
 
-const repo = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-/** ENGINE.md section 3: WebGPU headless on SwiftShader, no network chatter. */
-const FLAGS = [
-  '--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader',
-  '--use-webgpu-adapter=swiftshader', '--use-angle=swiftshader', '--enable-unsafe-swiftshader',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
-  // a synthetic camera, so that the webcam path runs headless
-  '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-];
 const SIZE = 32;
 
 const tmp = mkdtempSync(join(tmpdir(), 'dcam-e2e-'));
@@ -44,34 +32,8 @@ let page: Page;
 let teacher = '';
 let testImage = '';
 
-function dcam(...args: string[]): string {
-  const r = spawnSync(process.execPath, [join(repo, 'bin/dcam.mjs'), ...args], { encoding: 'utf8', cwd: repo, timeout: 600_000 });
-  if (r.status !== 0) throw new Error(`dcam ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
-
-const TYPES: Record<string, string> = { '.wasm': 'application/wasm', '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json', '.png': 'image/png' };
-
-/** Serves the built demo at / and the test's files at /files/ (teacher, run, images). */
-function serve(): Promise<void> {
-  const roots: Array<[string, string]> = [['/files/teacher/', join(teacher, '..')], ['/files/run/', run], ['/files/data/', data], ['/', join(repo, 'demo/dist')]];
-  server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    const [prefix, dir] = roots.find(([p]) => path.startsWith(p))!;
-    const file = normalize(join(dir, path.slice(prefix.length) || 'index.html'));
-    if (!file.startsWith(dir) || !existsSync(file) || !statSync(file).isFile()) {
-      res.writeHead(404).end('not found');
-      return;
-    }
-    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
-    createReadStream(file).pipe(res);
-  });
-  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok()));
-}
-
 beforeAll(async () => {
   teacher = shippedTeacher;
-  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
   await build({ configFile: join(repo, 'demo/vite.config.ts'), logLevel: 'warn' });
 
   generateSyntheticDataset(data, { seed: 3, size: SIZE, train: 8, testGood: 2, testPerDefect: 2, categories: { synth_disc: 'object' } });
@@ -82,13 +44,8 @@ beforeAll(async () => {
   dcam('eval', '--run', run); // thresholds: the page shows the run's verdict
   dcam('infer', '--run', run, '--out', inferOut, testImage);
 
-  await serve();
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
-  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  page.on('console', (m) => {
-    if (m.type() === 'error') console.error(`[page] ${m.text()}`);
-  });
+  ({ server, base } = await serveStatic([['/files/teacher/', join(teacher, '..')], ['/files/run/', run], ['/files/data/', data], ['/', join(repo, 'demo/dist')]]));
+  ({ browser, page } = await openBrowser());
 });
 
 afterAll(async () => {
