@@ -13,6 +13,9 @@ let session: DemoSession | null = null;
     return session;
   },
   results,
+  get live() {
+    return { frames: live.frames, dropped: live.dropped, running: live.running, busy: live.busy };
+  },
 };
 
 function setStatus(text: string, state: 'starting' | 'busy' | 'ready' | 'error'): void {
@@ -300,7 +303,8 @@ $('sort').addEventListener('change', renderResults);
 $('clear').addEventListener('click', clearResults);
 
 // A webcam frame, where the browser offers a camera.
-if (navigator.mediaDevices?.getUserMedia) {
+const hasCamera = typeof navigator.mediaDevices?.getUserMedia === 'function';
+if (hasCamera) {
   const button = $<HTMLButtonElement>('webcam');
   button.hidden = false;
   button.addEventListener('click', () =>
@@ -324,6 +328,95 @@ if (navigator.mediaDevices?.getUserMedia) {
       }
     }),
   );
+}
+
+// ---- live camera ----------------------------------------------------------------------------------------
+
+/**
+ * Continuous inspection of the camera stream: each animation frame offers the current video frame; it is
+ * inspected if the GPU is free and dropped otherwise (never queued, so latency stays one inspection).
+ * Shows the heatmap overlay, the verdict, inspections per second, the last latency and the drops.
+ */
+class LiveView {
+  private stream: MediaStream | null = null;
+  /** An inspection is on the GPU (a new frame is dropped meanwhile). */
+  busy = false;
+  private times: number[] = [];
+  frames = 0;
+  dropped = 0;
+
+  get running(): boolean {
+    return this.stream !== null;
+  }
+
+  async start(): Promise<void> {
+    const video = $<HTMLVideoElement>('webcam-video');
+    this.stream = await navigator.mediaDevices.getUserMedia({ video: true });
+    video.srcObject = this.stream;
+    await video.play();
+    [this.frames, this.dropped, this.times] = [0, 0, []];
+    $('live-view').hidden = false;
+    $('live').textContent = 'Stop live';
+    const grab = document.createElement('canvas');
+    const tick = () => {
+      if (!this.stream) return;
+      if (this.busy) this.dropped++;
+      else if (video.videoWidth > 0) void this.inspect(video, grab);
+      requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  }
+
+  private async inspect(video: HTMLVideoElement, grab: HTMLCanvasElement): Promise<void> {
+    const s = session;
+    if (!s?.hasModel) return;
+    this.busy = true;
+    try {
+      [grab.width, grab.height] = [video.videoWidth, video.videoHeight];
+      const g = grab.getContext('2d', { willReadFrequently: true })!;
+      g.drawImage(video, 0, 0);
+      const frame = g.getImageData(0, 0, grab.width, grab.height);
+      const r = await s.inspectInput(prepareRgba(frame.data, grab.width, grab.height, s.size), 'live');
+      if (!this.stream) return;
+      const now = performance.now();
+      this.times = [...this.times.filter((t) => now - t < 1000), now];
+      this.frames++;
+      const t = s.thresholds;
+      const lo = t ? t.mapMin : Math.min(...r.map);
+      const hi = t ? t.max : r.score;
+      const canvas = $<HTMLCanvasElement>('live-canvas');
+      const rgb = overlayRgb(r.input, r.map, r.size, lo, hi);
+      [canvas.width, canvas.height] = [r.size, r.size];
+      const img = new ImageData(r.size, r.size);
+      for (let i = 0; i < r.size * r.size; i++) img.data.set([rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2], 255], 4 * i);
+      canvas.getContext('2d')!.putImageData(img, 0, 0);
+      const verdict = $('live-verdict');
+      verdict.textContent = r.label ? `${r.label === 'defect' ? 'DEFECT' : 'OK'} ${r.normalized!.toFixed(2)}` : `score ${r.score.toFixed(4)}`;
+      verdict.dataset.label = r.label ?? '';
+      $('live-fps').textContent = `${this.times.length} fps`;
+      $('live-latency').textContent = `${r.ms.toFixed(0)} ms`;
+      $('live-dropped').textContent = `${this.dropped} dropped`;
+      $('live-view').dataset.frames = String(this.frames);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  stop(): void {
+    for (const t of this.stream?.getTracks() ?? []) t.stop();
+    this.stream = null;
+    $('live').textContent = 'Live camera';
+  }
+}
+
+const live = new LiveView();
+if (hasCamera) {
+  const button = $<HTMLButtonElement>('live');
+  button.hidden = false;
+  button.addEventListener('click', () => {
+    if (live.running) live.stop();
+    else void guard('starting the live camera', () => live.start());
+  });
 }
 
 // ---- start ----------------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@
  *  1. the CLI trains a small run and scores one image (`dcam infer` -> scores.json);
  *  2. the built demo, served over HTTP, loads the same teacher and run, inspects the same image, and its
  *     score must equal the CLI's within 1e-3 relative;
- *  3. a few training steps in the page at a tiny size: the loss falls and a heatmap is drawn.
+ *  3. the webcam: one frame, and the live mode over 20+ frames (Chromium's synthetic camera);
+ *  4. a few training steps in the page at a tiny size: the loss falls and a heatmap is drawn.
  * It also writes the README's screenshot (docs/demo.png) when UPDATE_SCREENSHOT=1.
  */
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -82,6 +83,27 @@ describe('browser demo (headless Chromium, WebGPU)', () => {
     await expect.poll(() => page.locator('.result-card').count(), { timeout: 120_000 }).toBe(before + 1);
     const card = page.locator('.result-card[data-name^="webcam"]');
     expect(Number.isFinite(Number(await card.getAttribute('data-score')))).toBe(true);
+  });
+
+  it('live camera: 20+ consecutive frames inspected, frames per second shown, GPU memory flat, busy frames dropped', async () => {
+    type Demo = { dcamDemo: { live: { frames: number; dropped: number; running: boolean; busy: boolean }; session: { gpuBytes(): number } } };
+    const state = () => page.evaluate(() => {
+      const d = (window as unknown as Demo).dcamDemo;
+      return { ...d.live, gpu: d.session.gpuBytes() };
+    });
+    await page.click('#live');
+    await expect.poll(async () => (await state()).frames, { timeout: 300_000 }).toBeGreaterThanOrEqual(3);
+    const early = await state();
+    await expect.poll(async () => (await state()).frames, { timeout: 600_000, interval: 500 }).toBeGreaterThanOrEqual(early.frames + 20);
+    const late = await state();
+    await page.click('#live'); // stop
+    expect(late.gpu).toBe(early.gpu);
+    expect(await page.textContent('#live-fps')).toMatch(/^\d+ fps$/);
+    expect(await page.textContent('#live-latency')).toMatch(/^\d+ ms$/);
+    expect(await page.textContent('#live-verdict')).toMatch(/^(OK|DEFECT) \d\.\d\d$/);
+    console.log(`live: ${late.frames} frames inspected, ${late.dropped} dropped while the GPU was busy, ${await page.textContent('#live-fps')}, ${await page.textContent('#live-latency')}`);
+    expect((await state()).running).toBe(false);
+    await expect.poll(async () => (await state()).busy, { timeout: 60_000 }).toBe(false); // the last frame finishes
   });
 
   it('releases the GPU memory of a model it replaces', async () => {
