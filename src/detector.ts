@@ -7,7 +7,7 @@
  *   const [r] = await det.inspect([jpegBytes]);   // { score, normalized, label, map, regions }
  *   det.dispose();
  *
- * This module is browser-safe; in Node the package resolves to node.ts, whose loadDetector also reads
+ * Few-shot training in an app: fewshot.ts. This module is browser-safe; in Node the package resolves to node.ts, whose loadDetector also reads
  * run folders and teacher files from disk.
  */
 import { unzipSync, strFromU8 } from 'fflate';
@@ -17,16 +17,12 @@ import { labelComponents } from './eval/metrics.js';
 import { normalizeScore } from './eval/thresholds.js';
 import { createDevice } from './graph/device.js';
 import type { Runtime } from './graph/runtime.js';
-import { createAttention } from './model/attention.js';
-import { preset, type MethodConfig } from './model/config.js';
+import type { MethodConfig } from './model/config.js';
 import { DistillationModel } from './model/distill.js';
 import { FINGERPRINT_TOLERANCE, fingerprintDistance, teacherFingerprint } from './model/fingerprint.js';
 import { FoldedTrunk, ResNetTrunk } from './model/resnet.js';
 import { readStateDict } from './model/weights/index.js';
-import { Rng } from './nn/init.js';
-import { SGD } from './optim/sgd.js';
 import type { RunConfig, Thresholds } from './train/run-config.js';
-import { trainStep } from './train/step.js';
 
 /** The ImageNet teacher that ships with the package (bundlers emit it as an asset; Node reads the file). */
 export const SHIPPED_TEACHER_URL = new URL('../weights/resnet18-imagenet-layer1to3.safetensors', import.meta.url);
@@ -58,6 +54,12 @@ export interface InspectionResult {
   size: number;
   /** Connected regions over the pixel threshold (8-connected), largest first; [] without thresholds. */
   regions: Region[];
+  /** With `keepInput`: the network input (ImageNet-normalised CHW, size x size). */
+  input?: Float32Array;
+}
+
+export interface InspectOptions {
+  keepInput?: boolean;
 }
 
 /** A run: its config.json and student weights (bytes), or its files by name (loose or one zip). */
@@ -75,7 +77,8 @@ export interface LoadDetectorOptions {
   batch?: number;
 }
 
-async function fetchBytes(url: string | URL): Promise<Uint8Array> {
+/** @internal */
+export async function fetchBytes(url: string | URL): Promise<Uint8Array> {
   const r = await fetch(url);
   if (!r.ok) throw new DetectorError(`${String(url)}: HTTP ${r.status} ${r.statusText}`);
   return new Uint8Array(await r.arrayBuffer());
@@ -116,7 +119,8 @@ export class Detector {
   private constructor(
     readonly runtime: Runtime,
     private readonly model: DistillationModel,
-    private readonly teacher: FoldedTrunk,
+    /** Disposed with the detector, unless it belongs to someone else (a trainer's). */
+    private readonly teacher: FoldedTrunk | null,
     /** Image size the model works at. */
     readonly size: number,
     readonly method: MethodConfig,
@@ -126,17 +130,23 @@ export class Detector {
     private readonly batch: number,
   ) {}
 
-  /** @internal: from a folded teacher and a student state (used by loadDetector and trainDetector). */
-  static async create(rt: Runtime, teacher: FoldedTrunk, student: ResNetTrunk, method: MethodConfig, size: number, thresholds: Thresholds | null, ownsRuntime: boolean, batch = 8): Promise<Detector> {
+  /**
+   * @internal: from a folded teacher and a student (used by loadDetector and the few-shot trainer). The
+   * detector owns the student, the teacher if `ownsTeacher`, the runtime if `ownsRuntime`.
+   */
+  static async create(rt: Runtime, teacher: FoldedTrunk, student: ResNetTrunk, method: MethodConfig, size: number, thresholds: Thresholds | null, own: { runtime: boolean; teacher: boolean }, batch = 8): Promise<Detector> {
     const model = new DistillationModel(teacher, student, [], { ...method, attention: 'none' });
     await model.foldForInference();
-    return new Detector(rt, model, teacher, size, method, thresholds, ownsRuntime, batch);
+    return new Detector(rt, model, own.teacher ? teacher : null, size, method, thresholds, own.runtime, batch);
   }
 
-  /** One image or many; results in the same order. Images of any size are resized as in training. */
-  inspect(image: ImageInput): Promise<InspectionResult>;
-  inspect(images: readonly ImageInput[]): Promise<InspectionResult[]>;
-  async inspect(input: ImageInput | readonly ImageInput[]): Promise<InspectionResult | InspectionResult[]> {
+  /**
+   * One image or many; results in the same order. Images of any size are resized as in training.
+   * `keepInput` adds each network input (normalised CHW, for drawing it beside the map).
+   */
+  inspect(image: ImageInput, options?: InspectOptions): Promise<InspectionResult>;
+  inspect(images: readonly ImageInput[], options?: InspectOptions): Promise<InspectionResult[]>;
+  async inspect(input: ImageInput | readonly ImageInput[], options: InspectOptions = {}): Promise<InspectionResult | InspectionResult[]> {
     const many = Array.isArray(input);
     const images = (many ? input : [input]) as readonly ImageInput[];
     const S = this.size;
@@ -148,7 +158,11 @@ export class Detector {
       chunk.forEach((img, j) => toInput(toRgb(img, i + j), S, data, j * per));
       const rt = this.runtime;
       const maps = await rt.tidyAsync(async () => this.model.anomalyMap(rt.tensor(data, [chunk.length, 3, S, S])).read());
-      for (let j = 0; j < chunk.length; j++) out.push(this.result(maps.slice(j * S * S, (j + 1) * S * S)));
+      for (let j = 0; j < chunk.length; j++) {
+        const r = this.result(maps.slice(j * S * S, (j + 1) * S * S));
+        if (options.keepInput) r.input = data.slice(j * per, (j + 1) * per);
+        out.push(r);
+      }
     }
     return many ? out : out[0];
   }
@@ -164,12 +178,13 @@ export class Detector {
   /** Frees the model's GPU memory (and the runtime, if the detector made it). */
   dispose(): void {
     this.model.dispose();
-    this.teacher.dispose();
+    this.teacher?.dispose();
     if (this.ownsRuntime) this.runtime.destroy();
   }
 }
 
-function toRgb(img: ImageInput, k: number): RgbImage {
+/** @internal: any ImageInput as 8-bit RGB. */
+export function toRgb(img: ImageInput, k: number): RgbImage {
   if (img instanceof Uint8Array || img instanceof ArrayBuffer) return decodeImage(img instanceof ArrayBuffer ? new Uint8Array(img) : img, `image ${k}`);
   const n = img.width * img.height;
   const ch = img.data.length / n;
@@ -198,8 +213,8 @@ function regionsOf(map: Float32Array, S: number, threshold: number): Region[] {
   return r.map((g) => ({ x: g.x0, y: g.y0, width: g.x1 - g.x0 + 1, height: g.y1 - g.y0 + 1, area: g.area, peak: g.peak })).sort((a, b) => b.area - a.area);
 }
 
-/** A folded teacher from weight bytes, with its fingerprint. */
-async function openTeacher(rt: Runtime, bytes: Uint8Array, name: string): Promise<{ teacher: FoldedTrunk; fingerprint: number[] }> {
+/** @internal: a folded teacher from weight bytes, with its fingerprint. */
+export async function openTeacher(rt: Runtime, bytes: Uint8Array, name: string): Promise<{ teacher: FoldedTrunk; fingerprint: number[] }> {
   const trunk = ResNetTrunk.fromStateDict(rt, readStateDict(bytes, name), name, false);
   const teacher = await FoldedTrunk.fromTrunk(trunk).finally(() => trunk.dispose());
   return { teacher, fingerprint: await teacherFingerprint(rt, teacher) };
@@ -225,72 +240,7 @@ export async function detectorFrom(run: { config: RunConfig; student: Uint8Array
       }
     }
     const student = ResNetTrunk.fromStateDict(rt, readStateDict(run.student, 'student.safetensors'), 'student.safetensors', false);
-    return await Detector.create(rt, teacher, student, run.config.method, run.config.size, run.config.thresholds ?? null, !o.runtime, o.batch);
-  } catch (e) {
-    if (!o.runtime) rt.destroy();
-    throw e;
-  }
-}
-
-export interface TrainDetectorOptions {
-  /** Good images only (a few to a few dozen). */
-  images: readonly ImageInput[];
-  method?: 'stfpm' | 'dcam';
-  size?: number;
-  epochs?: number;
-  batch?: number;
-  lr?: number;
-  seed?: number;
-  teacher?: Uint8Array | string | URL;
-  runtime?: Runtime;
-  onProgress?: (p: { step: number; totalSteps: number; epoch: number; loss: number }) => void;
-  /** Aborting stops after the current step; the detector trained so far is returned. */
-  signal?: AbortSignal;
-}
-
-/**
- * Few-shot training in an application: a student trained on `images` against the teacher, returned as a
- * Detector (no thresholds: without defect samples scores carry no verdict until one is set).
- */
-export async function trainDetector(o: TrainDetectorOptions): Promise<Detector> {
-  if (o.images.length === 0) throw new DetectorError('trainDetector needs at least one good image');
-  const rt = o.runtime ?? (await createDevice());
-  try {
-    const size = o.size ?? 128;
-    const seed = o.seed ?? 0;
-    const config = preset(o.method ?? 'stfpm', o.lr !== undefined ? { lr: o.lr } : {});
-    const teacherBytes = o.teacher instanceof Uint8Array ? o.teacher : await fetchBytes(o.teacher ?? SHIPPED_TEACHER_URL);
-    const { teacher } = await openTeacher(rt, teacherBytes, 'teacher');
-    const data = o.images.map((img, k) => toInput(toRgb(img, k), size));
-    const student = ResNetTrunk.random(rt, seed);
-    const model = new DistillationModel(teacher, student, createAttention(rt, config.attention, seed + 1, config.reduction), config);
-    const params = model.parameters();
-    const opt = new SGD(params, { lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay });
-    const batch = Math.min(o.batch ?? 8, data.length);
-    const perEpoch = Math.floor(data.length / batch);
-    const epochs = o.epochs ?? 20;
-    const rng = new Rng(seed);
-    let step = 0;
-    try {
-      for (let epoch = 0; epoch < epochs && !o.signal?.aborted; epoch++) {
-        const order = data.map((_, i) => i);
-        for (let i = order.length - 1; i > 0; i--) {
-          const j = Math.floor(rng.next() * (i + 1));
-          [order[i], order[j]] = [order[j], order[i]];
-        }
-        for (let b = 0; b < perEpoch && !o.signal?.aborted; b++) {
-          const x = new Float32Array(batch * 3 * size * size);
-          for (let k = 0; k < batch; k++) x.set(data[order[b * batch + k]], k * 3 * size * size);
-          const { loss } = await trainStep(rt, model, opt, x, batch, size);
-          if (!Number.isFinite(loss)) throw new DetectorError(`the loss became ${loss} at step ${step + 1}: try a lower lr`);
-          o.onProgress?.({ step: ++step, totalSteps: epochs * perEpoch, epoch: epoch + 1, loss });
-        }
-      }
-    } finally {
-      opt.dispose();
-    }
-    for (const a of model.attention) for (const p of a.parameters()) p.dispose();
-    return await Detector.create(rt, teacher, student, config, size, null, !o.runtime);
+    return await Detector.create(rt, teacher, student, run.config.method, run.config.size, run.config.thresholds ?? null, { runtime: !o.runtime, teacher: true }, o.batch);
   } catch (e) {
     if (!o.runtime) rt.destroy();
     throw e;

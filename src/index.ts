@@ -3,9 +3,12 @@
  * paths to loadDetector and the Node-only training tools).
  */
 export {
-  loadDetector, trainDetector, Detector, DetectorError, SHIPPED_TEACHER_URL,
-  type ImageInput, type InspectionResult, type Region, type RunSource, type LoadDetectorOptions, type TrainDetectorOptions,
+  loadDetector, Detector, DetectorError, SHIPPED_TEACHER_URL,
+  type ImageInput, type InspectionResult, type InspectOptions, type Region, type RunSource, type LoadDetectorOptions,
 } from './detector.js';
+export { FewShotTrainer, trainDetector, type FewShotOptions, type TrainDetectorOptions, type TrainProgress } from './fewshot.js';
+export { overlayRgb, imageRgb } from './eval/heatmap.js';
+export { fingerprintDistance, FINGERPRINT_TOLERANCE } from './model/fingerprint.js';
 export type { RunConfig, Thresholds } from './train/run-config.js';
 export { decodeImage, probeImage, type RgbImage } from './data/image.js';
 export { createDevice, describeAdapter, type CreateDeviceOptions } from './graph/device.js';

@@ -1,6 +1,6 @@
 /** The demo page: wires the DOM to a DemoSession (engine side in session.ts). */
-import { imageRgb, overlayRgb } from '../../src/eval/heatmap.js';
-import { DemoError, DemoSession, prepareRgba, SHIPPED_TEACHER_URL, type Inspection } from './session.js';
+import { imageRgb, overlayRgb } from 'dcam-webgpu';
+import { DemoError, DemoSession, SHIPPED_TEACHER_URL, type Inspection } from './session.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const status = $('status');
@@ -321,7 +321,7 @@ if (hasCamera) {
         g.drawImage(video, 0, 0);
         const frame = g.getImageData(0, 0, c.width, c.height);
         const s = session!;
-        results.push(await s.inspectInput(prepareRgba(frame.data, c.width, c.height, s.size), `webcam ${new Date().toLocaleTimeString()}`));
+        results.push(await s.inspectFrame(frame.data, c.width, c.height, `webcam ${new Date().toLocaleTimeString()}`));
         renderResults();
       } finally {
         for (const t of stream.getTracks()) t.stop();
@@ -376,7 +376,7 @@ class LiveView {
       const g = grab.getContext('2d', { willReadFrequently: true })!;
       g.drawImage(video, 0, 0);
       const frame = g.getImageData(0, 0, grab.width, grab.height);
-      const r = await s.inspectInput(prepareRgba(frame.data, grab.width, grab.height, s.size), 'live');
+      const r = await s.inspectFrame(frame.data, grab.width, grab.height, 'live');
       if (!this.stream) return;
       const now = performance.now();
       this.times = [...this.times.filter((t) => now - t < 1000), now];

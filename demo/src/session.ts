@@ -1,30 +1,17 @@
-/// <reference types="vite/client" />
 /**
- * The demo's engine side, free of DOM code: one WebGPU runtime; a teacher and a model (a trained run, or
- * one trained here); inspection of images; few-shot training with stop/continue; export of the trained
- * model as a run folder (zip) that `dcam infer --run` accepts. Everything runs in the page, on WebGPU.
+ * The demo's engine side, free of DOM code, written against the package's public API only (`dcam-webgpu`,
+ * which Vite maps to the repository's src/index.ts): one WebGPU runtime; a teacher; a Detector (a loaded
+ * run, or the student trained here); few-shot training with stop/continue (FewShotTrainer); export of the
+ * trained model as a run folder (zip) that `dcam infer --run` accepts.
  */
-import { unzipSync, zipSync, strToU8, strFromU8 } from 'fflate';
-import { createDevice } from '../../src/graph/device.js';
-import type { Runtime } from '../../src/graph/runtime.js';
-import { decodeImage, ImageDecodeError, type RgbImage } from '../../src/data/image.js';
-import { toInput } from '../../src/data/resize.js';
-import { attentionSafetensors, studentSafetensors } from '../../src/model/checkpoint.js';
-import { createAttention } from '../../src/model/attention.js';
-import { preset, type MethodConfig } from '../../src/model/config.js';
-import { DistillationModel } from '../../src/model/distill.js';
-import { FoldedTrunk, ResNetTrunk } from '../../src/model/resnet.js';
-import { readStateDict } from '../../src/model/weights/index.js';
-import { Rng } from '../../src/nn/init.js';
-import { SGD } from '../../src/optim/sgd.js';
-import { trainStep } from '../../src/train/step.js';
-import type { RunConfig, Thresholds } from '../../src/train/run-config.js';
-import { FINGERPRINT_TOLERANCE, fingerprintDistance, teacherFingerprint } from '../../src/model/fingerprint.js';
-import { normalizeScore } from '../../src/eval/thresholds.js';
-import shippedTeacherUrl from '../../weights/resnet18-imagenet-layer1to3.safetensors?url';
+import { zipSync } from 'fflate';
+import {
+  createDevice, DetectorError, FewShotTrainer, loadDetector, SHIPPED_TEACHER_URL as shippedTeacherUrl,
+  type Detector, type ImageInput, type Runtime, type Thresholds, type TrainProgress,
+} from 'dcam-webgpu';
 
-/** The ImageNet teacher that ships with dcam-webgpu (served with the page): the default. */
-export const SHIPPED_TEACHER_URL = shippedTeacherUrl;
+/** The ImageNet teacher that ships with the package (served with the page): the default. */
+export const SHIPPED_TEACHER_URL = shippedTeacherUrl.href;
 
 export class DemoError extends Error {}
 
@@ -52,64 +39,18 @@ export interface TrainOptions {
   seed?: number;
 }
 
-export interface StepReport {
-  step: number;
-  totalSteps: number;
-  epoch: number;
-  loss: number;
-  imagesPerSec: number;
-}
+export type StepReport = TrainProgress;
 
-/** Decodes any PNG/JPEG and resizes it (any size) to size x size, as the CLI does. */
-export function prepareImage(bytes: Uint8Array, name: string, size: number): Float32Array {
-  let img: RgbImage;
-  try {
-    img = decodeImage(bytes, name);
-  } catch (e) {
-    if (e instanceof ImageDecodeError) throw new DemoError(`${name}: not an image this demo can read (PNG or JPEG): ${e.message}`);
-    throw e;
-  }
-  return toInput(img, size);
-}
-
-/** An RGBA frame (webcam, canvas) as a network input. */
-export function prepareRgba(rgba: Uint8ClampedArray, width: number, height: number, size: number): Float32Array {
-  const rgb = new Uint8Array(width * height * 3);
-  for (let i = 0; i < width * height; i++) for (let k = 0; k < 3; k++) rgb[3 * i + k] = rgba[4 * i + k];
-  return toInput({ width, height, data: rgb }, size);
-}
-
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const d = await crypto.subtle.digest('SHA-256', bytes as unknown as ArrayBuffer);
-  return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-interface Training {
-  model: DistillationModel;
-  opt: SGD;
-  options: Required<TrainOptions>;
-  config: MethodConfig;
-  data: Float32Array[];
-  step: number;
-  totalSteps: number;
-  order: number[];
-  rng: Rng;
-  losses: number[];
-}
+/** Library errors the page shows as they are (bad files, wrong teacher, NaN loss). */
+const userFacing = (e: unknown) => e instanceof DetectorError || (e instanceof Error && /^(image|teacher|student|config|run)\b|: (corrupt|not a|truncated)/.test(e.message));
 
 export class DemoSession {
-  private teacher: FoldedTrunk | null = null;
-  private teacherInfo: { name: string; sha256: string; fingerprint: number[] } | null = null;
-  /** The loaded run's decision thresholds (null for a model trained here, or a run never evaluated). */
-  thresholds: Thresholds | null = null;
-  private model: DistillationModel | null = null;
-  /** Image size and method of the current model. */
-  size = 256;
-  method: MethodConfig | null = null;
+  private teacher: { bytes: Uint8Array; name: string } | null = null;
+  private detector: Detector | null = null;
+  private runFiles: Map<string, Uint8Array> | null = null;
+  private trainer: FewShotTrainer | null = null;
+  private abort: AbortController | null = null;
   modelSource = '';
-  private training: Training | null = null;
-  private stopRequested = false;
-  private running = false;
 
   private constructor(readonly rt: Runtime) {}
 
@@ -131,16 +72,29 @@ export class DemoSession {
   }
 
   get hasModel(): boolean {
-    return this.model !== null;
+    return this.detector !== null;
+  }
+
+  get size(): number {
+    return this.detector?.size ?? 256;
+  }
+
+  /** The loaded run's decision thresholds (null for a model trained here, or a run never evaluated). */
+  get thresholds(): Thresholds | null {
+    return this.detector?.thresholds ?? null;
   }
 
   get isTraining(): boolean {
-    return this.running;
+    return this.trainer?.isRunning ?? false;
   }
 
   /** Steps done and planned of the current training (null when the model was not trained here). */
   get trainingProgress(): { step: number; totalSteps: number } | null {
-    return this.training ? { step: this.training.step, totalSteps: this.training.totalSteps } : null;
+    return this.trainer ? { step: this.trainer.step, totalSteps: this.trainer.totalSteps } : null;
+  }
+
+  get losses(): readonly number[] {
+    return this.trainer?.losses ?? [];
   }
 
   /** Live GPU bytes held by the engine (shows that replaced models are released). */
@@ -148,70 +102,58 @@ export class DemoSession {
     return this.rt.memory().liveBytes;
   }
 
+  /** The teacher for the next run loaded or trained here (a loaded run is reloaded with it). */
   async loadTeacher(bytes: Uint8Array, name: string): Promise<void> {
-    const sd = readStateDict(bytes, name);
-    const trunk = ResNetTrunk.fromStateDict(this.rt, sd, name, false);
-    const folded = await FoldedTrunk.fromTrunk(trunk).finally(() => trunk.dispose());
-    this.releaseModel();
-    this.teacher?.dispose();
-    this.teacher = folded;
-    this.teacherInfo = { name, sha256: await sha256Hex(bytes), fingerprint: await teacherFingerprint(this.rt, folded) };
-  }
-
-  /**
-   * A run from `dcam train`: config.json and student.safetensors (attention.safetensors is not needed for
-   * inspection), as loose files or one zip.
-   */
-  async loadRun(files: Map<string, Uint8Array>): Promise<void> {
-    if (!this.teacher) throw new DemoError('load a teacher first: the run needs the ImageNet ResNet18 it was trained with');
-    let named = new Map([...files].map(([k, v]) => [k.replace(/^.*[\\/]/, ''), v]));
-    const zip = [...named.entries()].find(([k]) => k.endsWith('.zip'));
-    if (zip) named = new Map(Object.entries(unzipSync(zip[1])).map(([k, v]) => [k.replace(/^.*[\\/]/, ''), v]));
-    const cfgBytes = named.get('config.json');
-    const studentBytes = named.get('student.safetensors');
-    if (!cfgBytes || !studentBytes) {
-      throw new DemoError(`a run needs config.json and student.safetensors (got: ${[...named.keys()].join(', ') || 'nothing'})`);
-    }
-    let run: RunConfig;
-    try {
-      run = JSON.parse(strFromU8(cfgBytes)) as RunConfig;
-    } catch (e) {
-      throw new DemoError(`config.json is not valid JSON: ${(e as Error).message}`);
-    }
-    if (!run.method || !run.size) throw new DemoError('config.json is not a dcam run (no method or size)');
-    if (run.teacher?.fingerprint && this.teacherInfo) {
-      const d = fingerprintDistance(this.teacherInfo.fingerprint, run.teacher.fingerprint);
-      if (!(d <= FINGERPRINT_TOLERANCE)) {
-        throw new DemoError(`this run was trained with another teacher than ${this.teacherInfo.name} (features differ by ${d.toExponential(2)}): load the teacher it was trained with`);
+    const previous = this.teacher;
+    this.teacher = { bytes, name };
+    if (this.runFiles) {
+      try {
+        await this.loadRun(this.runFiles);
+      } catch (e) {
+        this.teacher = previous;
+        throw e;
       }
     }
-    const student = ResNetTrunk.fromStateDict(this.rt, readStateDict(studentBytes, 'student.safetensors'), 'student.safetensors', false);
-    const model = new DistillationModel(this.teacher, student, [], { ...run.method, attention: 'none' });
-    await model.foldForInference();
+  }
+
+  /** A run from `dcam train`: config.json and student.safetensors, as loose files or one zip. */
+  async loadRun(files: Map<string, Uint8Array>): Promise<void> {
+    if (!this.teacher) throw new DemoError('load a teacher first: the run needs the ImageNet ResNet18 it was trained with');
+    let detector: Detector;
+    try {
+      detector = await loadDetector({ run: files, teacher: this.teacher.bytes, runtime: this.rt });
+    } catch (e) {
+      if (userFacing(e)) throw new DemoError((e as Error).message.replace('the shipped teacher', this.teacher.name));
+      throw e;
+    }
     this.releaseModel();
-    this.model = model;
-    this.size = run.size;
-    this.method = run.method;
-    this.thresholds = run.thresholds ?? null;
-    this.modelSource = `run (${run.method.method}, ${run.size}px, categories: ${run.categories.join(', ')})`;
+    this.detector = detector;
+    this.runFiles = files;
+    const t = detector.thresholds;
+    this.modelSource = `run (${detector.method.method}, ${detector.size}px${t ? `, threshold ${t.image.toPrecision(4)}` : ', no thresholds'})`;
   }
 
   async inspect(bytes: Uint8Array, name: string): Promise<Inspection> {
-    return this.inspectInput(prepareImage(bytes, name, this.size), name);
+    return this.inspectImage(bytes, name);
   }
 
-  async inspectInput(input: Float32Array, name: string): Promise<Inspection> {
-    const model = this.model;
-    if (!model) throw new DemoError('no model yet: load a trained run, or train one on a few good images');
-    const rt = this.rt;
-    const S = this.size;
+  /** An RGBA frame (webcam, canvas). */
+  async inspectFrame(rgba: Uint8ClampedArray, width: number, height: number, name: string): Promise<Inspection> {
+    return this.inspectImage({ width, height, data: rgba }, name);
+  }
+
+  private async inspectImage(image: ImageInput, name: string): Promise<Inspection> {
+    const det = this.detector;
+    if (!det) throw new DemoError('no model yet: load a trained run, or train one on a few good images');
     const t0 = performance.now();
-    const map = await rt.tidyAsync(async () => model.anomalyMap(rt.tensor(input, [1, 3, S, S])).read());
-    const ms = performance.now() - t0;
-    let score = -Infinity;
-    for (const v of map) if (v > score) score = v;
-    const t = this.thresholds;
-    return { name, score, map, input, size: S, ms, label: t ? (score >= t.image ? 'defect' : 'ok') : null, normalized: t ? normalizeScore(score, t) : null };
+    let r;
+    try {
+      r = await det.inspect(image, { keepInput: true });
+    } catch (e) {
+      if (userFacing(e)) throw new DemoError(`${name}: not an image this demo can read (PNG, JPEG, BMP or TIFF): ${(e as Error).message}`);
+      throw e;
+    }
+    return { name, score: r.score, map: r.map, input: r.input!, size: r.size, ms: performance.now() - t0, label: r.label, normalized: r.normalized };
   }
 
   /**
@@ -222,108 +164,54 @@ export class DemoSession {
     if (!this.teacher) throw new DemoError('load a teacher first: the student learns to match the ImageNet ResNet18');
     if (images) {
       if (images.length === 0) throw new DemoError('drop a few good images (5 to 50) to train on');
-      const o: Required<TrainOptions> = { lr: preset(options!.method).lr, seed: 0, ...options! };
-      const data = images.map((im) => prepareImage(im.bytes, im.name, o.size));
-      const config = preset(o.method);
-      const model = new DistillationModel(this.teacher, ResNetTrunk.random(this.rt, o.seed), createAttention(this.rt, config.attention, o.seed, config.reduction), config);
-      const opt = new SGD(model.parameters(), { lr: o.lr, momentum: config.momentum, weightDecay: config.weightDecay });
-      this.releaseModel();
-      const batch = Math.min(o.batch, data.length);
-      const perEpoch = Math.floor(data.length / batch);
-      this.training = { model, opt, options: { ...o, batch }, config, data, step: 0, totalSteps: perEpoch * o.epochs, order: [], rng: new Rng(o.seed), losses: [] };
-      this.model = model;
-      this.size = o.size;
-      this.method = config;
-      this.modelSource = `trained here (${o.method}, ${o.size}px, ${data.length} images)`;
-    }
-    const t = this.training;
-    if (!t) throw new DemoError('nothing to continue: start a training first');
-    if (this.running) throw new DemoError('training is already running');
-    this.stopRequested = false;
-    this.running = true;
-    try {
-      await this.trainLoop(t, onStep);
-    } finally {
-      this.running = false;
-    }
-  }
-
-  private async trainLoop(t: Training, onStep: (r: StepReport) => void): Promise<void> {
-    const { batch, size } = t.options;
-    const perEpoch = Math.floor(t.data.length / batch);
-    const x = new Float32Array(batch * 3 * size * size);
-    while (t.step < t.totalSteps && !this.stopRequested) {
-      const k = t.step % perEpoch;
-      if (k === 0) t.order = shuffled(t.data.length, t.rng);
-      for (let j = 0; j < batch; j++) x.set(t.data[t.order[k * batch + j]], j * 3 * size * size);
-      const t0 = performance.now();
-      const { loss } = await trainStep(this.rt, t.model, t.opt, x, batch, size);
-      if (!Number.isFinite(loss)) {
-        this.stopRequested = true;
-        throw new DemoError(`the loss became ${loss} at step ${t.step + 1}: training stopped; try a lower learning rate`);
+      let trainer: FewShotTrainer;
+      try {
+        trainer = await FewShotTrainer.create({ ...options!, images: images.map((i) => i.bytes), teacher: this.teacher.bytes, runtime: this.rt });
+      } catch (e) {
+        if (userFacing(e)) throw new DemoError((e as Error).message);
+        throw e;
       }
-      t.step++;
-      t.losses.push(loss);
-      onStep({ step: t.step, totalSteps: t.totalSteps, epoch: Math.floor((t.step - 1) / perEpoch) + 1, loss, imagesPerSec: (batch * 1000) / (performance.now() - t0) });
+      this.releaseModel();
+      this.trainer = trainer;
+      this.modelSource = `trained here (${options!.method}, ${options!.size}px, ${images.length} images)`;
+    }
+    const trainer = this.trainer;
+    if (!trainer) throw new DemoError('nothing to continue: start a training first');
+    if (trainer.isRunning) throw new DemoError('training is already running');
+    this.abort = new AbortController();
+    try {
+      await trainer.run({ onProgress: onStep, signal: this.abort.signal });
+    } catch (e) {
+      if (e instanceof DetectorError) throw new DemoError(e.message);
+      throw e;
+    } finally {
+      this.detector?.dispose();
+      this.detector = await trainer.detector(); // what is trained so far, stopped or done
     }
   }
 
   stop(): void {
-    this.stopRequested = true;
-  }
-
-  get losses(): readonly number[] {
-    return this.training?.losses ?? [];
+    this.abort?.abort();
   }
 
   /** The trained model as a run folder (zip): config.json, student.safetensors, attention.safetensors. */
   async exportRun(): Promise<Uint8Array> {
-    const t = this.training;
-    if (!t) throw new DemoError('train a model here first: loaded runs are already on disk');
-    const config: RunConfig = {
-      method: t.config,
-      size: t.options.size,
-      batch: t.options.batch,
-      epochs: t.options.epochs,
-      steps: null,
-      seed: t.options.seed,
-      shuffle: true,
-      categories: ['browser'],
-      data: '(images given in the browser)',
-      teacher: { file: this.teacherInfo?.name ?? null, sha256: this.teacherInfo?.sha256 ?? null, fingerprint: this.teacherInfo?.fingerprint },
-      trainImages: t.data.length,
-    };
-    const files: Record<string, Uint8Array> = {
-      'run/config.json': strToU8(JSON.stringify(config, null, 2)),
-      'run/student.safetensors': await studentSafetensors(t.model.student),
-    };
-    if (t.model.attention.length) files['run/attention.safetensors'] = await attentionSafetensors(t.model.attention);
-    return zipSync(files);
+    if (!this.trainer) throw new DemoError('train a model here first: loaded runs are already on disk');
+    const files = await this.trainer.runFiles();
+    return zipSync(Object.fromEntries([...files].map(([name, bytes]) => [`run/${name}`, bytes])));
   }
 
-  /** Frees the current model's GPU memory (the teacher stays). */
+  /** Frees the current model's GPU memory (the runtime stays). */
   private releaseModel(): void {
-    if (this.training) {
-      this.training.opt.dispose();
-      this.training = null;
-    }
-    this.model?.dispose();
-    this.model = null;
-    this.thresholds = null;
+    this.detector?.dispose();
+    this.detector = null;
+    this.trainer?.dispose();
+    this.trainer = null;
+    this.runFiles = null;
   }
 
   destroy(): void {
     this.releaseModel();
-    this.teacher?.dispose();
     this.rt.destroy();
   }
-}
-
-function shuffled(n: number, rng: Rng): number[] {
-  const a = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rng.next() * (i + 1));
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-  return a;
 }
