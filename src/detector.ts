@@ -77,9 +77,15 @@ export interface LoadDetectorOptions {
   batch?: number;
 }
 
-/** @internal */
+/** @internal: bytes from a URL; file: URLs (the shipped teacher, in Node) are read from disk. */
 export async function fetchBytes(url: string | URL): Promise<Uint8Array> {
-  const r = await fetch(url);
+  const u = url instanceof URL ? url : new URL(url, globalThis.location?.href);
+  if (u.protocol === 'file:' && typeof process === 'object' && typeof process.versions?.node === 'string') {
+    const fsName = 'node:fs'; // a variable, so that bundlers for browsers leave it alone
+    const { readFileSync } = (await import(/* @vite-ignore */ fsName)) as typeof import('node:fs');
+    return new Uint8Array(readFileSync(u));
+  }
+  const r = await fetch(u);
   if (!r.ok) throw new DetectorError(`${String(url)}: HTTP ${r.status} ${r.statusText}`);
   return new Uint8Array(await r.arrayBuffer());
 }
