@@ -23,12 +23,15 @@ const t0 = performance.now();
 await train(rt, {
   data, out: join(a.out!, 'run'), teacher: findTeacher(), size: Number(a.size), steps: Number(a.steps), batch: Number(a.batch), method: a.method as 'stfpm' | 'dcam',
   onStep: (s) => {
-    if (s.step % 100 === 0 || s.step === 1) samples.push({ step: s.step, rssMiB: process.memoryUsage().rss / 2 ** 20, gpuMiB: rt.memory().liveBytes / 2 ** 20 });
+    if (s.step % 100 === 0 || s.step === 1) {
+      const sample = { step: s.step, rssMiB: process.memoryUsage().rss / 2 ** 20, gpuMiB: rt.memory().liveBytes / 2 ** 20 };
+      samples.push(sample);
+      console.log(`step ${String(sample.step).padStart(5)}: RSS ${sample.rssMiB.toFixed(0)} MiB, GPU live ${sample.gpuMiB.toFixed(1)} MiB (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    }
   },
 });
 const seconds = (performance.now() - t0) / 1000;
 console.log(`${a.steps} steps (${a.method}, ${a.size} px, batch ${a.batch}) in ${seconds.toFixed(0)} s`);
-for (const s of samples) console.log(`step ${String(s.step).padStart(5)}: RSS ${s.rssMiB.toFixed(0)} MiB, GPU live ${s.gpuMiB.toFixed(1)} MiB`);
 const rss = samples.slice(1).map((s) => s.rssMiB);
 console.log(`RSS from step 100 on: min ${Math.min(...rss).toFixed(0)}, max ${Math.max(...rss).toFixed(0)} MiB; GPU live: ${[...new Set(samples.slice(1).map((s) => s.gpuMiB.toFixed(1)))].join(', ')} MiB`);
 rt.destroy();

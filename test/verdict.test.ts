@@ -201,9 +201,10 @@ describe('on real data: MVTec AD bottle (shared folder)', () => {
       if (rec.label === 'defect') truth ? tp++ : fp++;
     }
     expect((2 * tp) / (tp + fp + pos)).toBe(t.f1);
-    const cal = await dcam('calibrate', '--run', r, '--good', join(mvtec, 'bottle', 'train', 'good'));
+    // 50 of the 209 good training images keep the test short (a 900x900 PNG decode each)
+    const cal = await dcam('calibrate', '--run', r, '--good', join(mvtec, 'bottle', 'train', 'good', '0[0-4]?.png'));
     expect(cal.code, cal.err).toBe(0);
-    expect(cal.out).toMatch(/from 209 good image\(s\)/);
+    expect(cal.out).toMatch(/from 50 good image\(s\)/);
     expect(cal.out).toMatch(/false-positive rate on 20 held-out good test image\(s\)/);
-  });
+  }, 300_000);
 });
