@@ -40,7 +40,7 @@ try {
 `;
 
 beforeAll(async () => {
-  const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', tmp], { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }))[0];
+  const packed = JSON.parse(execFileSync('npm', ['pack', '--ignore-scripts=false', '--json', '--pack-destination', tmp], { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }))[0];
   mkdirSync(join(app, 'src'), { recursive: true });
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
   writeFileSync(join(app, 'index.html'), '<!doctype html><html><body><div id="out">loading</div><script type="module" src="/src/main.js"></script></body></html>');

@@ -21,8 +21,8 @@ const check = (what, ok, detail = '') => {
 };
 
 try {
-  // 1. pack (prepack builds dist/)
-  const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', work]))[0];
+  // 1. pack (prepack builds dist/; the repository's .npmrc turns scripts off, so they are turned on here)
+  const packed = JSON.parse(run('npm', ['pack', '--ignore-scripts=false', '--json', '--pack-destination', work]))[0];
   const files = packed.files.map((f) => f.path);
   console.log(`tarball ${packed.filename}: ${(packed.size / 2 ** 20).toFixed(1)} MiB packed, ${(packed.unpackedSize / 2 ** 20).toFixed(1)} MiB unpacked, ${files.length} files`);
   check('the tarball holds dist, the teacher and its licence', ['dist/index.js', 'dist/node.js', 'dist/cli/main.js', 'weights/resnet18-imagenet-layer1to3.safetensors', 'weights/LICENSE-torchvision.txt', 'LICENSE', 'bin/dcam.mjs'].every((f) => files.includes(f)));
