@@ -63,17 +63,16 @@ export function expandInputs(args: readonly string[]): InferInput[] {
  */
 export function outputStems(inputs: readonly InferInput[]): string[] {
   const strip = (r: string) => r.slice(0, r.length - extname(r).length);
-  const groups = new Map<string, InferInput[]>();
-  for (const i of inputs) groups.set(strip(i.rel), [...(groups.get(strip(i.rel)) ?? []), i]);
+  const count = <K,>(keys: K[]) => keys.reduce((m, k) => m.set(k, (m.get(k) ?? 0) + 1), new Map<K, number>());
+  const perStem = count(inputs.map((i) => strip(i.rel)));
+  const perName = count(inputs.map((i) => i.rel));
   const used = new Set<string>();
   return inputs.map((i) => {
-    const group = groups.get(strip(i.rel))!;
     let stem = strip(i.rel);
-    if (group.length > 1) {
-      const sameName = group.filter((g) => g.rel === i.rel).length > 1;
-      const withExt = i.rel.replace(/\.([^.\\/]+)$/, '_$1');
-      stem = sameName ? join(dirname(stem), `${basename(dirname(resolve(i.path)))}_${basename(group.length > group.filter((g) => g.rel === i.rel).length ? withExt : stem)}`) : withExt;
-    }
+    // x.png beside x.jpg: keep the extension in the name
+    if (perStem.get(stem)! > perName.get(i.rel)!) stem = i.rel.replace(/\.([^.\\/]+)$/, '_$1');
+    // one name from two folders: the folder's name in front
+    if (perName.get(i.rel)! > 1) stem = join(dirname(stem), `${basename(dirname(resolve(i.path)))}_${basename(stem)}`);
     const base = stem;
     for (let k = 2; used.has(stem); k++) stem = `${base}_${k}`;
     used.add(stem);
