@@ -9,7 +9,7 @@ import type { Runtime } from '../graph/runtime.js';
 import type { Tensor } from '../graph/tensor.js';
 import { defaultUniform, Rng } from '../nn/init.js';
 import { parameter } from '../nn/layers.js';
-import { WeightFileError, fromFloat32, toFloat32, type RawTensor } from './weights/index.js';
+import { WeightFileError, finiteFloat32, fromFloat32, type RawTensor } from './weights/index.js';
 
 export type AttentionKind = 'none' | 'channel' | 'spatial' | 'cbam';
 
@@ -84,10 +84,5 @@ export function loadAttention(blocks: readonly AttentionBlock[], sd: Map<string,
     else if (raw.shape.join() !== t.shape.join()) problems.push(`${name}: expected [${t.shape}], found [${raw.shape}]`);
   }
   if (problems.length) throw new WeightFileError(`${file}: attention weights do not match: ${problems.join('; ')}`);
-  for (const [name, t] of attentionTensorNames(blocks)) {
-    const v = toFloat32(sd.get(name)!);
-    const bad = v.findIndex((x) => !Number.isFinite(x));
-    if (bad >= 0) throw new WeightFileError(`${file}: tensor ${name} holds a non-finite value (${v[bad]} at index ${bad}): the weights are damaged`);
-    t.write(v);
-  }
+  for (const [name, t] of attentionTensorNames(blocks)) t.write(finiteFloat32(sd.get(name)!, name, file));
 }

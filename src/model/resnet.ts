@@ -11,7 +11,7 @@ import { conv2dForward, PackedConvWeights } from '../kernels/conv2d.js';
 import { maxPool2dForward } from '../kernels/pool.js';
 import { Rng } from '../nn/init.js';
 import { BatchNorm2d, Conv2d, parameter } from '../nn/layers.js';
-import { WeightFileError, fromFloat32, int64Scalar, toFloat32, type RawTensor } from './weights/index.js';
+import { WeightFileError, finiteFloat32, fromFloat32, int64Scalar, toFloat32, type RawTensor } from './weights/index.js';
 
 export type Features = [Tensor, Tensor, Tensor];
 
@@ -214,13 +214,7 @@ export class ResNetTrunk {
     if (problems.length > 0) {
       throw new WeightFileError(`${file}: not a ResNet18 (conv1..layer3) state_dict: ${problems.length} problem(s):\n  ${problems.join('\n  ')}`);
     }
-    const values = new Map<string, Float32Array>();
-    for (const name of trunkShapes.keys()) {
-      const v = toFloat32(sd.get(name)!);
-      const bad = v.findIndex((x) => !Number.isFinite(x));
-      if (bad >= 0) throw new WeightFileError(`${file}: tensor ${name} holds a non-finite value (${v[bad]} at index ${bad}): the weights are damaged`);
-      values.set(name, v);
-    }
+    const values = new Map([...trunkShapes.keys()].map((name) => [name, finiteFloat32(sd.get(name)!, name, file)]));
     const trunk = new ResNetTrunk(rt, (name) => ({ data: values.get(name)!, trainable: trainable && !name.includes('running') }));
     for (const [name, bn] of trunk.batchNorms) {
       const n = sd.get(`${name}.num_batches_tracked`);

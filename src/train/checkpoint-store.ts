@@ -9,8 +9,9 @@
  * read) and older checkpoint folders are removed.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpSuffix, writeDurable, writeFileAtomic } from './files.js';
 import { TrainingError } from './run-config.js';
 
 export interface CheckpointState {
@@ -37,35 +38,6 @@ export type CheckpointStage = 'student' | 'attention' | 'optimizer' | 'folder' |
 
 const MANIFEST = 'checkpoint.json';
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-const tmpSuffix = () => `.tmp-${process.pid}`;
-
-/** Writes and flushes a file; errors name the file (and say when the disk is full). */
-export function writeDurable(path: string, data: Uint8Array | string): void {
-  let fd: number | null = null;
-  try {
-    fd = openSync(path, 'w');
-    const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
-    for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
-    fsyncSync(fd);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new TrainingError(`cannot write ${path}: ${err.code === 'ENOSPC' ? 'no space left on the device' : err.message}`);
-  } finally {
-    if (fd !== null) closeSync(fd);
-  }
-}
-
-/** Writes a temporary file, flushes it, then renames it over `path`: readers see the old or the new file. */
-export function writeFileAtomic(path: string, data: Uint8Array | string): void {
-  const tmp = `${path}${tmpSuffix()}`;
-  try {
-    writeDurable(tmp, data);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-}
 
 /** Removes temporaries a killed process left (any `*.tmp-PID`), in the run folder and its checkpoints. */
 export function cleanTemporaries(runDir: string): void {
@@ -121,18 +93,22 @@ function prune(runDir: string, keep: string): void {
 }
 
 /**
- * Completes what a checkpoint write interrupted after its commit: the published student / attention are
- * made the committed ones again and older checkpoint folders removed. A no-op on a tidy run.
+ * The run's last committed checkpoint (as readCheckpoint), after completing what a checkpoint write
+ * interrupted past its commit: the published student / attention are made the committed ones again and
+ * older checkpoint folders removed. Nothing changes on a tidy run.
  */
-export function finishCheckpoint(runDir: string): void {
-  if (!existsSync(join(runDir, MANIFEST))) return;
-  const c = readCheckpoint(runDir)!;
+export function finishCheckpoint(runDir: string): LoadedCheckpoint | null {
+  const c = readCheckpoint(runDir);
+  if (!c?.folder) return c;
   const same = (file: string, bytes: Uint8Array | null) => !bytes || (existsSync(file) && sha256(readFileSync(file)) === sha256(bytes));
   if (!same(join(runDir, 'student.safetensors'), c.student) || !same(join(runDir, 'attention.safetensors'), c.attention)) publish(runDir, c.student, c.attention);
-  prune(runDir, c.studentFile.split(/[\\/]/).slice(-2)[0]);
+  prune(runDir, c.folder);
+  return c;
 }
 
 export interface LoadedCheckpoint extends CheckpointState {
+  /** The checkpoint's folder under checkpoints/ (null for a run from before manifests). */
+  folder: string | null;
   student: Uint8Array;
   studentFile: string;
   attention: Uint8Array | null;
@@ -168,7 +144,7 @@ export function readCheckpoint(runDir: string): LoadedCheckpoint | null {
   const optimizer = read('optimizer.safetensors');
   if (!student || !optimizer || !Number.isInteger(m.step)) throw new TrainingError(`${manifestPath}: not a checkpoint manifest`);
   return {
-    step: m.step, epoch: m.epoch, index: m.index,
+    step: m.step, epoch: m.epoch, index: m.index, folder: m.folder.replace(/^checkpoints\//, ''),
     student, studentFile: join(runDir, m.folder, 'student.safetensors'),
     attention: read('attention.safetensors'), attentionFile: join(runDir, m.folder, 'attention.safetensors'),
     optimizer, optimizerFile: join(runDir, m.folder, 'optimizer.safetensors'),
@@ -182,14 +158,9 @@ function readLegacyCheckpoint(runDir: string): LoadedCheckpoint | null {
   const file = (n: string) => join(runDir, n);
   return {
     ...s,
+    folder: null,
     student: readFileSync(file('student.safetensors')), studentFile: file('student.safetensors'),
     attention: existsSync(file('attention.safetensors')) ? readFileSync(file('attention.safetensors')) : null, attentionFile: file('attention.safetensors'),
     optimizer: readFileSync(file('optimizer.safetensors')), optimizerFile: file('optimizer.safetensors'),
   };
-}
-
-/** The student weights a finished or interrupted run offers: the manifest's (checked) or, before manifests, the published file. */
-export function runStudentBytes(runDir: string): { bytes: Uint8Array; file: string } | null {
-  const c = readCheckpoint(runDir);
-  return c ? { bytes: c.student, file: c.studentFile } : null;
 }

@@ -14,7 +14,8 @@ import { SGD } from '../optim/sgd.js';
 import { createAttention, loadAttention } from '../model/attention.js';
 import { attentionSafetensors, studentSafetensors } from '../model/checkpoint.js';
 import { probeImage } from '../data/image.js';
-import { cleanTemporaries, finishCheckpoint, readCheckpoint, writeCheckpoint, writeFileAtomic, type CheckpointStage, type CheckpointState } from './checkpoint-store.js';
+import { cleanTemporaries, finishCheckpoint, writeCheckpoint, type CheckpointStage, type CheckpointState, type LoadedCheckpoint } from './checkpoint-store.js';
+import { writeFileAtomic } from './files.js';
 import { lockRun } from './run-lock.js';
 import { readRunConfig, runDataDir, TrainingError, type RunConfig } from './run-config.js';
 import { trainStep } from './step.js';
@@ -169,14 +170,13 @@ export async function train(rt: Runtime, o: TrainOptions): Promise<TrainResult> 
   const unlock = lockRun(runDir);
   try {
     cleanTemporaries(runDir);
-    if (o.resume) finishCheckpoint(runDir);
-    return await trainLocked(rt, o, runDir);
+    return await trainLocked(rt, o, runDir, o.resume ? finishCheckpoint(runDir) : null);
   } finally {
     unlock();
   }
 }
 
-async function trainLocked(rt: Runtime, o: TrainOptions, runDir: string): Promise<TrainResult> {
+async function trainLocked(rt: Runtime, o: TrainOptions, runDir: string, saved: LoadedCheckpoint | null): Promise<TrainResult> {
   const hasRun = existsSync(join(runDir, 'config.json'));
   let config: RunConfig;
   if (o.resume) {
@@ -215,7 +215,6 @@ async function trainLocked(rt: Runtime, o: TrainOptions, runDir: string): Promis
   checkTrainingImages(paths);
   const loader = new BatchLoader(paths, { batch: config.batch, size: config.size, shuffle: config.shuffle, seed });
   const totalSteps = config.steps ?? (config.epochs ?? 1) * loader.batchesPerEpoch;
-  const saved = o.resume ? readCheckpoint(runDir) : null;
   let state: CheckpointState = saved ? { step: saved.step, epoch: saved.epoch, index: saved.index } : { step: 0, epoch: 0, index: 0 };
   const logPath = join(runDir, 'train.jsonl');
   if (state.step >= totalSteps && saved) {

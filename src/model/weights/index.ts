@@ -2,7 +2,7 @@
 import { readPth } from './pth.js';
 import { readSafetensors, WeightFileError, type RawTensor } from './safetensors.js';
 
-export { WeightFileError, readSafetensors, writeSafetensors, toFloat32, fromFloat32, int64Scalar, type RawTensor } from './safetensors.js';
+export { WeightFileError, readSafetensors, writeSafetensors, toFloat32, finiteFloat32, fromFloat32, int64Scalar, type RawTensor } from './safetensors.js';
 export { readPth } from './pth.js';
 
 export function readStateDict(data: Uint8Array, file = 'weights'): Map<string, RawTensor> {

@@ -5,7 +5,7 @@
  * `os.system`, is rejected with an error before anything is called: loading never executes code.
  */
 import { unzipSync } from 'fflate';
-import { WeightFileError, type RawTensor, type SafeDType } from './safetensors.js';
+import { isCount, WeightFileError, type RawTensor, type SafeDType } from './safetensors.js';
 
 const STORAGE_DTYPES: Record<string, SafeDType> = {
   FloatStorage: 'F32',
@@ -111,7 +111,6 @@ function call(fn: Global, args: unknown[], fail: (what: string) => never): unkno
 function viewOf(s: Storage, offset: number, size: number[], stride: number[], fail: (w: string) => never): RawTensor {
   const item = ITEMSIZE[s.dtype];
   const count = Math.floor(s.bytes.length / item);
-  const isCount = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
   if (!isCount(offset) || !Array.isArray(size) || !Array.isArray(stride) || size.length !== stride.length || !size.every(isCount) || !stride.every(isCount)) {
     fail(`tensor with an invalid view (offset ${offset}, size ${JSON.stringify(size)}, stride ${JSON.stringify(stride)})`);
   }

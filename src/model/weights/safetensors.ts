@@ -17,6 +17,9 @@ const ITEMSIZE: Record<SafeDType, number> = { F32: 4, F16: 2, F64: 8, I64: 8, I3
 
 export class WeightFileError extends Error {}
 
+/** A non-negative safe integer (sizes, strides, offsets read from untrusted files). */
+export const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
 export function readSafetensors(data: Uint8Array, file = 'safetensors file'): Map<string, RawTensor> {
   const fail = (what: string): never => {
     throw new WeightFileError(`${file}: ${what}`);
@@ -36,7 +39,6 @@ export function readSafetensors(data: Uint8Array, file = 'safetensors file'): Ma
   const body = data.subarray(8 + headerLen);
   const out = new Map<string, RawTensor>();
   const spans: Array<[number, number, string]> = [];
-  const isCount = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
   for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') continue;
     const e = entry as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
@@ -94,6 +96,14 @@ export function toFloat32(t: RawTensor): Float32Array {
     case 'U8': for (let i = 0; i < n; i++) out[i] = v.getUint8(i); break;
   }
   return out;
+}
+
+/** `toFloat32`, refusing a non-finite value with the file and tensor named (damaged weights). */
+export function finiteFloat32(t: RawTensor, name: string, file: string): Float32Array {
+  const v = toFloat32(t);
+  const bad = v.findIndex((x) => !Number.isFinite(x));
+  if (bad >= 0) throw new WeightFileError(`${file}: tensor ${name} holds a non-finite value (${v[bad]} at index ${bad}): the weights are damaged`);
+  return v;
 }
 
 export function fromFloat32(data: Float32Array, shape: number[]): RawTensor {
