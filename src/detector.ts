@@ -11,7 +11,7 @@
  * run folders and teacher files from disk.
  */
 import { unzipSync, strFromU8 } from 'fflate';
-import { decodeImage, type RgbImage } from './data/image.js';
+import { decodeImage, pickRgb, type RgbImage } from './data/image.js';
 import { toInput } from './data/resize.js';
 import { labelComponents } from './eval/metrics.js';
 import { normalizeScore } from './eval/thresholds.js';
@@ -196,9 +196,7 @@ export function toRgb(img: ImageInput, k: number): RgbImage {
   const ch = img.data.length / n;
   if (ch !== 3 && ch !== 4) throw new DetectorError(`image ${k}: ${img.data.length} values for ${img.width}x${img.height} (expected RGB or RGBA)`);
   if (ch === 3) return { width: img.width, height: img.height, data: new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.length) };
-  const rgb = new Uint8Array(n * 3);
-  for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) rgb[3 * i + c] = img.data[4 * i + c];
-  return { width: img.width, height: img.height, data: rgb };
+  return { width: img.width, height: img.height, data: pickRgb(img.data, 4, n) };
 }
 
 function regionsOf(map: Float32Array, S: number, threshold: number): Region[] {

@@ -8,7 +8,7 @@
 import { convertIndexedToRgb, decode as decodePng, hasPngSignature } from 'fast-png';
 import decodeBmp from 'decode-bmp';
 import UTIF from 'utif2';
-import { decodeJpegRgb, jpegSize } from './jpeg.js';
+import { decodeJpegRgba, jpegSize } from './jpeg.js';
 
 export interface RgbImage {
   width: number;
@@ -46,14 +46,57 @@ function formatOf(bytes: Uint8Array): Format | null {
   return null;
 }
 
-function tiffDirectory(bytes: Uint8Array, file: string): UTIF.IFD {
+interface TiffDirectory {
+  ifd: UTIF.IFD;
+  /** The file as its own ArrayBuffer (what utif2 reads). */
+  buffer: ArrayBuffer;
+  width: number;
+  height: number;
+}
+
+function tiffDirectory(bytes: Uint8Array, file: string): TiffDirectory {
   try {
-    const [ifd] = UTIF.decode(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+    const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+    const [ifd] = UTIF.decode(buffer);
     if (!ifd) throw new Error('no image in the file');
-    return ifd;
+    return { ifd, buffer, width: Number((ifd.t256 as number[] | undefined)?.[0]), height: Number((ifd.t257 as number[] | undefined)?.[0]) };
   } catch (e) {
     throw new ImageDecodeError(`${file}: corrupt or unsupported TIFF (${(e as Error).message})`);
   }
+}
+
+interface Probe {
+  format: Format;
+  width: number;
+  height: number;
+  /** For TIFF: the parsed directory, reused by the decoder. */
+  tiff?: TiffDirectory;
+}
+
+function probe(bytes: Uint8Array, file: string): Probe {
+  const format = formatOf(bytes);
+  let found: Omit<Probe, 'format'> | null = null;
+  switch (format) {
+    case 'PNG':
+      if (bytes.length >= 24) found = { width: u32be(bytes, 16), height: u32be(bytes, 20) };
+      break;
+    case 'JPEG':
+      found = jpegSize(bytes);
+      break;
+    case 'BMP':
+      found = { width: Math.abs(i32le(bytes, 18)), height: Math.abs(i32le(bytes, 22)) };
+      break;
+    case 'TIFF': {
+      const tiff = tiffDirectory(bytes, file);
+      found = { width: tiff.width, height: tiff.height, tiff };
+      break;
+    }
+    default:
+      throw new ImageDecodeError(`${file}: not a PNG, JPEG, BMP or TIFF image`);
+  }
+  if (!found) throw new ImageDecodeError(`${file}: corrupt ${format} (no ${format === 'JPEG' ? 'frame header' : 'header'})`);
+  checkSize(file, format, found.width, found.height);
+  return { format, ...found };
 }
 
 /**
@@ -61,46 +104,28 @@ function tiffDirectory(bytes: Uint8Array, file: string): UTIF.IFD {
  * a foreign or corrupt header and for an image over the pixel limit.
  */
 export function probeImage(bytes: Uint8Array, file = 'image'): { format: Format; width: number; height: number } {
-  const format = formatOf(bytes);
-  let size: { width: number; height: number } | null = null;
-  switch (format) {
-    case 'PNG':
-      if (bytes.length >= 24) size = { width: u32be(bytes, 16), height: u32be(bytes, 20) };
-      break;
-    case 'JPEG':
-      size = jpegSize(bytes);
-      break;
-    case 'BMP':
-      size = { width: Math.abs(i32le(bytes, 18)), height: Math.abs(i32le(bytes, 22)) };
-      break;
-    case 'TIFF': {
-      const ifd = tiffDirectory(bytes, file);
-      size = { width: Number((ifd.t256 as number[] | undefined)?.[0]), height: Number((ifd.t257 as number[] | undefined)?.[0]) };
-      break;
-    }
-    default:
-      throw new ImageDecodeError(`${file}: not a PNG, JPEG, BMP or TIFF image`);
-  }
-  if (!size) throw new ImageDecodeError(`${file}: corrupt ${format} (no ${format === 'JPEG' ? 'frame header' : 'header'})`);
-  checkSize(file, format, size.width, size.height);
-  return { format, ...size };
+  const { format, width, height } = probe(bytes, file);
+  return { format, width, height };
 }
 
 export function decodeImage(bytes: Uint8Array, file = 'image'): RgbImage {
-  const { format } = probeImage(bytes, file);
-  switch (format) {
+  const p = probe(bytes, file);
+  switch (p.format) {
     case 'PNG':
       return decodePngRgb(bytes, file);
-    case 'JPEG':
+    case 'JPEG': {
+      let img;
       try {
-        return decodeJpegRgb(bytes);
+        img = decodeJpegRgba(bytes);
       } catch (e) {
         throw new ImageDecodeError(`${file}: corrupt JPEG (${(e as Error).message})`);
       }
+      return { width: img.width, height: img.height, data: pickRgb(img.rgba, 4, img.width * img.height) };
+    }
     case 'BMP':
       return decodeBmpRgb(bytes, file);
     case 'TIFF':
-      return decodeTiffRgb(bytes, file);
+      return decodeTiffRgb(p.tiff!, file);
   }
 }
 
@@ -113,21 +138,16 @@ function decodeBmpRgb(bytes: Uint8Array, file: string): RgbImage {
   }
   const n = bmp.width * bmp.height;
   if (bmp.data.length < n * 4) throw new ImageDecodeError(`${file}: truncated BMP data`);
-  return { width: bmp.width, height: bmp.height, data: pickRgb(bmp.data, 4, n, (v) => v) };
+  return { width: bmp.width, height: bmp.height, data: pickRgb(bmp.data, 4, n) };
 }
 
-function decodeTiffRgb(bytes: Uint8Array, file: string): RgbImage {
-  const ifd = tiffDirectory(bytes, file);
-  const width = Number((ifd.t256 as number[] | undefined)?.[0]);
-  const height = Number((ifd.t257 as number[] | undefined)?.[0]);
+function decodeTiffRgb({ ifd, buffer, width, height }: TiffDirectory, file: string): RgbImage {
   try {
-    const buf = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-    UTIF.decodeImage(buf, ifd);
+    UTIF.decodeImage(buffer, ifd);
     const rgba = UTIF.toRGBA8(ifd);
     if (rgba.length < width * height * 4) throw new Error('truncated image data');
-    return { width, height, data: pickRgb(rgba, 4, width * height, (v) => v) };
+    return { width, height, data: pickRgb(rgba, 4, width * height) };
   } catch (e) {
-    if (e instanceof ImageDecodeError) throw e;
     throw new ImageDecodeError(`${file}: corrupt or unsupported TIFF (${(e as Error).message})`);
   }
 }
@@ -144,7 +164,7 @@ function decodePngRgb(bytes: Uint8Array, file: string): RgbImage {
   if (png.palette) {
     const rgb = convertIndexedToRgb(png); // RGB or RGBA, 8-bit
     const ch = rgb.length / n;
-    return { width, height, data: pickRgb(rgb, ch, n, (v) => v) };
+    return { width, height, data: pickRgb(rgb, ch, n) };
   }
   const ch = png.channels;
   const depth = png.depth;
@@ -170,8 +190,11 @@ function unpackBits(src: ArrayLike<number>, width: number, height: number, depth
   return out;
 }
 
-/** RGB from 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA) channels; alpha is dropped as PIL does. */
-function pickRgb(src: ArrayLike<number>, ch: number, n: number, to8: (v: number) => number): Uint8Array {
+/**
+ * RGB from 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA) interleaved channels; alpha is dropped as PIL
+ * does; `to8` maps other bit depths to 8.
+ */
+export function pickRgb(src: ArrayLike<number>, ch: number, n: number, to8: (v: number) => number = (v) => v): Uint8Array {
   const out = new Uint8Array(n * 3);
   for (let i = 0; i < n; i++) {
     if (ch <= 2) {

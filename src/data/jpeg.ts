@@ -60,8 +60,8 @@ export function jpegSize(bytes: Uint8Array): { width: number; height: number } |
   return null;
 }
 
-/** Interleaved 8-bit RGB, or throws with libjpeg's complaint. */
-export function decodeJpegRgb(bytes: Uint8Array): { width: number; height: number; data: Uint8Array } {
+/** Interleaved 8-bit RGBA (libjpeg's output here; gray is replicated), or throws with libjpeg's complaint. */
+export function decodeJpegRgba(bytes: Uint8Array): { width: number; height: number; rgba: Uint8ClampedArray } {
   messages.length = 0;
   let img: ReturnType<MozJpegDecoder['decode']>;
   try {
@@ -71,13 +71,5 @@ export function decodeJpegRgb(bytes: Uint8Array): { width: number; height: numbe
     throw new Error(messages.filter(Boolean).join('; ') || (e as Error).message);
   }
   if (!img) throw new Error(messages.filter(Boolean).join('; ') || 'libjpeg could not decode it');
-  const n = img.width * img.height;
-  const rgb = new Uint8Array(n * 3);
-  const rgba = img.data;
-  for (let i = 0; i < n; i++) {
-    rgb[3 * i] = rgba[4 * i];
-    rgb[3 * i + 1] = rgba[4 * i + 1];
-    rgb[3 * i + 2] = rgba[4 * i + 2];
-  }
-  return { width: img.width, height: img.height, data: rgb };
+  return { width: img.width, height: img.height, rgba: img.data };
 }
