@@ -131,10 +131,9 @@ async function runInfer(args: string[], f: LoadFlags & { out: string; raw?: bool
 }
 
 async function runTeacherFetch(f: { from: string; sha256?: string; offline?: boolean }): Promise<void> {
-  const bar = progress('fetch');
-  let started = false;
-  try {
-    const got = await fetchTeacher({
+  const got = await withProgress('fetch', (bar) => {
+    let started = false;
+    return fetchTeacher({
       from: f.from, sha256: f.sha256, offline: f.offline,
       onProgress: (received, total) => {
         if (!started) bar.start(total ?? 0, 0, { info: '' });
@@ -142,11 +141,8 @@ async function runTeacherFetch(f: { from: string; sha256?: string; offline?: boo
         bar.update(received, { info: total ? '' : `${(received / 2 ** 20).toFixed(1)} MiB` });
       },
     });
-    bar.stop();
-    console.log(`${got.file}\nverified sha256 ${got.sha256} (${got.origin}); use it with --teacher ${got.file}`);
-  } finally {
-    bar.stop();
-  }
+  });
+  console.log(`${got.file}\nverified sha256 ${got.sha256} (${got.origin}); use it with --teacher ${got.file}`);
 }
 
 /** The built-in default: synthetic data, a short DCAM training, evaluation, report. */
@@ -290,7 +286,7 @@ function unknownOption(program: Command, args: readonly string[]): string | null
     cmd = sub;
   }
   if (cmd === program || cmd.name() === 'bench') return null;
-  const known = new Set(['--help', '--verbose', ...cmd.options.flatMap((o) => [o.long, o.negate ? o.long : null]).filter((x): x is string => !!x)]);
+  const known = new Set(['--help', '--verbose', ...cmd.options.map((o) => o.long).filter((x): x is string => !!x)]);
   for (const a of args.slice(i)) {
     if (a === '--') break;
     if (a.startsWith('--') && !known.has(a.split('=')[0])) return a.split('=')[0];

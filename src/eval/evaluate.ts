@@ -157,10 +157,13 @@ export async function evaluate(rt: Runtime, model: DistillationModel, o: EvalOpt
     const hasMasks = cat.test.some((s) => s.maskPath !== null);
     const hasDefects = labels.some((l) => l === 1) && hasMasks;
     const pixelNote = !labels.some((l) => l === 1) ? 'no defect images' : !hasMasks ? 'no ground_truth masks (classification only)' : undefined;
-    for (const m of maps) for (const v of m) if (v < mapMin) mapMin = v;
+    // the category's lowest map value: bottom of its overlays' colour scale, and of the run's
+    let lo = Infinity;
+    for (const m of maps) for (const v of m) if (v < lo) lo = v;
+    mapMin = Math.min(mapMin, lo);
     if (hasDefects) {
       maps.forEach((m, i) => {
-        for (let p = (i * S * S) % stride === 0 ? 0 : stride - ((i * S * S) % stride); p < m.length; p += stride) {
+        for (let p = (stride - ((i * S * S) % stride)) % stride; p < m.length; p += stride) {
           pixelScores[pixels] = m[p];
           pixelLabels[pixels++] = masks[i][p];
         }
@@ -192,8 +195,6 @@ export async function evaluate(rt: Runtime, model: DistillationModel, o: EvalOpt
     for (let i = 0; i < pc.fpr.length; i += Math.max(1, Math.floor(pc.fpr.length / 300))) if (pc.fpr[i] <= 0.3) proPts.push([pc.fpr[i], pc.pro[i]]);
     result.curves[cat.name] = { roc: rocPoints(scores, labels), pro: proPts };
     // colour scale of the overlays: the category's lowest map value to its highest image score
-    let lo = Infinity;
-    for (const m of maps) for (const v of m) if (v < lo) lo = v;
     const hi = scores.reduce((a, v) => (v > a ? v : a), -Infinity);
     cat.test.forEach((s, i) => {
       let overlay: string | null = null;

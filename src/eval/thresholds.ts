@@ -33,7 +33,7 @@ export function f1OptimalThreshold(scores: ArrayLike<number>, labels: ArrayLike<
     }
     const f1 = (2 * tp) / (tp + fp + positives);
     if (f1 > best.f1) {
-      const below = k >= 0 ? scores[idx[k]] : v - Math.max(Math.abs(v) * 1e-3, 1e-6);
+      const below = k >= 0 ? scores[idx[k]] : v - margin(v);
       best = { threshold: midpoint(below, v), f1, precision: tp / (tp + fp), recall: tp / positives };
     }
   }
@@ -51,14 +51,14 @@ export function fprThreshold(goodScores: ArrayLike<number>, fpr: number): { thre
   const flagged = Math.floor(fpr * n + 1e-9);
   if (flagged === 0) {
     const top = sorted[n - 1];
-    return { threshold: top + Math.max(Math.abs(top) * 1e-3, 1e-6), achievedFpr: 0 };
+    return { threshold: top + margin(top), achievedFpr: 0 };
   }
   const k = n - flagged; // sorted[k..] are flagged
   if (sorted[k - 1] === sorted[k]) {
     // ties straddle the cut: move it up past them (fewer flagged, never more than asked)
     let j = k;
     while (j < n && sorted[j] === sorted[k - 1]) j++;
-    const threshold = j < n ? midpoint(sorted[j - 1], sorted[j]) : sorted[n - 1] + Math.max(Math.abs(sorted[n - 1]) * 1e-3, 1e-6);
+    const threshold = j < n ? midpoint(sorted[j - 1], sorted[j]) : sorted[n - 1] + margin(sorted[n - 1]);
     return { threshold, achievedFpr: (n - j) / n };
   }
   return { threshold: midpoint(sorted[k - 1], sorted[k]), achievedFpr: flagged / n };
@@ -72,6 +72,11 @@ export function normalizeScore(score: number, t: { image: number; min: number; m
 
 function midpoint(a: number, b: number): number {
   return a + (b - a) / 2;
+}
+
+/** Half the gap to a neighbour that does not exist (past the highest or lowest score): 0.1% of it, at least 1e-6. */
+function margin(v: number): number {
+  return Math.max(Math.abs(v) * 1e-3, 1e-6);
 }
 
 /**

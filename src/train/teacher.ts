@@ -43,6 +43,9 @@ export const TEACHER_SOURCES: Record<'torchvision' | 'timm', TeacherSource> = {
 
 export const sha256File = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
 
+/** The shipped file is hashed once per process (11 MB; findTeacher runs several times in one command). */
+let shippedVerified = false;
+
 /** The teacher to use: the explicit file, else $DCAM_TEACHER, else the shipped one. */
 export function findTeacher(explicit?: string): string {
   const f = explicit ?? process.env.DCAM_TEACHER ?? SHIPPED_TEACHER.file;
@@ -50,9 +53,10 @@ export function findTeacher(explicit?: string): string {
     if (f === SHIPPED_TEACHER.file) throw new TeacherError(`the shipped teacher ${f} is missing: reinstall dcam-webgpu, or pass --teacher FILE`);
     throw new TeacherError(`teacher file ${f} does not exist`);
   }
-  if (f === SHIPPED_TEACHER.file) {
+  if (f === SHIPPED_TEACHER.file && !shippedVerified) {
     const got = sha256File(f);
     if (got !== SHIPPED_TEACHER.sha256) throw new TeacherError(`the shipped teacher ${f} is damaged: sha256 ${got}, expected ${SHIPPED_TEACHER.sha256}; reinstall dcam-webgpu`);
+    shippedVerified = true;
   }
   return f;
 }
