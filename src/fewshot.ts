@@ -110,7 +110,7 @@ export class FewShotTrainer {
     try {
       while (this.stepsDone < this.totalSteps && !o.signal?.aborted) {
         const k = this.stepsDone % perEpoch;
-        if (k === 0) this.order = shuffled(this.data.length, this.rng);
+        if (k === 0) this.order = this.rng.shuffle(this.data.map((_, i) => i));
         for (let j = 0; j < batch; j++) x.set(this.data[this.order[k * batch + j]], j * 3 * size * size);
         const t0 = performance.now();
         const { loss } = await trainStep(this.runtime, this.model, this.opt, x, batch, size);
@@ -169,15 +169,6 @@ export class FewShotTrainer {
     this.teacher.dispose();
     if (this.ownsRuntime) this.runtime.destroy();
   }
-}
-
-function shuffled(n: number, rng: Rng): number[] {
-  const a = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rng.next() * (i + 1));
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-  return a;
 }
 
 export interface TrainDetectorOptions extends FewShotOptions {

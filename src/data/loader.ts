@@ -49,12 +49,7 @@ export class BatchLoader {
   order(epoch: number): string[] {
     const list = [...this.paths];
     if (!this.opts.shuffle) return list;
-    const rng = new Rng(this.opts.seed * 1_000_003 + epoch);
-    for (let i = list.length - 1; i > 0; i--) {
-      const j = Math.floor(rng.next() * (i + 1));
-      [list[i], list[j]] = [list[j], list[i]];
-    }
-    return list;
+    return new Rng(this.opts.seed * 1_000_003 + epoch).shuffle(list);
   }
 
   load(epoch: number, index: number): Batch {

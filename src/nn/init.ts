@@ -17,6 +17,14 @@ export class Rng {
   uniform(lo: number, hi: number): number {
     return lo + (hi - lo) * this.next();
   }
+  /** Shuffles `items` in place (Fisher-Yates, from the end) and returns it. */
+  shuffle<T>(items: T[]): T[] {
+    for (let i = items.length - 1; i > 0; i--) {
+      const j = Math.floor(this.next() * (i + 1));
+      [items[i], items[j]] = [items[j], items[i]];
+    }
+    return items;
+  }
   /** Standard normal (Box-Muller). */
   normal(): number {
     if (this.spare !== null) {
