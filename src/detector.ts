@@ -18,6 +18,7 @@ import { normalizeScore } from './eval/thresholds.js';
 import { createDevice } from './graph/device.js';
 import type { Runtime } from './graph/runtime.js';
 import type { MethodConfig } from './model/config.js';
+import { imageScore } from './model/anomaly-map.js';
 import { DistillationModel } from './model/distill.js';
 import { FINGERPRINT_TOLERANCE, fingerprintDistance, teacherFingerprint } from './model/fingerprint.js';
 import { FoldedTrunk, ResNetTrunk } from './model/resnet.js';
@@ -174,8 +175,7 @@ export class Detector {
   }
 
   private result(map: Float32Array): InspectionResult {
-    let score = -Infinity;
-    for (const v of map) if (v > score) score = v;
+    const score = imageScore(map);
     const t = this.thresholds;
     if (!t) return { score, normalized: null, label: null, map, size: this.size, regions: [] };
     return { score, normalized: normalizeScore(score, t), label: score >= t.image ? 'defect' : 'ok', map, size: this.size, regions: regionsOf(map, this.size, t.pixel) };

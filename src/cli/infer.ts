@@ -13,7 +13,7 @@ import type { Runtime } from '../graph/runtime.js';
 import { overlayScaledPng } from '../eval/heatmap.js';
 import { npyFloat32 } from '../eval/npy.js';
 import { normalizeScore, thresholdColourScale } from '../eval/thresholds.js';
-import { gaussianSmooth } from '../model/anomaly-map.js';
+import { gaussianSmooth, imageScore } from '../model/anomaly-map.js';
 import type { LoadedModel } from '../train/run.js';
 import type { Thresholds } from '../train/run-config.js';
 
@@ -171,8 +171,7 @@ export async function inferImages(rt: Runtime, loaded: LoadedModel, inputs: read
       const k = ok.indexOf(j);
       const m = maps.subarray(k * S * S, (k + 1) * S * S);
       const input = data.subarray(k * per, (k + 1) * per);
-      let score = -Infinity;
-      for (const v of m) if (v > score) score = v;
+      const score = imageScore(m);
       const stem = stems[i + j];
       write(`${stem}.png`, overlayScaledPng(input, m, S, toUnit!));
       if (o.raw) write(`${stem}.npy`, npyFloat32(m.slice(), [S, S]));

@@ -10,7 +10,7 @@ import { upsampleBilinear } from '../autograd/ops.js';
 import { decodeGray, decodeImage } from '../data/image.js';
 import { DatasetError, discoverCategories, loadImage, loadMask, type TestSample } from '../data/mvtec.js';
 import type { Runtime } from '../graph/runtime.js';
-import { gaussianSmooth } from '../model/anomaly-map.js';
+import { gaussianSmooth, imageScore } from '../model/anomaly-map.js';
 import type { DistillationModel } from '../model/distill.js';
 import { overlayPng } from './heatmap.js';
 import { auPro, auroc, legacyPro, proCurve } from './metrics.js';
@@ -152,7 +152,7 @@ export async function evaluate(rt: Runtime, model: DistillationModel, o: EvalOpt
     }
     if (o.sigma) for (const m of maps) gaussianSmooth(m, 1, S, S, o.sigma);
     const masks = cat.test.map((s: TestSample) => loadMask(s.maskPath, S));
-    const scores = maps.map((m) => m.reduce((a, v) => (v > a ? v : a), -Infinity));
+    const scores = maps.map(imageScore);
     const labels = cat.test.map((s) => s.label);
     const hasMasks = cat.test.some((s) => s.maskPath !== null);
     const hasDefects = labels.some((l) => l === 1) && hasMasks;
@@ -195,7 +195,7 @@ export async function evaluate(rt: Runtime, model: DistillationModel, o: EvalOpt
     for (let i = 0; i < pc.fpr.length; i += Math.max(1, Math.floor(pc.fpr.length / 300))) if (pc.fpr[i] <= 0.3) proPts.push([pc.fpr[i], pc.pro[i]]);
     result.curves[cat.name] = { roc: rocPoints(scores, labels), pro: proPts };
     // colour scale of the overlays: the category's lowest map value to its highest image score
-    const hi = scores.reduce((a, v) => (v > a ? v : a), -Infinity);
+    const hi = imageScore(scores);
     cat.test.forEach((s, i) => {
       let overlay: string | null = null;
       if (o.out) {

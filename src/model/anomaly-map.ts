@@ -20,18 +20,19 @@ export function anomalyMap(teacher: Features, student: Features, size: readonly 
   );
 }
 
-/** Image scores: the maximum of each map. */
+/** The image score of an anomaly map: its maximum (as the STFPM / DCAM code and MVTec AD's evaluation). */
+export function imageScore(map: ArrayLike<number>): number {
+  let score = -Infinity;
+  for (let i = 0; i < map.length; i++) if (map[i] > score) score = map[i];
+  return score;
+}
+
+/** Image scores of a batch of maps [N, 1, H, W] on the GPU. */
 export async function imageScores(map: Tensor): Promise<number[]> {
   const [N] = map.shape;
   const data = await map.read();
   const per = data.length / N;
-  const out: number[] = [];
-  for (let n = 0; n < N; n++) {
-    let m = -Infinity;
-    for (let i = 0; i < per; i++) m = Math.max(m, data[n * per + i]);
-    out.push(m);
-  }
-  return out;
+  return Array.from({ length: N }, (_, n) => imageScore(data.subarray(n * per, (n + 1) * per)));
 }
 
 /**
