@@ -4,6 +4,7 @@
  * one, or $DCAM_TEACHER); the training, evaluation and teacher tools of the `dcam` command are here too.
  */
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { detectorFrom, loadDetector as loadDetectorFromSources, type Detector, type LoadDetectorOptions } from './detector.js';
 import { readRunConfig, runStudent } from './train/run.js';
 import { findTeacher } from './train/teacher.js';
@@ -20,7 +21,7 @@ export async function loadDetector(o: LoadDetectorOptions): Promise<Detector> {
   const pathRun = typeof o.run === 'string' && !isUrl(o.run);
   const pathTeacher = o.teacher === undefined || (typeof o.teacher === 'string' && !isUrl(o.teacher)) || (o.teacher instanceof URL && o.teacher.protocol === 'file:');
   if (!pathRun && !pathTeacher) return loadDetectorFromSources(o);
-  const teacherFile = o.teacher === undefined ? findTeacher() : o.teacher instanceof URL ? o.teacher.pathname : typeof o.teacher === 'string' && pathTeacher ? findTeacher(o.teacher) : null;
+  const teacherFile = o.teacher === undefined ? findTeacher() : o.teacher instanceof URL ? fileURLToPath(o.teacher) : typeof o.teacher === 'string' && pathTeacher ? findTeacher(o.teacher) : null;
   const teacherBytes = teacherFile ? readFileSync(teacherFile) : undefined;
   if (!pathRun) return loadDetectorFromSources({ ...o, teacher: teacherBytes ?? o.teacher });
   const dir = o.run as string;
