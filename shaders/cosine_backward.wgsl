@@ -18,6 +18,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let vb = b[idx];
   let ka = select(0.0, c * nb / (na * D), na > 0.0);
   let kb = select(0.0, c * na / (nb * D), nb > 0.0);
+#if ${NEED_A}
   da[idx] = g * (vb / D - ka * va);
+#endif
+#if ${NEED_B}
   db[idx] = g * (va / D - kb * vb);
+#endif
 }

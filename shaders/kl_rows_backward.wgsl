@@ -10,6 +10,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let ls = s[i] * invT - saved[2u * row + 1u];
   let pt = exp(lt);
   let g = dy[row] * invT;
+#if ${NEED_S}
   ds[i] = g * (exp(ls) - pt);
+#endif
+#if ${NEED_T}
   dt[i] = g * pt * (lt - ls - kl[row]);
+#endif
 }

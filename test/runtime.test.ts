@@ -176,7 +176,7 @@ describe('errors name the op, the shapes and the limit', () => {
     const n = Math.floor(limit / 4) + 1024;
     if (n * 4 > rt.limits.maxBufferSize) return; // adapter cannot even allocate it; covered below
     const big = rt.empty([n]);
-    expect(() => relu(big)).toThrow(new RegExp(`relu: buffer 'x' of shape \\[${n}\\] needs \\d+ bytes, over the device limit maxStorageBufferBindingSize = ${limit}`));
+    expect(() => relu(big)).toThrow(new RegExp(`relu: kernel unary: buffer 'x' of shape \\[${n}\\] needs \\d+ bytes, over the device limit maxStorageBufferBindingSize = ${limit}`));
     big.dispose();
   });
 

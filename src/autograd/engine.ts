@@ -7,7 +7,12 @@
 import { binaryForward } from '../kernels/elementwise.js';
 import { Tensor, shapeStr, type GradNode } from '../graph/tensor.js';
 
-export type BackwardRule = (grad: Tensor, saved: readonly Tensor[]) => Array<Tensor | null>;
+/**
+ * Gradients for each input given the output's gradient. `saved` holds the tensors given as `save` then
+ * `own`; `needs[i]` says whether input i wants a gradient: the rule returns null where it does not (and
+ * skips that work), a tensor of the input's shape where it does. Both are checked.
+ */
+export type BackwardRule = (grad: Tensor, saved: readonly Tensor[], needs: readonly boolean[]) => Array<Tensor | null>;
 
 export interface RecordOptions {
   /** Tensors the rule reads (inputs or outputs); the node holds its own handles on them. */
@@ -19,6 +24,9 @@ export interface RecordOptions {
 class Node implements GradNode {
   private saved: Tensor[];
   private owned: Tensor[];
+  /** Inputs whose `graphUses` this node counts (those that required a gradient when it was made). */
+  private readonly uses: Tensor[];
+  private released = false;
   constructor(
     readonly op: string,
     readonly inputs: ReadonlyArray<Tensor | null>,
@@ -28,19 +36,57 @@ class Node implements GradNode {
   ) {
     this.saved = save.map((t) => t.ref());
     this.owned = own.map((t) => t.keep());
+    this.uses = inputs.filter((t): t is Tensor => !!t?.requiresGrad);
+    for (const t of this.uses) t.graphUses++;
   }
 
   backward(grad: Tensor): Array<Tensor | null> {
-    if (this.saved.some((t) => t.isDisposed)) throw new Error(`${this.op}: backward called after the graph was released`);
-    return this.rule(grad, [...this.saved, ...this.owned]);
+    if (this.released) throw new Error(`${this.op}: backward called after the graph was released`);
+    const needs = this.inputs.map((t) => !!t?.requiresGrad);
+    const grads = this.rule(grad, [...this.saved, ...this.owned], needs);
+    checkGradients(this.op, this.inputs, needs, grads);
+    return grads;
   }
 
+  /**
+   * Frees what the node saved. Inputs the caller disposed kept their own nodes for this one (see
+   * `Tensor.graphUses`); when this was their last user, they are released too: a worklist, not recursion,
+   * since a chain of disposed intermediates can be as long as the network is deep.
+   */
   release(): void {
-    for (const t of this.saved) t.dispose();
-    for (const t of this.owned) t.dispose();
-    this.saved = [];
-    this.owned = [];
+    const work: Node[] = [this];
+    while (work.length > 0) {
+      const node = work.pop()!;
+      if (node.released) continue;
+      node.released = true;
+      for (const t of [...node.saved, ...node.owned]) t.dispose();
+      node.saved = [];
+      node.owned = [];
+      for (const t of node.uses) {
+        if (--t.graphUses === 0 && t.isDisposed && t.gradFn) {
+          work.push(t.gradFn as Node);
+          t.gradFn = null;
+        }
+      }
+    }
   }
+}
+
+/** A rule's results: one per input, a tensor of the input's shape exactly where a gradient is needed. */
+function checkGradients(op: string, inputs: ReadonlyArray<Tensor | null>, needs: readonly boolean[], grads: ReadonlyArray<Tensor | null>): void {
+  const fail = (why: string) => {
+    for (const g of grads) g?.dispose();
+    throw new Error(`internal: the backward rule of ${op} ${why}`);
+  };
+  if (grads.length !== inputs.length) fail(`returned ${grads.length} gradient(s) for ${inputs.length} input(s)`);
+  grads.forEach((g, i) => {
+    const input = inputs[i];
+    if (needs[i] && !g) fail(`returned no gradient for input ${i}, which requires one`);
+    if (!needs[i] && g) fail(`returned a gradient for input ${i}, which does not require one`);
+    if (g && input && (g.shape.length !== input.shape.length || g.shape.some((d, k) => d !== input.shape[k]))) {
+      fail(`returned a gradient of shape ${shapeStr(g.shape)} for input ${i} of shape ${shapeStr(input.shape)}`);
+    }
+  });
 }
 
 /**
@@ -119,10 +165,10 @@ export function backward(root: Tensor, grad?: Tensor): void {
       t.gradFn = null;
       node.inputs.forEach((input, i) => {
         const gi = inputGrads[i];
-        if (!gi) return;
-        if (!input || !input.requiresGrad) {
-          gi.dispose();
-          return;
+        if (!gi || !input) return;
+        if (!input.gradFn && input.isDisposed) {
+          for (const other of inputGrads) other?.dispose();
+          throw new Error(`backward: a tensor ${shapeStr(input.shape)} that requires a gradient (input ${i} of ${node.op}) was disposed before backward`);
         }
         gi.keep();
         const prev = grads.get(input);

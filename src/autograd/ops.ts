@@ -23,10 +23,10 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   const rt = x.runtime;
   const g = convGeometry(x, weight, opts);
   const y = conv2dForward(rt, x, weight, bias, opts);
-  return record('conv2d', [x, weight, bias], y, (dy, [xs, ws]) => [
-    x.requiresGrad ? conv2dBackwardData(rt, dy, ws, g) : null,
-    weight.requiresGrad ? conv2dBackwardWeight(rt, dy, xs, g) : null,
-    bias?.requiresGrad ? conv2dBackwardBias(rt, dy) : null,
+  return record('conv2d', [x, weight, bias], y, (dy, [xs, ws], [needX, needW, needB]) => [
+    needX ? conv2dBackwardData(rt, dy, ws, g) : null,
+    needW ? conv2dBackwardWeight(rt, dy, xs, g) : null,
+    needB ? conv2dBackwardBias(rt, dy) : null,
   ], { save: [x, weight] });
 }
 
@@ -53,9 +53,10 @@ export interface BatchNormState {
 export function batchNorm2d(x: Tensor, s: BatchNormState, opts: { training: boolean; momentum?: number; eps?: number }): Tensor {
   const rt = x.runtime;
   const { y, saved } = batchNormForward(rt, x, s.weight, s.bias, s.runningMean, s.runningVar, opts);
-  return record('batchnorm2d', [x, s.weight, s.bias], y, (dy, [xs, gamma, stats]) => {
+  return record('batchnorm2d', [x, s.weight, s.bias], y, (dy, [xs, gamma, stats], needs) => {
+    // One kernel pair makes all three (dx needs dgamma and dbeta in training anyway); unwanted ones are dropped.
     const { dx, dgamma, dbeta } = batchNormBackward(rt, xs, dy, gamma, stats, opts.training);
-    return [dx, dgamma, dbeta];
+    return [dx, dgamma, dbeta].map((g, i) => (needs[i] ? g : (g.dispose(), null)));
   }, { save: [x, s.weight], own: [saved] });
 }
 
@@ -83,29 +84,26 @@ export const scale = (x: Tensor, a: number): Tensor => affine(x, a, 0);
 export function add(a: Tensor, b: Tensor): Tensor {
   const rt = a.runtime;
   const y = binaryForward(rt, 'add', a, b);
-  return record('add', [a, b], y, (dy) => [
-    a.requiresGrad ? unbroadcast(rt, dy, a.shape) : null,
-    b.requiresGrad ? unbroadcast(rt, dy, b.shape) : null,
+  return record('add', [a, b], y, (dy, _, [needA, needB]) => [
+    needA ? unbroadcast(rt, dy, a.shape) : null,
+    needB ? unbroadcast(rt, dy, b.shape) : null,
   ]);
 }
 
-/**
- * a - b with broadcasting, as one node. (Built as add(a, affine(b, -1)) and disposing the intermediate,
- * it cut the graph: b never received a gradient.)
- */
+/** a - b with broadcasting, as one node. */
 export function sub(a: Tensor, b: Tensor): Tensor {
   const rt = a.runtime;
   const nb = affineForward(rt, b, -1, 0);
   const y = binaryForward(rt, 'add', a, nb);
   nb.dispose();
-  return record('sub', [a, b], y, (dy) => {
+  return record('sub', [a, b], y, (dy, _, [needA, needB]) => {
     let db: Tensor | null = null;
-    if (b.requiresGrad) {
+    if (needB) {
       const g = unbroadcast(rt, dy, b.shape);
       db = affineForward(rt, g, -1, 0);
       g.dispose();
     }
-    return [a.requiresGrad ? unbroadcast(rt, dy, a.shape) : null, db];
+    return [needA ? unbroadcast(rt, dy, a.shape) : null, db];
   });
 }
 
@@ -114,14 +112,14 @@ export function mul(a: Tensor, b: Tensor): Tensor {
   const rt = a.runtime;
   broadcastShape('mul', a.shape, b.shape);
   const y = binaryForward(rt, 'mul', a, b);
-  return record('mul', [a, b], y, (dy, [as, bs]) => {
+  return record('mul', [a, b], y, (dy, [as, bs], [needA, needB]) => {
     const grad = (other: Tensor, shape: readonly number[]) => {
       const full = binaryForward(rt, 'mul', dy, other);
       const g = unbroadcast(rt, full, shape);
       full.dispose();
       return g;
     };
-    return [a.requiresGrad ? grad(bs, a.shape) : null, b.requiresGrad ? grad(as, b.shape) : null];
+    return [needA ? grad(bs, a.shape) : null, needB ? grad(as, b.shape) : null];
   }, { save: [a, b] });
 }
 
@@ -171,11 +169,9 @@ export const channelMeanMax = (x: Tensor) => channelPool(x, { mean: true, max: t
 export function cosineSimilarity(a: Tensor, b: Tensor, axis: CosineAxis, eps = 1e-8): Tensor {
   const rt = a.runtime;
   const { y, saved } = cosineForward(rt, a, b, axis, eps);
-  return record(`cosine (${axis})`, [a, b], y, (dy, [as, bs, sv]) => {
-    const { da, db } = cosineBackward(rt, as, bs, dy, sv, axis, eps);
-    if (!a.requiresGrad) da.dispose();
-    if (!b.requiresGrad) db.dispose();
-    return [a.requiresGrad ? da : null, b.requiresGrad ? db : null];
+  return record(`cosine (${axis})`, [a, b], y, (dy, [as, bs, sv], [needA, needB]) => {
+    const { da, db } = cosineBackward(rt, as, bs, dy, sv, axis, eps, { a: needA, b: needB });
+    return [da, db];
   }, { save: [a, b], own: [saved] });
 }
 
@@ -195,11 +191,9 @@ export function logSoftmaxSpatial(x: Tensor): Tensor {
 export function klDivSpatial(t: Tensor, s: Tensor, temperature = 1): Tensor {
   const rt = t.runtime;
   const { kl, saved } = klSpatialForward(rt, t, s, temperature);
-  return record('spatial KL', [t, s], kl, (dy, [ts, ss, kls, sv]) => {
-    const { dt, ds } = klSpatialBackward(rt, ts, ss, dy, kls, sv, temperature);
-    if (!t.requiresGrad) dt.dispose();
-    if (!s.requiresGrad) ds.dispose();
-    return [t.requiresGrad ? dt : null, s.requiresGrad ? ds : null];
+  return record('spatial KL', [t, s], kl, (dy, [ts, ss, kls, sv], [needT, needS]) => {
+    const { dt, ds } = klSpatialBackward(rt, ts, ss, dy, kls, sv, temperature, { t: needT, s: needS });
+    return [dt, ds];
   }, { save: [t, s, kl], own: [saved] });
 }
 

@@ -40,6 +40,8 @@ export class BufferPool {
   constructor(
     private readonly device: GPUDevice,
     private readonly maxBufferSize: number,
+    /** Told about each buffer before it is destroyed (the bind group cache drops its groups). */
+    private readonly onDestroy: (buffer: GPUBuffer) => void = () => {},
     private readonly usage: GPUBufferUsageFlags = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
   ) {}
 
@@ -89,6 +91,7 @@ export class BufferPool {
       for (const b of list) {
         this.pooled -= b.size;
         this.pooledCount--;
+        this.onDestroy(b);
         b.destroy();
       }
     }
@@ -111,7 +114,10 @@ export class BufferPool {
 
   destroy(): void {
     this.trim();
-    for (const b of this.pending) b.destroy();
+    for (const b of this.pending) {
+      this.onDestroy(b);
+      b.destroy();
+    }
     this.pending = [];
   }
 }

@@ -1,17 +1,21 @@
 /**
- * Compiled compute pipelines, keyed on what changes the generated code (see `kernelKey`).
+ * Compiled compute pipelines, keyed on what changes the generated code (see `compileKernel`), with
+ * explicit bind group layouts built from the spec (not `layout: 'auto'`, which makes a layout of only
+ * the bindings the code touches, so every variant had to list exactly those). Kernels with the same
+ * signature (uniform size, buffer accesses) share one layout, and so can share bind groups.
  *
  * `get` compiles synchronously on a miss, so op recording stays synchronous; `prepare` compiles ahead of
  * time with `createComputePipelineAsync`, de-duplicating compiles already in flight. WGSL errors are
  * reported with the shader file, line, column and the offending source line.
  */
-import { generateShader, kernelKey, type GeneratedShader, type KernelSpec } from './kernel.js';
+import { compileKernel, generateShader, type CompiledKernel, type GeneratedShader, type KernelSpec } from './kernel.js';
 
 export class ShaderCompileError extends Error {}
 
 export class PipelineCache {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly inFlight = new Map<string, Promise<GPUComputePipeline>>();
+  private readonly layouts = new Map<string, { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout }>();
   /** Validation checks of synchronous compiles, awaited (and thrown) at the next sync point. */
   private pendingChecks: Promise<void>[] = [];
 
@@ -21,15 +25,41 @@ export class PipelineCache {
     return this.pipelines.size;
   }
 
-  get(spec: KernelSpec): GPUComputePipeline {
-    const key = kernelKey(spec);
-    const hit = this.pipelines.get(key);
+  /** The bind group layout of a kernel (one per signature). */
+  layoutOf(kernel: CompiledKernel): GPUBindGroupLayout {
+    return this.layoutsOf(kernel).group;
+  }
+
+  private layoutsOf(kernel: CompiledKernel): { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout } {
+    const hit = this.layouts.get(kernel.layoutSignature);
     if (hit) return hit;
+    const entries: GPUBindGroupLayoutEntry[] = [];
+    if (kernel.paramBytes > 0) {
+      entries.push({
+        binding: 0,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: kernel.paramBytes },
+      });
+    }
+    kernel.bindings.forEach((b, i) => {
+      entries.push({ binding: i + 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: b.access === 'read' ? 'read-only-storage' : 'storage' } });
+    });
+    const group = this.device.createBindGroupLayout({ entries, label: kernel.layoutSignature });
+    const layouts = { group, pipeline: this.device.createPipelineLayout({ bindGroupLayouts: [group] }) };
+    this.layouts.set(kernel.layoutSignature, layouts);
+    return layouts;
+  }
+
+  get(spec: KernelSpec): GPUComputePipeline {
+    const kernel = compileKernel(spec);
+    const hit = this.pipelines.get(kernel.key);
+    if (hit) return hit;
+    const key = kernel.key;
     const shader = generateShader(spec);
     this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ code: shader.code, label: spec.shader });
     const pipeline = this.device.createComputePipeline({
-      layout: 'auto',
+      layout: this.layoutsOf(kernel).pipeline,
       compute: { module, entryPoint: 'main' },
       label: spec.shader,
     });
@@ -44,7 +74,8 @@ export class PipelineCache {
 
   /** Compiles asynchronously (e.g. at warm-up) so that later `get` calls hit the cache. */
   prepare(spec: KernelSpec): Promise<GPUComputePipeline> {
-    const key = kernelKey(spec);
+    const kernel = compileKernel(spec);
+    const key = kernel.key;
     const hit = this.pipelines.get(key);
     if (hit) return Promise.resolve(hit);
     const running = this.inFlight.get(key);
@@ -52,7 +83,7 @@ export class PipelineCache {
     const shader = generateShader(spec);
     const module = this.device.createShaderModule({ code: shader.code, label: spec.shader });
     const promise = this.device
-      .createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: spec.shader })
+      .createComputePipelineAsync({ layout: this.layoutsOf(kernel).pipeline, compute: { module, entryPoint: 'main' }, label: spec.shader })
       .then(
         (p) => {
           this.pipelines.set(key, p);

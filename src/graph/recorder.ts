@@ -3,10 +3,11 @@
  *
  * Kernel parameters go into one uniform "arena" per batch (256-byte slots); it is written with a single
  * `queue.writeBuffer` right before the batch is submitted. Reusing the same GPU arena for the next batch
- * is safe because queue writes and submits execute in queue order.
+ * is safe because queue writes and submits execute in queue order. Each dispatch binds the arena with a
+ * dynamic offset, so its bind group depends on the buffers only and comes from the BindGroupCache.
  */
-import type { BufferPool } from './buffer-pool.js';
-import { packParams, paramsByteSize, type KernelSpec } from './kernel.js';
+import { BindGroupCache } from './bind-groups.js';
+import { packParams, type CompiledKernel, type ParamValues } from './kernel.js';
 import type { KernelProfiler } from './profiler.js';
 
 const ARENA_BYTES = 64 * 1024;
@@ -30,13 +31,16 @@ export class CommandRecorder {
   private readonly align: number;
   /** While set, each dispatch runs in a timestamped pass of its own (see KernelProfiler). */
   profiler: KernelProfiler | null = null;
+  readonly bindGroups: BindGroupCache;
+  /** Called right after each submit (the buffer pool frees what was released before it). */
+  onSubmit: (() => void) | null = null;
 
   constructor(
     private readonly device: GPUDevice,
-    private readonly pool: BufferPool,
     private readonly options: RecorderOptions,
   ) {
     this.align = device.limits.minUniformBufferOffsetAlignment;
+    this.bindGroups = new BindGroupCache(device);
     this.arenaGpu = device.createBuffer({
       size: ARENA_BYTES,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
@@ -45,32 +49,31 @@ export class CommandRecorder {
   }
 
   dispatch(
-    spec: KernelSpec,
+    op: string,
+    kernel: CompiledKernel,
     pipeline: GPUComputePipeline,
-    params: readonly number[],
+    layout: GPUBindGroupLayout,
+    params: ParamValues,
     buffers: readonly GPUBuffer[],
     workgroups: readonly [number, number?, number?],
   ): void {
-    const paramBytes = paramsByteSize(spec);
+    const paramBytes = kernel.paramBytes;
     const slot = Math.ceil(paramBytes / this.align) * this.align;
     if (this.arenaUsed + slot > ARENA_BYTES) this.submit();
     const offset = this.arenaUsed;
     this.arenaUsed += slot;
-    packParams(spec, params, this.arenaView, offset);
-
-    const entries: GPUBindGroupEntry[] = [];
-    if (spec.params.length > 0) entries.push({ binding: 0, resource: { buffer: this.arenaGpu, offset, size: paramBytes } });
-    buffers.forEach((buffer, i) => entries.push({ binding: i + 1, resource: { buffer } }));
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    packParams(kernel, op, params, this.arenaView, offset);
+    const uniform = paramBytes > 0 ? { buffer: this.arenaGpu, size: paramBytes } : null;
+    const bindGroup = this.bindGroups.get(layout, kernel.layoutSignature, uniform, buffers);
 
     if (this.profiler) {
       this.closePass();
       if (this.profiler.full) this.submit();
-      this.pass = this.openEncoder().beginComputePass(this.profiler.passFor(spec.shader));
+      this.pass = this.openEncoder().beginComputePass(this.profiler.passFor(kernel.spec.shader));
     }
     const pass = this.openPass();
     pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
+    pass.setBindGroup(0, bindGroup, paramBytes > 0 ? [offset] : []);
     const [x, y = 1, z = 1] = workgroups;
     pass.dispatchWorkgroups(x, y, z);
     if (this.profiler) this.closePass();
@@ -95,7 +98,7 @@ export class CommandRecorder {
     this.arenaUsed = 0;
     this.dispatchesInBatch = 0;
     this.submitCount++;
-    this.pool.onSubmit();
+    this.onSubmit?.();
   }
 
   destroy(): void {

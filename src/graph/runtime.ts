@@ -5,12 +5,15 @@
  */
 import { fill } from '../kernels/elementwise.js';
 import { BufferPool, type MemoryStats } from './buffer-pool.js';
-import type { KernelSpec } from './kernel.js';
+import { compileKernel, type CompiledKernel, type KernelSpec, type ParamValues } from './kernel.js';
 import { PipelineCache } from './pipeline-cache.js';
 import { KernelProfiler, type KernelTime } from './profiler.js';
 import { CommandRecorder } from './recorder.js';
 import { ScopeStack, type TensorContainer } from './scope.js';
 import { Storage, Tensor, shapeStr, sizeOf, type DType, type Shape } from './tensor.js';
+
+/** Buffers of a dispatch by binding name; null or undefined for one the kernel variant does not have. */
+export type BufferArgs = Readonly<Record<string, Tensor | GPUBuffer | null | undefined>>;
 
 export interface AdapterDescription {
   vendor: string;
@@ -52,9 +55,11 @@ export class Runtime {
     this.poison = options.poison ?? false;
     this.limits = device.limits;
     this.features = new Set(device.features as unknown as Iterable<string>);
-    this.pool = new BufferPool(device, device.limits.maxBufferSize);
     this.pipelines = new PipelineCache(device);
-    this.recorder = new CommandRecorder(device, this.pool, { dispatchesPerSubmit: options.dispatchesPerSubmit ?? 128 });
+    this.recorder = new CommandRecorder(device, { dispatchesPerSubmit: options.dispatchesPerSubmit ?? 128 });
+    // A destroyed buffer must leave the bind group cache first (a cached group would keep binding it).
+    this.pool = new BufferPool(device, device.limits.maxBufferSize, (b) => this.recorder.bindGroups.forget(b));
+    this.recorder.onSubmit = () => this.pool.onSubmit();
     device.addEventListener('uncapturederror', (ev) => {
       const e = (ev as GPUUncapturedErrorEvent).error;
       this.asyncError ??= new Error(`WebGPU error: ${e.message}`);
@@ -128,29 +133,21 @@ export class Runtime {
 
   // ---- kernels -------------------------------------------------------------------------------------
 
-  /** Records one kernel dispatch. `op` names the calling op in error messages. */
+  /**
+   * Records one kernel dispatch. Parameters and buffers are passed by name and checked against the spec:
+   * a missing, unknown or mistyped one is an error naming it (and the calling `op`). A buffer given as
+   * null or undefined is absent, which is right only for a buffer the variant does not have.
+   */
   dispatch(
     op: string,
     spec: KernelSpec,
-    params: readonly number[],
-    buffers: readonly (Tensor | GPUBuffer)[],
+    params: ParamValues,
+    buffers: BufferArgs,
     workgroups: readonly [number, number?, number?],
   ): void {
     this.checkAlive();
-    if (buffers.length !== spec.bindings.length) {
-      throw new Error(`${op}: kernel ${spec.shader} takes ${spec.bindings.length} buffers, got ${buffers.length}`);
-    }
-    const maxBinding = this.limits.maxStorageBufferBindingSize;
-    const raw = buffers.map((b, i) => {
-      const buf = b instanceof Tensor ? b.buffer : b;
-      if (buf.size > maxBinding) {
-        const shape = b instanceof Tensor ? ` of shape ${shapeStr(b.shape)}` : '';
-        throw new Error(
-          `${op}: buffer '${spec.bindings[i].name}'${shape} needs ${buf.size} bytes, over the device limit maxStorageBufferBindingSize = ${maxBinding}`,
-        );
-      }
-      return buf;
-    });
+    const kernel = compileKernel(spec);
+    const raw = this.resolveBuffers(op, kernel, buffers);
     const maxGroups = this.limits.maxComputeWorkgroupsPerDimension;
     for (const g of workgroups) {
       if (g !== undefined && g > maxGroups) {
@@ -159,7 +156,47 @@ export class Runtime {
     }
     if (workgroups.some((g) => g === 0)) return; // empty tensors: nothing to do
     const pipeline = this.pipelines.get(spec);
-    this.recorder.dispatch(spec, pipeline, params, raw, workgroups);
+    this.recorder.dispatch(op, kernel, pipeline, this.pipelines.layoutOf(kernel), params, raw, workgroups);
+  }
+
+  /** The variant's buffers in binding order, each checked: present, of the right element type, within limits, not aliased. */
+  private resolveBuffers(op: string, kernel: CompiledKernel, buffers: BufferArgs): GPUBuffer[] {
+    const where = `${op}: kernel ${kernel.spec.shader}`;
+    const names = () => kernel.bindings.map((b) => b.name).join(', ');
+    let given = 0;
+    for (const name in buffers) {
+      if (buffers[name] === null || buffers[name] === undefined) continue;
+      given++;
+      if (kernel.inactive.has(name)) throw new Error(`${where}: buffer '${name}' is given, but this variant of the kernel does not have it (takes ${names()})`);
+    }
+    const maxBinding = this.limits.maxStorageBufferBindingSize;
+    const raw = kernel.bindings.map((b) => {
+      const t = buffers[b.name];
+      if (t === null || t === undefined) throw new Error(`${where}: missing buffer '${b.name}' (takes ${names()})`);
+      const buf = t instanceof Tensor ? t.buffer : t;
+      const shape = t instanceof Tensor ? ` of shape ${shapeStr(t.shape)}` : '';
+      if (t instanceof Tensor && (t.dtype === 'u32') !== (b.type === 'u32')) {
+        throw new Error(`${where}: buffer '${b.name}' holds ${b.type ?? 'f32'} values, got a ${t.dtype} tensor${shape}`);
+      }
+      if (buf.size > maxBinding) {
+        throw new Error(`${where}: buffer '${b.name}'${shape} needs ${buf.size} bytes, over the device limit maxStorageBufferBindingSize = ${maxBinding}`);
+      }
+      return buf;
+    });
+    if (given !== raw.length) {
+      const unknown = Object.keys(buffers).filter((k) => buffers[k] && !kernel.bindings.some((b) => b.name === k));
+      throw new Error(`${where}: unknown buffer${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (takes ${names()})`);
+    }
+    // The same buffer written through one binding and read or written through another is a WebGPU
+    // validation error at submit time, far from its cause: name it here.
+    for (let i = 0; i < raw.length; i++) {
+      for (let j = i + 1; j < raw.length; j++) {
+        if (raw[i] === raw[j] && (kernel.bindings[i].access === 'read_write' || kernel.bindings[j].access === 'read_write')) {
+          throw new Error(`${where}: buffers '${kernel.bindings[i].name}' and '${kernel.bindings[j].name}' are the same storage, and one of them is written`);
+        }
+      }
+    }
+    return raw;
   }
 
   /**

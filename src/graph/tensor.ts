@@ -46,7 +46,7 @@ export interface GradNode {
   readonly inputs: ReadonlyArray<Tensor | null>;
   /** Gradients for each input (null where none is needed), given the gradient of the output. */
   backward(gradOutput: Tensor): Array<Tensor | null>;
-  /** Drops tensors saved for the backward pass. */
+  /** Drops tensors saved for the backward pass and lets go of its inputs' nodes. Idempotent. */
   release(): void;
 }
 
@@ -57,6 +57,11 @@ export class Tensor {
   gradFn: GradNode | null = null;
   /** Set while the tensor is tracked by a `tidy` scope. */
   scope: Set<Tensor> | null = null;
+  /**
+   * Live graph nodes that take this tensor as an input. While any does, disposing the tensor frees its
+   * storage but keeps its own node, so the gradient still flows through it (see autograd/engine.ts).
+   */
+  graphUses = 0;
   private disposed = false;
 
   constructor(
@@ -139,8 +144,10 @@ export class Tensor {
     this.disposed = true;
     this.scope?.delete(this);
     this.scope = null;
-    this.gradFn?.release();
-    this.gradFn = null;
+    if (this.graphUses === 0) {
+      this.gradFn?.release();
+      this.gradFn = null;
+    }
     this.grad?.dispose();
     this.grad = null;
     this.storage.release();

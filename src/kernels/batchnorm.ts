@@ -3,7 +3,7 @@
  * running statistics with momentum and the unbiased variance. Eval: normalise with the running statistics.
  * The forward saves [mean, invstd] per channel for the backward pass.
  */
-import { read, write, type KernelSpec } from '../graph/kernel.js';
+import { kernelVariants, read, write, type KernelSpec } from '../graph/kernel.js';
 import type { Runtime } from '../graph/runtime.js';
 import { shapeStr, type Tensor } from '../graph/tensor.js';
 import { assertRank, assertSameShape, grid1d } from './util.js';
@@ -16,14 +16,16 @@ export interface BatchNormOptions {
   eps?: number;
 }
 
-const statsSpec = (train: boolean): KernelSpec => ({
-  shader: 'batchnorm_stats',
-  defines: { TRAIN: train },
-  params: [['N', 'u32'], ['C', 'u32'], ['HW', 'u32'], ['eps', 'f32'], ['momentum', 'f32']],
-  bindings: train
-    ? [read('x'), write('saved'), write('runningMean'), write('runningVar')]
-    : [write('saved'), read('runningMean'), read('runningVar')],
-  workgroupSize: [WG],
+const statsSpec = kernelVariants((train: boolean): KernelSpec => {
+  // Training reads the batch and updates the running statistics; eval only reads them.
+  const running = train ? write : read;
+  return {
+    shader: 'batchnorm_stats',
+    defines: { TRAIN: train },
+    params: [['N', 'u32'], ['C', 'u32'], ['HW', 'u32'], ['eps', 'f32'], ['momentum', 'f32']],
+    bindings: [read('x', 'f32', 'TRAIN'), write('saved'), running('runningMean'), running('runningVar')],
+    workgroupSize: [WG],
+  };
 });
 
 const applySpec: KernelSpec = {
@@ -40,15 +42,14 @@ const backwardReduceSpec: KernelSpec = {
   workgroupSize: [WG],
 };
 
-const backwardApplySpec = (train: boolean): KernelSpec => ({
+const backwardApplySpec = kernelVariants((train: boolean): KernelSpec => ({
   shader: 'batchnorm_backward_apply',
   defines: { TRAIN: train },
   params: [['n', 'u32'], ['C', 'u32'], ['HW', 'u32']],
-  bindings: train
-    ? [read('x'), read('dy'), read('saved'), read('gamma'), read('dgamma'), read('dbeta'), write('dx')]
-    : [read('dy'), read('saved'), read('gamma'), write('dx')],
+  // With batch statistics, dx depends on the whole batch through the mean and variance (dgamma, dbeta).
+  bindings: [read('x', 'f32', 'TRAIN'), read('dy'), read('saved'), read('gamma'), read('dgamma', 'f32', 'TRAIN'), read('dbeta', 'f32', 'TRAIN'), write('dx')],
   workgroupSize: [WG],
-});
+}));
 
 export interface BatchNormForward {
   y: Tensor;
@@ -78,10 +79,11 @@ export function batchNormForward(
   const eps = opts.eps ?? 1e-5;
   const momentum = opts.momentum ?? 0.1;
   const saved = rt.empty([2 * C], 'f32', 'batchnorm statistics');
-  const statsBuffers = opts.training ? [x, saved, runningMean, runningVar] : [saved, runningMean, runningVar];
-  rt.dispatch('batchnorm2d', statsSpec(opts.training), [N, C, H * W, eps, momentum], statsBuffers, [C]);
+  const HW = H * W;
+  const batch = opts.training ? x : null;
+  rt.dispatch('batchnorm2d', statsSpec(opts.training), { N, C, HW, eps, momentum }, { x: batch, saved, runningMean, runningVar }, [C]);
   const y = rt.empty(x.shape, 'f32', 'batchnorm2d output');
-  rt.dispatch('batchnorm2d', applySpec, [x.size, C, H * W], [x, saved, gamma, beta, y], grid1d(x.size, WG));
+  rt.dispatch('batchnorm2d', applySpec, { n: x.size, C, HW }, { x, saved, gamma, beta, y }, grid1d(x.size, WG));
   return { y, saved };
 }
 
@@ -103,9 +105,10 @@ export function batchNormBackward(
   const [N, C, H, W] = x.shape;
   const dgamma = rt.empty([C], 'f32', 'batchnorm weight gradient');
   const dbeta = rt.empty([C], 'f32', 'batchnorm bias gradient');
-  rt.dispatch('batchnorm2d backward', backwardReduceSpec, [N, C, H * W], [x, dy, saved, dgamma, dbeta], [C]);
+  const HW = H * W;
+  rt.dispatch('batchnorm2d backward', backwardReduceSpec, { N, C, HW }, { x, dy, saved, dgamma, dbeta }, [C]);
   const dx = rt.empty(x.shape, 'f32', 'batchnorm input gradient');
-  const buffers = training ? [x, dy, saved, gamma, dgamma, dbeta, dx] : [dy, saved, gamma, dx];
-  rt.dispatch('batchnorm2d backward', backwardApplySpec(training), [x.size, C, H * W], buffers, grid1d(x.size, WG));
+  const batch = training ? { x, dgamma, dbeta } : {};
+  rt.dispatch('batchnorm2d backward', backwardApplySpec(training), { n: x.size, C, HW }, { ...batch, dy, saved, gamma, dx }, grid1d(x.size, WG));
   return { dx, dgamma, dbeta };
 }

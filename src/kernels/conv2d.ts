@@ -2,7 +2,7 @@
  * conv2d, NCHW, weights [Cout, Cin, KH, KW] (PyTorch layout), any kernel size, stride and padding.
  * Forward, backward-data and backward-weight side by side; bias gradient is a sum over (N, H, W).
  */
-import { read, write, type KernelSpec } from '../graph/kernel.js';
+import { kernelVariants, read, write, type KernelSpec } from '../graph/kernel.js';
 import type { Runtime } from '../graph/runtime.js';
 import { shapeStr, type Tensor } from '../graph/tensor.js';
 import { assertRank, grid1d } from './util.js';
@@ -37,7 +37,11 @@ const GEOMETRY_PARAMS = [
   ['KH', 'u32'], ['KW', 'u32'], ['stride', 'u32'], ['pad', 'u32'],
 ] as const;
 
-const geometryValues = (g: ConvGeometry) => [g.N, g.Cin, g.H, g.W, g.Cout, g.OH, g.OW, g.KH, g.KW, g.stride, g.pad];
+/** Split-K parameters, in the variants with SPLIT on. */
+const SPLIT_PARAMS = [['splits', 'u32', 'SPLIT'], ['chunk', 'u32', 'SPLIT']] as const;
+
+/** The geometry's fields are the kernels' parameters of the same names. */
+const geometryValues = ({ N, Cin, H, W, Cout, OH, OW, KH, KW, stride, pad }: ConvGeometry) => ({ N, Cin, H, W, Cout, OH, OW, KH, KW, stride, pad });
 
 /** Channels per invocation in the forward and backward-data kernels (weights are read as vec4s). */
 const BLOCK = 8;
@@ -56,21 +60,21 @@ function rowWorkgroup(invocations: number): [number, number] {
   return [x, 1];
 }
 
-const forwardSpec = (hasBias: boolean, relu: boolean, residual: boolean, split: boolean, wg: [number, number]): KernelSpec => ({
+const forwardSpec = kernelVariants((hasBias: boolean, relu: boolean, residual: boolean, split: boolean, wg: readonly number[]): KernelSpec => ({
   shader: 'conv2d_forward',
   defines: { TM: BLOCK, HAS_BIAS: hasBias, RELU: relu, RESIDUAL: residual, SPLIT: split },
-  params: [...GEOMETRY_PARAMS, ['pad4', 'u32'], ...(split ? ([['splits', 'u32'], ['chunk', 'u32']] as const) : [])],
-  bindings: [read('x'), read('wp', 'vec4f'), ...(hasBias ? [read('bias')] : []), ...(residual ? [read('res')] : []), write('y')],
-  workgroupSize: wg,
-});
+  params: [...GEOMETRY_PARAMS, ['pad4', 'u32'], ...SPLIT_PARAMS],
+  bindings: [read('x'), read('wp', 'vec4f'), read('bias', 'f32', 'HAS_BIAS'), read('res', 'f32', 'RESIDUAL'), write('y')],
+  workgroupSize: [wg[0], wg[1]],
+}));
 
-const backwardDataSpec = (split: boolean, wg: [number, number]): KernelSpec => ({
+const backwardDataSpec = kernelVariants((split: boolean, wg: readonly number[]): KernelSpec => ({
   shader: 'conv2d_backward_data',
   defines: { TM: BLOCK, SPLIT: split },
-  params: [...GEOMETRY_PARAMS, ['groupsPerRow', 'u32'], ['rowsPerPhase', 'u32'], ['pad4', 'u32'], ...(split ? ([['splits', 'u32'], ['chunk', 'u32']] as const) : [])],
+  params: [...GEOMETRY_PARAMS, ['groupsPerRow', 'u32'], ['rowsPerPhase', 'u32'], ['pad4', 'u32'], ...SPLIT_PARAMS],
   bindings: [read('dy'), read('wp', 'vec4f'), write('dx')],
-  workgroupSize: wg,
-});
+  workgroupSize: [wg[0], wg[1]],
+}));
 
 const backwardWeightSpec: KernelSpec = {
   shader: 'conv2d_backward_weight',
@@ -89,21 +93,21 @@ const sumSplitsSpec: KernelSpec = {
 };
 
 /** The second pass of a split forward convolution: the sum of the partials and the epilogue. */
-const splitEpilogueSpec = (hasBias: boolean, relu: boolean, residual: boolean): KernelSpec => ({
+const splitEpilogueSpec = kernelVariants((hasBias: boolean, relu: boolean, residual: boolean): KernelSpec => ({
   shader: 'sum_splits',
   defines: { HAS_BIAS: hasBias, RESIDUAL: residual, RELU: relu },
   params: [['n', 'u32'], ['splits', 'u32'], ['OHW', 'u32'], ['Cout', 'u32']],
-  bindings: [read('partial'), ...(hasBias ? [read('bias')] : []), ...(residual ? [read('res')] : []), write('out')],
+  bindings: [read('partial'), read('bias', 'f32', 'HAS_BIAS'), read('res', 'f32', 'RESIDUAL'), write('out')],
   workgroupSize: [256],
-});
+}));
 
-const packSpec = (forward: boolean): KernelSpec => ({
+const packSpec = kernelVariants((forward: boolean): KernelSpec => ({
   shader: 'conv2d_pack_weights',
   defines: { FORWARD: forward },
   params: [['rows', 'u32'], ['pad4', 'u32'], ['Cin', 'u32'], ['Cout', 'u32'], ['KH', 'u32'], ['KW', 'u32']],
   bindings: [read('w'), write('packed')],
   workgroupSize: [256],
-});
+}));
 
 /**
  * Weights repacked for vec4 loads of consecutive channels: forward [Cin*KH*KW][Cout padded],
@@ -114,7 +118,7 @@ function packWeights(rt: Runtime, w: Tensor, g: ConvGeometry, pad4: number, forw
   const KK = g.KH * g.KW;
   const rows = forward ? g.Cin * KK : g.Cout * KK;
   const packed = rt.empty([rows, pad4 * 4], 'f32', 'conv2d packed weights');
-  rt.dispatch('conv2d', packSpec(forward), [rows, pad4, g.Cin, g.Cout, g.KH, g.KW], [w, packed], grid1d(rows * pad4 * 4, 256));
+  rt.dispatch('conv2d', packSpec(forward), { rows, pad4, Cin: g.Cin, Cout: g.Cout, KH: g.KH, KW: g.KW }, { w, packed }, grid1d(rows * pad4 * 4, 256));
   return packed;
 }
 
@@ -203,16 +207,14 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
   }
   const splits = opts.splits ?? gpuSplits(rt, groups[0] * wx * groups[1] * g.N, g.Cin);
   if (splits <= 1) {
-    const buffers = [x, wp, ...(bias ? [bias] : []), ...(res ? [res] : []), y];
-    rt.dispatch('conv2d', forwardSpec(!!bias, !!opts.relu, !!res, false, [wx, wy]), [...geometryValues(g), pad4], buffers, groups);
+    rt.dispatch('conv2d', forwardSpec(!!bias, !!opts.relu, !!res, false, [wx, wy]), { ...geometryValues(g), pad4 }, { x, wp, bias, res, y }, groups);
   } else {
     const { chunk, used } = chunking(g.Cin, splits);
     const partial = rt.empty([used, ...y.shape], 'f32', 'conv2d output (partial sums)');
     groups[2] = g.N * used;
-    rt.dispatch('conv2d', forwardSpec(false, false, false, true, [wx, wy]), [...geometryValues(g), pad4, used, chunk], [x, wp, partial], groups);
+    rt.dispatch('conv2d', forwardSpec(false, false, false, true, [wx, wy]), { ...geometryValues(g), pad4, splits: used, chunk }, { x, wp, y: partial }, groups);
     const n = y.size;
-    const buffers = [partial, ...(bias ? [bias] : []), ...(res ? [res] : []), y];
-    rt.dispatch('conv2d', splitEpilogueSpec(!!bias, !!opts.relu, !!res), [n, used, g.OH * g.OW, g.Cout], buffers, grid1d(n, 256));
+    rt.dispatch('conv2d', splitEpilogueSpec(!!bias, !!opts.relu, !!res), { n, splits: used, OHW: g.OH * g.OW, Cout: g.Cout }, { partial, bias, res, out: y }, grid1d(n, 256));
     partial.dispose();
   }
   if (ownsPacked) wp.dispose();
@@ -233,16 +235,16 @@ export function conv2dBackwardData(rt: Runtime, dy: Tensor, w: Tensor, g: ConvGe
     Math.ceil(g.Cin / BLOCK),
     g.N,
   ];
-  const params = [...geometryValues(g), groupsPerRow, rowsPerPhase, pad4];
+  const params = { ...geometryValues(g), groupsPerRow, rowsPerPhase, pad4 };
   const splits = opts.splits ?? gpuSplits(rt, groups[0] * wx * groups[1] * g.N, g.Cout);
   if (splits <= 1) {
-    rt.dispatch('conv2d backward (input)', backwardDataSpec(false, [wx, wy]), params, [dy, wp, dx], groups);
+    rt.dispatch('conv2d backward (input)', backwardDataSpec(false, [wx, wy]), params, { dy, wp, dx }, groups);
   } else {
     const { chunk, used } = chunking(g.Cout, splits);
     const partial = rt.empty([used, ...dx.shape], 'f32', 'conv2d input gradient (partial sums)');
     groups[2] = g.N * used;
-    rt.dispatch('conv2d backward (input)', backwardDataSpec(true, [wx, wy]), [...params, used, chunk], [dy, wp, partial], groups);
-    rt.dispatch('conv2d backward (input)', sumSplitsSpec, [dx.size, used], [partial, dx], grid1d(dx.size, 256));
+    rt.dispatch('conv2d backward (input)', backwardDataSpec(true, [wx, wy]), { ...params, splits: used, chunk }, { dy, wp, dx: partial }, groups);
+    rt.dispatch('conv2d backward (input)', sumSplitsSpec, { n: dx.size, splits: used }, { partial, out: dx }, grid1d(dx.size, 256));
     partial.dispose();
   }
   wp.dispose();
@@ -265,10 +267,10 @@ export function conv2dBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g: Conv
     Math.ceil(Math.ceil(g.Cout / WGRAD_TM) / WGRAD_WG[1]),
     splits,
   ];
-  rt.dispatch('conv2d backward (weight)', backwardWeightSpec, [...geometryValues(g), rowsPerSplit], [dy, x, partial], groups);
+  rt.dispatch('conv2d backward (weight)', backwardWeightSpec, { ...geometryValues(g), rowsPerSplit }, { dy, x, partial }, groups);
   if (partial !== dw) {
     const n = g.Cout * cols;
-    rt.dispatch('conv2d backward (weight)', sumSplitsSpec, [n, splits], [partial, dw], grid1d(n, 256));
+    rt.dispatch('conv2d backward (weight)', sumSplitsSpec, { n, splits }, { partial, out: dw }, grid1d(n, 256));
     partial.dispose();
   }
   return dw;

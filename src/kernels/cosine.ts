@@ -2,7 +2,7 @@
  * Cosine similarity of two same-shaped NCHW tensors along channels (per pixel: [N, 1, H, W]) or along
  * space (per channel: [N, C]): dot / (|a| |b| + eps). Forward and backward side by side.
  */
-import { read, write, type KernelSpec } from '../graph/kernel.js';
+import { kernelVariants, read, write, type KernelSpec } from '../graph/kernel.js';
 import type { Runtime } from '../graph/runtime.js';
 import type { Tensor } from '../graph/tensor.js';
 import { assertRank, assertSameShape, grid1d } from './util.js';
@@ -10,12 +10,14 @@ import { assertRank, assertSameShape, grid1d } from './util.js';
 const WG = 64;
 const PARAMS = [['count', 'u32'], ['L', 'u32'], ['inner', 'u32'], ['eps', 'f32']] as const;
 const forwardSpec: KernelSpec = { shader: 'cosine', params: PARAMS, bindings: [read('a'), read('b'), write('out'), write('saved')], workgroupSize: [WG] };
-const backwardSpec: KernelSpec = {
+/** Each side's gradient only where it is wanted (the teacher's usually is not). */
+const backwardSpec = kernelVariants((needA: boolean, needB: boolean): KernelSpec => ({
   shader: 'cosine_backward',
+  defines: { NEED_A: needA, NEED_B: needB },
   params: [['n', 'u32'], ['L', 'u32'], ['inner', 'u32'], ['eps', 'f32']],
-  bindings: [read('a'), read('b'), read('dy'), read('saved'), write('da'), write('db')],
+  bindings: [read('a'), read('b'), read('dy'), read('saved'), write('da', 'f32', 'NEED_A'), write('db', 'f32', 'NEED_B')],
   workgroupSize: [256],
-};
+}));
 
 export type CosineAxis = 'channel' | 'spatial';
 
@@ -36,14 +38,18 @@ export function cosineForward(rt: Runtime, a: Tensor, b: Tensor, axis: CosineAxi
   const count = f.outer * f.inner;
   const y = rt.empty(f.outShape, 'f32', `${op} output`);
   const saved = rt.empty([count * 3], 'f32', `${op} saved norms`);
-  rt.dispatch(op, forwardSpec, [count, f.L, f.inner, eps], [a, b, y, saved], grid1d(count, WG));
+  rt.dispatch(op, forwardSpec, { count, L: f.L, inner: f.inner, eps }, { a, b, out: y, saved }, grid1d(count, WG));
   return { y, saved };
 }
 
-export function cosineBackward(rt: Runtime, a: Tensor, b: Tensor, dy: Tensor, saved: Tensor, axis: CosineAxis, eps: number): { da: Tensor; db: Tensor } {
+/** Gradients with respect to a and b, each computed only when `need` asks for it (null otherwise). */
+export function cosineBackward(
+  rt: Runtime, a: Tensor, b: Tensor, dy: Tensor, saved: Tensor, axis: CosineAxis, eps: number,
+  need: { a: boolean; b: boolean } = { a: true, b: true },
+): { da: Tensor | null; db: Tensor | null } {
   const f = framing(a, axis);
-  const da = rt.empty(a.shape, 'f32', 'cosine gradient (a)');
-  const db = rt.empty(b.shape, 'f32', 'cosine gradient (b)');
-  rt.dispatch(`cosine similarity (${axis}) backward`, backwardSpec, [a.size, f.L, f.inner, eps], [a, b, dy, saved, da, db], grid1d(a.size, 256));
+  const da = need.a ? rt.empty(a.shape, 'f32', 'cosine gradient (a)') : null;
+  const db = need.b ? rt.empty(b.shape, 'f32', 'cosine gradient (b)') : null;
+  if (da || db) rt.dispatch(`cosine similarity (${axis}) backward`, backwardSpec(need.a, need.b), { n: a.size, L: f.L, inner: f.inner, eps }, { a, b, dy, saved, da, db }, grid1d(a.size, 256));
   return { da, db };
 }

@@ -2,7 +2,7 @@
  * Elementwise ops: ReLU, sigmoid, affine (a*x + b), fill, and add / multiply with broadcasting
  * (per-channel [N,C,1,1] and per-pixel [N,1,H,W] gates, scalars), forward and backward side by side.
  */
-import { read, write, type KernelSpec } from '../graph/kernel.js';
+import { kernelVariants, read, write, type KernelSpec } from '../graph/kernel.js';
 import type { Runtime } from '../graph/runtime.js';
 import { shapeStr, type Shape, type Tensor } from '../graph/tensor.js';
 import { sumToShape, toRank4 } from './reduce.js';
@@ -11,27 +11,27 @@ import { assertSameShape, grid1d } from './util.js';
 const WG = 256;
 
 type UnaryKind = 'relu' | 'sigmoid' | 'affine';
-const unarySpec = (kind: UnaryKind): KernelSpec => ({
+const unarySpec = kernelVariants((kind: UnaryKind): KernelSpec => ({
   shader: 'unary',
   defines: { RELU: kind === 'relu', SIGMOID: kind === 'sigmoid' },
   params: [['n', 'u32'], ['a', 'f32'], ['b', 'f32']],
   bindings: [read('x'), write('y')],
   workgroupSize: [WG],
-});
+}));
 
-const unaryBackwardSpec = (kind: 'relu' | 'sigmoid'): KernelSpec => ({
+const unaryBackwardSpec = kernelVariants((kind: 'relu' | 'sigmoid'): KernelSpec => ({
   shader: 'unary_backward',
   defines: { RELU: kind === 'relu' },
   params: [['n', 'u32']],
   bindings: [read('y'), read('dy'), write('dx')],
   workgroupSize: [WG],
-});
+}));
 
 const fillSpec: KernelSpec = { shader: 'fill', params: [['n', 'u32'], ['value', 'f32']], bindings: [write('y')], workgroupSize: [WG] };
 
 function unary(rt: Runtime, kind: UnaryKind, x: Tensor, a = 1, b = 0): Tensor {
   const y = rt.empty(x.shape, 'f32', `${kind} output`);
-  rt.dispatch(kind, unarySpec(kind), [x.size, a, b], [x, y], grid1d(x.size, WG));
+  rt.dispatch(kind, unarySpec(kind), { n: x.size, a, b }, { x, y }, grid1d(x.size, WG));
   return y;
 }
 
@@ -44,18 +44,19 @@ export const affineForward = (rt: Runtime, x: Tensor, a: number, b: number) => u
 export function unaryBackward(rt: Runtime, kind: 'relu' | 'sigmoid', y: Tensor, dy: Tensor): Tensor {
   assertSameShape(`${kind} backward`, y, dy);
   const dx = rt.empty(y.shape, 'f32', `${kind} gradient`);
-  rt.dispatch(`${kind} backward`, unaryBackwardSpec(kind), [y.size], [y, dy, dx], grid1d(y.size, WG));
+  rt.dispatch(`${kind} backward`, unaryBackwardSpec(kind), { n: y.size }, { y, dy, dx }, grid1d(y.size, WG));
   return dx;
 }
 
+/** Sets every element to `value`. A u32 tensor gets the f32 bit pattern (NaN poison: 0x7fc00000, an index no tensor has). */
 export function fill(rt: Runtime, y: Tensor, value: number): Tensor {
-  rt.dispatch('fill', fillSpec, [y.size, value], [y], grid1d(y.size, WG));
+  rt.dispatch('fill', fillSpec, { n: y.size, value }, { y: y.dtype === 'u32' ? y.buffer : y }, grid1d(y.size, WG));
   return y;
 }
 
 // ---- broadcasting binary ops ----------------------------------------------------------------------
 
-const binarySpec = (mul: boolean): KernelSpec => ({
+const binarySpec = kernelVariants((mul: boolean): KernelSpec => ({
   shader: 'binary',
   defines: { MUL: mul },
   params: [
@@ -65,7 +66,7 @@ const binarySpec = (mul: boolean): KernelSpec => ({
   ],
   bindings: [read('a'), read('b'), write('out')],
   workgroupSize: [WG],
-});
+}));
 
 /** The broadcast result shape of a and b (NumPy rules, rank <= 4). */
 export function broadcastShape(op: string, a: Shape, b: Shape): number[] {
@@ -80,6 +81,7 @@ export function broadcastShape(op: string, a: Shape, b: Shape): number[] {
   });
 }
 
+/** An operand's element strides for each axis of the output (0 along broadcast axes). */
 function broadcastStrides(shape: Shape, out: [number, number, number, number]): number[] {
   const s = toRank4(shape);
   const contiguous = [s[1] * s[2] * s[3], s[2] * s[3], s[3], 1];
@@ -91,8 +93,10 @@ export function binaryForward(rt: Runtime, kind: 'add' | 'mul', a: Tensor, b: Te
   const o = toRank4(shape);
   const out = rt.empty(shape, 'f32', `${kind} output`);
   const n = out.size;
-  const params = [n, o[1], o[2], o[3], ...broadcastStrides(a.shape, o), ...broadcastStrides(b.shape, o)];
-  rt.dispatch(kind, binarySpec(kind === 'mul'), params, [a, b, out], grid1d(n, WG));
+  const [a0, a1, a2, a3] = broadcastStrides(a.shape, o);
+  const [b0, b1, b2, b3] = broadcastStrides(b.shape, o);
+  const params = { n, d1: o[1], d2: o[2], d3: o[3], a0, a1, a2, a3, b0, b1, b2, b3 };
+  rt.dispatch(kind, binarySpec(kind === 'mul'), params, { a, b, out }, grid1d(n, WG));
   return out;
 }
 

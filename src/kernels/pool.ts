@@ -2,7 +2,7 @@
  * Pooling: max pool 2d (k x k, stride, padding), global average / max over H x W, and mean / max over
  * channels (the inputs of CBAM-style spatial attention). Max variants save their argmax for the backward.
  */
-import { read, write, type KernelSpec } from '../graph/kernel.js';
+import { kernelVariants, read, write, type KernelSpec } from '../graph/kernel.js';
 import type { Runtime } from '../graph/runtime.js';
 import { shapeStr, type Tensor } from '../graph/tensor.js';
 import { assertRank, grid1d } from './util.js';
@@ -40,8 +40,8 @@ export function maxPool2dForward(rt: Runtime, x: Tensor, o: MaxPoolOptions): { y
   const [N, C, H, W] = x.shape;
   const y = rt.empty([N, C, OH, OW], 'f32', 'maxpool2d output');
   const argmax = rt.empty([N, C, OH, OW], 'u32', 'maxpool2d argmax');
-  const params = [y.size, H, W, OH, OW, o.kernel, o.stride, o.padding];
-  rt.dispatch('maxpool2d', maxPoolSpec, params, [x, y, argmax], grid1d(y.size, WG));
+  const params = { n: y.size, H, W, OH, OW, K: o.kernel, stride: o.stride, pad: o.padding };
+  rt.dispatch('maxpool2d', maxPoolSpec, params, { x, y, argmax }, grid1d(y.size, WG));
   return { y, argmax };
 }
 
@@ -49,27 +49,27 @@ export function maxPool2dBackward(rt: Runtime, dy: Tensor, argmax: Tensor, input
   const [, , H, W] = inputShape;
   const [, , OH, OW] = dy.shape;
   const dx = rt.empty(inputShape, 'f32', 'maxpool2d gradient');
-  const params = [dx.size, H, W, OH, OW, o.kernel, o.stride, o.padding];
-  rt.dispatch('maxpool2d backward', maxPoolBackwardSpec, params, [dy, argmax, dx], grid1d(dx.size, WG));
+  const params = { n: dx.size, H, W, OH, OW, K: o.kernel, stride: o.stride, pad: o.padding };
+  rt.dispatch('maxpool2d backward', maxPoolBackwardSpec, params, { dy, argmax, dx }, grid1d(dx.size, WG));
   return dx;
 }
 
 // ---- global pooling over H x W --------------------------------------------------------------------
 
-const globalSpec = (max: boolean): KernelSpec => ({
+const globalSpec = kernelVariants((max: boolean): KernelSpec => ({
   shader: 'global_pool',
   defines: { MAX: max },
   params: [['planes', 'u32'], ['HW', 'u32']],
-  bindings: max ? [read('x'), write('y'), write('argmax', 'u32')] : [read('x'), write('y')],
+  bindings: [read('x'), write('y'), write('argmax', 'u32', 'MAX')],
   workgroupSize: [WG],
-});
-const globalBackwardSpec = (max: boolean): KernelSpec => ({
+}));
+const globalBackwardSpec = kernelVariants((max: boolean): KernelSpec => ({
   shader: 'global_pool_backward',
   defines: { MAX: max },
   params: [['n', 'u32'], ['HW', 'u32']],
-  bindings: max ? [read('dy'), read('argmax', 'u32'), write('dx')] : [read('dy'), write('dx')],
+  bindings: [read('dy'), read('argmax', 'u32', 'MAX'), write('dx')],
   workgroupSize: [WG],
-});
+}));
 
 /** [N, C, H, W] -> [N, C, 1, 1]; `argmax` is set for max pooling. */
 export function globalPoolForward(rt: Runtime, x: Tensor, kind: 'avg' | 'max'): { y: Tensor; argmax: Tensor | null } {
@@ -77,16 +77,14 @@ export function globalPoolForward(rt: Runtime, x: Tensor, kind: 'avg' | 'max'): 
   const [N, C, H, W] = x.shape;
   const y = rt.empty([N, C, 1, 1], 'f32', `global ${kind} pool output`);
   const argmax = kind === 'max' ? rt.empty([N, C], 'u32', 'global max pool argmax') : null;
-  const buffers = argmax ? [x, y, argmax] : [x, y];
-  rt.dispatch(`global ${kind} pool`, globalSpec(kind === 'max'), [N * C, H * W], buffers, grid1d(N * C, 1));
+  rt.dispatch(`global ${kind} pool`, globalSpec(kind === 'max'), { planes: N * C, HW: H * W }, { x, y, argmax }, grid1d(N * C, 1));
   return { y, argmax };
 }
 
 export function globalPoolBackward(rt: Runtime, dy: Tensor, argmax: Tensor | null, inputShape: readonly number[]): Tensor {
   const [, , H, W] = inputShape;
   const dx = rt.empty(inputShape, 'f32', 'global pool gradient');
-  const buffers = argmax ? [dy, argmax, dx] : [dy, dx];
-  rt.dispatch('global pool backward', globalBackwardSpec(!!argmax), [dx.size, H * W], buffers, grid1d(dx.size, WG));
+  rt.dispatch('global pool backward', globalBackwardSpec(!!argmax), { n: dx.size, HW: H * W }, { dy, argmax, dx }, grid1d(dx.size, WG));
   return dx;
 }
 
@@ -97,20 +95,20 @@ export interface ChannelPoolKinds {
   max: boolean;
 }
 
-const channelSpec = (k: ChannelPoolKinds): KernelSpec => ({
+const channelSpec = kernelVariants((mean: boolean, max: boolean): KernelSpec => ({
   shader: 'channel_pool',
-  defines: { MEAN: k.mean, MAX: k.max },
+  defines: { MEAN: mean, MAX: max },
   params: [['n', 'u32'], ['C', 'u32'], ['HW', 'u32'], ['outC', 'u32']],
-  bindings: k.max ? [read('x'), write('y'), write('argmax', 'u32')] : [read('x'), write('y')],
+  bindings: [read('x'), write('y'), write('argmax', 'u32', 'MAX')],
   workgroupSize: [WG],
-});
-const channelBackwardSpec = (k: ChannelPoolKinds): KernelSpec => ({
+}));
+const channelBackwardSpec = kernelVariants((mean: boolean, max: boolean): KernelSpec => ({
   shader: 'channel_pool_backward',
-  defines: { MEAN: k.mean, MAX: k.max },
+  defines: { MEAN: mean, MAX: max },
   params: [['n', 'u32'], ['C', 'u32'], ['HW', 'u32'], ['outC', 'u32']],
-  bindings: k.max ? [read('dy'), read('argmax', 'u32'), write('dx')] : [read('dy'), write('dx')],
+  bindings: [read('dy'), read('argmax', 'u32', 'MAX'), write('dx')],
   workgroupSize: [WG],
-});
+}));
 
 /** [N, C, H, W] -> [N, k, H, W] with channels [mean][, max] (mean first, as DCAM's spatial attention). */
 export function channelPoolForward(rt: Runtime, x: Tensor, k: ChannelPoolKinds): { y: Tensor; argmax: Tensor | null } {
@@ -120,15 +118,13 @@ export function channelPoolForward(rt: Runtime, x: Tensor, k: ChannelPoolKinds):
   const outC = (k.mean ? 1 : 0) + (k.max ? 1 : 0);
   const y = rt.empty([N, outC, H, W], 'f32', 'channel pool output');
   const argmax = k.max ? rt.empty([N, H, W], 'u32', 'channel max argmax') : null;
-  const buffers = argmax ? [x, y, argmax] : [x, y];
-  rt.dispatch('channel pool', channelSpec(k), [N * H * W, C, H * W, outC], buffers, grid1d(N * H * W, WG));
+  rt.dispatch('channel pool', channelSpec(k.mean, k.max), { n: N * H * W, C, HW: H * W, outC }, { x, y, argmax }, grid1d(N * H * W, WG));
   return { y, argmax };
 }
 
 export function channelPoolBackward(rt: Runtime, dy: Tensor, argmax: Tensor | null, inputShape: readonly number[], k: ChannelPoolKinds): Tensor {
   const [, C, H, W] = inputShape;
   const dx = rt.empty(inputShape, 'f32', 'channel pool gradient');
-  const buffers = argmax ? [dy, argmax, dx] : [dy, dx];
-  rt.dispatch('channel pool backward', channelBackwardSpec(k), [dx.size, C, H * W, dy.shape[1]], buffers, grid1d(dx.size, WG));
+  rt.dispatch('channel pool backward', channelBackwardSpec(k.mean, k.max), { n: dx.size, C, HW: H * W, outC: dy.shape[1] }, { dy, argmax, dx }, grid1d(dx.size, WG));
   return dx;
 }

@@ -2,13 +2,13 @@
  * Sum reductions: `sumToShape` sums a rank-<=4 tensor over the axes where the target shape has extent 1
  * (the gradient of broadcasting, bias gradients); `sum` and `mean` reduce everything to one element.
  */
-import { read, write, type KernelSpec } from '../graph/kernel.js';
+import { kernelVariants, read, write, type KernelSpec } from '../graph/kernel.js';
 import type { Runtime } from '../graph/runtime.js';
 import { shapeStr, sizeOf, type Shape, type Tensor } from '../graph/tensor.js';
 import { grid1d } from './util.js';
 
 const WG = 256;
-const spec = (perThread: boolean): KernelSpec => ({
+const spec = kernelVariants((perThread: boolean): KernelSpec => ({
   shader: 'sum_to_shape',
   defines: { PER_THREAD: perThread },
   params: [
@@ -19,7 +19,7 @@ const spec = (perThread: boolean): KernelSpec => ({
   ],
   bindings: [read('x'), write('out')],
   workgroupSize: [perThread ? 64 : WG],
-});
+}));
 
 /** Pads a shape to rank 4 on the left. */
 export function toRank4(shape: Shape): [number, number, number, number] {
@@ -45,8 +45,10 @@ export function sumToShape(rt: Runtime, x: Tensor, target: Shape, scale = 1): Te
   // Many outputs each summing little: a thread per output. Otherwise a workgroup per output.
   const perThread = count <= 32 || (nOut >= 4096 && count <= 256);
   const groups = perThread ? grid1d(nOut, 64) : grid1d(nOut, 1);
-  const params = [nOut, count, scale, outS[1], outS[2], outS[3], reduced[1], reduced[2], reduced[3], ...strides];
-  rt.dispatch('sum', spec(perThread), params, [x, out], groups);
+  const [o1, o2, o3] = outS.slice(1);
+  const [r1, r2, r3] = reduced.slice(1);
+  const [s0, s1, s2, s3] = strides;
+  rt.dispatch('sum', spec(perThread), { nOut, count, scale, o1, o2, o3, r1, r2, r3, s0, s1, s2, s3 }, { x, out }, groups);
   return out;
 }
 

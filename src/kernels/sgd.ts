@@ -20,5 +20,6 @@ export interface SgdHyper {
 export function sgdUpdate(rt: Runtime, param: Tensor, grad: Tensor, velocity: Tensor, h: SgdHyper, firstStep: boolean): void {
   assertSameShape('sgd', param, grad);
   assertSameShape('sgd', param, velocity);
-  rt.dispatch('sgd', spec, [param.size, h.lr, h.momentum, h.weightDecay, firstStep ? 1 : 0], [param, grad, velocity], grid1d(param.size, 256));
+  const params = { n: param.size, lr: h.lr, momentum: h.momentum, weightDecay: h.weightDecay, firstStep: firstStep ? 1 : 0 };
+  rt.dispatch('sgd', spec, params, { param, grad, velocity }, grid1d(param.size, 256));
 }

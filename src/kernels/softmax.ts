@@ -2,7 +2,7 @@
  * Softmax and log-softmax over H x W for each (n, c), and the KL divergence KL(P_t || P_s) between two
  * such distributions at temperature T (the spatial distillation loss), forward and backward side by side.
  */
-import { read, write, type KernelSpec } from '../graph/kernel.js';
+import { kernelVariants, read, write, type KernelSpec } from '../graph/kernel.js';
 import type { Runtime } from '../graph/runtime.js';
 import type { Tensor } from '../graph/tensor.js';
 import { assertRank, assertSameShape, grid1d } from './util.js';
@@ -10,20 +10,20 @@ import { assertRank, assertSameShape, grid1d } from './util.js';
 /** Rows are reduced by one workgroup each; a smaller workgroup for short rows wastes fewer lanes. */
 const rowWorkgroup = (L: number) => (L >= 256 ? 256 : 64);
 
-const softmaxSpec = (log: boolean, wg: number): KernelSpec => ({
+const softmaxSpec = kernelVariants((log: boolean, wg: number): KernelSpec => ({
   shader: 'softmax',
   defines: { LOG: log },
   params: [['rows', 'u32'], ['L', 'u32']],
   bindings: [read('x'), write('y')],
   workgroupSize: [wg],
-});
-const softmaxBackwardSpec = (log: boolean, wg: number): KernelSpec => ({
+}));
+const softmaxBackwardSpec = kernelVariants((log: boolean, wg: number): KernelSpec => ({
   shader: 'softmax_backward',
   defines: { LOG: log },
   params: [['rows', 'u32'], ['L', 'u32']],
   bindings: [read('y'), read('dy'), write('dx')],
   workgroupSize: [wg],
-});
+}));
 
 function rows(x: Tensor, op: string): { R: number; L: number } {
   assertRank(op, x, 4);
@@ -36,7 +36,7 @@ export function softmaxForward(rt: Runtime, x: Tensor, log: boolean): Tensor {
   const { R, L } = rows(x, op);
   const y = rt.empty(x.shape, 'f32', `${op} output`);
   const wg = rowWorkgroup(L);
-  rt.dispatch(op, softmaxSpec(log, wg), [R, L], [x, y], grid1d(R, 1));
+  rt.dispatch(op, softmaxSpec(log, wg), { rows: R, L }, { x, y }, grid1d(R, 1));
   return y;
 }
 
@@ -46,22 +46,24 @@ export function softmaxBackward(rt: Runtime, y: Tensor, dy: Tensor, log: boolean
   assertSameShape(op, y, dy);
   const { R, L } = rows(y, op);
   const dx = rt.empty(y.shape, 'f32', `${op} gradient`);
-  rt.dispatch(op, softmaxBackwardSpec(log, rowWorkgroup(L)), [R, L], [y, dy, dx], grid1d(R, 1));
+  rt.dispatch(op, softmaxBackwardSpec(log, rowWorkgroup(L)), { rows: R, L }, { y, dy, dx }, grid1d(R, 1));
   return dx;
 }
 
-const klSpec = (wg: number): KernelSpec => ({
+const klSpec = kernelVariants((wg: number): KernelSpec => ({
   shader: 'kl_rows',
   params: [['rows', 'u32'], ['L', 'u32'], ['T', 'f32']],
   bindings: [read('t'), read('s'), write('kl'), write('saved')],
   workgroupSize: [wg],
-});
-const klBackwardSpec: KernelSpec = {
+}));
+/** Each side's gradient only where it is wanted (the teacher's usually is not). */
+const klBackwardSpec = kernelVariants((needT: boolean, needS: boolean): KernelSpec => ({
   shader: 'kl_rows_backward',
+  defines: { NEED_T: needT, NEED_S: needS },
   params: [['n', 'u32'], ['L', 'u32'], ['T', 'f32']],
-  bindings: [read('t'), read('s'), read('dy'), read('kl'), read('saved'), write('dt'), write('ds')],
+  bindings: [read('t'), read('s'), read('dy'), read('kl'), read('saved'), write('dt', 'f32', 'NEED_T'), write('ds', 'f32', 'NEED_S')],
   workgroupSize: [256],
-};
+}));
 
 /** KL(softmax(t/T) || softmax(s/T)) over H x W for each (n, c): [N, C, H, W] x2 -> [N, C]. */
 export function klSpatialForward(rt: Runtime, t: Tensor, s: Tensor, T: number): { kl: Tensor; saved: Tensor } {
@@ -71,14 +73,18 @@ export function klSpatialForward(rt: Runtime, t: Tensor, s: Tensor, T: number): 
   if (!(T > 0)) throw new Error(`${op}: temperature must be > 0, got ${T}`);
   const kl = rt.empty([t.shape[0], t.shape[1]], 'f32', `${op} output`);
   const saved = rt.empty([2 * R], 'f32', `${op} saved log-sum-exps`);
-  rt.dispatch(op, klSpec(rowWorkgroup(L)), [R, L, T], [t, s, kl, saved], grid1d(R, 1));
+  rt.dispatch(op, klSpec(rowWorkgroup(L)), { rows: R, L, T }, { t, s, kl, saved }, grid1d(R, 1));
   return { kl, saved };
 }
 
-export function klSpatialBackward(rt: Runtime, t: Tensor, s: Tensor, dy: Tensor, kl: Tensor, saved: Tensor, T: number): { dt: Tensor; ds: Tensor } {
+/** Gradients with respect to t and s, each computed only when `need` asks for it (null otherwise). */
+export function klSpatialBackward(
+  rt: Runtime, t: Tensor, s: Tensor, dy: Tensor, kl: Tensor, saved: Tensor, T: number,
+  need: { t: boolean; s: boolean } = { t: true, s: true },
+): { dt: Tensor | null; ds: Tensor | null } {
   const { L } = rows(t, 'spatial KL divergence backward');
-  const dt = rt.empty(t.shape, 'f32', 'KL gradient (teacher)');
-  const ds = rt.empty(s.shape, 'f32', 'KL gradient (student)');
-  rt.dispatch('spatial KL divergence backward', klBackwardSpec, [t.size, L, T], [t, s, dy, kl, saved, dt, ds], grid1d(t.size, 256));
+  const dt = need.t ? rt.empty(t.shape, 'f32', 'KL gradient (teacher)') : null;
+  const ds = need.s ? rt.empty(s.shape, 'f32', 'KL gradient (student)') : null;
+  if (dt || ds) rt.dispatch('spatial KL divergence backward', klBackwardSpec(need.t, need.s), { n: t.size, L, T }, { t, s, dy, kl, saved, dt, ds }, grid1d(t.size, 256));
   return { dt, ds };
 }

@@ -19,7 +19,7 @@ export function upsampleBilinearForward(rt: Runtime, x: Tensor, size: readonly [
     throw new Error(`upsample_bilinear: output size must be positive integers, got [${OH}, ${OW}]`);
   }
   const y = rt.empty([N, C, OH, OW], 'f32', 'upsample output');
-  rt.dispatch('upsample_bilinear', forwardSpec, [y.size, IH, IW, OH, OW, IH / OH, IW / OW], [x, y], grid1d(y.size, WG));
+  rt.dispatch('upsample_bilinear', forwardSpec, { n: y.size, IH, IW, OH, OW, scaleH: IH / OH, scaleW: IW / OW }, { x, y }, grid1d(y.size, WG));
   return y;
 }
 
@@ -27,6 +27,6 @@ export function upsampleBilinearBackward(rt: Runtime, dy: Tensor, inputShape: re
   const [, , IH, IW] = inputShape;
   const [, , OH, OW] = dy.shape;
   const dx = rt.empty(inputShape, 'f32', 'upsample gradient');
-  rt.dispatch('upsample_bilinear backward', backwardSpec, [dx.size, IH, IW, OH, OW, IH / OH, IW / OW], [dy, dx], grid1d(dx.size, WG));
+  rt.dispatch('upsample_bilinear backward', backwardSpec, { n: dx.size, IH, IW, OH, OW, scaleH: IH / OH, scaleW: IW / OW }, { dy, dx }, grid1d(dx.size, WG));
   return dx;
 }
