@@ -164,7 +164,8 @@ export class Detector {
       const data = new Float32Array(chunk.length * per);
       chunk.forEach((img, j) => toInput(toRgb(img, i + j), S, data, j * per));
       const rt = this.runtime;
-      const maps = await rt.tidyAsync(async () => this.model.anomalyMap(rt.tensor(data, [chunk.length, 3, S, S])).read());
+      // exclusive: an inspection asked for while a training step (or another inspection) runs waits its turn
+      const maps = await rt.exclusive(() => rt.tidyAsync(async () => this.model.anomalyMap(rt.tensor(data, [chunk.length, 3, S, S])).read()));
       for (let j = 0; j < chunk.length; j++) {
         const r = this.result(maps.slice(j * S * S, (j + 1) * S * S));
         if (options.keepInput) r.input = data.slice(j * per, (j + 1) * per);

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { backward } from '../src/autograd/engine.js';
 import * as ops from '../src/autograd/ops.js';
+import * as losses from '../src/model/losses.js';
 import type { Tensor } from '../src/index.js';
 import { conv2dBackwardData, conv2dForward, convGeometryOf, PackedConvWeights } from '../src/kernels/conv2d.js';
 import * as ref from './reference.js';
@@ -156,35 +157,74 @@ for (const [i, [cin, cout, k, stride, pad, bias]] of ([
   }
 }
 
+// The distillation losses: composites of cosine / KL, sum / mean and affine.
+{
+  const xs = oddShape(400);
+  const [N, C, H, W] = xs;
+  const meanOf = (v: ArrayLike<number>) => Array.from(v).reduce((p, q) => p + q, 0) / v.length;
+  const sumOf = (v: ArrayLike<number>) => Array.from(v).reduce((p, q) => p + q, 0);
+  const lossCases: Array<[string, (t: Tensor, s: Tensor) => Tensor, (t: Float64Array, s: Float64Array) => number]> = [
+    ['channel cosine distance', losses.channelCosineDistance, (t, s) => 1 - meanOf(ref.cosine(t, s, s4(xs), 'channel', 1e-8))],
+    ['spatial cosine distance', losses.spatialCosineDistance, (t, s) => 1 - meanOf(ref.cosine(t, s, s4(xs), 'spatial', 1e-6))],
+    ['spatial KD (mean)', (t, s) => losses.spatialKD(t, s, 2, 'mean'), (t, s) => meanOf(ref.klRows(t, s, N * C, H * W, 2))],
+    ['spatial KD (sum)', (t, s) => losses.spatialKD(t, s, 1, 'sum'), (t, s) => sumOf(ref.klRows(t, s, N * C, H * W, 1)) / N],
+    ['STFPM L2', losses.stfpmL2, (t, s) => 2 - 2 * meanOf(ref.cosine(t, s, s4(xs), 'channel', 1e-12))],
+  ];
+  for (const [name, gpu, cpu] of lossCases) {
+    cases.push({ name: `loss: ${name} [${xs}]`, inputs: [{ shape: xs }, { shape: xs }], gpu: ([t, s]) => gpu(t, s), ref: ([t, s]) => [cpu(t, s)] });
+  }
+}
+
+/**
+ * Which inputs require a gradient in a run: all of them, then (for ops of several differentiable inputs)
+ * each one alone, so that every backward rule is exercised with each argument position wanting a
+ * gradient while the others do not (the path where a rule must skip work, and once lost gradients).
+ */
+function gradientModes(c: OpCase): Array<{ label: string; wants: boolean[] }> {
+  const differentiable = c.inputs.map((s) => s.grad !== false);
+  const modes = [{ label: '', wants: differentiable }];
+  if (differentiable.filter(Boolean).length > 1) {
+    differentiable.forEach((d, k) => {
+      if (d) modes.push({ label: ` (only input ${k} requires a gradient)`, wants: differentiable.map((_, i) => i === k) });
+    });
+  }
+  return modes;
+}
+
 describe('ops match float64 references and finite differences', () => {
   cases.forEach((c, ci) => {
-    it(c.name, async () => {
-      const rt = ctx.rt;
-      const rng = new Rng(1000 + ci);
-      const values = c.inputs.map((s) => (s.values ? s.values(rng, size(s.shape)) : randn(rng, size(s.shape), s.scale ?? 1)));
-      await rt.tidyAsync(async () => {
-        const xs = c.inputs.map((s, i) => {
-          const t = rt.tensor(Float32Array.from(values[i]), s.shape);
-          t.requiresGrad = s.grad !== false;
-          return t;
-        });
-        const y = c.gpu(xs);
-        const want = c.ref(values);
-        expect(y.size).toBe(want.length);
-        expect(relErr(await y.read(), want), 'forward').toBeLessThan(TOL);
+    for (const { label, wants } of gradientModes(c)) {
+      it(c.name + label, async () => {
+        const rt = ctx.rt;
+        const rng = new Rng(1000 + ci);
+        const values = c.inputs.map((s) => (s.values ? s.values(rng, size(s.shape)) : randn(rng, size(s.shape), s.scale ?? 1)));
+        await rt.tidyAsync(async () => {
+          const xs = c.inputs.map((s, i) => {
+            const t = rt.tensor(Float32Array.from(values[i]), s.shape);
+            t.requiresGrad = wants[i];
+            return t;
+          });
+          const y = c.gpu(xs);
+          const want = c.ref(values);
+          expect(y.size).toBe(want.length);
+          expect(relErr(await y.read(), want), 'forward').toBeLessThan(TOL);
 
-        const gradOut = randn(rng, y.size);
-        backward(y, rt.tensor(Float32Array.from(gradOut), y.shape));
-        for (let k = 0; k < xs.length; k++) {
-          if (c.inputs[k].grad === false) continue;
-          const fd = finiteDifference(c.ref, values, k, gradOut);
-          const got = await xs[k].grad!.read();
-          expect(relErr(got, fd), `gradient of input ${k}`).toBeLessThan(TOL);
-          xs[k].grad!.dispose();
-          xs[k].grad = null;
-        }
+          const gradOut = randn(rng, y.size);
+          backward(y, rt.tensor(Float32Array.from(gradOut), y.shape));
+          for (let k = 0; k < xs.length; k++) {
+            if (!wants[k]) {
+              expect(xs[k].grad, `input ${k} wants no gradient`).toBeNull();
+              continue;
+            }
+            const fd = finiteDifference(c.ref, values, k, gradOut);
+            const got = await xs[k].grad!.read();
+            expect(relErr(got, fd), `gradient of input ${k}`).toBeLessThan(TOL);
+            xs[k].grad!.dispose();
+            xs[k].grad = null;
+          }
+        });
       });
-    });
+    }
   });
 });
 

@@ -53,7 +53,7 @@ class Node implements GradNode {
    * `Tensor.graphUses`); when this was their last user, they are released too: a worklist, not recursion,
    * since a chain of disposed intermediates can be as long as the network is deep.
    */
-  release(): void {
+  release(cascade = true): void {
     const work: Node[] = [this];
     while (work.length > 0) {
       const node = work.pop()!;
@@ -63,7 +63,7 @@ class Node implements GradNode {
       node.saved = [];
       node.owned = [];
       for (const t of node.uses) {
-        if (--t.graphUses === 0 && t.isDisposed && t.gradFn) {
+        if (--t.graphUses === 0 && cascade && t.isDisposed && t.gradFn) {
           work.push(t.gradFn as Node);
           t.gradFn = null;
         }
@@ -161,7 +161,8 @@ export function backward(root: Tensor, grad?: Tensor): void {
       }
       const inputGrads = node.backward(g);
       g.dispose();
-      node.release();
+      // No cascade: the inputs' own nodes come later in this loop (they are in the order).
+      (node as Node).release(false);
       t.gradFn = null;
       node.inputs.forEach((input, i) => {
         const gi = inputGrads[i];
@@ -178,6 +179,13 @@ export function backward(root: Tensor, grad?: Tensor): void {
   } finally {
     rt.gradEnabled = prevGrad;
     for (const g of grads.values()) g.dispose();
+    // After an error part of the graph is left: nodes of disposed tensors nobody uses any more go now.
+    for (const t of order) {
+      if (t.gradFn && t.isDisposed && t.graphUses === 0) {
+        t.gradFn.release();
+        t.gradFn = null;
+      }
+    }
   }
 }
 

@@ -43,6 +43,8 @@ export class Runtime {
   private lost: string | null = null;
   /** Objects whose lifetime must match the device's (see createDevice). */
   keepAlive: unknown[] = [];
+  /** The tail of the queue of exclusive sessions. */
+  private sessions: Promise<void> = Promise.resolve();
   /** Autograd recording switch (see `noGrad`). */
   gradEnabled = true;
   readonly poison: boolean;
@@ -249,7 +251,22 @@ export class Runtime {
     }
   }
 
-  /** `tidy` for async functions. Do not interleave two async scopes on one runtime. */
+  /**
+   * Runs GPU sessions one after another: `fn` starts when every session queued before it has settled.
+   * Entry points that await GPU work inside a `tidyAsync` (a training step, an inspection) go through it,
+   * so that an inspection requested while a step runs waits instead of interleaving scopes. Not
+   * reentrant: an exclusive section that starts another one waits for itself.
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.sessions.then(fn);
+    this.sessions = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** `tidy` for async functions. Two of them interleaved on one runtime is an error (see `exclusive`). */
   async tidyAsync<T extends TensorContainer>(fn: () => Promise<T>): Promise<T> {
     const scope = this.scopes.begin();
     let result: T | undefined;

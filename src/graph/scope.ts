@@ -3,7 +3,7 @@
  * (which move to the enclosing scope) and the ones marked with `keep()`. This is what keeps a training
  * loop from leaking GPU memory without hand-written dispose calls.
  */
-import { Tensor } from './tensor.js';
+import { Tensor, shapeStr } from './tensor.js';
 
 /** Tensors found in a returned value (a tensor, or arrays / plain objects holding tensors). */
 export type TensorContainer = unknown;
@@ -30,10 +30,20 @@ export class ScopeStack {
   }
 
   end(scope: Set<Tensor>, result: TensorContainer): void {
-    const top = this.stack.pop();
-    if (top !== scope) throw new Error('tidy scopes ended out of order (an async scope interleaved with another?)');
+    const at = this.stack.lastIndexOf(scope);
+    if (at < 0) throw new Error('internal: tidy scope ended twice');
+    this.stack.splice(at, 1);
+    if (at !== this.stack.length) {
+      // Another scope began after this one and has not ended: two tidyAsync calls interleaved on one
+      // runtime, so each may have adopted (and will dispose) the other's tensors. Not recoverable.
+      for (const t of [...scope]) t.dispose();
+      throw new Error(
+        'tidyAsync scopes interleaved on one runtime (two GPU sessions awaited at the same time, e.g. an inspection while a training step ran): ' +
+          "their tensors cannot be told apart. Run them one after another, e.g. through Runtime.exclusive().",
+      );
+    }
     const keep = new Set<Tensor>();
-    collectTensors(result, keep);
+    collectTensors(result, keep, scope);
     const parent = this.stack[this.stack.length - 1] ?? null;
     for (const t of keep) {
       if (t.scope === scope) {
@@ -46,16 +56,31 @@ export class ScopeStack {
   }
 }
 
-function collectTensors(value: unknown, out: Set<Tensor>, depth = 0): void {
-  if (value === null || typeof value !== 'object' || depth > 4) return;
+/**
+ * Tensors in a returned value: the value itself, or arrays, plain objects, Maps and Sets holding them
+ * (up to 6 levels). A tensor of the ending scope found anywhere else (a class instance's field) would be
+ * disposed behind the caller's back, so that is an error rather than a silent use-after-dispose later.
+ */
+function collectTensors(value: unknown, out: Set<Tensor>, scope: Set<Tensor>, depth = 0): void {
+  if (value === null || typeof value !== 'object') return;
   if (value instanceof Tensor) {
     out.add(value);
     return;
   }
-  if (Array.isArray(value)) {
-    for (const v of value) collectTensors(v, out, depth + 1);
-  } else if (Object.getPrototypeOf(value) === Object.prototype || value instanceof Map) {
-    const values = value instanceof Map ? [...value.values()] : Object.values(value);
-    for (const v of values) collectTensors(v, out, depth + 1);
+  const proto = Object.getPrototypeOf(value);
+  const transparent = Array.isArray(value) || value instanceof Map || value instanceof Set || proto === Object.prototype || proto === null;
+  const values: unknown[] = value instanceof Map || value instanceof Set ? [...value.values()] : Object.values(value);
+  if (!transparent) {
+    const hidden = values.find((v) => v instanceof Tensor && v.scope === scope);
+    if (hidden) {
+      const name = (proto?.constructor as { name?: string } | undefined)?.name ?? 'object';
+      throw new Error(`tidy: the result holds a tensor ${shapeStr((hidden as Tensor).shape)} inside a ${name}, where tidy does not look: return tensors in arrays or plain objects, or keep() them`);
+    }
+    return;
   }
+  if (depth >= 6) {
+    if (values.some((v) => v !== null && typeof v === 'object')) throw new Error('tidy: the result nests containers more than 6 levels deep; return the tensors closer to the top, or keep() them');
+    return;
+  }
+  for (const v of values) collectTensors(v, out, scope, depth + 1);
 }

@@ -9,7 +9,7 @@ import type { SGD } from '../optim/sgd.js';
  * loss and each weighted term, read back (so the step has finished on the GPU).
  */
 export function trainStep(rt: Runtime, model: DistillationModel, opt: SGD, data: Float32Array, batch: number, size: number): Promise<Record<string, number>> {
-  return rt.tidyAsync(async () => {
+  return rt.exclusive(() => rt.tidyAsync(async () => {
     const x = rt.tensor(data, [batch, 3, size, size]);
     const { loss, terms } = model.trainLoss(x);
     backward(loss);
@@ -18,5 +18,5 @@ export function trainStep(rt: Runtime, model: DistillationModel, opt: SGD, data:
     const out: Record<string, number> = { loss: await loss.item() };
     for (const [k, v] of Object.entries(terms)) out[k] = await v.item();
     return out;
-  });
+  }));
 }
