@@ -6,7 +6,7 @@
  */
 /* eslint-disable @typescript-eslint/no-explicit-any */
 import type { FoldedConv } from '../../src/model/resnet.js';
-import { trunkConvs, trunkTensorShapes } from '../../src/model/resnet.js';
+import { trunkConvs, walkTrunk, type TrunkConv } from '../../src/model/resnet.js';
 
 type Tf = any;
 type T = any;
@@ -54,22 +54,15 @@ export function oihwToHwio(a: Float32Array, o: number, i: number, kh: number, kw
 
 // ---- network --------------------------------------------------------------------------------------
 
-type Conv = (name: string, x: T, relu: boolean) => T;
+/** A conv with its BN (folded or applied), optionally ReLU'd; the trunk's walk adds shortcuts. */
+type Conv = (c: TrunkConv, x: T, relu: boolean) => T;
 
 /** conv1 .. layer3 over any conv function; returns the three feature levels (NHWC). */
 function trunk(tf: Tf, x: T, conv: Conv): [T, T, T] {
-  let h = tf.maxPool(conv('conv1', x, true), 3, 2, 1);
-  const feats: T[] = [];
-  for (const l of [1, 2, 3]) {
-    for (const b of [0, 1]) {
-      const p = `layer${l}.${b}`;
-      const y = conv(`${p}.conv2`, conv(`${p}.conv1`, h, true), false);
-      const shortcut = b === 0 && l > 1 ? conv(`${p}.downsample.0`, h, false) : h;
-      h = tf.relu(tf.add(y, shortcut));
-    }
-    feats.push(h);
-  }
-  return feats as [T, T, T];
+  return walkTrunk<T>({
+    conv: (c, h, relu, residual) => (residual ? tf.relu(tf.add(conv(c, h, false), residual)) : conv(c, h, relu)),
+    maxPool: (h) => tf.maxPool(h, 3, 2, 1),
+  }, x);
 }
 
 export interface TfTrunk {
@@ -88,8 +81,8 @@ export function foldedTrunk(tf: Tf, folded: readonly FoldedConv[]): TfTrunk {
   );
   return {
     forward: (x) =>
-      trunk(tf, x, (name, h, relu) => {
-        const c = convs.get(name)!;
+      trunk(tf, x, (tc, h, relu) => {
+        const c = convs.get(tc.conv)!;
         return tf.fused.conv2d({ x: h, filter: c.w, strides: c.stride, pad: c.pad, bias: c.b, activation: relu ? 'relu' : 'linear' });
       }),
     dispose: () => {
@@ -132,15 +125,12 @@ export function tfTrainStep(
   o: { lr: number; momentum: number; weightDecay: number; reduction: number; seed: number },
 ): TfTrainStep {
   const vars = new Map<string, T>();
-  const shapes = new Map(trunkTensorShapes());
-  for (const { conv, bn } of trunkConvs()) {
+  for (const { conv, bn, cout, cin, k } of trunkConvs()) {
     const w = studentSd.get(`${conv}.weight`)!;
-    const [cout, cin, k] = shapes.get(`${conv}.weight`)!;
     vars.set(`${conv}.weight`, tf.variable(tf.tensor4d(oihwToHwio(w, cout, cin, k, k), [k, k, cin, cout])));
     vars.set(`${bn}.weight`, tf.variable(tf.tensor1d(studentSd.get(`${bn}.weight`)!)));
     vars.set(`${bn}.bias`, tf.variable(tf.tensor1d(studentSd.get(`${bn}.bias`)!)));
   }
-  const geometry = new Map(trunkConvs().map((c) => [c.conv, c]));
   if (method === 'dcam') {
     for (const [k, C] of [64, 128, 256].entries()) {
       const hidden = C / o.reduction;
@@ -148,9 +138,8 @@ export function tfTrainStep(
       vars.set(`att${k}.2`, tf.variable(tf.randomUniform([hidden, C], -1 / Math.sqrt(hidden), 1 / Math.sqrt(hidden), 'float32', o.seed + 10 + k)));
     }
   }
-  const studentConv: Conv = (name, h, relu) => {
-    const g = geometry.get(name)!;
-    const y = tf.conv2d(h, vars.get(`${name}.weight`), g.stride, g.pad);
+  const studentConv: Conv = (g, h, relu) => {
+    const y = tf.conv2d(h, vars.get(`${g.conv}.weight`), g.stride, g.pad);
     const { mean, variance } = tf.moments(y, [0, 1, 2]);
     const z = tf.batchNorm(y, mean, variance, vars.get(`${g.bn}.bias`), vars.get(`${g.bn}.weight`), 1e-5);
     return relu ? tf.relu(z) : z;

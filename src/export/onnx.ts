@@ -4,7 +4,7 @@
  * sum or product). Written from the same folded weights the engine runs, for onnxruntime and other
  * runtimes; the benchmark uses it as its onnxruntime peer. onnx-proto is loaded on first use only.
  */
-import type { FoldedConv } from '../model/resnet.js';
+import { walkTrunk, type FoldedConv } from '../model/resnet.js';
 
 /** onnx-proto (generated protobuf code of onnx.proto), loaded on first use: a dev dependency. */
 async function onnxSchema() {
@@ -42,26 +42,17 @@ class GraphBuilder {
 /** conv1..layer3 with folded convs; returns the three level outputs. */
 function trunk(g: GraphBuilder, prefix: string, x: string, folded: readonly FoldedConv[]): [string, string, string] {
   const convs = new Map(folded.map((c) => [c.conv, c]));
-  const conv = (name: string, h: string, relu: boolean) => {
-    const c = convs.get(name)!;
-    const w = g.constant(`${prefix}.${name}.weight`, c.w, [...c.shape]);
-    const b = g.constant(`${prefix}.${name}.bias`, c.b, [c.shape[0]]);
-    const k = c.shape[2];
-    const y = g.node('Conv', [h, w, b], [ints('kernel_shape', [k, k]), ints('strides', [c.stride, c.stride]), ints('pads', [c.pad, c.pad, c.pad, c.pad])]);
-    return relu ? g.node('Relu', [y]) : y;
-  };
-  let h = g.node('MaxPool', [conv('conv1', x, true)], [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1])]);
-  const feats: string[] = [];
-  for (const l of [1, 2, 3]) {
-    for (const b of [0, 1]) {
-      const p = `layer${l}.${b}`;
-      const y = conv(`${p}.conv2`, conv(`${p}.conv1`, h, true), false);
-      const shortcut = b === 0 && l > 1 ? conv(`${p}.downsample.0`, h, false) : h;
-      h = g.node('Relu', [g.node('Add', [y, shortcut])]);
-    }
-    feats.push(h);
-  }
-  return feats as [string, string, string];
+  return walkTrunk<string>({
+    conv: (tc, h, relu, residual) => {
+      const c = convs.get(tc.conv)!;
+      const w = g.constant(`${prefix}.${c.conv}.weight`, c.w, [...c.shape]);
+      const b = g.constant(`${prefix}.${c.conv}.bias`, c.b, [c.shape[0]]);
+      const y = g.node('Conv', [h, w, b], [ints('kernel_shape', [tc.k, tc.k]), ints('strides', [tc.stride, tc.stride]), ints('pads', [tc.pad, tc.pad, tc.pad, tc.pad])]);
+      const sum = residual ? g.node('Add', [y, residual]) : y;
+      return relu ? g.node('Relu', [sum]) : sum;
+    },
+    maxPool: (h) => g.node('MaxPool', [h], [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1])]),
+  }, x);
 }
 
 /**

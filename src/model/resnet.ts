@@ -15,30 +15,71 @@ import { WeightFileError, finiteFloat32, fromFloat32, int64Scalar, toFloat32, ty
 
 export type Features = [Tensor, Tensor, Tensor];
 
+// ---- the topology, written once ------------------------------------------------------------------
+
+/** One convolution of the trunk (no bias) and the BatchNorm that follows it, by torchvision name. */
+export interface TrunkConv {
+  conv: string;
+  bn: string;
+  cin: number;
+  cout: number;
+  k: number;
+  stride: number;
+  pad: number;
+}
+
+/** A BasicBlock: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut), the shortcut x or downsample(x). */
+export interface TrunkBlock {
+  conv1: TrunkConv;
+  conv2: TrunkConv;
+  downsample: TrunkConv | null;
+}
+
+const conv = (name: string, bn: string, cin: number, cout: number, k: number, stride: number, pad: number): TrunkConv => ({ conv: name, bn, cin, cout, k, stride, pad });
+
+/** torchvision's `layer<n>` of two BasicBlocks; the first one changes width and stride. */
+function resnetStage(layer: number, cin: number, cout: number, stride: number): TrunkBlock[] {
+  return [0, 1].map((b) => {
+    const p = `layer${layer}.${b}`;
+    const inC = b === 0 ? cin : cout;
+    const s = b === 0 ? stride : 1;
+    return {
+      conv1: conv(`${p}.conv1`, `${p}.bn1`, inC, cout, 3, s, 1),
+      conv2: conv(`${p}.conv2`, `${p}.bn2`, cout, cout, 3, 1, 1),
+      downsample: b === 0 && (stride !== 1 || cin !== cout) ? conv(`${p}.downsample.0`, `${p}.downsample.1`, cin, cout, 1, stride, 0) : null,
+    };
+  });
+}
+
+/** ResNet18 conv1..layer3: the stem (7x7 conv, BN, ReLU, 3x3/2 max pool), then three stages, one per feature level. */
+export const RESNET18_TRUNK = {
+  stem: conv('conv1', 'bn1', 3, 64, 7, 2, 3),
+  stages: [resnetStage(1, 64, 64, 1), resnetStage(2, 64, 128, 2), resnetStage(3, 128, 256, 2)],
+} as const;
+
+/** ResNet18's layer4, which a torchvision state_dict holds and the trunk does not use. */
+const RESNET18_LAYER4 = resnetStage(4, 256, 512, 2);
+
+const blockConvs = (b: TrunkBlock): TrunkConv[] => [b.conv1, b.conv2, ...(b.downsample ? [b.downsample] : [])];
+
+/** Every conv of conv1..layer3 with the BN that follows it, in forward order. */
+export function trunkConvs(): TrunkConv[] {
+  return [RESNET18_TRUNK.stem, ...RESNET18_TRUNK.stages.flat().flatMap(blockConvs)];
+}
+
+/** The state_dict names of a BatchNorm's tensors (torchvision's, as every name in this file). */
+const BN_TENSORS = ['weight', 'bias', 'running_mean', 'running_var'] as const;
+
+function convTensorShapes(convs: readonly TrunkConv[]): Array<[string, number[]]> {
+  return convs.flatMap((c): Array<[string, number[]]> => [
+    [`${c.conv}.weight`, [c.cout, c.cin, c.k, c.k]],
+    ...BN_TENSORS.map((t): [string, number[]] => [`${c.bn}.${t}`, [c.cout]]),
+  ]);
+}
+
 /** (name, shape) of every conv and BN tensor of conv1..layer3, in torchvision order. */
 export function trunkTensorShapes(): Array<[string, number[]]> {
-  const out: Array<[string, number[]]> = [];
-  const conv = (name: string, cout: number, cin: number, k: number) => out.push([`${name}.weight`, [cout, cin, k, k]]);
-  const bn = (name: string, c: number) => {
-    for (const t of ['weight', 'bias', 'running_mean', 'running_var']) out.push([`${name}.${t}`, [c]]);
-  };
-  conv('conv1', 64, 3, 7);
-  bn('bn1', 64);
-  for (const [layer, cin, cout] of [[1, 64, 64], [2, 64, 128], [3, 128, 256]] as const) {
-    for (const b of [0, 1]) {
-      const p = `layer${layer}.${b}`;
-      const inC = b === 0 ? cin : cout;
-      conv(`${p}.conv1`, cout, inC, 3);
-      bn(`${p}.bn1`, cout);
-      conv(`${p}.conv2`, cout, cout, 3);
-      bn(`${p}.bn2`, cout);
-      if (b === 0 && layer > 1) {
-        conv(`${p}.downsample.0`, cout, cin, 1);
-        bn(`${p}.downsample.1`, cout);
-      }
-    }
-  }
-  return out;
+  return convTensorShapes(trunkConvs());
 }
 
 /**
@@ -46,41 +87,49 @@ export function trunkTensorShapes(): Array<[string, number[]]> {
  * and the classifier. Anything else (ResNet34's extra blocks, another network) is not a ResNet18.
  */
 function resnet18ExtraShapes(): Map<string, number[] | null> {
-  const out = new Map<string, number[] | null>();
-  for (const [name] of trunkTensorShapes()) if (name.endsWith('.running_var')) out.set(name.replace(/running_var$/, 'num_batches_tracked'), null);
-  const conv = (name: string, cout: number, cin: number, k: number) => out.set(`${name}.weight`, [cout, cin, k, k]);
-  const bn = (name: string, c: number) => {
-    for (const t of ['weight', 'bias', 'running_mean', 'running_var']) out.set(`${name}.${t}`, [c]);
-    out.set(`${name}.num_batches_tracked`, null);
-  };
-  for (const b of [0, 1]) {
-    conv(`layer4.${b}.conv1`, 512, b === 0 ? 256 : 512, 3);
-    bn(`layer4.${b}.bn1`, 512);
-    conv(`layer4.${b}.conv2`, 512, 512, 3);
-    bn(`layer4.${b}.bn2`, 512);
-  }
-  conv('layer4.0.downsample.0', 512, 256, 1);
-  bn('layer4.0.downsample.1', 512);
+  const out = new Map<string, number[] | null>(convTensorShapes(RESNET18_LAYER4.flatMap(blockConvs)));
+  for (const c of [...trunkConvs(), ...RESNET18_LAYER4.flatMap(blockConvs)]) out.set(`${c.bn}.num_batches_tracked`, null);
   out.set('fc.weight', [1000, 512]);
   out.set('fc.bias', [1000]);
   return out;
 }
 
-const FLOAT_DTYPES = new Set(['F32', 'F16', 'F64']);
-
-/** Every conv of conv1..layer3 with the BN that follows it, its stride and padding, in forward order. */
-export function trunkConvs(): Array<{ conv: string; bn: string; stride: number; pad: number }> {
-  const out = [{ conv: 'conv1', bn: 'bn1', stride: 2, pad: 3 }];
-  for (const [l, stride] of [[1, 1], [2, 2], [3, 2]] as const) {
-    for (const b of [0, 1]) {
-      const p = `layer${l}.${b}`;
-      out.push({ conv: `${p}.conv1`, bn: `${p}.bn1`, stride: b === 0 ? stride : 1, pad: 1 });
-      out.push({ conv: `${p}.conv2`, bn: `${p}.bn2`, stride: 1, pad: 1 });
-      if (b === 0 && l > 1) out.push({ conv: `${p}.downsample.0`, bn: `${p}.downsample.1`, stride: 2, pad: 0 });
-    }
-  }
-  return out;
+/** What a backend supplies to run the trunk: GPU tensors with or without autograd, tfjs, an ONNX graph. */
+export interface TrunkOps<T> {
+  /** relu?(conv(x) + residual?), the conv followed by its BN (folded into it, or applied after). */
+  conv(c: TrunkConv, x: T, relu: boolean, residual?: T): T;
+  /** The stem's 3x3 max pool, stride 2, padding 1. */
+  maxPool(x: T): T;
+  /** The walk no longer needs `x` (never called on a returned feature). */
+  release?(x: T): void;
 }
+
+/**
+ * Runs conv1..layer3 over `ops` and returns the layer1..layer3 features. `between(level, f)`, if given,
+ * replaces a level's output before the next stage consumes it (in-line attention, METHOD.md 2.3 B).
+ */
+export function walkTrunk<T>(ops: TrunkOps<T>, x: T, between?: (level: number, f: T) => T): [T, T, T] {
+  const stem = ops.conv(RESNET18_TRUNK.stem, x, true);
+  let h = ops.maxPool(stem);
+  ops.release?.(stem);
+  const feats: T[] = [];
+  RESNET18_TRUNK.stages.forEach((blocks, level) => {
+    for (const b of blocks) {
+      const y1 = ops.conv(b.conv1, h, true);
+      const shortcut = b.downsample ? ops.conv(b.downsample, h, false) : h;
+      const out = ops.conv(b.conv2, y1, true, shortcut);
+      ops.release?.(y1);
+      if (shortcut !== h) ops.release?.(shortcut);
+      if (!feats.includes(h)) ops.release?.(h);
+      h = out;
+    }
+    if (between) h = between(level, h);
+    feats.push(h);
+  });
+  return feats as [T, T, T];
+}
+
+const FLOAT_DTYPES = new Set(['F32', 'F16', 'F64']);
 
 export interface FoldedConv {
   conv: string;
@@ -97,8 +146,7 @@ export interface FoldedConv {
  * On the CPU from a state_dict of float32 arrays (also what the benchmark's peers are given).
  */
 export function foldTrunk(sd: ReadonlyMap<string, Float32Array>, eps = 1e-5): FoldedConv[] {
-  const shapes = new Map(trunkTensorShapes());
-  return trunkConvs().map(({ conv, bn, stride, pad }) => {
+  return trunkConvs().map(({ conv, bn, stride, pad, cout: C, cin, k }) => {
     const get = (name: string) => {
       const t = sd.get(name);
       if (!t) throw new WeightFileError(`fold: missing ${name}`);
@@ -118,60 +166,27 @@ export function foldTrunk(sd: ReadonlyMap<string, Float32Array>, eps = 1e-5): Fo
       for (let i = 0; i < per; i++) wf[c * per + i] = w[c * per + i] * s;
       bf[c] = beta[c] - mean[c] * s;
     }
-    return { conv, w: wf, b: bf, shape: shapes.get(`${conv}.weight`) as [number, number, number, number], stride, pad };
+    return { conv, w: wf, b: bf, shape: [C, cin, k, k], stride, pad };
   });
-}
-
-class BasicBlock {
-  constructor(
-    readonly conv1: Conv2d,
-    readonly bn1: BatchNorm2d,
-    readonly conv2: Conv2d,
-    readonly bn2: BatchNorm2d,
-    readonly downsample: [Conv2d, BatchNorm2d] | null,
-  ) {}
-
-  forward(x: Tensor): Tensor {
-    const y = this.bn2.forward(this.conv2.forward(relu(this.bn1.forward(this.conv1.forward(x)))));
-    const shortcut = this.downsample ? this.downsample[1].forward(this.downsample[0].forward(x)) : x;
-    return relu(add(y, shortcut));
-  }
 }
 
 type TensorSource = (name: string, shape: number[]) => { data: Float32Array; trainable: boolean };
 
 export class ResNetTrunk {
-  readonly conv1: Conv2d;
-  readonly bn1: BatchNorm2d;
-  readonly layers: BasicBlock[][];
+  private readonly convs = new Map<string, Conv2d>();
   private readonly named = new Map<string, Tensor>();
   private readonly batchNorms = new Map<string, BatchNorm2d>();
 
   private constructor(readonly rt: Runtime, source: TensorSource) {
-    const t = (name: string, shape: number[]) => {
+    for (const [name, shape] of trunkTensorShapes()) {
       const { data, trainable } = source(name, shape);
-      const tensor = trainable ? parameter(rt, data, shape) : rt.tensor(data, shape).keep();
-      this.named.set(name, tensor);
-      return tensor;
-    };
-    const conv = (name: string, cout: number, cin: number, k: number, stride: number, pad: number) =>
-      new Conv2d(t(`${name}.weight`, [cout, cin, k, k]), null, stride, pad);
-    const bn = (name: string, c: number) => {
-      const layer = new BatchNorm2d(t(`${name}.weight`, [c]), t(`${name}.bias`, [c]), t(`${name}.running_mean`, [c]), t(`${name}.running_var`, [c]));
-      this.batchNorms.set(name, layer);
-      return layer;
-    };
-    this.conv1 = conv('conv1', 64, 3, 7, 2, 3);
-    this.bn1 = bn('bn1', 64);
-    this.layers = ([[1, 64, 64, 1], [2, 64, 128, 2], [3, 128, 256, 2]] as const).map(([l, cin, cout, stride]) =>
-      [0, 1].map((b) => {
-        const p = `layer${l}.${b}`;
-        const s = b === 0 ? stride : 1;
-        const inC = b === 0 ? cin : cout;
-        const down: [Conv2d, BatchNorm2d] | null = b === 0 && l > 1 ? [conv(`${p}.downsample.0`, cout, cin, 1, 2, 0), bn(`${p}.downsample.1`, cout)] : null;
-        return new BasicBlock(conv(`${p}.conv1`, cout, inC, 3, s, 1), bn(`${p}.bn1`, cout), conv(`${p}.conv2`, cout, cout, 3, 1, 1), bn(`${p}.bn2`, cout), down);
-      }),
-    );
+      this.named.set(name, trainable ? parameter(rt, data, shape) : rt.tensor(data, shape).keep());
+    }
+    for (const c of trunkConvs()) {
+      this.convs.set(c.conv, new Conv2d(this.named.get(`${c.conv}.weight`)!, null, c.stride, c.pad));
+      const [weight, bias, mean, variance] = BN_TENSORS.map((t) => this.named.get(`${c.bn}.${t}`)!);
+      this.batchNorms.set(c.bn, new BatchNorm2d(weight, bias, mean, variance));
+    }
   }
 
   /** torchvision's default init: convs kaiming-normal (fan_out, ReLU), BN weight 1, bias 0; seeded. */
@@ -228,14 +243,14 @@ export class ResNetTrunk {
    * layer consumes it (in-line attention, METHOD.md 2.3 B); the replaced features are returned.
    */
   forward(x: Tensor, between?: (level: number, f: Tensor) => Tensor): Features {
-    let h = maxPool2d(relu(this.bn1.forward(this.conv1.forward(x))));
-    const feats: Tensor[] = [];
-    this.layers.forEach((blocks, k) => {
-      h = blocks.reduce((a, b) => b.forward(a), h);
-      if (between) h = between(k, h);
-      feats.push(h);
-    });
-    return feats as Features;
+    return walkTrunk<Tensor>({
+      conv: (c, h, withRelu, residual) => {
+        const y = this.batchNorms.get(c.bn)!.forward(this.convs.get(c.conv)!.forward(h));
+        const sum = residual ? add(y, residual) : y;
+        return withRelu ? relu(sum) : sum;
+      },
+      maxPool: (h) => maxPool2d(h),
+    }, x, between);
   }
 
   /** BN in training (batch statistics) or eval (running statistics) mode. */
@@ -292,7 +307,7 @@ export class ResNetTrunk {
 export class FoldedTrunk {
   private constructor(
     private readonly rt: Runtime,
-    private readonly convs: Map<string, { w: PackedConvWeights; b: Tensor; stride: number; pad: number }>,
+    private readonly convs: Map<string, { w: PackedConvWeights; b: Tensor }>,
   ) {}
 
   static async fromTrunk(trunk: ResNetTrunk, eps = 1e-5): Promise<FoldedTrunk> {
@@ -301,45 +316,32 @@ export class FoldedTrunk {
 
   /** From the trunk's tensors as float32 arrays (torchvision names). */
   static fromArrays(rt: Runtime, sd: ReadonlyMap<string, Float32Array>, eps = 1e-5): FoldedTrunk {
-    const convs = new Map<string, { w: PackedConvWeights; b: Tensor; stride: number; pad: number }>();
+    const convs = new Map<string, { w: PackedConvWeights; b: Tensor }>();
     for (const c of foldTrunk(sd, eps)) {
       const w = rt.tensor(c.w, c.shape);
-      convs.set(c.conv, { w: PackedConvWeights.of(rt, w), b: rt.tensor(c.b, [c.shape[0]]).keep(), stride: c.stride, pad: c.pad });
+      convs.set(c.conv, { w: PackedConvWeights.of(rt, w), b: rt.tensor(c.b, [c.shape[0]]).keep() });
       w.dispose();
     }
     return new FoldedTrunk(rt, convs);
   }
 
-  private conv(name: string, x: Tensor, relu: boolean, residual?: Tensor): Tensor {
-    const c = this.convs.get(name)!;
-    return conv2dForward(this.rt, x, c.w, c.b, { stride: c.stride, padding: c.pad, relu, residual });
-  }
-
   forward(x: Tensor): Features {
     const rt = this.rt;
-    return rt.noGrad(() => {
-      const stem = this.conv('conv1', x, true);
-      const pooled = maxPool2dForward(rt, stem, { kernel: 3, stride: 2, padding: 1 });
-      stem.dispose();
-      pooled.argmax.dispose();
-      let h = pooled.y;
-      const feats: Tensor[] = [];
-      for (const l of [1, 2, 3]) {
-        for (const b of [0, 1]) {
-          const p = `layer${l}.${b}`;
-          const y1 = this.conv(`${p}.conv1`, h, true);
-          const shortcut = b === 0 && l > 1 ? this.conv(`${p}.downsample.0`, h, false) : h;
-          // conv2 + BN (folded) + shortcut + ReLU in one kernel
-          const out = this.conv(`${p}.conv2`, y1, true, shortcut);
-          y1.dispose();
-          if (shortcut !== h) shortcut.dispose();
-          if (!feats.includes(h)) h.dispose(); // block inputs we made; the features are returned
-          h = out;
-        }
-        feats.push(h);
-      }
-      return feats as Features;
-    });
+    return rt.noGrad(() => walkTrunk<Tensor>({
+      // BN folded in; ReLU and the block's shortcut fused into the conv's epilogue
+      conv: (c, h, relu, residual) => {
+        const f = this.convs.get(c.conv)!;
+        return conv2dForward(rt, h, f.w, f.b, { stride: c.stride, padding: c.pad, relu, residual });
+      },
+      maxPool: (h) => {
+        const { y, argmax } = maxPool2dForward(rt, h, { kernel: 3, stride: 2, padding: 1 });
+        argmax.dispose();
+        return y;
+      },
+      release: (h) => {
+        if (h !== x) h.dispose(); // the caller's input stays theirs
+      },
+    }, x));
   }
 
   dispose(): void {
