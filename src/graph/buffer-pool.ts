@@ -4,6 +4,12 @@
  * A released buffer may still be read or written by commands that are recorded but not yet submitted;
  * `queue.writeBuffer` on a recycled buffer would then overtake those commands on the queue timeline.
  * So a released buffer waits in `pending` until the next submit, and only then becomes reusable.
+ *
+ * Reuse is deterministic: a bucket hands out its oldest free buffer (lowest creation number), not the
+ * last one released. A training step then gets the same buffer for the same tensor every step (the free
+ * set is the same at each step's start), which is what lets bind groups be cached by buffer. Handing out
+ * the last released one permuted the buffers from step to step and left two thirds of a step's bind
+ * groups to be created anew every time.
  */
 
 const ALIGN = 256;
@@ -29,7 +35,10 @@ export interface MemoryStats {
 }
 
 export class BufferPool {
+  /** Free buffers per bucket, sorted by creation number, highest first (`pop` gives the oldest). */
   private readonly free = new Map<number, GPUBuffer[]>();
+  private readonly born = new WeakMap<GPUBuffer, number>();
+  private births = 0;
   private pending: GPUBuffer[] = [];
   private live = 0;
   private liveCount = 0;
@@ -59,6 +68,7 @@ export class BufferPool {
       this.pooledCount--;
     } else {
       buffer = this.device.createBuffer({ size, usage: this.usage, label: what });
+      this.born.set(buffer, this.births++);
     }
     this.live += size;
     this.liveCount++;
@@ -77,12 +87,17 @@ export class BufferPool {
 
   /** Called right after `queue.submit`: buffers released before it may now be reused. */
   onSubmit(): void {
+    if (this.pending.length === 0) return;
+    const touched = new Set<GPUBuffer[]>();
     for (const b of this.pending) {
       let list = this.free.get(b.size);
       if (!list) this.free.set(b.size, (list = []));
       list.push(b);
+      touched.add(list);
     }
     this.pending = [];
+    const born = (b: GPUBuffer) => this.born.get(b) ?? 0;
+    for (const list of touched) list.sort((a, b) => born(b) - born(a));
   }
 
   /** Destroys every free buffer (pending ones stay until they are safe to reuse). */
