@@ -86,4 +86,22 @@ describe('few-shot training in an app', () => {
     expect((await det.inspect(images[1])).size).toBe(32);
     det.dispose();
   });
+
+  it('inspections asked for while training runs wait their turn on the GPU (no interleaved sessions)', async () => {
+    const images = [0, 1, 2, 3].map((i) => readFileSync(join(data, `parts/train/good/00${i}.png`)));
+    const trainer = await FewShotTrainer.create({ images, method: 'stfpm', size: 32, epochs: 2, batch: 2, runtime: ctx.rt });
+    const det = await trainer.detector(); // the student as it was before training
+    try {
+      const alone = await det.inspect(images[0]);
+      const training = trainer.run();
+      // several inspections while the steps run, as the demo's live camera does during training
+      const during = await Promise.all([0, 1, 2].map(() => det.inspect(images[0])));
+      await training;
+      expect(trainer.step).toBe(4);
+      for (const r of during) expect(r.score).toBeCloseTo(alone.score, 5);
+    } finally {
+      det.dispose();
+      trainer.dispose();
+    }
+  });
 });
