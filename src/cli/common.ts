@@ -33,6 +33,11 @@ export const fraction = (name: string) => (v: string) => {
   if (!Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError(`${name} must be a number in [0, 1), got '${v}'`);
   return n;
 };
+export const portArg = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`--port must be an integer from 0 to 65535, got ${v}`);
+  return n;
+};
 export const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 /**

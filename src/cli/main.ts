@@ -16,10 +16,12 @@ import { writeReport } from '../eval/report.js';
 import { loadFiles, loadRun, readRunConfig, runDataDir, type LoadedModel } from '../train/run.js';
 import { cacheDir, fetchTeacher, findTeacher, isShippedTeacher, SHIPPED_TEACHER } from '../train/teacher.js';
 import { train, type TrainOptions } from '../train/trainer.js';
-import { collect, fraction, int, num, progress, seedInt, sizeArg, withDevice, withProgress } from './common.js';
+import { collect, fraction, int, num, portArg, progress, seedInt, sizeArg, withDevice, withProgress } from './common.js';
 import { runCalibrate, saveThresholds, type CalibrateFlags } from './calibrate.js';
 import { runExport, type ExportFlags } from './export.js';
 import { expandInputs, inferImages } from './infer.js';
+import type { ServeFlags } from './serve.js';
+import { limits as imageLimits } from '../data/image.js';
 
 const describeTeacher = (file: string) => (isShippedTeacher(file) ? `${SHIPPED_TEACHER.description}: ${file}` : file);
 
@@ -238,6 +240,23 @@ export function buildProgram(): Command {
     .option('--teacher <file>', "teacher weights (default: the run's own, else the shipped one)")
     .option('--force', "use --teacher even if it is not the network the run was trained with")
     .action((opts: CalibrateFlags) => runCalibrate(opts));
+
+  program.command('serve')
+    .description('an HTTP inspection service: runs kept on the GPU, requests batched, OK / defect per image (POST /v1/inspect)')
+    .requiredOption('--run <run>', 'run folder (repeatable; requests choose one with ?run=NAME, the folder name)', collect)
+    .option('--host <addr>', 'address to listen on (loopback unless told otherwise)', '127.0.0.1')
+    .option('--port <n>', 'port (0: any free one)', portArg, 8080)
+    .option('--max-batch <n>', 'most images per GPU batch', int('--max-batch'), 8)
+    .option('--max-wait-ms <ms>', 'how long the first request of a batch waits for others', num('--max-wait-ms'), 5)
+    .option('--queue-limit <n>', 'requests waiting per run before new ones get 503 + Retry-After', int('--queue-limit'), 64)
+    .option('--timeout-ms <ms>', 'answer 504 after this long', num('--timeout-ms'), 30_000)
+    .option('--max-body-mb <mb>', 'largest request body (413 beyond)', num('--max-body-mb'), 32)
+    .option('--max-pixels <n>', "largest image by its header's size, checked before decoding (413 beyond)", int('--max-pixels'), imageLimits.maxPixels)
+    .option('--token <secret>', 'require Authorization: Bearer <secret> on /v1 and /metrics (default $DCAM_TOKEN)')
+    .option('--teacher <file>', "teacher weights (default: the run's own, else the shipped one)")
+    .option('--force', "use --teacher even if it is not the network the run was trained with")
+    // loaded when used: the HTTP stack is not needed by the other commands
+    .action(async (opts: ServeFlags) => (await import('./serve.js')).runServe(opts));
 
   const teacher = program.command('teacher').description('the ImageNet teacher: the shipped one, or a full torchvision / timm file');
   teacher.command('fetch')

@@ -1,0 +1,58 @@
+/**
+ * `dcam serve`: loads the runs, listens, reports ready after one warm map per run, and on SIGTERM or
+ * SIGINT stops accepting, answers what is in flight and exits 0.
+ */
+import { loadDetector } from '../node.js';
+import { InspectionServer, runName, SERVE_DEFAULTS, type ServedRun } from '../serve/server.js';
+import { withDevice } from './common.js';
+
+export interface ServeFlags {
+  run: string[];
+  host: string;
+  port: number;
+  maxBatch: number;
+  maxWaitMs: number;
+  queueLimit: number;
+  timeoutMs: number;
+  maxBodyMb: number;
+  maxPixels: number;
+  token?: string;
+  teacher?: string;
+  force?: boolean;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+export async function runServe(f: ServeFlags): Promise<void> {
+  const token = f.token ?? process.env.DCAM_TOKEN ?? null;
+  if (!LOOPBACK.has(f.host) && !token) console.error(`dcam serve: listening on ${f.host} without --token: anyone who reaches this port can use the models`);
+  await withDevice(async (rt) => {
+    const runs: ServedRun[] = [];
+    try {
+      for (const dir of f.run) runs.push({ name: runName(dir), dir, detector: await loadDetector({ run: dir, runtime: rt, teacher: f.teacher, force: f.force }) });
+    } catch (e) {
+      for (const r of runs) r.detector.dispose();
+      throw e;
+    }
+    const server = new InspectionServer(rt, runs, {
+      ...SERVE_DEFAULTS,
+      host: f.host, port: f.port, maxBatch: f.maxBatch, maxWaitMs: f.maxWaitMs, queueLimit: f.queueLimit,
+      timeoutMs: f.timeoutMs, bodyLimit: Math.round(f.maxBodyMb * 1024 * 1024), maxPixels: f.maxPixels, token,
+    });
+    const stop = new Promise<string>((resolve) => {
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+      process.once('SIGINT', () => resolve('SIGINT'));
+    });
+    try {
+      const address = await server.listen();
+      console.log(`dcam serve: listening on ${address} (worker ${server.worker}; runs: ${runs.map((r) => `${r.name} ${r.detector.size}px`).join(', ')})`);
+      await server.warmUp();
+      console.log('dcam serve: ready');
+      const signal = await stop;
+      console.log(`dcam serve: ${signal}: finishing the requests in flight, then exiting`);
+    } finally {
+      await server.close();
+    }
+    console.log('dcam serve: stopped');
+  });
+}
