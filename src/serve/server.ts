@@ -152,6 +152,11 @@ export class InspectionServer {
         return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized: send Authorization: Bearer <token>' });
       }
     });
+    // While stopping, answers close their connection: a kept-alive one would hold the process for
+    // Fastify's keep-alive timeout (72 s) after the last request in flight is answered.
+    app.addHook('onSend', async (_req, reply) => {
+      if (this.closing) void reply.header('connection', 'close');
+    });
     app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
       const status = err instanceof RequestError ? err.status : err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
       if (err instanceof RequestError) void reply.headers(err.headers);
