@@ -20,6 +20,32 @@ const check = (what, ok, detail = '') => {
   ok ? passed++ : failed++;
 };
 
+/** Starts `dcam serve` from `bin`, posts one image, stops it with SIGTERM. */
+async function serveOnce(bin, runDir, image, cwd) {
+  const { spawn } = await import('node:child_process');
+  const proc = spawn(process.execPath, [bin, 'serve', '--run', runDir, '--port', '0'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exit = new Promise((r) => proc.once('exit', (code) => r(code)));
+  let log = '';
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`dcam serve did not get ready: ${log}`)), 60_000);
+    const onData = (b) => {
+      log += b.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(log);
+      if (m && log.includes('dcam serve: ready')) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    exit.then((c) => reject(new Error(`dcam serve exited with ${c}: ${log}`)));
+  });
+  const r = await fetch(`${url}/v1/inspect`, { method: 'POST', body: readFileSync(image), headers: { 'content-type': 'image/png' } });
+  const body = await r.json();
+  proc.kill('SIGTERM');
+  return { status: r.status, score: body.score, exit: await exit };
+}
+
 try {
   // 1. pack (prepack builds dist/; the repository's .npmrc turns scripts off, so they are turned on here)
   const packed = JSON.parse(run('npm', ['pack', '--ignore-scripts=false', '--json', '--pack-destination', work]))[0];
@@ -73,6 +99,11 @@ console.log(JSON.stringify({ score: r.score, size: r.size, mapLength: r.map.leng
   // 5. the installed binary runs the compiled code
   const help = run(process.execPath, [join(app, 'node_modules/dcam-webgpu/bin/dcam.mjs'), 'teacher', 'show'], app);
   check('the installed dcam binary (compiled) finds the shipped teacher', /shipped/.test(help) && help.includes(join('node_modules', 'dcam-webgpu', 'weights')), help.trim().split('\n')[0]);
+
+  // 6. the installed `dcam serve` (what deploy/Dockerfile runs) answers an inspection with infer's score
+  const served = await serveOnce(join(app, 'node_modules/dcam-webgpu/bin/dcam.mjs'), runDir, image, app);
+  const relServe = Math.abs(served.score - cli) / Math.abs(cli);
+  check("the installed dcam serve answers POST /v1/inspect with dcam infer's score, and stops on SIGTERM", served.status === 200 && relServe < 1e-5 && served.exit === 0, `${served.status} ${served.score} (exit ${served.exit})`);
 } catch (e) {
   check('package test', false, `${e.message}\n${e.stderr ?? ''}`);
 } finally {
