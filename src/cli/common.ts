@@ -39,6 +39,8 @@ export const portArg = (v: string) => {
   return n;
 };
 export const collect = (v: string, prev: string[] = []) => [...prev, v];
+/** Repeatable and comma-separated: `--category a,b --category c`. */
+export const collectList = (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
 
 /**
  * A progress bar on stderr. Callers stop it in a `finally`: a bar left running keeps its redraw timer,

@@ -16,7 +16,7 @@ import { writeReport } from '../eval/report.js';
 import { loadFiles, loadRun, readRunConfig, runDataDir, type LoadedModel } from '../train/run.js';
 import { cacheDir, fetchTeacher, findTeacher, isShippedTeacher, SHIPPED_TEACHER } from '../train/teacher.js';
 import { train, type TrainOptions } from '../train/trainer.js';
-import { collect, fraction, int, num, portArg, progress, seedInt, sizeArg, withDevice, withProgress } from './common.js';
+import { collect, collectList, fraction, int, num, portArg, progress, seedInt, sizeArg, withDevice, withProgress } from './common.js';
 import { runCalibrate, saveThresholds, type CalibrateFlags } from './calibrate.js';
 import { runExport, type ExportFlags } from './export.js';
 import { expandInputs, inferImages } from './infer.js';
@@ -26,9 +26,9 @@ import { limits as imageLimits } from '../data/image.js';
 const describeTeacher = (file: string) => (isShippedTeacher(file) ? `${SHIPPED_TEACHER.description}: ${file}` : file);
 
 interface TrainFlags {
-  data: string; out: string; category?: string[]; method?: 'stfpm' | 'dcam'; teacher?: string; randomTeacher?: boolean;
+  data: string[]; out: string; category?: string[]; method?: 'stfpm' | 'dcam'; teacher?: string; randomTeacher?: boolean;
   size?: number; epochs?: number; steps?: number; batch?: number; lr?: number; momentum?: number; weightDecay?: number;
-  seed?: number; init?: string; initAttention?: string; shuffle?: boolean; resume?: boolean; overwrite?: boolean;
+  seed?: number; init?: string; initAttention?: string; shuffle?: boolean; balanced?: boolean; resume?: boolean; overwrite?: boolean;
 }
 
 /** The options the user gave (commander fills in defaults; a resume compares only what was given). */
@@ -40,7 +40,14 @@ function given<T extends object>(opts: T, cmd?: Command): Partial<T> {
 async function runTrain(all: TrainFlags, cmd?: Command): Promise<void> {
   const f = { ...given(all, cmd), data: all.data, out: all.out };
   if (f.resume && f.overwrite) throw new Error('--resume and --overwrite exclude each other');
-  if (!f.resume) discoverCategories(f.data, f.category ?? []); // a missing or malformed data folder fails before the device starts
+  if (!f.resume) {
+    // a missing or malformed data folder fails before the device starts
+    const cats = discoverCategories(f.data, f.category ?? []);
+    if (cats.length > 1) {
+      const counts = cats.map((c) => `${c.name} ${c.train.length}`).join(', ');
+      console.log(`categories (training images): ${counts}; batches ${f.balanced ? 'balanced across categories (--balanced)' : 'drawn uniformly over all images (--balanced draws them evenly)'}`);
+    }
+  }
   const teacher = f.randomTeacher ? null : findTeacher(f.teacher);
   if (!f.resume || f.teacher) console.log(`teacher: ${teacher ? describeTeacher(teacher) : 'RANDOM (--random-teacher: for testing only)'}`);
   await withDevice(async (rt) => {
@@ -49,7 +56,7 @@ async function runTrain(all: TrainFlags, cmd?: Command): Promise<void> {
     const opts: TrainOptions = {
       data: f.data, out: f.out, categories: f.category, method: f.method, teacher: f.resume && !f.teacher ? null : teacher, randomTeacher: f.randomTeacher,
       size: f.size, epochs: f.epochs, steps: f.steps, batch: f.batch, lr: f.lr, momentum: f.momentum, weightDecay: f.weightDecay,
-      seed: f.seed, init: f.init, initAttention: f.initAttention, shuffle: f.shuffle, resume: f.resume, overwrite: f.overwrite,
+      seed: f.seed, init: f.init, initAttention: f.initAttention, shuffle: f.shuffle, balanced: f.balanced, resume: f.resume, overwrite: f.overwrite,
       onStep: (s) => {
         if (!started) {
           bar.start(s.totalSteps, s.step - 1, { info: '' });
@@ -69,7 +76,7 @@ async function runTrain(all: TrainFlags, cmd?: Command): Promise<void> {
   });
 }
 
-interface EvalFlags { data?: string; run: string; teacher?: string; category?: string[]; out?: string; sigma: number; resolution?: 'size' | 'full'; force?: boolean }
+interface EvalFlags { data?: string[]; run: string; teacher?: string; category?: string[]; out?: string; sigma: number; resolution?: 'size' | 'full'; force?: boolean }
 
 async function runEval(f: EvalFlags): Promise<{ report: string; mean: Record<string, number> }> {
   const run = readRunConfig(f.run);
@@ -156,10 +163,10 @@ async function runDemo(f: { dir: string; steps: number; size: number }): Promise
     generateSyntheticDataset(data, { seed: 0, size: f.size, train: 32, testGood: 8, testPerDefect: 6 });
   }
   await runTrain({
-    data, out: run, method: 'dcam', size: f.size, steps: f.steps, batch: 8, momentum: 0.9, weightDecay: 1e-4, seed: 0, shuffle: true,
+    data: [data], out: run, method: 'dcam', size: f.size, steps: f.steps, batch: 8, momentum: 0.9, weightDecay: 1e-4, seed: 0, shuffle: true,
     overwrite: true, // the demo's own earlier run
   });
-  await runEval({ run, data, sigma: 0 });
+  await runEval({ run, data: [data], sigma: 0 });
   console.log(`next: npx dcam infer --run ${run} --out ${join(f.dir, 'inspected')} ${join(data, 'synth_disc', 'test')}   (OK / defect per image)`);
 }
 
@@ -173,9 +180,10 @@ export function buildProgram(): Command {
 
   program.command('train')
     .description('train one model on every category under --data (or the --category ones)')
-    .requiredOption('--data <dir>', 'MVTec-style data folder')
+    .requiredOption('--data <dir>', 'MVTec-style data folder (repeatable: categories from several folders train one model)', collect)
     .requiredOption('--out <run>', 'run folder (config, checkpoints, log)')
-    .option('--category <name>', 'category to use (repeatable)', collect)
+    .option('--category <name>', 'category to use (repeatable, or comma-separated)', collectList)
+    .option('--balanced', 'draw each batch evenly across categories (default: uniformly over all images)')
     .addOption(new Option('--method <m>', 'method preset').choices(['stfpm', 'dcam']).default('dcam'))
     .option('--teacher <file>', 'ImageNet ResNet18 weights (.pth or .safetensors); default $DCAM_TEACHER, else the shipped one')
     .option('--random-teacher', 'allow a random teacher (testing only)')
@@ -197,8 +205,8 @@ export function buildProgram(): Command {
   program.command('eval')
     .description('evaluate a run: image/pixel AUROC, AU-PRO@0.3, legacy PRO; metrics.json, report.html, maps/')
     .requiredOption('--run <run>', 'run folder')
-    .option('--data <dir>', 'data folder (default: the one the run trained on)')
-    .option('--category <name>', 'category (repeatable)', collect)
+    .option('--data <dir>', 'data folder (repeatable; default: the one(s) the run trained on)', collect)
+    .option('--category <name>', 'category (repeatable, or comma-separated)', collectList)
     .option('--teacher <file>', "teacher weights (default: the run's own, else $DCAM_TEACHER, else the shipped one)")
     .option('--force', "use --teacher even if it is not the network the run was trained with")
     .option('--out <dir>', 'output folder (default: the run folder)')

@@ -25,6 +25,13 @@ export interface LoaderOptions {
   dropLast?: boolean;
   /** Bytes of prepared images to keep between epochs (default 2 GiB; 0 = decode every time). */
   cacheBytes?: number;
+  /**
+   * Categories' images, for balanced sampling: each epoch (as many images as `paths`) takes the
+   * categories in turn, so every batch holds them in equal shares; a smaller category's images are
+   * repeated within the epoch, a larger one's are not all seen every epoch (each category cycles
+   * through a seeded permutation of its own, continued across epochs).
+   */
+  balanced?: readonly (readonly string[])[];
 }
 
 const DEFAULT_CACHE_BYTES = 2 ** 31;
@@ -47,9 +54,31 @@ export class BatchLoader {
 
   /** The image order of an epoch (a seeded permutation per epoch, so resuming reproduces it). */
   order(epoch: number): string[] {
+    if (this.opts.balanced) return this.balancedOrder(epoch);
     const list = [...this.paths];
     if (!this.opts.shuffle) return list;
     return new Rng(this.opts.seed * 1_000_003 + epoch).shuffle(list);
+  }
+
+  /** Round robin over the categories; each category's k-th draw is entry k of its endless permutation. */
+  private balancedOrder(epoch: number): string[] {
+    const groups = this.opts.balanced!.filter((g) => g.length > 0);
+    const n = this.paths.length;
+    const out: string[] = [];
+    const first = epoch * Math.ceil(n / groups.length); // draws per category in the epochs before
+    for (let i = 0; i < n; i++) {
+      const g = groups[i % groups.length];
+      const k = first + Math.floor(i / groups.length);
+      out.push(this.cycleOf(g, Math.floor(k / g.length))[k % g.length]);
+    }
+    return out;
+  }
+
+  /** Pass `cycle` over a category's images: a seeded permutation (or sorted order without shuffle). */
+  private cycleOf(group: readonly string[], cycle: number): string[] {
+    const list = [...group].sort();
+    if (!this.opts.shuffle) return list;
+    return new Rng(this.opts.seed * 1_000_003 + 7919 * cycle + list.length).shuffle(list);
   }
 
   load(epoch: number, index: number): Batch {

@@ -40,14 +40,32 @@ function listImages(dir: string): string[] {
 
 const isDir = (p: string) => existsSync(p) && statSync(p).isDirectory();
 
-export function discoverCategories(root: string, only: readonly string[] = []): Category[] {
-  if (!isDir(root)) throw new DatasetError(`data folder ${root} does not exist`);
-  const found = readdirSync(root).filter((d) => isDir(join(root, d, 'train'))).sort();
-  if (found.length === 0) throw new DatasetError(`no MVTec-style categories (folders with train/good) under ${root}`);
-  for (const c of only) {
-    if (!found.includes(c)) throw new DatasetError(`category '${c}' not found under ${root} (found: ${found.join(', ')})`);
+/** One data folder, or several whose categories are used together (e.g. MVTec AD and KolektorSDD). */
+export type DataRoots = string | readonly string[];
+
+export const dataRootList = (roots: DataRoots): string[] => (typeof roots === 'string' ? [roots] : [...roots]);
+
+/**
+ * The categories under one or several data folders (every one, or the `only` ones). A category name
+ * must be unique across the folders: it names the category in runs, metrics and reports.
+ */
+export function discoverCategories(roots: DataRoots, only: readonly string[] = []): Category[] {
+  const list = dataRootList(roots);
+  if (list.length === 0) throw new DatasetError('no data folder given');
+  const where = new Map<string, string>();
+  for (const root of list) {
+    if (!isDir(root)) throw new DatasetError(`data folder ${root} does not exist`);
+    const found = readdirSync(root).filter((d) => isDir(join(root, d, 'train'))).sort();
+    if (found.length === 0) throw new DatasetError(`no MVTec-style categories (folders with train/good) under ${root}`);
+    for (const name of found) {
+      if (where.has(name)) throw new DatasetError(`category '${name}' is in two data folders (${where.get(name)} and ${root}): names must be unique`);
+      where.set(name, root);
+    }
   }
-  return (only.length ? [...only] : found).map((name) => readCategory(root, name));
+  for (const c of only) {
+    if (!where.has(c)) throw new DatasetError(`category '${c}' not found under ${list.join(', ')} (found: ${[...where.keys()].join(', ')})`);
+  }
+  return (only.length ? [...only] : [...where.keys()]).map((name) => readCategory(where.get(name)!, name));
 }
 
 function readCategory(root: string, name: string): Category {

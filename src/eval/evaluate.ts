@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { upsampleBilinear } from '../autograd/ops.js';
 import { decodeGray, decodeImage } from '../data/image.js';
-import { DatasetError, discoverCategories, loadImage, loadMask, type TestSample } from '../data/mvtec.js';
+import { DatasetError, dataRootList, discoverCategories, loadImage, loadMask, type DataRoots, type TestSample } from '../data/mvtec.js';
 import type { Runtime } from '../graph/runtime.js';
 import { gaussianSmooth, imageScore } from '../model/anomaly-map.js';
 import type { DistillationModel } from '../model/distill.js';
@@ -51,7 +51,7 @@ export interface EvalResult {
 }
 
 export interface EvalOptions {
-  data: string;
+  data: DataRoots;
   categories: string[];
   size: number;
   batch?: number;
@@ -215,7 +215,7 @@ export async function evaluate(rt: Runtime, model: DistillationModel, o: EvalOpt
     result.thresholds = {
       image: img.threshold, pixel: px ? px.threshold : img.threshold, pixelSource: px ? 'f1' : 'image',
       min: Math.min(...imgScores), max: Math.max(...imgScores), mapMin,
-      source: 'f1', f1: img.f1, sigma: o.sigma ?? 0, ...(px ? { pixelF1: px.f1 } : {}), from: `${o.data} (${cats.map((c) => c.name).join(', ')}: test)`, images: imgScores.length,
+      source: 'f1', f1: img.f1, sigma: o.sigma ?? 0, ...(px ? { pixelF1: px.f1 } : {}), from: `${dataRootList(o.data).join(', ')} (${cats.map((c) => c.name).join(', ')}: test)`, images: imgScores.length,
     };
   }
   const keys = ['imageAUROC', 'pixelAUROC', 'auPRO', 'legacyPRO'] as const;

@@ -13,9 +13,11 @@ export interface RunConfig {
   steps: number | null;
   seed: number;
   shuffle: boolean;
+  /** Batches drawn evenly across categories (absent in older runs: false). */
+  balanced?: boolean;
   categories: string[];
-  /** Absolute path of the data folder. */
-  data: string;
+  /** Absolute path of the data folder (or folders, when categories come from several). */
+  data: string | string[];
   /**
    * The teacher's file and sha256, whether it is the shipped one, and its fingerprint (features of a fixed
    * input): a run accepts any file that computes the same network (e.g. torchvision's .pth for the shipped file).
@@ -67,12 +69,15 @@ export function readRunConfig(runDir: string): RunConfig {
 }
 
 /**
- * The run's data folder: recorded absolutely by current runs; an older relative one is tried from the
+ * The run's data folder(s): recorded absolutely by current runs; an older relative one is tried from the
  * working directory, then from the run folder.
  */
-export function runDataDir(run: RunConfig, runDir: string): string {
-  if (isAbsolute(run.data)) return run.data;
-  const fromCwd = resolve(run.data);
-  return existsSync(fromCwd) ? fromCwd : resolve(runDir, run.data);
+export function runDataDir(run: RunConfig, runDir: string): string | string[] {
+  const locate = (d: string) => {
+    if (isAbsolute(d)) return d;
+    const fromCwd = resolve(d);
+    return existsSync(fromCwd) ? fromCwd : resolve(runDir, d);
+  };
+  return typeof run.data === 'string' ? locate(run.data) : run.data.map(locate);
 }
 

@@ -8,7 +8,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BatchLoader } from '../data/loader.js';
-import { discoverCategories } from '../data/mvtec.js';
+import { discoverCategories, type DataRoots } from '../data/mvtec.js';
 import type { Runtime } from '../graph/runtime.js';
 import { SGD } from '../optim/sgd.js';
 import { createAttention, loadAttention } from '../model/attention.js';
@@ -28,8 +28,12 @@ import { fromFloat32, readStateDict, toFloat32, writeSafetensors, type RawTensor
 
 export { TrainingError, type RunConfig, type Thresholds } from './run-config.js';
 
+/** Absolute roots as a run records them: one folder as a string (as runs always had), several as a list. */
+const absoluteRoots = (roots: DataRoots): string | string[] => (typeof roots === 'string' ? resolve(roots) : roots.length === 1 ? resolve(roots[0]) : roots.map((r) => resolve(r)));
+
 export interface TrainOptions {
-  data: string;
+  /** The data folder, or several whose categories are trained together. */
+  data: DataRoots;
   out: string;
   categories?: string[];
   method?: 'stfpm' | 'dcam';
@@ -47,6 +51,8 @@ export interface TrainOptions {
   init?: string;
   initAttention?: string;
   shuffle?: boolean;
+  /** Draw batches evenly across categories instead of uniformly over all images. */
+  balanced?: boolean;
   resume?: boolean;
   /** Replace an existing run in `out` (its checkpoints, log and reports) instead of refusing. */
   overwrite?: boolean;
@@ -133,7 +139,8 @@ function changedSettings(o: TrainOptions, c: RunConfig): string[] {
   check('--weight-decay', o.weightDecay, c.method.weightDecay);
   check('--seed', o.seed, c.seed);
   check('--shuffle', o.shuffle, c.shuffle);
-  check('--data', o.data === undefined ? undefined : resolve(o.data), c.data);
+  check('--balanced', o.balanced, c.balanced ?? false);
+  check('--data', o.data === undefined ? undefined : absoluteRoots(o.data), c.data);
   check('--category', o.categories?.length ? [...new Set(o.categories)].sort() : undefined, [...c.categories].sort());
   if (o.randomTeacher && c.teacher.file) diffs.push('--random-teacher (the run has a teacher)');
   if (o.init) diffs.push('--init (only a new run starts from given weights)');
@@ -204,7 +211,7 @@ async function trainLocked(rt: Runtime, o: TrainOptions, runDir: string, saved: 
     const teacherFile = o.teacher ? resolve(o.teacher) : null;
     config = {
       method, size: o.size ?? 256, batch: o.batch ?? 32, epochs: o.steps ? null : (o.epochs ?? 100), steps: o.steps ?? null, seed: o.seed ?? 0,
-      shuffle: o.shuffle ?? true, categories: cats.map((c) => c.name), data: resolve(o.data),
+      shuffle: o.shuffle ?? true, balanced: o.balanced ?? false, categories: cats.map((c) => c.name), data: absoluteRoots(o.data),
       teacher: { file: teacherFile, sha256: teacherFile ? sha256File(teacherFile) : null, shipped: isShippedTeacher(teacherFile) },
       trainImages: cats.reduce((a, c) => a + c.train.length, 0),
     };
@@ -213,7 +220,8 @@ async function trainLocked(rt: Runtime, o: TrainOptions, runDir: string, saved: 
   const cats = discoverCategories(config.data, config.categories);
   const paths = cats.flatMap((c) => c.train).sort();
   checkTrainingImages(paths);
-  const loader = new BatchLoader(paths, { batch: config.batch, size: config.size, shuffle: config.shuffle, seed });
+  const balanced = config.balanced && cats.length > 1 ? cats.map((c) => c.train) : undefined;
+  const loader = new BatchLoader(paths, { batch: config.batch, size: config.size, shuffle: config.shuffle, seed, balanced });
   const totalSteps = config.steps ?? (config.epochs ?? 1) * loader.batchesPerEpoch;
   let state: CheckpointState = saved ? { step: saved.step, epoch: saved.epoch, index: saved.index } : { step: 0, epoch: 0, index: 0 };
   const logPath = join(runDir, 'train.jsonl');
