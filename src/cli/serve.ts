@@ -3,23 +3,17 @@
  * SIGINT stops accepting, answers what is in flight and exits 0.
  */
 import { loadDetector } from '../node.js';
-import { InspectionServer, runName, SERVE_DEFAULTS, type ServedRun } from '../serve/server.js';
+import { InspectionServer, runName, type ServedRun, type ServeOptions } from '../serve/server.js';
 import { withDevice } from './common.js';
 
-export interface ServeFlags {
+/** The command's flags: the server's options, with the body limit in MB and the runs and teacher to load. */
+export type ServeFlags = Omit<ServeOptions, 'bodyLimit' | 'token'> & {
   run: string[];
-  host: string;
-  port: number;
-  maxBatch: number;
-  maxWaitMs: number;
-  queueLimit: number;
-  timeoutMs: number;
   maxBodyMb: number;
-  maxPixels: number;
   token?: string;
   teacher?: string;
   force?: boolean;
-}
+};
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
@@ -34,11 +28,8 @@ export async function runServe(f: ServeFlags): Promise<void> {
       for (const r of runs) r.detector.dispose();
       throw e;
     }
-    const server = new InspectionServer(rt, runs, {
-      ...SERVE_DEFAULTS,
-      host: f.host, port: f.port, maxBatch: f.maxBatch, maxWaitMs: f.maxWaitMs, queueLimit: f.queueLimit,
-      timeoutMs: f.timeoutMs, bodyLimit: Math.round(f.maxBodyMb * 1024 * 1024), maxPixels: f.maxPixels, token,
-    });
+    const { host, port, maxBatch, maxWaitMs, queueLimit, timeoutMs, maxPixels } = f;
+    const server = new InspectionServer(rt, runs, { host, port, maxBatch, maxWaitMs, queueLimit, timeoutMs, maxPixels, bodyLimit: Math.round(f.maxBodyMb * 1024 * 1024), token });
     const stop = new Promise<string>((resolve) => {
       process.once('SIGTERM', () => resolve('SIGTERM'));
       process.once('SIGINT', () => resolve('SIGINT'));
