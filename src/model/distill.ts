@@ -20,6 +20,12 @@ export interface TrainLoss {
 export class DistillationModel {
   /** The student with BN folded into its convs, once `foldForInference` ran (evaluation and inference). */
   private folded: FoldedTrunk | null = null;
+  /**
+   * Research switch (bench/attention-maps.ts): score the maps on the attended student features, the
+   * quantity the loss-side attention trained, instead of the raw ones the method prescribes. Needs the
+   * attention blocks; off everywhere the method is used.
+   */
+  scoreWithAttention = false;
 
   constructor(
     readonly teacher: FoldedTrunk,
@@ -84,9 +90,11 @@ export class DistillationModel {
   anomalyMap(x: Tensor): Tensor {
     const rt = x.runtime;
     this.student.setTraining(false);
+    if (this.scoreWithAttention && this.attention.length !== 3) throw new Error('distillation: scoring with attention needs the attention blocks');
     return rt.tidy(() => {
       const ft = this.teacher.forward(x);
-      const fs = this.folded ? this.folded.forward(x) : rt.noGrad(() => this.student.forward(x));
+      const raw = this.folded ? this.folded.forward(x) : rt.noGrad(() => this.student.forward(x));
+      const fs = this.scoreWithAttention ? rt.noGrad(() => raw.map((f, k) => this.attention[k].forward(f)) as Features) : raw;
       return anomalyMap(ft, fs, [x.shape[2], x.shape[3]], this.config.aggregation);
     });
   }
