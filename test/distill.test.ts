@@ -8,6 +8,8 @@ import { createAttention, loadAttention, attentionTensorNames, type AttentionKin
 import { attentionSafetensors, studentSafetensors } from '../src/model/checkpoint.js';
 import { preset } from '../src/model/config.js';
 import { DistillationModel } from '../src/model/distill.js';
+import { anomalyMap } from '../src/model/anomaly-map.js';
+import type { Tensor } from '../src/graph/tensor.js';
 import { FoldedTrunk, ResNetTrunk } from '../src/model/resnet.js';
 import { readStateDict } from '../src/model/weights/index.js';
 import { randn, Rng, useRuntime } from './helpers.js';
@@ -45,8 +47,26 @@ describe('distillation variants', () => {
       expect(student.tensor('layer1.0.conv1.weight').grad).not.toBeNull();
       const map = model.anomalyMap(x);
       expect(map.shape).toEqual([2, 1, 32, 32]);
-      expect((await map.read()).every(Number.isFinite)).toBe(true);
+      const raw = await map.read();
+      expect(raw.every(Number.isFinite)).toBe(true);
       map.dispose();
+      if (attention !== 'none' && placement === 'loss') {
+        // the research switch scores the attended student: the map of (teacher, att(student)), computed by hand
+        model.scoreWithAttention = true;
+        const attended = await rt.tidyAsync(async () => model.anomalyMap(x).read());
+        model.scoreWithAttention = false;
+        const byHand = await rt.tidyAsync(async () => {
+          student.setTraining(false);
+          const fs = rt.noGrad(() => student.forward(x).map((f, k) => blocks[k].forward(f)));
+          return anomalyMap(teacher.forward(x), fs as [Tensor, Tensor, Tensor], [32, 32], config.aggregation).read();
+        });
+        expect(Math.max(...attended.map((v, i) => Math.abs(v - byHand[i])))).toBeLessThan(1e-5);
+        // A channel gate rescales channels, which changes the cosine across channels; a spatial gate scales
+        // all channels of a pixel alike, which does not: with spatial attention the two maps are one.
+        const change = Math.max(...attended.map((v, i) => Math.abs(v - raw[i])));
+        if (attention === 'spatial') expect(change).toBeLessThan(1e-5);
+        else expect(change).toBeGreaterThan(1e-4);
+      }
       x.dispose();
       for (const p of model.parameters()) p.dispose();
       student.dispose();
