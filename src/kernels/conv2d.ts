@@ -28,9 +28,12 @@ export interface ConvGeometry {
   OH: number; OW: number; stride: number; pad: number;
 }
 
-/** Weight gradient: output channels per invocation (x 4 columns), and the workgroup. */
-const WGRAD_TM = 4;
-const WGRAD_WG: [number, number] = [16, 4];
+/**
+ * Weight gradient: output channels per invocation (x 4 columns), and the workgroup: one row of
+ * invocations over columns, so that the channel block (and every dy address) is uniform across it.
+ */
+const WGRAD_TM = 8;
+const WGRAD_WG: [number, number] = [64, 1];
 
 const GEOMETRY_PARAMS = [
   ['N', 'u32'], ['Cin', 'u32'], ['H', 'u32'], ['W', 'u32'], ['Cout', 'u32'], ['OH', 'u32'], ['OW', 'u32'],
