@@ -1,4 +1,5 @@
 /** The Markdown summary of a benchmark run (every number from the run's JSON). */
+import type { KernelTime } from '../../src/graph/profiler.js';
 import type { KernelsResult } from '../sections/kernels.js';
 import type { InferenceRow, TrainingRow } from '../sections/model.js';
 import { fmtMs, type PeerResult, type Timing } from './timing.js';
@@ -27,6 +28,18 @@ const peer = (p: PeerResult<Timing>, digits = 1) => ('ok' in p ? fmtMs(p.ok, dig
 const ratio = (r: number | null) => (r === null ? '-' : `**${r.toFixed(2)}x**`);
 const mib = (b: number | null) => (b === null ? '-' : `${(b / 2 ** 20).toFixed(1)} MiB`);
 
+/** The ten kernels that took the most GPU time in `what`, or why there is no breakdown. */
+function profileTable(out: string[], what: string, profile: KernelTime[] | string): void {
+  if (typeof profile === 'string') {
+    out.push('', `GPU time per kernel, ${what}: n/a, ${profile}.`);
+    return;
+  }
+  const total = profile.reduce((a, k) => a + k.ms, 0);
+  out.push('', `### GPU time per kernel, ${what} (timestamp queries; total ${total.toFixed(1)} ms)`, '');
+  out.push('| kernel | dispatches | ms | share |', '|---|---:|---:|---:|');
+  for (const k of profile.slice(0, 10)) out.push(`| ${k.kernel} | ${k.dispatches} | ${k.ms.toFixed(1)} | ${((100 * k.ms) / total).toFixed(1)}% |`);
+}
+
 export function markdown(r: BenchReport): string {
   const env = r.environment as { adapter: string; cpu: string; node: string; packages: Record<string, string>; teacher: string };
   const out: string[] = [
@@ -47,6 +60,7 @@ export function markdown(r: BenchReport): string {
       );
     }
     if (r.inference.ortThreads) out.push('', `onnxruntime-node ${r.inference.ortVersion}, ${r.inference.ortThreads} intra-op threads, graph optimisation 'all'.`);
+    for (const x of r.inference.rows) profileTable(out, `one inference batch of ${x.batch} at ${x.size}x${x.size}`, x.profile);
   }
   if (r.training) {
     out.push('', '## One training step (upload, loss, backward, SGD with momentum and weight decay, loss read back)', '');
@@ -57,16 +71,7 @@ export function markdown(r: BenchReport): string {
           `${x.firstLoss.ours.toFixed(5)} / ${x.firstLoss.tfjs?.toFixed(5) ?? '-'} | ${mib(x.peakBytes)} | ${mib(x.tfjsAllocatedBytes)} |`,
       );
     }
-    for (const x of r.training) {
-      if (typeof x.profile === 'string') {
-        out.push('', `Per-kernel breakdown (${x.method}, ${x.size}): n/a, ${x.profile}.`);
-        continue;
-      }
-      const total = x.profile.reduce((a, k) => a + k.ms, 0);
-      out.push('', `### GPU time per kernel, one ${x.method} step at batch ${x.batch}, ${x.size}x${x.size} (timestamp queries; total ${total.toFixed(0)} ms)`, '');
-      out.push('| kernel | dispatches | ms | share |', '|---|---:|---:|---:|');
-      for (const k of x.profile.slice(0, 10)) out.push(`| ${k.kernel} | ${k.dispatches} | ${k.ms.toFixed(1)} | ${((100 * k.ms) / total).toFixed(1)}% |`);
-    }
+    for (const x of r.training) profileTable(out, `one ${x.method} step at batch ${x.batch}, ${x.size}x${x.size}`, x.profile);
   }
   if (r.kernels) {
     const k = r.kernels;

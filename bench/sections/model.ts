@@ -76,6 +76,8 @@ export interface InferenceRow {
   ratioOrt: number | null;
   /** Largest map difference relative to the map's largest value (the peers compute the same map). */
   agreement: { tfjs: number | null; ort: number | null };
+  /** GPU time per kernel of one batch (timestamp queries), or why there is none. */
+  profile: KernelTime[] | string;
 }
 
 /** One engine's inference: an NCHW image batch in, the anomaly maps [batch, S, S] back on the CPU. */
@@ -137,6 +139,8 @@ export async function benchInference(b: Bench, w: Weights): Promise<{ rows: Infe
       'na' in r ? r : tryPeer(`${name} inference`, () => measure(r.ok, x, batch));
     const tf = await peer('tfjs', tfjs);
     const on = await peer('onnxruntime-node', ort);
+    let profile: KernelTime[] | string = 'the adapter has no timestamp-query';
+    if (rt.features.has('timestamp-query')) profile = (await rt.profile(() => ours.map(x, batch))).kernels;
     const row: InferenceRow = {
       batch,
       size,
@@ -148,6 +152,7 @@ export async function benchInference(b: Bench, w: Weights): Promise<{ rows: Infe
       ratioTfjs: 'ok' in tf ? tf.ok.t.median / o.t.median : null,
       ratioOrt: 'ok' in on ? on.ok.t.median / o.t.median : null,
       agreement: { tfjs: 'ok' in tf ? relDiff(o.map, tf.ok.map) : null, ort: 'ok' in on ? relDiff(o.map, on.ok.map) : null },
+      profile,
     };
     rows.push(row);
     const ms = (p: PeerResult<Timing>) => ('ok' in p ? p.ok.median.toFixed(1) : 'n/a');
