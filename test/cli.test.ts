@@ -37,7 +37,7 @@ describe('dcam train / eval / infer', () => {
     expect(log.length).toBe(1);
     expect(JSON.parse(log[0]).step).toBe(1);
     const cfg = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8'));
-    expect(cfg.method.method).toBe('dcam');
+    expect(cfg.method.method).toBe('stfpm'); // the default preset (README "Results")
     expect(cfg.categories).toEqual(['synth_disc', 'synth_weave']);
     for (const f of ['student.safetensors', 'attention.safetensors', 'checkpoint.json', 'checkpoints/step-0000001/optimizer.safetensors']) expect(existsSync(join(run, f)), f).toBe(true);
 

@@ -201,7 +201,7 @@ async function trainLocked(rt: Runtime, o: TrainOptions, runDir: string, saved: 
       throw new TrainingError(`${runDir} already holds a run (config.json): --resume continues it, --overwrite replaces it, or choose another --out`);
     }
     if (hasRun) for (const f of RUN_FILES) rmSync(join(runDir, f), { recursive: true, force: true });
-    const method = preset(o.method ?? 'dcam', {
+    const method = preset(o.method ?? 'stfpm', {
       ...o.overrides,
       ...(o.lr !== undefined ? { lr: o.lr } : {}),
       ...(o.momentum !== undefined ? { momentum: o.momentum } : {}),
