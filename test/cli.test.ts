@@ -39,7 +39,8 @@ describe('dcam train / eval / infer', () => {
     const cfg = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8'));
     expect(cfg.method.method).toBe('stfpm'); // the default preset (README "Results")
     expect(cfg.categories).toEqual(['synth_disc', 'synth_weave']);
-    for (const f of ['student.safetensors', 'attention.safetensors', 'checkpoint.json', 'checkpoints/step-0000001/optimizer.safetensors']) expect(existsSync(join(run, f)), f).toBe(true);
+    for (const f of ['student.safetensors', 'checkpoint.json', 'checkpoints/step-0000001/optimizer.safetensors']) expect(existsSync(join(run, f)), f).toBe(true);
+    expect(existsSync(join(run, 'attention.safetensors')), 'stfpm has no attention').toBe(false);
 
     const ev = await dcam('eval', '--run', run);
     expect(ev.code, ev.err).toBe(0);

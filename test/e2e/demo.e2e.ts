@@ -127,6 +127,7 @@ describe('browser demo (headless Chromium, WebGPU)', () => {
     const images = readdirSync(good).sort().slice(0, 6).map((f) => join(good, f));
     await page.setInputFiles('#train-input', images);
     await page.selectOption('#train-size', String(SIZE));
+    await page.selectOption('#train-method', 'dcam'); // not the default (stfpm): exercises the attention export too
     await page.fill('#train-epochs', '4');
     await page.fill('#train-batch', '3');
     await page.click('#train-start');
