@@ -12,7 +12,7 @@ import { IMAGE_EXT, loadImage } from '../data/mvtec.js';
 import type { Runtime } from '../graph/runtime.js';
 import { overlayScaledPng } from '../eval/heatmap.js';
 import { npyFloat32 } from '../eval/npy.js';
-import { normalizeScore, thresholdColourScale } from '../eval/thresholds.js';
+import { normalizeScore, rangeColourScale, thresholdColourScale } from '../eval/thresholds.js';
 import { gaussianSmooth, imageScore } from '../model/anomaly-map.js';
 import type { LoadedModel } from '../train/run.js';
 import type { Thresholds } from '../train/run-config.js';
@@ -156,12 +156,7 @@ export async function inferImages(rt: Runtime, loaded: LoadedModel, inputs: read
       ? await rt.tidyAsync(async () => loaded.model.anomalyMap(rt.tensor(data.subarray(0, ok.length * per), [ok.length, 3, S, S])).read())
       : new Float32Array();
     if (t?.sigma) for (let k = 0; k < ok.length; k++) gaussianSmooth(maps.subarray(k * S * S, (k + 1) * S * S), 1, S, S, t.sigma);
-    if (!toUnit && ok.length) {
-      let lo = Infinity;
-      let hi = -Infinity;
-      for (const v of maps) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
-      toUnit = (v) => (v - lo) / (hi > lo ? hi - lo : 1);
-    }
+    if (!toUnit && ok.length) toUnit = rangeColourScale(maps);
     chunk.forEach((inp, j) => {
       const err = errors.get(j);
       if (err !== undefined) {

@@ -79,6 +79,15 @@ function margin(v: number): number {
   return Math.max(Math.abs(v) * 1e-3, 1e-6);
 }
 
+/** Without thresholds: the colour scale of the values' own range, lowest blue to highest red (flat: blue). */
+export function rangeColourScale(values: ArrayLike<number>): (v: number) => number {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < values.length; i++) [lo, hi] = [Math.min(lo, values[i]), Math.max(hi, values[i])];
+  const span = hi > lo ? hi - lo : 1;
+  return (v) => (v - lo) / span;
+}
+
 /**
  * The overlays' colour scale around the pixel threshold: map values from the lowest seen up to the
  * threshold run blue to green (0 .. 0.5), values above it green to red on a log scale up to the highest

@@ -18,7 +18,7 @@ import { ImageDecodeError, limits as imageLimits, probeImage } from '../data/ima
 import type { Detector, InspectionResult } from '../detector.js';
 import { toRgb } from '../detector.js';
 import { overlayScaledPng } from '../eval/heatmap.js';
-import { thresholdColourScale } from '../eval/thresholds.js';
+import { rangeColourScale, thresholdColourScale } from '../eval/thresholds.js';
 import type { Runtime } from '../graph/runtime.js';
 import { DynamicBatcher, QueueFullError } from './batcher.js';
 import { ServeMetrics } from './metrics.js';
@@ -271,11 +271,7 @@ function mapPayload(r: InspectionResult, format: 'png' | 'raw', det: Detector): 
     const le = new Float32Array(r.map); // Float32Array is little-endian on every platform Node runs on
     return { format: 'float32le', width: S, height: S, data: Buffer.from(le.buffer).toString('base64') };
   }
-  const t = det.thresholds;
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const v of r.map) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
-  const toUnit = t ? thresholdColourScale(t) : (v: number) => (v - lo) / (hi - lo || 1);
+  const toUnit = det.thresholds ? thresholdColourScale(det.thresholds) : rangeColourScale(r.map);
   return { format: 'png', width: S, height: S, data: Buffer.from(overlayScaledPng(r.input!, r.map, S, toUnit)).toString('base64') };
 }
 
