@@ -7,7 +7,7 @@
  *
  * Writes serve-<adapter>.json and .md into --out (default bench/results).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { Command } from 'commander';
 import { generateSyntheticDataset } from '../src/data/synthetic.js';
+import { startServeWorker } from '../test/serve-worker.mjs';
 
 const repo = join(import.meta.dirname, '..');
 const dcamBin = join(repo, 'bin/dcam.mjs');
@@ -43,27 +44,13 @@ function dcamSync(args: string[]): string {
 let adapter = 'unknown adapter';
 
 async function withWorker<T>(run: string, args: string[], fn: (url: string) => Promise<T>): Promise<T> {
-  const proc = spawn(process.execPath, [dcamBin, 'serve', '--run', run, '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exit = new Promise<number | null>((r) => proc.once('exit', r));
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const onData = (b: Buffer) => {
-      out += b.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m && out.includes('dcam serve: ready')) {
-        adapter = /WebGPU adapter: (.*)/.exec(out)?.[1] ?? adapter;
-        resolve(m[1]);
-      }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
-    void exit.then((c) => reject(new Error(`dcam serve exited with ${c}:\n${out}`)));
-  });
+  const w = await startServeWorker(dcamBin, run, args);
+  adapter = /WebGPU adapter: (.*)/.exec(w.log())?.[1] ?? adapter;
   try {
-    return await fn(url);
+    return await fn(w.url);
   } finally {
-    proc.kill('SIGTERM');
-    await exit;
+    w.proc.kill('SIGTERM');
+    await w.exit;
   }
 }
 

@@ -4,11 +4,10 @@
  * flight loses none; and two workers behind nginx under load (autocannon), one killed mid-run, every
  * request answered.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deflateSync } from 'node:zlib';
 import autocannon from 'autocannon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSyntheticDataset } from '../src/data/synthetic.js';
@@ -16,6 +15,7 @@ import { loadDetector } from '../src/node.js';
 import { InspectionServer, SERVE_DEFAULTS, type ServeOptions } from '../src/serve/server.js';
 import { dcam } from './cli-helpers.js';
 import { useRuntime } from './helpers.js';
+import { startServeWorker } from './serve-worker.mjs';
 
 const ctx = useRuntime();
 const repo = join(import.meta.dirname, '..');
@@ -46,31 +46,12 @@ const png = (file: string) => readFileSync(join(testDir, file));
 const post = (url: string, body: Uint8Array, headers: Record<string, string> = {}) =>
   fetch(`${url}/v1/inspect`, { method: 'POST', body: new Uint8Array(body), headers: { 'content-type': 'image/png', ...headers } });
 
-/** A PNG header that claims width x height, with a tiny body (a decompression bomb's shape). */
+/** A real PNG whose header claims width x height (a decompression bomb's shape: the sizes are never checked against the data). */
 function claimedPng(width: number, height: number): Uint8Array {
-  const crcTable = Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    return c >>> 0;
-  });
-  const crc = (b: Uint8Array) => {
-    let c = 0xffffffff;
-    for (const v of b) c = crcTable[(c ^ v) & 0xff] ^ (c >>> 8);
-    return (c ^ 0xffffffff) >>> 0;
-  };
-  const chunk = (type: string, body: Uint8Array) => {
-    const out = Buffer.alloc(12 + body.length);
-    out.writeUInt32BE(body.length, 0);
-    out.write(type, 4, 'latin1');
-    Buffer.from(body).copy(out, 8);
-    out.writeUInt32BE(crc(out.subarray(4, 8 + body.length)), 8 + body.length);
-    return out;
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(64))), chunk('IEND', new Uint8Array())]);
+  const bytes = Buffer.from(png('good/000.png'));
+  bytes.writeUInt32BE(width, 16);
+  bytes.writeUInt32BE(height, 20);
+  return bytes;
 }
 
 describe('dcam serve: answers', () => {
@@ -128,7 +109,7 @@ describe('dcam serve: answers', () => {
       expect((await fetch(`${url}/v1/inspect?run=other`, { method: 'POST', body: png('good/000.png'), headers: { 'content-type': 'image/png' } })).status).toBe(404);
       const big = await post(url, new Uint8Array(65 * 1024));
       expect(big.status).toBe(413);
-      const bomb = await post(url, claimedPng(20000, 20000)); // 400 megapixels declared in 100 bytes
+      const bomb = await post(url, claimedPng(20000, 20000)); // 400 megapixels declared by a small file
       expect(bomb.status).toBe(413);
       expect(((await bomb.json()) as { error: string }).error).toMatch(/20000x20000/);
     } finally {
@@ -177,32 +158,8 @@ describe('dcam serve: answers', () => {
 
 // ---- the real process: signals, and scale-out behind nginx ----------------------------------------
 
-interface Worker {
-  proc: ChildProcess;
-  url: string;
-  exit: Promise<number | null>;
-}
-
-/** Starts `dcam serve` as users do (bin/dcam.mjs), resolves when it reports ready. */
-function startWorker(args: string[] = []): Promise<Worker> {
-  const proc = spawn(process.execPath, [join(repo, 'bin/dcam.mjs'), 'serve', '--run', run, '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exit = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`dcam serve did not get ready:\n${out}`)), 60_000);
-    const onData = (b: Buffer) => {
-      out += b.toString();
-      const m = /listening on (http:\/\/[^\s]+)/.exec(out);
-      if (m && /dcam serve: ready/.test(out)) {
-        clearTimeout(timer);
-        resolve({ proc, url: m[1], exit });
-      }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
-    void exit.then((code) => reject(new Error(`dcam serve exited with ${code}:\n${out}`)));
-  });
-}
+/** Starts `dcam serve` as users do (bin/dcam.mjs) on the test's run, resolves when it reports ready. */
+const startWorker = (args: string[] = []) => startServeWorker(join(repo, 'bin/dcam.mjs'), run, args);
 
 describe('dcam serve: the process', () => {
   it('SIGTERM with requests in flight: every one is answered, then the process exits 0', async () => {

@@ -39,7 +39,7 @@ export function resnetConvShapes(S: number): ConvShape[] {
   ];
 }
 
-const geometryOf = (c: ConvShape, batch: number) => convGeometryOf([batch, c.cin, c.hw, c.hw], [c.cout, c.cin, c.k, c.k], { stride: c.stride, padding: c.pad });
+export const geometryOf = (c: ConvShape, batch: number) => convGeometryOf([batch, c.cin, c.hw, c.hw], [c.cout, c.cin, c.k, c.k], { stride: c.stride, padding: c.pad });
 
 /** FLOPs (2 per multiply-add) of one forward pass of the trunk (all convs) at input size S, per image. */
 export function trunkForwardFlops(S: number): number {

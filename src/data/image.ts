@@ -18,6 +18,8 @@ export interface RgbImage {
 }
 
 export class ImageDecodeError extends Error {}
+/** An image whose header declares more pixels than `limits.maxPixels` (refused before decoding). */
+export class ImageTooLargeError extends ImageDecodeError {}
 
 /** Largest image decoded, in pixels (default 50 megapixels; $DCAM_MAX_PIXELS overrides in Node). */
 export const limits = {
@@ -27,7 +29,7 @@ export const limits = {
 function checkSize(file: string, kind: string, width: number, height: number): void {
   if (!(width > 0 && height > 0)) throw new ImageDecodeError(`${file}: ${kind} declares an empty or invalid size ${width}x${height}`);
   if (width * height > limits.maxPixels) {
-    throw new ImageDecodeError(`${file}: ${kind} of ${width}x${height} = ${((width * height) / 1e6).toFixed(1)} megapixels is over the limit of ${(limits.maxPixels / 1e6).toFixed(1)} (DCAM_MAX_PIXELS)`);
+    throw new ImageTooLargeError(`${file}: ${kind} of ${width}x${height} = ${((width * height) / 1e6).toFixed(1)} megapixels is over the limit of ${(limits.maxPixels / 1e6).toFixed(1)} (DCAM_MAX_PIXELS)`);
   }
 }
 

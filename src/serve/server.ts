@@ -14,7 +14,7 @@ import { hostname } from 'node:os';
 import { basename, resolve } from 'node:path';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { ImageDecodeError, limits as imageLimits, probeImage } from '../data/image.js';
+import { ImageDecodeError, ImageTooLargeError, limits as imageLimits, probeImage } from '../data/image.js';
 import type { Detector, InspectionResult } from '../detector.js';
 import { toRgb } from '../detector.js';
 import { overlayScaledPng } from '../eval/heatmap.js';
@@ -209,7 +209,7 @@ export class InspectionServer {
     try {
       header = probeImage(bytes, 'image');
     } catch (e) {
-      if (e instanceof ImageDecodeError && /megapixels is over the limit/.test(e.message)) throw new RequestError(413, e.message);
+      if (e instanceof ImageTooLargeError) throw new RequestError(413, e.message);
       if (e instanceof ImageDecodeError) throw new RequestError(400, e.message);
       throw e;
     }

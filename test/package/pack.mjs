@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startServeWorker } from '../serve-worker.mjs';
 
 const repo = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const work = mkdtempSync(join(tmpdir(), 'dcam-package-'));
@@ -22,28 +23,11 @@ const check = (what, ok, detail = '') => {
 
 /** Starts `dcam serve` from `bin`, posts one image, stops it with SIGTERM. */
 async function serveOnce(bin, runDir, image, cwd) {
-  const { spawn } = await import('node:child_process');
-  const proc = spawn(process.execPath, [bin, 'serve', '--run', runDir, '--port', '0'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  const exit = new Promise((r) => proc.once('exit', (code) => r(code)));
-  let log = '';
-  const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`dcam serve did not get ready: ${log}`)), 60_000);
-    const onData = (b) => {
-      log += b.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(log);
-      if (m && log.includes('dcam serve: ready')) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    };
-    proc.stdout.on('data', onData);
-    proc.stderr.on('data', onData);
-    exit.then((c) => reject(new Error(`dcam serve exited with ${c}: ${log}`)));
-  });
-  const r = await fetch(`${url}/v1/inspect`, { method: 'POST', body: readFileSync(image), headers: { 'content-type': 'image/png' } });
+  const w = await startServeWorker(bin, runDir, [], { cwd });
+  const r = await fetch(`${w.url}/v1/inspect`, { method: 'POST', body: readFileSync(image), headers: { 'content-type': 'image/png' } });
   const body = await r.json();
-  proc.kill('SIGTERM');
-  return { status: r.status, score: body.score, exit: await exit };
+  w.proc.kill('SIGTERM');
+  return { status: r.status, score: body.score, exit: await w.exit };
 }
 
 try {
