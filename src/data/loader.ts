@@ -66,10 +66,16 @@ export class BatchLoader {
     const n = this.paths.length;
     const out: string[] = [];
     const first = epoch * Math.ceil(n / groups.length); // draws per category in the epochs before
+    // Each (category, cycle) permutation is made once per call, not once per draw.
+    const cycles = groups.map(() => new Map<number, string[]>());
     for (let i = 0; i < n; i++) {
-      const g = groups[i % groups.length];
+      const gi = i % groups.length;
+      const g = groups[gi];
       const k = first + Math.floor(i / groups.length);
-      out.push(this.cycleOf(g, Math.floor(k / g.length))[k % g.length]);
+      const c = Math.floor(k / g.length);
+      let perm = cycles[gi].get(c);
+      if (!perm) cycles[gi].set(c, (perm = this.cycleOf(g, c)));
+      out.push(perm[k % g.length]);
     }
     return out;
   }

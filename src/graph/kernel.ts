@@ -105,11 +105,6 @@ export function kernelVariants<A extends ReadonlyArray<boolean | number | string
   };
 }
 
-/** Cache key: everything that changes the generated code, nothing else. */
-export function kernelKey(spec: KernelSpec): string {
-  return compileKernel(spec).key;
-}
-
 /** Writes the named parameter values into `view` at `offset`; a missing, unknown or mistyped one is an error naming it. */
 export function packParams(kernel: CompiledKernel, op: string, values: ParamValues, view: DataView, offset: number): void {
   const where = `${op}: kernel ${kernel.spec.shader}`;
