@@ -14,7 +14,7 @@ let session: DemoSession | null = null;
   },
   results,
   get live() {
-    return { frames: live.frames, dropped: live.dropped, running: live.running, busy: live.busy };
+    return { frames: live.frames, dropped: live.dropped, running: live.running, busy: live.busy, gpuBytesAfterFrame: live.gpuBytesAfterFrame };
   },
 };
 
@@ -344,6 +344,9 @@ class LiveView {
   private times: number[] = [];
   frames = 0;
   dropped = 0;
+  /** Live GPU bytes right after the last frame's inspection ended: flat from frame to frame unless something leaks
+   * (sampled mid-inspection it would also count that frame's input and map). */
+  gpuBytesAfterFrame = 0;
 
   get running(): boolean {
     return this.stream !== null;
@@ -377,6 +380,7 @@ class LiveView {
       g.drawImage(video, 0, 0);
       const frame = g.getImageData(0, 0, grab.width, grab.height);
       const r = await s.inspectFrame(frame.data, grab.width, grab.height, 'live');
+      this.gpuBytesAfterFrame = s.gpuBytes();
       if (!this.stream) return;
       const now = performance.now();
       this.times = [...this.times.filter((t) => now - t < 1000), now];
