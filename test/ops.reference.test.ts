@@ -281,3 +281,74 @@ describe('conv2d backward-data with the output channels split into chunks (the G
     });
   }
 });
+
+/** Float64 gradient of a convolution with respect to its input (a transposed convolution). */
+function convTransposeRef(dy: Float64Array, w: Float64Array, [N, Cin, H, W]: readonly number[], [Cout, , K]: readonly number[], OH: number, OW: number, stride: number, pad: number): Float64Array {
+  const dx = new Float64Array(N * Cin * H * W);
+  for (let n = 0; n < N; n++) for (let co = 0; co < Cout; co++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
+    const g = dy[((n * Cout + co) * OH + oh) * OW + ow];
+    for (let ci = 0; ci < Cin; ci++) for (let kh = 0; kh < K; kh++) for (let kw = 0; kw < K; kw++) {
+      const h = oh * stride - pad + kh;
+      const x = ow * stride - pad + kw;
+      if (h >= 0 && h < H && x >= 0 && x < W) dx[((n * Cin + ci) * H + h) * W + x] += g * w[((co * Cin + ci) * K + kh) * K + kw];
+    }
+  }
+  return dx;
+}
+
+describe('conv2d algorithms: direct and Winograd F(2x2, 3x3), forward and backward-data, against float64', () => {
+  // odd sizes (half tiles at the edges), paddings 0..2, channel counts off the block of 8, batch > 1
+  const shapes = [[1, 3, 5, 7, 9, 1], [2, 13, 17, 8, 6, 1], [3, 4, 9, 5, 6, 0], [2, 6, 3, 6, 5, 2], [1, 20, 12, 11, 3, 1]] as const;
+  for (const [N, cin, cout, H, W, pad] of shapes) {
+    for (const algorithm of ['direct', 'winograd'] as const) {
+      it(`${algorithm}: 3x3/s1/p${pad} ${cin}->${cout} x[${N},${cin},${H},${W}]`, async () => {
+        const rt = ctx.rt;
+        const rng = new Rng(900 + cin * 7 + pad);
+        const xs: ref.Shape4 = [N, cin, H, W];
+        const ws: ref.Shape4 = [cout, cin, 3, 3];
+        const [x, w, b] = [randn(rng, size(xs)), randn(rng, size(ws), 0.3), randn(rng, cout)];
+        const conv = ref.conv2d(x, xs, w, ws, b, 1, pad);
+        const r = randn(rng, conv.y.length);
+        const fused = conv.y.map((v, i) => Math.max(0, v + r[i]));
+        const [, , OH, OW] = conv.shape;
+        const dy = randn(rng, N * cout * OH * OW);
+        await rt.tidyAsync(async () => {
+          const t = (a: Float64Array, s: readonly number[]) => rt.tensor(Float32Array.from(a), [...s]);
+          const y = conv2dForward(rt, t(x, xs), t(w, ws), t(b, [cout]), { padding: pad, relu: true, residual: t(r, conv.shape), algorithm });
+          expect(y.shape).toEqual([...conv.shape]);
+          expect(relErr(await y.read(), fused), 'forward + bias + residual + ReLU').toBeLessThan(TOL);
+          const plain = conv2dForward(rt, t(x, xs), t(w, ws), null, { padding: pad, algorithm });
+          expect(relErr(await plain.read(), ref.conv2d(x, xs, w, ws, null, 1, pad).y), 'forward').toBeLessThan(TOL);
+          const g = convGeometryOf(xs, ws, { padding: pad });
+          const dx = conv2dBackwardData(rt, t(dy, [N, cout, OH, OW]), t(w, ws), g, { algorithm });
+          expect(dx.shape).toEqual([...xs]);
+          expect(relErr(await dx.read(), convTransposeRef(dy, w, xs, ws, OH, OW, 1, pad)), 'backward-data').toBeLessThan(TOL);
+          // frozen weights: packed once, with the transform of the runtime's algorithm
+          const packed = PackedConvWeights.of(rt, t(w, ws), { padding: pad });
+          expect(packed.winograd !== null).toBe(rt.conv3x3 === 'winograd');
+          const yp = conv2dForward(rt, t(x, xs), packed, t(b, [cout]), { padding: pad, relu: true, residual: t(r, conv.shape) });
+          expect(relErr(await yp.read(), fused), 'forward with packed weights').toBeLessThan(TOL);
+          packed.dispose();
+        });
+      });
+    }
+  }
+
+  it('Winograd asked for where it cannot run is an error naming the geometry; packed weights without its transform refuse it', async () => {
+    const rt = ctx.rt;
+    await rt.tidyAsync(async () => {
+      const x = rt.tensor(new Float32Array(2 * 4 * 8 * 8).fill(1), [2, 4, 8, 8]);
+      const w3 = rt.tensor(new Float32Array(5 * 4 * 9).fill(0.1), [5, 4, 3, 3]);
+      expect(() => conv2dForward(rt, x, w3, null, { stride: 2, padding: 1, algorithm: 'winograd' })).toThrow(/Winograd needs a stride-1 3x3 convolution.*stride 2/);
+      const w1 = rt.tensor(new Float32Array(5 * 4).fill(0.1), [5, 4, 1, 1]);
+      expect(() => conv2dForward(rt, x, w1, null, { algorithm: 'winograd' })).toThrow(/got 1x1/);
+      const packedForStride2 = PackedConvWeights.of(rt, w3, { stride: 2, padding: 1 });
+      expect(packedForStride2.winograd).toBeNull();
+      expect(() => conv2dForward(rt, x, packedForStride2, null, { padding: 1, algorithm: 'winograd' })).toThrow(/no Winograd transform/);
+      // used at stride 1 anyway: the direct path, still exact
+      const y = conv2dForward(rt, x, packedForStride2, null, { padding: 1 });
+      expect(Array.from(await y.read())).toEqual(Array.from(await conv2dForward(rt, x, w3, null, { padding: 1, algorithm: 'direct' }).read()));
+      packedForStride2.dispose();
+    });
+  });
+});

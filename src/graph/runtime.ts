@@ -28,6 +28,12 @@ export interface RuntimeOptions {
   dispatchesPerSubmit?: number;
   /** Fill every new tensor with NaN (tests: an element a kernel forgets to write then shows up). */
   poison?: boolean;
+  /**
+   * How stride-1 3x3 convolutions are computed (forward and backward-data) where no algorithm is asked
+   * for: `winograd` (F(2x2, 3x3)) or `direct`. Default: the one measured faster on this kind of adapter
+   * (DESIGN.md, "conv2d").
+   */
+  conv3x3?: 'direct' | 'winograd';
 }
 
 export class DeviceLostError extends Error {}
@@ -48,6 +54,7 @@ export class Runtime {
   /** Autograd recording switch (see `noGrad`). */
   gradEnabled = true;
   readonly poison: boolean;
+  readonly conv3x3: 'direct' | 'winograd';
 
   constructor(
     readonly device: GPUDevice,
@@ -55,6 +62,7 @@ export class Runtime {
     options: RuntimeOptions = {},
   ) {
     this.poison = options.poison ?? false;
+    this.conv3x3 = options.conv3x3 ?? (adapter.isSoftware ? 'winograd' : 'direct');
     this.limits = device.limits;
     this.features = new Set(device.features as unknown as Iterable<string>);
     this.pipelines = new PipelineCache(device);

@@ -7,13 +7,25 @@ import type { Runtime } from '../graph/runtime.js';
 import { shapeStr, type Tensor } from '../graph/tensor.js';
 import { assertRank, grid1d } from './util.js';
 import { sumToShape } from './reduce.js';
+import { winogradConv, winogradFits, winogradWeights } from './conv2d-winograd.js';
 
 export interface Conv2dOptions {
   stride?: number;
   padding?: number;
 }
 
-export interface Conv2dForwardOptions extends Conv2dOptions {
+/**
+ * How a convolution is computed: `direct` (implicit GEMM, any shape) or `winograd` (F(2x2, 3x3): stride-1
+ * 3x3 only, 2.25x fewer multiply-adds, 4x the input and output in temporaries).
+ */
+export type ConvAlgorithm = 'direct' | 'winograd';
+
+/** Options of a pass that may take either algorithm (unset: the runtime's choice for the adapter). */
+export interface ConvAlgorithmOption {
+  algorithm?: ConvAlgorithm;
+}
+
+export interface Conv2dForwardOptions extends Conv2dOptions, ConvAlgorithmOption {
   /** Fused epilogue (inference only: no backward rule reads the pre-activation). */
   relu?: boolean;
   /** Added to the output before the ReLU (a ResNet block's shortcut), same shape as the output. */
@@ -151,25 +163,45 @@ export function convGeometryOf(xs: readonly number[], ws: readonly number[], opt
   return { N, Cin, H, W, Cout, KH, KW, OH, OW, stride, pad };
 }
 
-/** Forward-packed weights of a frozen conv (teacher, folded student): packed once, not at every call. */
+/**
+ * Forward-packed weights of a frozen conv (teacher, folded student): packed once, not at every call. A
+ * stride-1 3x3 conv on a runtime that prefers Winograd also keeps its Winograd transform (`winograd`); the
+ * direct packing stays for inputs too large for Winograd's temporaries.
+ */
 export class PackedConvWeights {
   private constructor(
     readonly packed: Tensor,
+    readonly winograd: Tensor | null,
     /** The OIHW shape of the weights. */
     readonly shape: readonly number[],
   ) {}
 
-  static of(rt: Runtime, w: Tensor): PackedConvWeights {
+  /** `opts`: the stride and padding the conv is used with (they decide whether Winograd applies). */
+  static of(rt: Runtime, w: Tensor, opts: Conv2dOptions = {}): PackedConvWeights {
     assertRank('conv2d', w, 4, 'weight');
     const [Cout, Cin, KH, KW] = w.shape;
-    const g = convGeometryOf([1, Cin, KH, KW], w.shape, {});
-    const packed = packWeights(rt, w, g, pad4Of(Cout), true);
-    return new PackedConvWeights(packed.keep(), w.shape);
+    const g = convGeometryOf([1, Cin, KH + 2, KW + 2], w.shape, opts);
+    const packed = packWeights(rt, w, g, pad4Of(Cout), true).keep();
+    const winograd = rt.conv3x3 === 'winograd' && winogradFits(rt, g) ? winogradWeights(rt, w, true).keep() : null;
+    return new PackedConvWeights(packed, winograd, w.shape);
   }
 
   dispose(): void {
     this.packed.dispose();
+    this.winograd?.dispose();
   }
+}
+
+/**
+ * The algorithm of a pass: the one asked for (an error if it cannot run this geometry), else Winograd where
+ * the runtime prefers it for 3x3 convs and it fits, else direct.
+ */
+function algorithmFor(rt: Runtime, g: ConvGeometry, requested: ConvAlgorithm | undefined, op: string): ConvAlgorithm {
+  if (requested === 'winograd' && !winogradFits(rt, g)) {
+    throw new Error(`${op}: Winograd needs a stride-1 3x3 convolution with padding <= 2 whose temporaries fit one binding (got ${g.KH}x${g.KW}, stride ${g.stride}, padding ${g.pad}, input ${g.N}x${g.Cin}x${g.H}x${g.W})`);
+  }
+  if (requested) return requested;
+  return rt.conv3x3 === 'winograd' && winogradFits(rt, g) ? 'winograd' : 'direct';
 }
 
 /** Invocations to aim for when choosing a split-K factor (enough to fill a large GPU). */
@@ -197,6 +229,20 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
   if (bias && (bias.rank !== 1 || bias.shape[0] !== g.Cout)) {
     throw new Error(`conv2d: bias must have shape [${g.Cout}], got ${shapeStr(bias.shape)}`);
   }
+  const res = opts.residual;
+  if (res && res.shape.join() !== [g.N, g.Cout, g.OH, g.OW].join()) {
+    throw new Error(`conv2d: residual must have the output's shape ${shapeStr([g.N, g.Cout, g.OH, g.OW])}, got ${shapeStr(res.shape)}`);
+  }
+  const packedWinograd = w instanceof PackedConvWeights ? w.winograd : null;
+  // frozen weights packed without their Winograd transform stay direct unless Winograd is asked for
+  const algorithm = algorithmFor(rt, g, opts.algorithm ?? (w instanceof PackedConvWeights && !packedWinograd ? 'direct' : undefined), 'conv2d');
+  if (algorithm === 'winograd') {
+    if (w instanceof PackedConvWeights && !packedWinograd) throw new Error('conv2d: these packed weights have no Winograd transform (packed for another stride or padding, or on a runtime that computes convs directly)');
+    const u = packedWinograd ?? winogradWeights(rt, w as Tensor, true);
+    const y = winogradConv(rt, x, u, g.Cout, g.pad, { bias, residual: res, relu: opts.relu });
+    if (u !== packedWinograd) u.dispose();
+    return y;
+  }
   const y = rt.empty([g.N, g.Cout, g.OH, g.OW], 'f32', 'conv2d output');
   const pad4 = pad4Of(g.Cout);
   const ownsPacked = !(w instanceof PackedConvWeights);
@@ -204,10 +250,6 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
   const pixelGroups = Math.ceil((g.OH * g.OW) / 4);
   const [wx, wy] = rowWorkgroup(pixelGroups);
   const groups: [number, number, number] = [Math.ceil(pixelGroups / wx), Math.ceil(g.Cout / BLOCK), g.N];
-  const res = opts.residual;
-  if (res && res.shape.join() !== y.shape.join()) {
-    throw new Error(`conv2d: residual must have the output's shape ${shapeStr(y.shape)}, got ${shapeStr(res.shape)}`);
-  }
   const splits = opts.splits ?? gpuSplits(rt, groups[0] * wx * groups[1] * g.N, g.Cin);
   if (splits <= 1) {
     rt.dispatch('conv2d', forwardSpec(!!bias, !!opts.relu, !!res, false, [wx, wy]), { ...geometryValues(g), pad4 }, { x, wp, bias, res, y }, groups);
@@ -225,7 +267,14 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
 }
 
 /** Gradient with respect to the input (a transposed convolution of dy with the same weights). */
-export function conv2dBackwardData(rt: Runtime, dy: Tensor, w: Tensor, g: ConvGeometry, opts: { splits?: number } = {}): Tensor {
+export function conv2dBackwardData(rt: Runtime, dy: Tensor, w: Tensor, g: ConvGeometry, opts: { splits?: number } & ConvAlgorithmOption = {}): Tensor {
+  if (algorithmFor(rt, g, opts.algorithm, 'conv2d backward (input)') === 'winograd') {
+    // stride 1: a convolution of dy with the flipped, transposed weights, padded by 2 - pad
+    const u = winogradWeights(rt, w, false);
+    const dx = winogradConv(rt, dy, u, g.Cin, 2 - g.pad, {}, 'conv2d backward (input)');
+    u.dispose();
+    return dx;
+  }
   const dx = rt.empty([g.N, g.Cin, g.H, g.W], 'f32', 'conv2d input gradient');
   const groupsPerRow = Math.ceil(Math.ceil(g.W / g.stride) / 4);
   const rowsPerPhase = Math.ceil(g.H / g.stride);

@@ -319,7 +319,7 @@ export class FoldedTrunk {
     const convs = new Map<string, { w: PackedConvWeights; b: Tensor }>();
     for (const c of foldTrunk(sd, eps)) {
       const w = rt.tensor(c.w, c.shape);
-      convs.set(c.conv, { w: PackedConvWeights.of(rt, w), b: rt.tensor(c.b, [c.shape[0]]).keep() });
+      convs.set(c.conv, { w: PackedConvWeights.of(rt, w, { stride: c.stride, padding: c.pad }), b: rt.tensor(c.b, [c.shape[0]]).keep() });
       w.dispose();
     }
     return new FoldedTrunk(rt, convs);

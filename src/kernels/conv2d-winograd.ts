@@ -1,0 +1,120 @@
+/**
+ * conv2d by Winograd F(2x2, 3x3) (Lavin & Gray, 2016) for stride-1 3x3 convolutions, forward and
+ * backward-data: each 2x2 block of outputs costs 16 multiply-adds per channel pair instead of 36, so the
+ * trunk's stride-1 3x3 convs (82% of its FLOPs) need 2.25x fewer. Four passes:
+ *   weights  U = G g G^T                   once per frozen conv, once per step for trained ones
+ *   input    V = B^T d B of every 4x4 patch (patches overlap by 2)
+ *   GEMM     M[e] = U[e]^T V[e] for the 16 tile elements e (the direct kernel's register blocking, with
+ *            contiguous vec4 loads instead of gathers)
+ *   output   Y = A^T M A, with bias, residual and ReLU
+ * The price is memory: V and M are 4x the input and output. Error against float64 is stated in DESIGN.md.
+ */
+import { kernelVariants, read, write, type KernelSpec } from '../graph/kernel.js';
+import type { Runtime } from '../graph/runtime.js';
+import type { Tensor } from '../graph/tensor.js';
+import type { ConvGeometry } from './conv2d.js';
+import { grid1d } from './util.js';
+
+/** Output channels per GEMM invocation (two vec4 loads of U), as the direct convolution's block. */
+const BLOCK = 8;
+const GEMM_WG: [number, number] = [64, 1];
+
+/** vec4s per row of U: the outputs rounded up to whole channel blocks. */
+const pad4Of = (channels: number) => Math.ceil(channels / BLOCK) * (BLOCK / 4);
+
+const weightsSpec = kernelVariants((forward: boolean): KernelSpec => ({
+  shader: 'winograd_weights',
+  defines: { FORWARD: forward },
+  params: [['reduced', 'u32'], ['outputs', 'u32'], ['pad4', 'u32']],
+  bindings: [read('w'), write('u')],
+  workgroupSize: [256],
+}));
+
+const inputSpec: KernelSpec = {
+  shader: 'winograd_input',
+  params: [['N', 'u32'], ['C', 'u32'], ['H', 'u32'], ['W', 'u32'], ['pad', 'u32'], ['TH', 'u32'], ['TW', 'u32'], ['T4', 'u32']],
+  bindings: [read('x'), write('V')],
+  workgroupSize: [256],
+};
+
+const gemmSpec: KernelSpec = {
+  shader: 'winograd_gemm',
+  defines: { TM: BLOCK },
+  params: [['reduced', 'u32'], ['outputs', 'u32'], ['pad4', 'u32'], ['T4', 'u32']],
+  bindings: [read('V', 'vec4f'), read('wp', 'vec4f'), write('M', 'vec4f')],
+  workgroupSize: GEMM_WG,
+};
+
+const outputSpec = kernelVariants((hasBias: boolean, relu: boolean, residual: boolean): KernelSpec => ({
+  shader: 'winograd_output',
+  defines: { HAS_BIAS: hasBias, RELU: relu, RESIDUAL: residual },
+  params: [['N', 'u32'], ['Cout', 'u32'], ['OH', 'u32'], ['OW', 'u32'], ['TH', 'u32'], ['TW', 'u32'], ['T4', 'u32']],
+  bindings: [read('M'), read('bias', 'f32', 'HAS_BIAS'), read('res', 'f32', 'RESIDUAL'), write('y')],
+  workgroupSize: [256],
+}));
+
+/**
+ * Transformed weights U [16][reduced][outputs padded]. Forward: reduced = Cin, outputs = Cout.
+ * Backward-data (`forward` false): the convolution of dy with the flipped, transposed weights, so reduced =
+ * Cout and outputs = Cin.
+ */
+export function winogradWeights(rt: Runtime, w: Tensor, forward: boolean): Tensor {
+  const [Cout, Cin, KH, KW] = w.shape;
+  if (KH !== 3 || KW !== 3) throw new Error(`conv2d (winograd): 3x3 weights only, got ${KH}x${KW}`);
+  const [reduced, outputs] = forward ? [Cin, Cout] : [Cout, Cin];
+  const pad4 = pad4Of(outputs);
+  const u = rt.empty([16, reduced, pad4 * 4], 'f32', 'conv2d winograd weights');
+  rt.dispatch('conv2d (winograd weights)', weightsSpec(forward), { reduced, outputs, pad4 }, { w, u }, grid1d(reduced * pad4 * 4, 256));
+  return u;
+}
+
+/** The tiles of a stride-1 3x3 convolution of an [N, C, H, W] input with padding `pad`. */
+function tiling(N: number, H: number, W: number, pad: number) {
+  const OH = H + 2 * pad - 2;
+  const OW = W + 2 * pad - 2;
+  const TH = Math.ceil(OH / 2);
+  const TW = Math.ceil(OW / 2);
+  return { OH, OW, TH, TW, T4: Math.ceil((N * TH * TW) / 4) * 4 };
+}
+
+/**
+ * Whether a convolution can go through Winograd on this device: stride 1, 3x3, padding at most 2 (the
+ * backward-data pass pads by 2 - pad), and the transformed input and products within one binding.
+ */
+export function winogradFits(rt: Runtime, g: ConvGeometry): boolean {
+  if (g.KH !== 3 || g.KW !== 3 || g.stride !== 1 || g.pad > 2) return false;
+  const { T4 } = tiling(g.N, g.H, g.W, g.pad);
+  const back = tiling(g.N, g.OH, g.OW, 2 - g.pad).T4;
+  const largest = 16 * 4 * Math.max(g.Cin * T4, g.Cout * T4, g.Cout * back, g.Cin * back);
+  return largest <= rt.limits.maxStorageBufferBindingSize;
+}
+
+export interface WinogradEpilogue {
+  bias?: Tensor | null;
+  residual?: Tensor;
+  relu?: boolean;
+}
+
+/**
+ * A stride-1 3x3 convolution of x [N, C, H, W] with transformed weights u (`winogradWeights`) into
+ * `outputs` channels: y [N, outputs, H + 2 pad - 2, W + 2 pad - 2].
+ */
+export function winogradConv(rt: Runtime, x: Tensor, u: Tensor, outputs: number, pad: number, epilogue: WinogradEpilogue = {}, op = 'conv2d'): Tensor {
+  const [N, C, H, W] = x.shape;
+  const { OH, OW, TH, TW, T4 } = tiling(N, H, W, pad);
+  const pad4 = pad4Of(outputs);
+  if (u.shape.join() !== [16, C, pad4 * 4].join()) {
+    throw new Error(`${op} (winograd): weights transformed for ${u.shape[1]} -> ${u.shape[2]} channels, input has ${C} and the output ${outputs}`);
+  }
+  const V = rt.empty([16, C, T4], 'f32', 'conv2d winograd input');
+  rt.dispatch(`${op} (winograd input)`, inputSpec, { N, C, H, W, pad, TH, TW, T4 }, { x, V }, grid1d(C * T4, 256));
+  const M = rt.empty([16, outputs, T4], 'f32', 'conv2d winograd products');
+  const groups: [number, number, number] = [Math.ceil(T4 / 4 / GEMM_WG[0]), Math.ceil(outputs / BLOCK), 16];
+  rt.dispatch(`${op} (winograd GEMM)`, gemmSpec, { reduced: C, outputs, pad4, T4 }, { V, wp: u, M }, groups);
+  V.dispose();
+  const y = rt.empty([N, outputs, OH, OW], 'f32', `${op} output`);
+  const { bias = null, residual, relu = false } = epilogue;
+  rt.dispatch(`${op} (winograd output)`, outputSpec(!!bias, relu, !!residual), { N, Cout: outputs, OH, OW, TH, TW, T4 }, { M, bias, res: residual, y }, grid1d(N * outputs * TH * TW, 256));
+  M.dispose();
+  return y;
+}
