@@ -1,14 +1,16 @@
-// The 16 products of Winograd F(2x2, 3x3): M[e][o][t] = sum over k of U[e][k][o] * V[e][k][t], one GEMM per
-// tile element e (grid z). Register blocking as the direct convolution: an invocation owns TM output channels
-// x 4 consecutive tiles, so each step is one vec4 load of V (contiguous, neighbouring invocations read
-// neighbouring vec4s) and TM/4 vec4 loads of U whose address is uniform across the workgroup (the channel
-// block comes from the workgroup id), for 4*TM multiply-adds: no gathers, no bounds masks, no filter taps.
+// The 16 GEMMs of Winograd F(2x2, 3x3): M[e][o][j] = sum over k of U[e][k][o] * V[e][k][j], one per tile
+// element e (grid z). A convolution: k = input channel, o = output channel, j = tile. A weight gradient:
+// k = tile, o = output channel, j = input channel. Register blocking as the direct convolution: an
+// invocation owns TM rows o x 4 consecutive columns j, so each step is one vec4 load of V (contiguous,
+// neighbouring invocations read neighbouring vec4s) and TM/4 vec4 loads of U whose address is uniform
+// across the workgroup (the row block comes from the workgroup id), for 4*TM multiply-adds: no gathers,
+// no bounds masks, no filter taps.
 //!include lib_conv_block
 const TM: u32 = ${TM}u;
 
 @compute @workgroup_size(WG_X, WG_Y)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  let quads = P.T4 / 4u;
+  let quads = P.cols / 4u;
   let q = gid.x;
   let o0 = wid.y * TM;
   let e = gid.z;

@@ -8,7 +8,7 @@ import { backward } from '../src/autograd/engine.js';
 import * as ops from '../src/autograd/ops.js';
 import * as losses from '../src/model/losses.js';
 import type { Tensor } from '../src/index.js';
-import { conv2dBackwardData, conv2dForward, convGeometryOf, PackedConvWeights } from '../src/kernels/conv2d.js';
+import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, convGeometryOf, PackedConvWeights } from '../src/kernels/conv2d.js';
 import * as ref from './reference.js';
 import { finiteDifference, randn, relErr, Rng, useRuntime } from './helpers.js';
 
@@ -296,7 +296,21 @@ function convTransposeRef(dy: Float64Array, w: Float64Array, [N, Cin, H, W]: rea
   return dx;
 }
 
-describe('conv2d algorithms: direct and Winograd F(2x2, 3x3), forward and backward-data, against float64', () => {
+/** Float64 gradient of a stride-1 convolution with respect to its weights. */
+function convWeightGradRef(dy: Float64Array, x: Float64Array, [N, Cin, H, W]: readonly number[], [Cout, , K]: readonly number[], OH: number, OW: number, pad: number): Float64Array {
+  const dw = new Float64Array(Cout * Cin * K * K);
+  for (let n = 0; n < N; n++) for (let co = 0; co < Cout; co++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
+    const g = dy[((n * Cout + co) * OH + oh) * OW + ow];
+    for (let ci = 0; ci < Cin; ci++) for (let kh = 0; kh < K; kh++) for (let kw = 0; kw < K; kw++) {
+      const h = oh - pad + kh;
+      const v = ow - pad + kw;
+      if (h >= 0 && h < H && v >= 0 && v < W) dw[((co * Cin + ci) * K + kh) * K + kw] += g * x[((n * Cin + ci) * H + h) * W + v];
+    }
+  }
+  return dw;
+}
+
+describe('conv2d algorithms: direct and Winograd (F(2x2, 3x3); F(3x3, 2x2) for the weight gradient), every pass, against float64', () => {
   // odd sizes (half tiles at the edges), paddings 0..2, channel counts off the block of 8, batch > 1
   const shapes = [[1, 3, 5, 7, 9, 1], [2, 13, 17, 8, 6, 1], [3, 4, 9, 5, 6, 0], [2, 6, 3, 6, 5, 2], [1, 20, 12, 11, 3, 1]] as const;
   for (const [N, cin, cout, H, W, pad] of shapes) {
@@ -323,6 +337,9 @@ describe('conv2d algorithms: direct and Winograd F(2x2, 3x3), forward and backwa
           const dx = conv2dBackwardData(rt, t(dy, [N, cout, OH, OW]), t(w, ws), g, { algorithm });
           expect(dx.shape).toEqual([...xs]);
           expect(relErr(await dx.read(), convTransposeRef(dy, w, xs, ws, OH, OW, 1, pad)), 'backward-data').toBeLessThan(TOL);
+          const dw = conv2dBackwardWeight(rt, t(dy, [N, cout, OH, OW]), t(x, xs), g, { algorithm });
+          expect(dw.shape).toEqual([...ws]);
+          expect(relErr(await dw.read(), convWeightGradRef(dy, x, xs, ws, OH, OW, pad)), 'backward-weight').toBeLessThan(TOL);
           // frozen weights: packed once, with the transform of the runtime's algorithm
           const packed = PackedConvWeights.of(rt, t(w, ws), { padding: pad });
           expect(packed.winograd !== null).toBe(rt.conv3x3 === 'winograd');

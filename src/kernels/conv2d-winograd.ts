@@ -30,17 +30,18 @@ const weightsSpec = kernelVariants((forward: boolean): KernelSpec => ({
   workgroupSize: [256],
 }));
 
-const inputSpec: KernelSpec = {
+const inputSpec = kernelVariants((transposed: boolean): KernelSpec => ({
   shader: 'winograd_input',
-  params: [['N', 'u32'], ['C', 'u32'], ['H', 'u32'], ['W', 'u32'], ['pad', 'u32'], ['TH', 'u32'], ['TW', 'u32'], ['T4', 'u32']],
+  defines: { TRANSPOSED: transposed },
+  params: [['N', 'u32'], ['C', 'u32'], ['H', 'u32'], ['W', 'u32'], ['pad', 'u32'], ['TH', 'u32'], ['TW', 'u32'], ['T4', 'u32'], ['C4', 'u32', 'TRANSPOSED']],
   bindings: [read('x'), write('V')],
   workgroupSize: [256],
-};
+}));
 
 const gemmSpec: KernelSpec = {
   shader: 'winograd_gemm',
   defines: { TM: BLOCK },
-  params: [['reduced', 'u32'], ['outputs', 'u32'], ['pad4', 'u32'], ['T4', 'u32']],
+  params: [['reduced', 'u32'], ['outputs', 'u32'], ['pad4', 'u32'], ['cols', 'u32']],
   bindings: [read('V', 'vec4f'), read('wp', 'vec4f'), write('M', 'vec4f')],
   workgroupSize: GEMM_WG,
 };
@@ -52,6 +53,20 @@ const outputSpec = kernelVariants((hasBias: boolean, relu: boolean, residual: bo
   bindings: [read('M'), read('bias', 'f32', 'HAS_BIAS'), read('res', 'f32', 'RESIDUAL'), write('y')],
   workgroupSize: [256],
 }));
+
+const dySpec: KernelSpec = {
+  shader: 'winograd_dy',
+  params: [['N', 'u32'], ['Cout', 'u32'], ['OH', 'u32'], ['OW', 'u32'], ['TH', 'u32'], ['TW', 'u32'], ['T4', 'u32'], ['pad4', 'u32']],
+  bindings: [read('dy'), write('u')],
+  workgroupSize: [256],
+};
+
+const weightGradSpec: KernelSpec = {
+  shader: 'winograd_weight_grad',
+  params: [['Cout', 'u32'], ['Cin', 'u32'], ['C4', 'u32']],
+  bindings: [read('M'), write('dw')],
+  workgroupSize: [256],
+};
 
 /**
  * Transformed weights U [16][reduced][outputs padded]. Forward: reduced = Cin, outputs = Cout.
@@ -78,14 +93,16 @@ function tiling(N: number, H: number, W: number, pad: number) {
 }
 
 /**
- * Whether a convolution can go through Winograd on this device: stride 1, 3x3, padding at most 2 (the
- * backward-data pass pads by 2 - pad), and the transformed input and products within one binding.
+ * Whether a convolution can go through Winograd on this device (forward, backward-data and weight
+ * gradient): stride 1, 3x3, padding at most 2 (the backward-data pass pads by 2 - pad), and every
+ * temporary (transformed input, output gradient, products) within one binding.
  */
 export function winogradFits(rt: Runtime, g: ConvGeometry): boolean {
   if (g.KH !== 3 || g.KW !== 3 || g.stride !== 1 || g.pad > 2) return false;
   const { T4 } = tiling(g.N, g.H, g.W, g.pad);
   const back = tiling(g.N, g.OH, g.OW, 2 - g.pad).T4;
-  const largest = 16 * 4 * Math.max(g.Cin * T4, g.Cout * T4, g.Cout * back, g.Cin * back);
+  const ch = (c: number) => Math.ceil(c / BLOCK) * BLOCK; // channel counts as padded in U, V and M
+  const largest = 16 * 4 * Math.max(ch(g.Cin), ch(g.Cout)) * Math.max(T4, back);
   return largest <= rt.limits.maxStorageBufferBindingSize;
 }
 
@@ -107,14 +124,44 @@ export function winogradConv(rt: Runtime, x: Tensor, u: Tensor, outputs: number,
     throw new Error(`${op} (winograd): weights transformed for ${u.shape[1]} -> ${u.shape[2]} channels, input has ${C} and the output ${outputs}`);
   }
   const V = rt.empty([16, C, T4], 'f32', 'conv2d winograd input');
-  rt.dispatch(`${op} (winograd input)`, inputSpec, { N, C, H, W, pad, TH, TW, T4 }, { x, V }, grid1d(C * T4, 256));
-  const M = rt.empty([16, outputs, T4], 'f32', 'conv2d winograd products');
-  const groups: [number, number, number] = [Math.ceil(T4 / 4 / GEMM_WG[0]), Math.ceil(outputs / BLOCK), 16];
-  rt.dispatch(`${op} (winograd GEMM)`, gemmSpec, { reduced: C, outputs, pad4, T4 }, { V, wp: u, M }, groups);
+  rt.dispatch(`${op} (winograd input)`, inputSpec(false), { N, C, H, W, pad, TH, TW, T4 }, { x, V }, grid1d(C * T4, 256));
+  const M = gemm(rt, V, u, C, outputs, T4, op);
   V.dispose();
   const y = rt.empty([N, outputs, OH, OW], 'f32', `${op} output`);
   const { bias = null, residual, relu = false } = epilogue;
   rt.dispatch(`${op} (winograd output)`, outputSpec(!!bias, relu, !!residual), { N, Cout: outputs, OH, OW, TH, TW, T4 }, { M, bias, res: residual, y }, grid1d(N * outputs * TH * TW, 256));
   M.dispose();
   return y;
+}
+
+/** The 16 GEMMs M[e] = U[e]^T V[e]: U [16][reduced][outputs padded], V [16][reduced][cols] -> M [16][outputs][cols]. */
+function gemm(rt: Runtime, V: Tensor, u: Tensor, reduced: number, outputs: number, cols: number, op: string): Tensor {
+  const M = rt.empty([16, outputs, cols], 'f32', 'conv2d winograd products');
+  const groups: [number, number, number] = [Math.ceil(cols / 4 / GEMM_WG[0]), Math.ceil(outputs / BLOCK), 16];
+  rt.dispatch(`${op} (winograd GEMM)`, gemmSpec, { reduced, outputs, pad4: pad4Of(outputs), cols }, { V, wp: u, M }, groups);
+  return M;
+}
+
+/**
+ * Weight gradient of a stride-1 3x3 convolution by Winograd F(3x3, 2x2): each 2x2 tile of dy correlates
+ * with the same 4x4 input patch as in the forward, so dW = A^T [sum over tiles (G dy G^T) . (B^T x B)] A,
+ * a GEMM over all the tiles of the batch (the sum over images and pixels is its reduction).
+ */
+export function winogradConvBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
+  const op = 'conv2d backward (weight)';
+  const { N, Cin, H, W, Cout, pad } = g;
+  const { OH, OW, TH, TW, T4 } = tiling(N, H, W, pad);
+  const C4 = Math.ceil(Cin / 4) * 4;
+  const pad4 = pad4Of(Cout);
+  const V = rt.empty([16, T4, C4], 'f32', 'conv2d winograd input (by tile)');
+  rt.dispatch(`${op} (winograd input)`, inputSpec(true), { N, C: Cin, H, W, pad, TH, TW, T4, C4 }, { x, V }, grid1d(T4 * C4, 256));
+  const u = rt.empty([16, T4, pad4 * 4], 'f32', 'conv2d winograd output gradient');
+  rt.dispatch(`${op} (winograd dy)`, dySpec, { N, Cout, OH, OW, TH, TW, T4, pad4 }, { dy, u }, grid1d(T4 * pad4 * 4, 256));
+  const M = gemm(rt, V, u, T4, Cout, C4, op);
+  V.dispose();
+  u.dispose();
+  const dw = rt.empty([Cout, Cin, 3, 3], 'f32', 'conv2d weight gradient');
+  rt.dispatch(`${op} (winograd output)`, weightGradSpec, { Cout, Cin, C4 }, { M, dw }, grid1d(Cout * Cin, 256));
+  M.dispose();
+  return dw;
 }

@@ -7,7 +7,7 @@ import type { Runtime } from '../graph/runtime.js';
 import { shapeStr, type Tensor } from '../graph/tensor.js';
 import { assertRank, grid1d } from './util.js';
 import { sumToShape } from './reduce.js';
-import { winogradConv, winogradFits, winogradWeights } from './conv2d-winograd.js';
+import { winogradConv, winogradConvBackwardWeight, winogradFits, winogradWeights } from './conv2d-winograd.js';
 
 export interface Conv2dOptions {
   stride?: number;
@@ -304,8 +304,9 @@ export function conv2dBackwardData(rt: Runtime, dy: Tensor, w: Tensor, g: ConvGe
 }
 
 
-/** Gradient with respect to the weights, split-K over output rows. */
-export function conv2dBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
+/** Gradient with respect to the weights: direct (split-K over output rows), or Winograd F(3x3, 2x2) for stride-1 3x3 convs. */
+export function conv2dBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g: ConvGeometry, opts: ConvAlgorithmOption = {}): Tensor {
+  if (algorithmFor(rt, g, opts.algorithm, 'conv2d backward (weight)') === 'winograd') return winogradConvBackwardWeight(rt, dy, x, g);
   const cols = g.Cin * g.KH * g.KW;
   const tiles = Math.ceil(cols / 4) * Math.ceil(g.Cout / WGRAD_TM);
   const rows = g.N * g.OH;
