@@ -76,12 +76,14 @@ export function markdown(r: BenchReport): string {
   if (r.kernels) {
     const k = r.kernels;
     out.push('', `## conv2d kernels (batch ${k.batch}, input ${k.size}x${k.size})`, '');
-    out.push(`Ceiling (best large-matmul rate of the engine on this adapter, same run): **${k.ceiling.gflops.toFixed(2)} GFLOP/s** (${k.ceiling.shape}).`, '');
+    out.push(`Ceiling (best large-matmul rate of the engine on this adapter, same run): **${k.ceiling.gflops.toFixed(2)} GFLOP/s** (${k.ceiling.shape}).`);
+    if (k.rows.some((x) => x.algorithm === 'winograd')) out.push('Passes marked Winograd do fewer multiply-adds; their GFLOP/s are direct-equivalent (the direct convolution\'s FLOPs over the time), so they can pass the ceiling.');
+    out.push('');
     out.push('| conv | pass | GFLOP | ours ms | ours GFLOP/s | of ceiling | tfjs-webgpu ms | tfjs GFLOP/s | ratio |', '|---|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const x of k.rows) {
       const t = 'ok' in x.tfjs ? x.tfjs.ok : null;
       out.push(
-        `| ${x.conv} | ${x.pass} | ${x.gflop.toFixed(3)} | ${fmtMs(x.ours, 2)} | ${x.oursGflops.toFixed(2)} | ${(100 * x.fractionOfCeiling).toFixed(0)}% | ` +
+        `| ${x.conv} | ${x.pass}${x.algorithm === 'winograd' ? ' (Winograd)' : ''} | ${x.gflop.toFixed(3)} | ${fmtMs(x.ours, 2)} | ${x.oursGflops.toFixed(2)} | ${(100 * x.fractionOfCeiling).toFixed(0)}% | ` +
           `${peer(x.tfjs, 2)} | ${t ? (x.gflop / (t.median / 1000)).toFixed(2) : '-'} | ${ratio(x.ratio)} |`,
       );
     }

@@ -5,7 +5,8 @@
  * (a 1x1 convolution is a matmul).
  */
 import type { Runtime } from '../../src/graph/runtime.js';
-import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dMacs, convGeometryOf } from '../../src/kernels/conv2d.js';
+import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dMacs, convGeometryOf, type ConvAlgorithm } from '../../src/kernels/conv2d.js';
+import { winogradFits } from '../../src/kernels/conv2d-winograd.js';
 import { Rng } from '../../src/nn/init.js';
 import type { Bench } from '../lib/context.js';
 import { nchwToNhwc, oihwToHwio, type TfjsPeer } from '../lib/tfjs-peer.js';
@@ -52,6 +53,8 @@ const PASSES: Pass[] = ['forward', 'backward-data', 'backward-weight'];
 export interface ConvRow {
   conv: string;
   pass: Pass;
+  /** The algorithm the engine chose (stride-1 3x3 convs may run Winograd; GFLOP/s stay direct-equivalent). */
+  algorithm: ConvAlgorithm;
   gflop: number;
   ours: Timing;
   oursGflops: number;
@@ -151,7 +154,8 @@ export async function benchKernels(b: Bench): Promise<KernelsResult> {
       const o = ours[pass];
       const p: PeerResult<Timing> = 'ok' in peer ? { ok: peer.ok[pass] } : peer;
       const oursGflops = gflop / (o.median / 1000);
-      rows.push({ conv: c.name, pass, gflop, ours: o, oursGflops, fractionOfCeiling: oursGflops / ceiling.gflops, tfjs: p, ratio: 'ok' in p ? p.ok.median / o.median : null });
+      const algorithm: ConvAlgorithm = rt.conv3x3 === 'winograd' && winogradFits(rt, g) ? 'winograd' : 'direct';
+      rows.push({ conv: c.name, pass, algorithm, gflop, ours: o, oursGflops, fractionOfCeiling: oursGflops / ceiling.gflops, tfjs: p, ratio: 'ok' in p ? p.ok.median / o.median : null });
       const r = rows[rows.length - 1];
       console.log(`${c.name.padEnd(30)} ${pass.padEnd(16)} ours ${o.median.toFixed(2).padStart(8)} ms  tfjs ${'ok' in p ? p.ok.median.toFixed(2).padStart(8) : 'n/a'.padStart(8)} ms  ratio ${r.ratio?.toFixed(2) ?? 'n/a'}`);
     }

@@ -34,7 +34,7 @@ const inputSpec = kernelVariants((transposed: boolean): KernelSpec => ({
   shader: 'winograd_input',
   defines: { TRANSPOSED: transposed },
   params: [['N', 'u32'], ['C', 'u32'], ['H', 'u32'], ['W', 'u32'], ['pad', 'u32'], ['TH', 'u32'], ['TW', 'u32'], ['T4', 'u32'], ['C4', 'u32', 'TRANSPOSED']],
-  bindings: [read('x'), write('V')],
+  bindings: [read('x'), write('V', 'vec4f')],
   workgroupSize: [256],
 }));
 
@@ -124,7 +124,7 @@ export function winogradConv(rt: Runtime, x: Tensor, u: Tensor, outputs: number,
     throw new Error(`${op} (winograd): weights transformed for ${u.shape[1]} -> ${u.shape[2]} channels, input has ${C} and the output ${outputs}`);
   }
   const V = rt.empty([16, C, T4], 'f32', 'conv2d winograd input');
-  rt.dispatch(`${op} (winograd input)`, inputSpec(false), { N, C, H, W, pad, TH, TW, T4 }, { x, V }, grid1d(C * T4, 256));
+  rt.dispatch(`${op} (winograd input)`, inputSpec(false), { N, C, H, W, pad, TH, TW, T4 }, { x, V }, grid1d((C * T4) / 4, 256));
   const M = gemm(rt, V, u, C, outputs, T4, op);
   V.dispose();
   const y = rt.empty([N, outputs, OH, OW], 'f32', `${op} output`);
@@ -154,7 +154,7 @@ export function winogradConvBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g
   const C4 = Math.ceil(Cin / 4) * 4;
   const pad4 = pad4Of(Cout);
   const V = rt.empty([16, T4, C4], 'f32', 'conv2d winograd input (by tile)');
-  rt.dispatch(`${op} (winograd input)`, inputSpec(true), { N, C: Cin, H, W, pad, TH, TW, T4, C4 }, { x, V }, grid1d(T4 * C4, 256));
+  rt.dispatch(`${op} (winograd input)`, inputSpec(true), { N, C: Cin, H, W, pad, TH, TW, T4, C4 }, { x, V }, grid1d((T4 * C4) / 4, 256));
   const u = rt.empty([16, T4, pad4 * 4], 'f32', 'conv2d winograd output gradient');
   rt.dispatch(`${op} (winograd dy)`, dySpec, { N, Cout, OH, OW, TH, TW, T4, pad4 }, { dy, u }, grid1d(T4 * pad4 * 4, 256));
   const M = gemm(rt, V, u, T4, Cout, C4, op);
