@@ -4,13 +4,14 @@
  * categories together, and with --one-class also one model per category (the baseline that shows the
  * multi-class drop, as the paper's tables). Evaluated per category; writes OUT/ablation.md and
  * OUT/ablation.json (every run's metrics, and per variant and setting the mean and spread over seeds).
+ * Finished runs are kept in OUT/rows.jsonl: rerun the same command to resume an interrupted grid.
  *
  *   npx tsx bench/ablation.ts --data ../shared/data/mvtec --data ../shared/data --category bottle,kolektorsdd \
  *       [--synthetic 2] [--variants stfpm,dcam-channel] [--seeds 0,1,2] [--one-class] [--balanced] \
  *       [--size 128] [--epochs 20] [--batch 16] [--out runs/ablation]
  *   npx tsx bench/ablation.ts --quick      # tiny sizes, synthetic data: proves the script runs
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createDevice, describeAdapter } from '../src/index.js';
@@ -89,10 +90,20 @@ interface Row {
 
 const rt = await createDevice();
 const teacher = findTeacher();
+// Every finished run's rows are appended to OUT/rows.jsonl at once; a rerun with the same OUT skips the runs
+// found there (an interrupted grid resumes; the summary covers whatever is done).
+const rowsFile = join(out, 'rows.jsonl');
+const done: Row[] = existsSync(rowsFile) ? readFileSync(rowsFile, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Row) : [];
 const rows: Row[] = [];
 
 async function trainAndEvaluate(variant: string, setting: Row['setting'], seed: number, trainCats: string[]): Promise<void> {
   const [method, overrides] = VARIANTS[variant];
+  const earlier = done.filter((r) => r.variant === variant && r.setting === setting && r.seed === seed && trainCats.includes(r.category));
+  if (earlier.length === trainCats.length) {
+    rows.push(...earlier);
+    console.log(`${variant} ${setting} seed ${seed}: done before (${rowsFile})`);
+    return;
+  }
   const run = join(out, 'runs', `${variant}-${setting === 'multi-class' ? 'multi' : trainCats[0]}-seed${seed}`);
   mkdirSync(run, { recursive: true });
   const t0 = performance.now();
@@ -105,8 +116,11 @@ async function trainAndEvaluate(variant: string, setting: Row['setting'], seed: 
   const ev = await evaluate(rt, model, { data: roots, categories: r.config.categories, size });
   model.dispose();
   model.teacher.dispose(); // loadRun's own
+  mkdirSync(out, { recursive: true });
   for (const c of ev.categories) {
-    rows.push({ variant, setting, seed, category: c.category, imageAUROC: c.imageAUROC, pixelAUROC: c.pixelAUROC, auPRO: c.auPRO, trainSeconds });
+    const row: Row = { variant, setting, seed, category: c.category, imageAUROC: c.imageAUROC, pixelAUROC: c.pixelAUROC, auPRO: c.auPRO, trainSeconds };
+    rows.push(row);
+    appendFileSync(rowsFile, `${JSON.stringify(row)}\n`);
     console.log(`${variant} ${setting} seed ${seed} ${c.category}: image ${c.imageAUROC.toFixed(3)} pixel ${c.pixelAUROC.toFixed(3)} AU-PRO ${c.auPRO.toFixed(3)} (${trainSeconds.toFixed(0)} s)`);
   }
 }
