@@ -1,7 +1,8 @@
 /**
- * conv2d by Winograd F(2x2, 3x3) (Lavin & Gray, 2016) for stride-1 3x3 convolutions, forward and
- * backward-data: each 2x2 block of outputs costs 16 multiply-adds per channel pair instead of 36, so the
- * trunk's stride-1 3x3 convs (82% of its FLOPs) need 2.25x fewer. Four passes:
+ * conv2d by Winograd (Lavin & Gray, 2016) for stride-1 3x3 convolutions: F(2x2, 3x3) for the forward and
+ * backward-data passes, F(3x3, 2x2) for the weight gradient (`winogradConvBackwardWeight`). Each 2x2
+ * block of outputs costs 16 multiply-adds per channel pair instead of 36, so the trunk's stride-1 3x3
+ * convs (82% of its FLOPs) need 2.25x fewer. Four passes:
  *   weights  U = G g G^T                   once per frozen conv, once per step for trained ones
  *   input    V = B^T d B of every 4x4 patch (patches overlap by 2)
  *   GEMM     M[e] = U[e]^T V[e] for the 16 tile elements e (the direct kernel's register blocking, with
