@@ -116,7 +116,6 @@ async function trainAndEvaluate(variant: string, setting: Row['setting'], seed: 
   const ev = await evaluate(rt, model, { data: roots, categories: r.config.categories, size });
   model.dispose();
   model.teacher.dispose(); // loadRun's own
-  mkdirSync(out, { recursive: true });
   for (const c of ev.categories) {
     const row: Row = { variant, setting, seed, category: c.category, imageAUROC: c.imageAUROC, pixelAUROC: c.pixelAUROC, auPRO: c.auPRO, trainSeconds };
     rows.push(row);

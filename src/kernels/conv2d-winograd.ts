@@ -104,8 +104,8 @@ export function winogradFits(rt: Runtime, g: ConvGeometry): boolean {
   if (g.KH !== 3 || g.KW !== 3 || g.stride !== 1 || g.pad > 2) return false;
   const { T4 } = tiling(g.N, g.H, g.W, g.pad);
   const back = tiling(g.N, g.OH, g.OW, 2 - g.pad).T4;
-  const ch = (c: number) => Math.ceil(c / BLOCK) * BLOCK; // channel counts as padded in U, V and M
-  const largest = 16 * 4 * Math.max(ch(g.Cin), ch(g.Cout)) * Math.max(T4, back);
+  const paddedChannels = 4 * pad4Of(Math.max(g.Cin, g.Cout)); // as padded in U, V and M
+  const largest = 16 * 4 * paddedChannels * Math.max(T4, back);
   return largest <= rt.limits.maxStorageBufferBindingSize;
 }
 

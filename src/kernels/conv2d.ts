@@ -182,7 +182,7 @@ export class PackedConvWeights {
     const [Cout, Cin, KH, KW] = w.shape;
     const g = convGeometryOf([1, Cin, KH + 2, KW + 2], w.shape, opts);
     const packed = packWeights(rt, w, g, pad4Of(Cout), true).keep();
-    const winograd = rt.conv3x3 === 'winograd' && winogradFits(rt, g) ? winogradWeights(rt, w, true).keep() : null;
+    const winograd = convAlgorithm(rt, g) === 'winograd' ? winogradWeights(rt, w, true).keep() : null;
     return new PackedConvWeights(packed, winograd, w.shape);
   }
 
@@ -196,7 +196,7 @@ export class PackedConvWeights {
  * The algorithm of a pass: the one asked for (an error if it cannot run this geometry), else Winograd where
  * the runtime prefers it for 3x3 convs and it fits, else direct.
  */
-function algorithmFor(rt: Runtime, g: ConvGeometry, requested: ConvAlgorithm | undefined, op: string): ConvAlgorithm {
+export function convAlgorithm(rt: Runtime, g: ConvGeometry, requested?: ConvAlgorithm, op = 'conv2d'): ConvAlgorithm {
   if (requested === 'winograd' && !winogradFits(rt, g)) {
     throw new Error(`${op}: Winograd needs a stride-1 3x3 convolution with padding <= 2 whose temporaries fit one binding (got ${g.KH}x${g.KW}, stride ${g.stride}, padding ${g.pad}, input ${g.N}x${g.Cin}x${g.H}x${g.W})`);
   }
@@ -233,14 +233,17 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
   if (res && res.shape.join() !== [g.N, g.Cout, g.OH, g.OW].join()) {
     throw new Error(`conv2d: residual must have the output's shape ${shapeStr([g.N, g.Cout, g.OH, g.OW])}, got ${shapeStr(res.shape)}`);
   }
-  const packedWinograd = w instanceof PackedConvWeights ? w.winograd : null;
-  // frozen weights packed without their Winograd transform stay direct unless Winograd is asked for
-  const algorithm = algorithmFor(rt, g, opts.algorithm ?? (w instanceof PackedConvWeights && !packedWinograd ? 'direct' : undefined), 'conv2d');
-  if (algorithm === 'winograd') {
-    if (w instanceof PackedConvWeights && !packedWinograd) throw new Error('conv2d: these packed weights have no Winograd transform (packed for another stride or padding, or on a runtime that computes convs directly)');
-    const u = packedWinograd ?? winogradWeights(rt, w as Tensor, true);
-    const y = winogradConv(rt, x, u, g.Cout, g.pad, { bias, residual: res, relu: opts.relu });
-    if (u !== packedWinograd) u.dispose();
+  const epilogue = { bias, residual: res, relu: opts.relu };
+  if (w instanceof PackedConvWeights) {
+    // frozen weights packed without the Winograd transform stay direct unless Winograd is asked for
+    if (convAlgorithm(rt, g, opts.algorithm ?? (w.winograd ? undefined : 'direct')) === 'winograd') {
+      if (!w.winograd) throw new Error('conv2d: these packed weights have no Winograd transform (packed for another stride or padding, or on a runtime that computes convs directly)');
+      return winogradConv(rt, x, w.winograd, g.Cout, g.pad, epilogue);
+    }
+  } else if (convAlgorithm(rt, g, opts.algorithm, 'conv2d') === 'winograd') {
+    const u = winogradWeights(rt, w, true);
+    const y = winogradConv(rt, x, u, g.Cout, g.pad, epilogue);
+    u.dispose();
     return y;
   }
   const y = rt.empty([g.N, g.Cout, g.OH, g.OW], 'f32', 'conv2d output');
@@ -268,7 +271,7 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
 
 /** Gradient with respect to the input (a transposed convolution of dy with the same weights). */
 export function conv2dBackwardData(rt: Runtime, dy: Tensor, w: Tensor, g: ConvGeometry, opts: { splits?: number } & ConvAlgorithmOption = {}): Tensor {
-  if (algorithmFor(rt, g, opts.algorithm, 'conv2d backward (input)') === 'winograd') {
+  if (convAlgorithm(rt, g, opts.algorithm, 'conv2d backward (input)') === 'winograd') {
     // stride 1: a convolution of dy with the flipped, transposed weights, padded by 2 - pad
     const u = winogradWeights(rt, w, false);
     const dx = winogradConv(rt, dy, u, g.Cin, 2 - g.pad, {}, 'conv2d backward (input)');
@@ -306,7 +309,7 @@ export function conv2dBackwardData(rt: Runtime, dy: Tensor, w: Tensor, g: ConvGe
 
 /** Gradient with respect to the weights: direct (split-K over output rows), or Winograd F(3x3, 2x2) for stride-1 3x3 convs. */
 export function conv2dBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g: ConvGeometry, opts: ConvAlgorithmOption = {}): Tensor {
-  if (algorithmFor(rt, g, opts.algorithm, 'conv2d backward (weight)') === 'winograd') return winogradConvBackwardWeight(rt, dy, x, g);
+  if (convAlgorithm(rt, g, opts.algorithm, 'conv2d backward (weight)') === 'winograd') return winogradConvBackwardWeight(rt, dy, x, g);
   const cols = g.Cin * g.KH * g.KW;
   const tiles = Math.ceil(cols / 4) * Math.ceil(g.Cout / WGRAD_TM);
   const rows = g.N * g.OH;
