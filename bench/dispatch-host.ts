@@ -2,7 +2,8 @@
  * Host cost per dispatch: the CPU time the engine spends recording one kernel dispatch (spec lookup,
  * parameter packing, bind group, encoder calls), measured on the synchronous part of three workloads,
  * GPU waits excluded. This is what decides a step's wall time on a fast GPU, where the kernels
- * themselves take less time than recording them.
+ * themselves take less time than recording them. The last case replays a recorded step (graph/recording.ts),
+ * which includes its submit.
  *
  *   npx tsx bench/dispatch-host.ts [--repeats 30] [--out bench/results/dispatch-host.json]
  */
@@ -29,7 +30,7 @@ interface Case {
 }
 
 /** Median host time of `record` (synchronous), with the GPU drained between repeats. */
-async function measure(rt: Runtime, name: string, repeats: number, record: () => void): Promise<Case> {
+async function measure(rt: Runtime, name: string, repeats: number, record: () => void, fixedDispatches?: number): Promise<Case> {
   const times: number[] = [];
   let dispatches = 0;
   for (let i = 0; i < repeats + 2; i++) {
@@ -38,7 +39,7 @@ async function measure(rt: Runtime, name: string, repeats: number, record: () =>
     const t0 = performance.now();
     record();
     const t1 = performance.now();
-    dispatches = rt.recorder.dispatchCount - d0;
+    dispatches = fixedDispatches ?? rt.recorder.dispatchCount - d0;
     if (i >= 2) times.push(t1 - t0); // two warm-up rounds compile the pipelines
   }
   await rt.sync();
@@ -83,6 +84,30 @@ async function main(): Promise<void> {
     opt.step();
     opt.zeroGrad();
   })));
+
+  // The same step recorded once and replayed (train/step.ts does this from a run's third step on): the
+  // replay re-encodes the recorded dispatches and submits them; no autograd, no parameter packing.
+  const { recording } = await rt.capture(async () => rt.tidy(() => {
+    const input = rt.tensor(data, [2, 3, 32, 32]);
+    const { loss } = model.trainLoss(input);
+    backward(loss);
+    opt.step();
+    opt.zeroGrad();
+  }));
+  const input = recording.inputs()[0];
+  cases.push(await measure(rt, 'the same step, recorded and replayed', repeats, () => recording.replay([[input, data]]), recording.dispatchCount));
+  recording.dispose();
+
+  // An inspection's GPU part (anomaly map of the teacher and the folded student), as Detector.inspect
+  // records it on first use of a batch size and replays it after
+  const inspect = new DistillationModel(teacher, ResNetTrunk.random(rt, 2), [], config);
+  await inspect.foldForInference();
+  const image = rt.tensor(data.subarray(0, 3 * 32 * 32), [1, 3, 32, 32]).keep();
+  cases.push(await measure(rt, 'anomaly map (teacher, folded student, map), batch 1, 32 px', repeats, () => rt.tidy(() => inspect.anomalyMap(image).dispose())));
+  const inspection = await rt.capture(async () => rt.tidy(() => inspect.anomalyMap(rt.tensor(data.subarray(0, 3 * 32 * 32), [1, 3, 32, 32])).dispose()));
+  const imageInput = inspection.recording.inputs()[0];
+  cases.push(await measure(rt, 'the same map, recorded and replayed', repeats, () => inspection.recording.replay([[imageInput, data.subarray(0, 3 * 32 * 32)]]), inspection.recording.dispatchCount));
+  inspection.recording.dispose();
 
   const bg = rt.recorder.bindGroups;
   const bindGroups = { hits: bg.hits, misses: bg.misses };

@@ -22,7 +22,7 @@ import { readStateDict } from './model/weights/index.js';
 import { Rng } from './nn/init.js';
 import { SGD } from './optim/sgd.js';
 import type { RunConfig } from './train/run-config.js';
-import { trainStep } from './train/step.js';
+import { TrainStepper } from './train/step.js';
 
 export interface FewShotOptions {
   /** Good images only (a few to a few dozen). */
@@ -52,6 +52,8 @@ export class FewShotTrainer {
   private running = false;
   /** Loss of every step so far. */
   readonly losses: number[] = [];
+  /** Records a step once and replays it from then on (train/step.ts). */
+  private readonly stepper: TrainStepper;
 
   private constructor(
     readonly runtime: Runtime,
@@ -67,7 +69,9 @@ export class FewShotTrainer {
     private readonly seed: number,
     private readonly rng: Rng,
     private readonly ownsRuntime: boolean,
-  ) {}
+  ) {
+    this.stepper = new TrainStepper(runtime, model, opt);
+  }
 
   static async create(o: FewShotOptions): Promise<FewShotTrainer> {
     if (o.images.length === 0) throw new DetectorError('few-shot training needs at least one good image');
@@ -113,7 +117,7 @@ export class FewShotTrainer {
         if (k === 0) this.order = this.rng.shuffle(this.data.map((_, i) => i));
         for (let j = 0; j < batch; j++) x.set(this.data[this.order[k * batch + j]], j * 3 * size * size);
         const t0 = performance.now();
-        const { loss } = await trainStep(this.runtime, this.model, this.opt, x, batch, size);
+        const { loss } = await this.stepper.step(x, batch, size);
         if (!Number.isFinite(loss)) throw new DetectorError(`the loss became ${loss} at step ${this.stepsDone + 1}: training stopped; try a lower learning rate`);
         this.stepsDone++;
         this.losses.push(loss);
@@ -140,6 +144,7 @@ export class FewShotTrainer {
   /** Ends the training: the detector takes over the teacher (and the runtime, if the trainer made it). */
   async finish(): Promise<Detector> {
     const det = await Detector.create(this.runtime, this.teacher, await this.studentCopy(), this.config, this.size, null, { runtime: this.ownsRuntime, teacher: true });
+    this.stepper.dispose();
     this.opt.dispose();
     this.model.dispose();
     return det;
@@ -164,6 +169,7 @@ export class FewShotTrainer {
 
   /** Frees the training's GPU memory (detectors made from it stay valid until the teacher goes: dispose them first). */
   dispose(): void {
+    this.stepper.dispose();
     this.opt.dispose();
     this.model.dispose();
     this.teacher.dispose();

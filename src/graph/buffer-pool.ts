@@ -40,6 +40,10 @@ export class BufferPool {
   private readonly born = new WeakMap<GPUBuffer, number>();
   private births = 0;
   private pending: GPUBuffer[] = [];
+  /** Buffers bound by live recordings (graph/recording.ts), with how many recordings bind each. */
+  private readonly reserved = new Map<GPUBuffer, number>();
+  /** Reserved buffers no tensor holds: kept for their recordings, never handed out. */
+  private readonly held = new Set<GPUBuffer>();
   private live = 0;
   private liveCount = 0;
   private pooled = 0;
@@ -82,7 +86,39 @@ export class BufferPool {
     this.liveCount--;
     this.pooled += buffer.size;
     this.pooledCount++;
-    this.pending.push(buffer);
+    if (this.reserved.has(buffer)) this.held.add(buffer);
+    else this.pending.push(buffer);
+  }
+
+  /**
+   * Keeps `buffers` for a recording that binds them: those free now leave the free lists, and those a
+   * tensor holds now are kept when it lets them go, so no other tensor is handed a buffer a replay writes.
+   */
+  reserve(buffers: Iterable<GPUBuffer>): void {
+    for (const b of buffers) {
+      const count = this.reserved.get(b) ?? 0;
+      this.reserved.set(b, count + 1);
+      if (count > 0) continue;
+      const list = this.free.get(b.size);
+      const i = list?.indexOf(b) ?? -1;
+      if (i >= 0) list!.splice(i, 1);
+      const j = i >= 0 ? -1 : this.pending.indexOf(b);
+      if (j >= 0) this.pending.splice(j, 1);
+      if (i >= 0 || j >= 0) this.held.add(b);
+    }
+  }
+
+  /** A recording is done with `buffers`: those no tensor holds become reusable after the next submit. */
+  unreserve(buffers: Iterable<GPUBuffer>): void {
+    for (const b of buffers) {
+      const count = this.reserved.get(b) ?? 0;
+      if (count > 1) {
+        this.reserved.set(b, count - 1);
+        continue;
+      }
+      this.reserved.delete(b);
+      if (this.held.delete(b)) this.pending.push(b);
+    }
   }
 
   /** Called right after `queue.submit`: buffers released before it may now be reused. */
@@ -129,10 +165,12 @@ export class BufferPool {
 
   destroy(): void {
     this.trim();
-    for (const b of this.pending) {
+    for (const b of [...this.pending, ...this.held]) {
       this.onDestroy(b);
       b.destroy();
     }
     this.pending = [];
+    this.held.clear();
+    this.reserved.clear();
   }
 }

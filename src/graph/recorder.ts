@@ -9,6 +9,7 @@
 import { BindGroupCache } from './bind-groups.js';
 import { packParams, type CompiledKernel, type ParamValues } from './kernel.js';
 import type { KernelProfiler } from './profiler.js';
+import type { CapturedOp } from './recording.js';
 
 const ARENA_BYTES = 64 * 1024;
 
@@ -32,6 +33,8 @@ export class CommandRecorder {
   /** While set, each dispatch runs in a timestamped pass of its own (see KernelProfiler). */
   profiler: KernelProfiler | null = null;
   readonly bindGroups: BindGroupCache;
+  /** While set, every dispatch and copy is also appended here (Runtime.capture). */
+  capture: CapturedOp[] | null = null;
   /** Called right after each submit (the buffer pool frees what was released before it). */
   onSubmit: (() => void) | null = null;
 
@@ -65,6 +68,11 @@ export class CommandRecorder {
     packParams(kernel, op, params, this.arenaView, offset);
     const uniform = paramBytes > 0 ? { buffer: this.arenaGpu, size: paramBytes } : null;
     const bindGroup = this.bindGroups.get(layout, kernel.layoutSignature, uniform, buffers);
+    const [x, y = 1, z = 1] = workgroups;
+    if (this.capture) {
+      const params = new Uint8Array(this.arenaCpu, offset, paramBytes).slice();
+      this.capture.push({ kind: 'dispatch', op, pipeline, layout, params, buffers: [...buffers], workgroups: [x, y, z] });
+    }
 
     if (this.profiler) {
       this.closePass();
@@ -74,14 +82,15 @@ export class CommandRecorder {
     const pass = this.openPass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup, paramBytes > 0 ? [offset] : []);
-    const [x, y = 1, z = 1] = workgroups;
     pass.dispatchWorkgroups(x, y, z);
     if (this.profiler) this.closePass();
     this.dispatchCount++;
     if (++this.dispatchesInBatch >= this.options.dispatchesPerSubmit) this.submit();
   }
 
-  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+  /** A buffer copy; `captured` false for read-backs into a staging buffer, which are not part of a session. */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number, captured = true): void {
+    if (captured) this.capture?.push({ kind: 'copy', src, srcOffset, dst, dstOffset, bytes });
     this.closePass();
     this.openEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
   }

@@ -9,6 +9,7 @@ import { compileKernel, type CompiledKernel, type KernelSpec, type ParamValues }
 import { PipelineCache } from './pipeline-cache.js';
 import { KernelProfiler, type KernelTime } from './profiler.js';
 import { CommandRecorder } from './recorder.js';
+import { Recording, type CapturedOp, type RecordingHost } from './recording.js';
 import { ScopeStack, type TensorContainer } from './scope.js';
 import { Storage, Tensor, shapeStr, sizeOf, type DType, type Shape } from './tensor.js';
 
@@ -119,6 +120,7 @@ export class Runtime {
   writeBuffer(buffer: GPUBuffer, data: Float32Array | Uint32Array, mayBeInUse = true): void {
     // Recorded commands that touch this buffer must run before the queue write overtakes them.
     if (mayBeInUse) this.recorder.submit();
+    this.recorder.capture?.push({ kind: 'write', buffer, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice() });
     this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
   }
 
@@ -126,7 +128,7 @@ export class Runtime {
     this.checkAlive();
     const staging = this.device.createBuffer({ size: Math.max(4, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     try {
-      if (bytes > 0) this.recorder.copy(buffer, 0, staging, 0, bytes);
+      if (bytes > 0) this.recorder.copy(buffer, 0, staging, 0, bytes, false);
       this.recorder.submit();
       await this.pipelines.checkErrors();
       await staging.mapAsync(GPUMapMode.READ);
@@ -226,6 +228,32 @@ export class Runtime {
       this.recorder.profiler = null;
       profiler.destroy();
     }
+  }
+
+  /**
+   * Runs `fn` and records the GPU work it does (dispatches, copies, writes from the host) into a
+   * `Recording` that can run it again without `fn` (see graph/recording.ts for what stays valid). Work
+   * recorded before is submitted first; read-backs inside `fn` are not part of the recording.
+   */
+  async capture<T>(fn: () => Promise<T>): Promise<{ result: T; recording: Recording }> {
+    this.checkAlive();
+    if (this.recorder.capture) throw new Error('capture: a capture is already open on this runtime');
+    if (this.recorder.profiler) throw new Error('capture: not while a profile is open');
+    this.recorder.submit();
+    const ops: CapturedOp[] = [];
+    this.recorder.capture = ops;
+    let result: T;
+    try {
+      result = await fn();
+      this.recorder.submit();
+    } finally {
+      this.recorder.capture = null;
+    }
+    return { result, recording: new Recording(this.recordingHost, ops) };
+  }
+
+  private get recordingHost(): RecordingHost {
+    return { device: this.device, pool: this.pool, flush: () => this.recorder.submit(), checkAlive: () => this.checkAlive() };
   }
 
   /** Submits recorded work. */

@@ -253,6 +253,11 @@ export class ResNetTrunk {
     }, x, between);
   }
 
+  /** The BatchNorm layers, in trunk order. */
+  batchNormLayers(): BatchNorm2d[] {
+    return [...this.batchNorms.values()];
+  }
+
   /** BN in training (batch statistics) or eval (running statistics) mode. */
   setTraining(training: boolean): void {
     for (const bn of this.batchNorms.values()) bn.training = training;

@@ -14,6 +14,10 @@ export interface SgdOptions {
 export class SGD {
   readonly hyper: SgdHyper;
   private readonly velocity = new Map<Tensor, Tensor>();
+  /** Updates applied so far (replayed ones included). */
+  updates = 0;
+  /** Changes when the momentum buffers are replaced (a recorded step that binds them is then stale). */
+  stateVersion = 0;
 
   constructor(readonly params: readonly Tensor[], opts: SgdOptions) {
     this.hyper = { lr: opts.lr, momentum: opts.momentum ?? 0, weightDecay: opts.weightDecay ?? 0 };
@@ -31,6 +35,7 @@ export class SGD {
       }
       sgdUpdate(p.runtime, p, p.grad, v, this.hyper, first);
     }
+    this.updates++;
   }
 
   zeroGrad(): void {
@@ -48,6 +53,7 @@ export class SGD {
   /** Restores momentum buffers saved with `state()` (resuming a run). */
   loadState(buffers: ReadonlyArray<Float32Array | null>): void {
     if (buffers.length !== this.params.length) throw new Error(`sgd: ${buffers.length} momentum buffers for ${this.params.length} parameters`);
+    this.stateVersion++;
     this.params.forEach((p, i) => {
       const b = buffers[i];
       this.velocity.get(p)?.dispose();
@@ -59,5 +65,6 @@ export class SGD {
   dispose(): void {
     for (const v of this.velocity.values()) v.dispose();
     this.velocity.clear();
+    this.stateVersion++;
   }
 }

@@ -18,7 +18,7 @@ import { cleanTemporaries, finishCheckpoint, writeCheckpoint, type CheckpointSta
 import { writeFileAtomic } from './files.js';
 import { lockRun } from './run-lock.js';
 import { readRunConfig, runDataDir, TrainingError, type RunConfig } from './run-config.js';
-import { trainStep } from './step.js';
+import { TrainStepper } from './step.js';
 import { preset, type MethodConfig } from '../model/config.js';
 import { DistillationModel } from '../model/distill.js';
 import { FINGERPRINT_TOLERANCE, fingerprintDistance, teacherFingerprint } from '../model/fingerprint.js';
@@ -256,6 +256,8 @@ async function trainLocked(rt: Runtime, o: TrainOptions, runDir: string, saved: 
     opt.loadState(params.map((_, i) => (momenta.has(`momentum.${i}`) ? toFloat32(momenta.get(`momentum.${i}`)!) : null)));
   }
   let lastCheckpoint: number | null = saved ? saved.step : null;
+  // records a step once and replays it from then on (train/step.ts)
+  const stepper = new TrainStepper(rt, model, opt);
 
   const checkpoint = async (s: CheckpointState) => {
     const momentum: Array<[string, RawTensor]> = [];
@@ -287,7 +289,7 @@ async function trainLocked(rt: Runtime, o: TrainOptions, runDir: string, saved: 
     for await (const batch of loader.batches(state.epoch, state.index)) {
       if (state.step >= totalSteps) break;
       const B = batch.paths.length;
-      const values = await trainStep(rt, model, opt, batch.data, B, config.size);
+      const values = await stepper.step(batch.data, B, config.size);
       lastLoss = values.loss;
       if (!Number.isFinite(lastLoss)) {
         const kept = lastCheckpoint !== null ? `The last good checkpoint (step ${lastCheckpoint}) in ${runDir} is kept` : 'No checkpoint had been written yet';
@@ -305,6 +307,7 @@ async function trainLocked(rt: Runtime, o: TrainOptions, runDir: string, saved: 
       if (epochDone || state.step >= totalSteps) await checkpoint(state);
     }
   } finally {
+    stepper.dispose();
     opt.dispose();
     for (const p of params) p.dispose();
     student.dispose();
