@@ -75,9 +75,16 @@ function rowWorkgroup(invocations: number): [number, number] {
   return [x, 1];
 }
 
-const forwardSpec = kernelVariants((hasBias: boolean, relu: boolean, residual: boolean, split: boolean, wg: readonly number[]): KernelSpec => ({
+/**
+ * Quads of 4 output pixels per forward invocation (with BLOCK channels): 2 gives 64 multiply-adds per 16
+ * loaded values instead of 32 per 12. On lavapipe the direct forward convs of the trunk ran 1.2-1.9x
+ * faster with 2 than with 1 (3 and 4 slower or mixed; DESIGN.md, "What lavapipe makes of a kernel").
+ */
+const FORWARD_PIXEL_QUADS = 2;
+
+const forwardSpec = kernelVariants((hasBias: boolean, relu: boolean, residual: boolean, split: boolean, wg: readonly number[], pixelQuads: number): KernelSpec => ({
   shader: 'conv2d_forward',
-  defines: { TM: BLOCK, HAS_BIAS: hasBias, RELU: relu, RESIDUAL: residual, SPLIT: split },
+  defines: { TM: BLOCK, PQ: pixelQuads, HAS_BIAS: hasBias, RELU: relu, RESIDUAL: residual, SPLIT: split },
   params: [...GEOMETRY_PARAMS, ['pad4', 'u32'], ...SPLIT_PARAMS],
   bindings: [read('x'), read('wp', 'vec4f'), read('bias', 'f32', 'HAS_BIAS'), read('res', 'f32', 'RESIDUAL'), write('y')],
   workgroupSize: [wg[0], wg[1]],
@@ -250,17 +257,18 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
   const pad4 = pad4Of(g.Cout);
   const ownsPacked = !(w instanceof PackedConvWeights);
   const wp = w instanceof PackedConvWeights ? w.packed : packWeights(rt, w, g, pad4, true);
-  const pixelGroups = Math.ceil((g.OH * g.OW) / 4);
+  const pq = FORWARD_PIXEL_QUADS;
+  const pixelGroups = Math.ceil((g.OH * g.OW) / (4 * pq));
   const [wx, wy] = rowWorkgroup(pixelGroups);
   const groups: [number, number, number] = [Math.ceil(pixelGroups / wx), Math.ceil(g.Cout / BLOCK), g.N];
   const splits = opts.splits ?? gpuSplits(rt, groups[0] * wx * groups[1] * g.N, g.Cin);
   if (splits <= 1) {
-    rt.dispatch('conv2d', forwardSpec(!!bias, !!opts.relu, !!res, false, [wx, wy]), { ...geometryValues(g), pad4 }, { x, wp, bias, res, y }, groups);
+    rt.dispatch('conv2d', forwardSpec(!!bias, !!opts.relu, !!res, false, [wx, wy], pq), { ...geometryValues(g), pad4 }, { x, wp, bias, res, y }, groups);
   } else {
     const { chunk, used } = chunking(g.Cin, splits);
     const partial = rt.empty([used, ...y.shape], 'f32', 'conv2d output (partial sums)');
     groups[2] = g.N * used;
-    rt.dispatch('conv2d', forwardSpec(false, false, false, true, [wx, wy]), { ...geometryValues(g), pad4, splits: used, chunk }, { x, wp, y: partial }, groups);
+    rt.dispatch('conv2d', forwardSpec(false, false, false, true, [wx, wy], pq), { ...geometryValues(g), pad4, splits: used, chunk }, { x, wp, y: partial }, groups);
     const n = y.size;
     rt.dispatch('conv2d', splitEpilogueSpec(!!bias, !!opts.relu, !!res), { n, splits: used, OHW: g.OH * g.OW, Cout: g.Cout }, { partial, bias, res, out: y }, grid1d(n, 256));
     partial.dispose();
