@@ -16,6 +16,7 @@ export { Runtime, DeviceLostError, type AdapterDescription } from './graph/runti
 export { Tensor, sizeOf, shapeStr, type Shape, type DType } from './graph/tensor.js';
 export type { MemoryStats } from './graph/buffer-pool.js';
 export type { KernelTime } from './graph/profiler.js';
+export type { Recording } from './graph/recording.js';
 export { registerShaderSources } from './graph/shader-source.js';
 export { ShaderCompileError } from './graph/pipeline-cache.js';
 export type { KernelSpec } from './graph/kernel.js';
