@@ -9,6 +9,7 @@
 // map is small (grid z = batch x chunk); each chunk writes partial sums that sum_splits adds.
 //!include lib_conv_block
 const TM: u32 = ${TM}u;
+const QUADS: u32 = 1u;
 
 @compute @workgroup_size(WG_X, WG_Y)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
@@ -42,7 +43,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
   let wq0 = ci0 / 4u;
   let wco = KK * P.pad4;
 
-  var acc: array<vec4f, TM>;
+  var acc: array<vec4f, TM * QUADS>;
   for (var kh = 0u; kh < P.KH; kh = kh + 1u) {
     let a = i32(ih) + i32(P.pad) - i32(kh);
     if (a < 0 || a % i32(S) != 0) { continue; }
@@ -59,8 +60,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
       var di = (n * P.Cout + coBegin) * OHW + oh * P.OW;
       var wq = (kh * P.KW + kw) * P.pad4 + wq0 + coBegin * wco;
       for (var co = coBegin; co < coEnd; co = co + 1u) {
-        let dv = vec4f(dy[di + off.x], dy[di + off.y], dy[di + off.z], dy[di + off.w]) * mask;
-        accumulate_block(&acc, wq, dv);
+        var dv: array<vec4f, QUADS>;
+        dv[0] = vec4f(dy[di + off.x], dy[di + off.y], dy[di + off.z], dy[di + off.w]) * mask;
+        accumulate_block(&acc, wq, &dv);
         di = di + OHW;
         wq = wq + wco;
       }

@@ -1,22 +1,24 @@
 // Convolution as an implicit GEMM, NCHW: out[n, co, p] = sum_k W[co, k] * im2col(x)[n, k, p] (+ bias[co]),
 // with k = (ci, kh, kw) and p = (oh, ow). im2col is never materialised: each invocation computes the input
 // offsets of its pixels once per filter tap and walks the input channels with a fixed stride.
-// Register blocking: an invocation owns TM output channels x 4*PQ output pixels (vec4 accumulators), so each
-// step loads 4*PQ inputs and TM/4 vec4 weights for 4*TM*PQ multiply-adds. The channel block comes from the
-// workgroup id, so weight addresses are uniform across the workgroup. No workgroup memory: neighbouring
-// invocations share rows through the cache, and software rasterisers (lavapipe) run barriers poorly.
+// Register blocking: an invocation owns TM output channels x 4*QUADS output pixels (vec4 accumulators),
+// so each step loads 4*QUADS inputs and TM/4 vec4 weights for 4*TM*QUADS multiply-adds. The channel block
+// comes from the workgroup id, so weight addresses are uniform across the workgroup. No workgroup memory:
+// neighbouring invocations share rows through the cache, and software rasterisers (lavapipe) run
+// barriers poorly.
 // SPLIT: small feature maps give too few invocations to fill a GPU, so the input channels are split into
 // P.splits chunks (grid z = batch x chunk); each writes its partial sums, and sum_splits adds them and
 // applies the epilogue.
+//!include lib_conv_block
 const TM: u32 = ${TM}u;
-const PQ: u32 = ${PQ}u;
+const QUADS: u32 = ${PQ}u; // pixel quads
 
 @compute @workgroup_size(WG_X, WG_Y)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u,
         @builtin(local_invocation_id) lid: vec3u) {
   let OHW = P.OH * P.OW;
   // Pixel j of this invocation is p0 + j * WG_X, so neighbouring invocations read neighbouring pixels.
-  let p0 = wid.x * WG_X * 4u * PQ + lid.x;
+  let p0 = wid.x * WG_X * 4u * QUADS + lid.x;
   let pstep = WG_X;
   let co0 = wid.y * TM;
 #if ${SPLIT}
@@ -34,9 +36,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
   let HW = P.H * P.W;
   let KK = P.KH * P.KW;
   // Top-left input corner of each pixel's receptive field, in quads of 4 pixels.
-  var ihb: array<vec4i, PQ>;
-  var iwb: array<vec4i, PQ>;
-  for (var q = 0u; q < PQ; q = q + 1u) {
+  var ihb: array<vec4i, QUADS>;
+  var iwb: array<vec4i, QUADS>;
+  for (var q = 0u; q < QUADS; q = q + 1u) {
     for (var j = 0u; j < 4u; j = j + 1u) {
       let p = min(p0 + (4u * q + j) * pstep, OHW - 1u);
       ihb[q][j] = i32((p / P.OW) * P.stride) - i32(P.pad);
@@ -46,13 +48,13 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
   // Weights packed as [k][Cout padded] (conv2d_pack_weights): the TM channels are TM/4 vec4 loads.
   let wq0 = co0 / 4u;
 
-  var acc: array<vec4f, TM * PQ>; // acc[q * TM + r]: channel co0 + r, pixel quad q
+  var acc: array<vec4f, TM * QUADS>; // acc[q * TM + r]: channel co0 + r, pixel quad q
   let xn = n * P.Cin * HW;
   for (var kh = 0u; kh < P.KH; kh = kh + 1u) {
     for (var kw = 0u; kw < P.KW; kw = kw + 1u) {
-      var off: array<vec4u, PQ>;
-      var mask: array<vec4f, PQ>;
-      for (var q = 0u; q < PQ; q = q + 1u) {
+      var off: array<vec4u, QUADS>;
+      var mask: array<vec4f, QUADS>;
+      for (var q = 0u; q < QUADS; q = q + 1u) {
         let ih = ihb[q] + vec4i(i32(kh));
         let iw = iwb[q] + vec4i(i32(kw));
         let valid = (ih >= vec4i(0)) & (ih < vec4i(i32(P.H))) & (iw >= vec4i(0)) & (iw < vec4i(i32(P.W)));
@@ -63,20 +65,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
       var xi = xn + ciBegin * HW;
       var wq = (kh * P.KW + kw) * P.pad4 + wq0 + ciBegin * wstep;
       for (var ci = ciBegin; ci < ciEnd; ci = ci + 1u) {
-        var xv: array<vec4f, PQ>;
-        for (var q = 0u; q < PQ; q = q + 1u) {
+        var xv: array<vec4f, QUADS>;
+        for (var q = 0u; q < QUADS; q = q + 1u) {
           xv[q] = vec4f(x[xi + off[q].x], x[xi + off[q].y], x[xi + off[q].z], x[xi + off[q].w]) * mask[q];
         }
-        for (var b = 0u; b < TM / 4u; b = b + 1u) {
-          let wv = wp[wq + b];
-          for (var q = 0u; q < PQ; q = q + 1u) {
-            let a = q * TM + 4u * b;
-            acc[a] = fma(vec4f(wv.x), xv[q], acc[a]);
-            acc[a + 1u] = fma(vec4f(wv.y), xv[q], acc[a + 1u]);
-            acc[a + 2u] = fma(vec4f(wv.z), xv[q], acc[a + 2u]);
-            acc[a + 3u] = fma(vec4f(wv.w), xv[q], acc[a + 3u]);
-          }
-        }
+        accumulate_block(&acc, wq, &xv);
         xi = xi + HW;
         wq = wq + wstep;
       }
@@ -91,7 +84,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
 #else
     let base = (n * P.Cout + co) * OHW + p0;
 #endif
-    for (var q = 0u; q < PQ; q = q + 1u) {
+    for (var q = 0u; q < QUADS; q = q + 1u) {
 #if ${HAS_BIAS}
       var b = acc[q * TM + r] + vec4f(bias[co]);
 #else
