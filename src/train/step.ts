@@ -11,9 +11,10 @@ export interface TrainStepperOptions {
   replay?: boolean;
 }
 
+/** Batch shapes kept recorded: a run's full batches and its last, smaller batch of each epoch. */
+const RECORDED_SHAPES = 2;
+
 interface RecordedStep {
-  /** Batch, size and optimiser state the recording was made for. */
-  key: string;
   recording: Recording;
   input: GPUBuffer;
   outputs: Array<[string, GPUBuffer]>;
@@ -28,50 +29,61 @@ interface RecordedStep {
  * A step is the same dispatches on the same buffers every time, so the stepper records the second step
  * of a batch shape (the first creates the momentum buffers) and replays it from then on: the GPU work is
  * identical, the host work per step drops from autograd and ~270 kernel launches to re-encoding them
- * (DESIGN.md, "Recorded steps"). A new batch shape or optimiser state records again.
+ * (DESIGN.md, "Recorded steps"). The two most recently used batch shapes stay recorded; new momentum
+ * buffers (a resumed run) drop every recording.
  */
 export class TrainStepper {
-  private recorded: RecordedStep | null = null;
+  /** By batch shape, least recently used first. */
+  private readonly recorded = new Map<string, RecordedStep>();
+  /** The optimiser state the recordings bind (`SGD.stateVersion`). */
+  private stateVersion: number;
 
   constructor(
     private readonly rt: Runtime,
     private readonly model: DistillationModel,
     private readonly opt: SGD,
     private readonly options: TrainStepperOptions = {},
-  ) {}
+  ) {
+    this.stateVersion = opt.stateVersion;
+  }
 
   /** True when the next step of this shape is a replay. */
   willReplay(batch: number, size: number): boolean {
-    return this.recorded?.key === this.keyOf(batch, size);
+    return this.opt.stateVersion === this.stateVersion && this.recorded.has(`${batch}x${size}`);
   }
 
   step(data: Float32Array, batch: number, size: number): Promise<Record<string, number>> {
     return this.rt.exclusive(async () => {
-      const key = this.keyOf(batch, size);
-      if (this.recorded?.key === key) return this.replay(this.recorded, data);
-      this.dropRecording();
+      if (this.opt.stateVersion !== this.stateVersion) {
+        this.dispose();
+        this.stateVersion = this.opt.stateVersion;
+      }
+      const key = `${batch}x${size}`;
+      const recorded = this.recorded.get(key);
+      if (recorded) {
+        this.recorded.delete(key);
+        this.recorded.set(key, recorded); // most recently used last
+        return this.replay(recorded, data);
+      }
       // the first update creates the momentum buffers (a different kernel): record the one after it
       if (this.options.replay === false || this.opt.updates === 0) return (await this.run(data, batch, size)).values;
       const bns = this.model.student.batchNormLayers();
       const before = bns.map((b) => b.batchesTracked);
       const { result, recording } = await this.rt.capture(() => this.run(data, batch, size));
-      this.recorded = { key, recording, input: result.input, outputs: result.outputs, tracked: bns.map((b, i) => b.batchesTracked - before[i]) };
+      this.recorded.set(key, { recording, input: result.input, outputs: result.outputs, tracked: bns.map((b, i) => b.batchesTracked - before[i]) });
+      if (this.recorded.size > RECORDED_SHAPES) {
+        const [oldest, r] = this.recorded.entries().next().value!;
+        r.recording.dispose();
+        this.recorded.delete(oldest);
+      }
       return result.values;
     });
   }
 
-  /** Frees the recording (its reserved buffers go back to the pool). */
+  /** Frees the recordings (their reserved buffers go back to the pool). */
   dispose(): void {
-    this.dropRecording();
-  }
-
-  private keyOf(batch: number, size: number): string {
-    return `${batch}x${size}@${this.opt.stateVersion}`;
-  }
-
-  private dropRecording(): void {
-    this.recorded?.recording.dispose();
-    this.recorded = null;
+    for (const r of this.recorded.values()) r.recording.dispose();
+    this.recorded.clear();
   }
 
   private async run(data: Float32Array, batch: number, size: number) {
