@@ -10,6 +10,7 @@
  * the recording lives; long-lived tensors it reads or writes (weights, momentum) must outlive it, and
  * host state the session changes besides GPU memory is the caller's to replay (train/step.ts).
  */
+import { BindGroupCache } from './bind-groups.js';
 import type { BufferPool } from './buffer-pool.js';
 
 export type CapturedOp =
@@ -18,6 +19,8 @@ export type CapturedOp =
       op: string;
       pipeline: GPUComputePipeline;
       layout: GPUBindGroupLayout;
+      /** The layout's signature (`CompiledKernel.layoutSignature`), the bind group cache's key. */
+      signature: string;
       /** The packed kernel parameters (empty when the kernel has none). */
       params: Uint8Array;
       buffers: GPUBuffer[];
@@ -64,15 +67,15 @@ export class Recording {
     const { device } = host;
     const align = device.limits.minUniformBufferOffsetAlignment;
     // one uniform arena for every dispatch's parameters, written once: they are the same at every replay
+    const slot = (bytes: number) => Math.ceil(bytes / align) * align;
     const dispatches = ops.filter((o) => o.kind === 'dispatch');
     this.dispatchCount = dispatches.length;
-    const slots = dispatches.map((d) => Math.ceil(d.params.byteLength / align) * align);
-    const arenaBytes = slots.reduce((a, b) => a + b, 0);
+    const arenaBytes = dispatches.reduce((sum, d) => sum + slot(d.params.byteLength), 0);
     this.arena = arenaBytes > 0 ? device.createBuffer({ size: arenaBytes, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'recording-params' }) : null;
     const arenaCpu = new Uint8Array(arenaBytes);
-    const groups = new Map<string, GPUBindGroup>();
-    const ids = new Map<GPUBuffer, number>();
-    const idOf = (b: GPUBuffer) => ids.get(b) ?? (ids.set(b, ids.size), ids.size - 1);
+    // the arena is bound with a dynamic offset, so a group depends on the layout and buffers only, as in
+    // the recorder; this cache is the recording's own (its groups bind its arena)
+    const groups = new BindGroupCache(device);
     let offset = 0;
     let segment: Segment = { writes: [], commands: [] };
     for (const o of ops) {
@@ -90,11 +93,9 @@ export class Recording {
       }
       const size = o.params.byteLength;
       arenaCpu.set(o.params, offset);
-      // the arena is bound with a dynamic offset, so a group depends on the layout and buffers only
-      const key = `${layoutIds.id(o.layout)}|${size}|${o.buffers.map(idOf).join(',')}`;
-      const group = this.bindGroup(o.layout, size, o.buffers, groups, key);
-      segment.commands.push({ kind: 'dispatch', pipeline: o.pipeline, bindGroup: group, offsets: size > 0 ? [offset] : [], workgroups: o.workgroups });
-      offset += Math.ceil(size / align) * align;
+      const bindGroup = groups.get(o.layout, o.signature, size > 0 ? { buffer: this.arena!, size } : null, o.buffers);
+      segment.commands.push({ kind: 'dispatch', pipeline: o.pipeline, bindGroup, offsets: size > 0 ? [offset] : [], workgroups: o.workgroups });
+      offset += slot(size);
     }
     if (segment.writes.length > 0 || segment.commands.length > 0) this.segments.push(segment);
     if (this.arena) device.queue.writeBuffer(this.arena, 0, arenaCpu);
@@ -106,17 +107,6 @@ export class Recording {
     }
     this.reserved = [...referenced];
     host.pool.reserve(this.reserved);
-  }
-
-  private bindGroup(layout: GPUBindGroupLayout, uniformBytes: number, buffers: GPUBuffer[], cache: Map<string, GPUBindGroup>, key: string): GPUBindGroup {
-    const hit = cache.get(key);
-    if (hit) return hit;
-    const entries: GPUBindGroupEntry[] = [];
-    if (uniformBytes > 0) entries.push({ binding: 0, resource: { buffer: this.arena!, offset: 0, size: uniformBytes } });
-    buffers.forEach((buffer, i) => entries.push({ binding: i + 1, resource: { buffer } }));
-    const group = this.host.device.createBindGroup({ layout, entries, label: 'recording' });
-    cache.set(key, group);
-    return group;
   }
 
   /** The buffers the session wrote from the host, in order: what `replay` can be given new contents for. */
@@ -184,9 +174,4 @@ export class Recording {
   }
 }
 
-/** Small ids for layouts (bind group keys). */
-const layoutIds = (() => {
-  const ids = new WeakMap<GPUBindGroupLayout, number>();
-  let next = 0;
-  return { id: (l: GPUBindGroupLayout) => ids.get(l) ?? (ids.set(l, next), next++) };
-})();
+
