@@ -16,7 +16,7 @@ import { toInput } from './data/resize.js';
 import { labelComponents } from './eval/metrics.js';
 import { normalizeScore } from './eval/thresholds.js';
 import { createDevice } from './graph/device.js';
-import type { Recording } from './graph/recording.js';
+import { RecordingCache, type Recording } from './graph/recording.js';
 import type { Runtime } from './graph/runtime.js';
 import type { MethodConfig } from './model/config.js';
 import { imageScore } from './model/anomaly-map.js';
@@ -123,9 +123,6 @@ function parseConfig(bytes: Uint8Array | string, name: string): RunConfig {
   return c;
 }
 
-/** Chunk sizes whose inspection is kept recorded (each holds its own working set of GPU buffers). */
-const RECORDED_CHUNK_SIZES = 2;
-
 export class Detector {
   /**
    * Record each chunk size's inspection the first time and replay it after (graph/recording.ts): the same
@@ -133,7 +130,8 @@ export class Detector {
    * time). The two most recently used chunk sizes stay recorded. False: every inspection through the model.
    */
   replay = true;
-  private readonly recorded = new Map<number, { recording: Recording; input: GPUBuffer; output: GPUBuffer }>();
+  /** Recorded inspections by chunk size (each holds its own working set of GPU buffers). */
+  private readonly recorded = new RecordingCache<number, { recording: Recording; input: GPUBuffer; output: GPUBuffer }>(2);
 
   private constructor(
     readonly runtime: Runtime,
@@ -191,10 +189,8 @@ export class Detector {
     const S = this.size;
     // exclusive: an inspection asked for while a training step (or another inspection) runs waits its turn
     return rt.exclusive(async () => {
-      const recorded = this.recorded.get(n);
-      if (recorded && this.replay) {
-        this.recorded.delete(n);
-        this.recorded.set(n, recorded); // most recently used last
+      const recorded = this.replay ? this.recorded.use(n) : undefined;
+      if (recorded) {
         recorded.recording.replay([[recorded.input, data]]);
         return new Float32Array(await rt.readBuffer(recorded.output, n * S * S * 4));
       }
@@ -209,12 +205,7 @@ export class Detector {
         });
       if (!this.replay) return run();
       const { result, recording } = await rt.capture(run);
-      this.recorded.set(n, { recording, input, output });
-      if (this.recorded.size > RECORDED_CHUNK_SIZES) {
-        const [oldest, r] = this.recorded.entries().next().value!;
-        r.recording.dispose();
-        this.recorded.delete(oldest);
-      }
+      this.recorded.add(n, { recording, input, output });
       return result;
     });
   }
@@ -228,7 +219,6 @@ export class Detector {
 
   /** Frees the model's GPU memory (and the runtime, if the detector made it). */
   dispose(): void {
-    for (const r of this.recorded.values()) r.recording.dispose();
     this.recorded.clear();
     this.model.dispose();
     this.teacher?.dispose();

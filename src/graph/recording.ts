@@ -175,3 +175,48 @@ export class Recording {
 }
 
 
+/**
+ * Recordings by key (a batch shape), at most `capacity`: adding one more disposes the least recently used.
+ * Each recording holds its own reserved working set of buffers, so only the few in use are kept.
+ */
+export class RecordingCache<K, V extends { recording: Recording }> {
+  /** Least recently used first. */
+  private readonly entries = new Map<K, V>();
+
+  constructor(private readonly capacity: number) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  has(key: K): boolean {
+    return this.entries.has(key);
+  }
+
+  /** The entry for `key`, which becomes the most recently used. */
+  use(key: K): V | undefined {
+    const entry = this.entries.get(key);
+    if (entry) {
+      this.entries.delete(key);
+      this.entries.set(key, entry);
+    }
+    return entry;
+  }
+
+  add(key: K, entry: V): void {
+    this.entries.get(key)?.recording.dispose();
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+    if (this.entries.size > this.capacity) {
+      const [oldest, dropped] = this.entries.entries().next().value!;
+      dropped.recording.dispose();
+      this.entries.delete(oldest);
+    }
+  }
+
+  /** Disposes every recording. */
+  clear(): void {
+    for (const e of this.entries.values()) e.recording.dispose();
+    this.entries.clear();
+  }
+}

@@ -1,6 +1,6 @@
 /** Optimisation steps, shared by the Node trainer, the browser demo and the benchmark. */
 import { backward } from '../autograd/engine.js';
-import type { Recording } from '../graph/recording.js';
+import { RecordingCache, type Recording } from '../graph/recording.js';
 import type { Runtime } from '../graph/runtime.js';
 import type { Tensor } from '../graph/tensor.js';
 import type { DistillationModel } from '../model/distill.js';
@@ -10,9 +10,6 @@ export interface TrainStepperOptions {
   /** Replay recorded steps (default true); false runs every step through autograd (profiling, tests). */
   replay?: boolean;
 }
-
-/** Batch shapes kept recorded: a run's full batches and its last, smaller batch of each epoch. */
-const RECORDED_SHAPES = 2;
 
 interface RecordedStep {
   recording: Recording;
@@ -33,8 +30,8 @@ interface RecordedStep {
  * buffers (a resumed run) drop every recording.
  */
 export class TrainStepper {
-  /** By batch shape, least recently used first. */
-  private readonly recorded = new Map<string, RecordedStep>();
+  /** By batch shape: two, a run's full batches and the last, smaller batch of each epoch. */
+  private readonly recorded = new RecordingCache<string, RecordedStep>(2);
   /** The optimiser state the recordings bind (`SGD.stateVersion`). */
   private stateVersion: number;
 
@@ -59,30 +56,20 @@ export class TrainStepper {
         this.stateVersion = this.opt.stateVersion;
       }
       const key = `${batch}x${size}`;
-      const recorded = this.recorded.get(key);
-      if (recorded) {
-        this.recorded.delete(key);
-        this.recorded.set(key, recorded); // most recently used last
-        return this.replay(recorded, data);
-      }
+      const recorded = this.recorded.use(key);
+      if (recorded) return this.replay(recorded, data);
       // the first update creates the momentum buffers (a different kernel): record the one after it
       if (this.options.replay === false || this.opt.updates === 0) return (await this.run(data, batch, size)).values;
       const bns = this.model.student.batchNormLayers();
       const before = bns.map((b) => b.batchesTracked);
       const { result, recording } = await this.rt.capture(() => this.run(data, batch, size));
-      this.recorded.set(key, { recording, input: result.input, outputs: result.outputs, tracked: bns.map((b, i) => b.batchesTracked - before[i]) });
-      if (this.recorded.size > RECORDED_SHAPES) {
-        const [oldest, r] = this.recorded.entries().next().value!;
-        r.recording.dispose();
-        this.recorded.delete(oldest);
-      }
+      this.recorded.add(key, { recording, input: result.input, outputs: result.outputs, tracked: bns.map((b, i) => b.batchesTracked - before[i]) });
       return result.values;
     });
   }
 
   /** Frees the recordings (their reserved buffers go back to the pool). */
   dispose(): void {
-    for (const r of this.recorded.values()) r.recording.dispose();
     this.recorded.clear();
   }
 
