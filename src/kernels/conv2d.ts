@@ -88,9 +88,9 @@ function rowWorkgroup(invocations: number): [number, number] {
  */
 const FORWARD_PIXEL_QUADS = 2;
 
-const forwardSpec = kernelVariants((hasBias: boolean, relu: boolean, residual: boolean, split: boolean, wg: readonly number[], pixelQuads: number): KernelSpec => ({
+const forwardSpec = kernelVariants((hasBias: boolean, relu: boolean, residual: boolean, split: boolean, wg: readonly number[]): KernelSpec => ({
   shader: 'conv2d_forward',
-  defines: { TM: BLOCK, PQ: pixelQuads, HAS_BIAS: hasBias, RELU: relu, RESIDUAL: residual, SPLIT: split },
+  defines: { TM: BLOCK, PQ: FORWARD_PIXEL_QUADS, HAS_BIAS: hasBias, RELU: relu, RESIDUAL: residual, SPLIT: split },
   params: [...GEOMETRY_PARAMS, ['pad4', 'u32'], ...SPLIT_PARAMS],
   bindings: [read('x'), read('wp', 'vec4f'), read('bias', 'f32', 'HAS_BIAS'), read('res', 'f32', 'RESIDUAL'), write('y')],
   workgroupSize: [wg[0], wg[1]],
@@ -263,18 +263,17 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
   const pad4 = pad4Of(g.Cout);
   const ownsPacked = !(w instanceof PackedConvWeights);
   const wp = w instanceof PackedConvWeights ? w.packed : packWeights(rt, w, g, pad4, true);
-  const pq = FORWARD_PIXEL_QUADS;
-  const pixelGroups = Math.ceil((g.OH * g.OW) / (4 * pq));
+  const pixelGroups = Math.ceil((g.OH * g.OW) / (4 * FORWARD_PIXEL_QUADS));
   const [wx, wy] = rowWorkgroup(pixelGroups);
   const groups: [number, number, number] = [Math.ceil(pixelGroups / wx), Math.ceil(g.Cout / BLOCK), g.N];
   const splits = opts.splits ?? gpuSplits(rt, groups[0] * wx * groups[1] * g.N, g.Cin);
   if (splits <= 1) {
-    rt.dispatch('conv2d', forwardSpec(!!bias, !!opts.relu, !!res, false, [wx, wy], pq), { ...geometryValues(g), pad4 }, { x, wp, bias, res, y }, groups);
+    rt.dispatch('conv2d', forwardSpec(!!bias, !!opts.relu, !!res, false, [wx, wy]), { ...geometryValues(g), pad4 }, { x, wp, bias, res, y }, groups);
   } else {
     const { chunk, used } = chunking(g.Cin, splits);
     const partial = rt.empty([used, ...y.shape], 'f32', 'conv2d output (partial sums)');
     groups[2] = g.N * used;
-    rt.dispatch('conv2d', forwardSpec(false, false, false, true, [wx, wy], pq), { ...geometryValues(g), pad4, splits: used, chunk }, { x, wp, y: partial }, groups);
+    rt.dispatch('conv2d', forwardSpec(false, false, false, true, [wx, wy]), { ...geometryValues(g), pad4, splits: used, chunk }, { x, wp, y: partial }, groups);
     const n = y.size;
     rt.dispatch('conv2d', splitEpilogueSpec(!!bias, !!opts.relu, !!res), { n, splits: used, OHW: g.OH * g.OW, Cout: g.Cout }, { partial, bias, res, out: y }, grid1d(n, 256));
     partial.dispose();
