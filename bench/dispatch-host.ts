@@ -77,23 +77,18 @@ async function main(): Promise<void> {
   const opt = new SGD(model.parameters(), { lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay });
   const rng = new Rng(5);
   const data = Float32Array.from({ length: 2 * 3 * 32 * 32 }, () => rng.normal());
-  cases.push(await measure(rt, 'stfpm training step (loss, backward, SGD), batch 2, 32 px', repeats, () => rt.tidy(() => {
+  const trainingStep = () => rt.tidy(() => {
     const input = rt.tensor(data, [2, 3, 32, 32]);
     const { loss } = model.trainLoss(input);
     backward(loss);
     opt.step();
     opt.zeroGrad();
-  })));
+  });
+  cases.push(await measure(rt, 'stfpm training step (loss, backward, SGD), batch 2, 32 px', repeats, trainingStep));
 
   // The same step recorded once and replayed (train/step.ts does this from a run's third step on): the
   // replay re-encodes the recorded dispatches and submits them; no autograd, no parameter packing.
-  const { recording } = await rt.capture(async () => rt.tidy(() => {
-    const input = rt.tensor(data, [2, 3, 32, 32]);
-    const { loss } = model.trainLoss(input);
-    backward(loss);
-    opt.step();
-    opt.zeroGrad();
-  }));
+  const { recording } = await rt.capture(async () => trainingStep());
   const input = recording.inputs()[0];
   cases.push(await measure(rt, 'the same step, recorded and replayed', repeats, () => recording.replay([[input, data]]), recording.dispatchCount));
   recording.dispose();
@@ -102,11 +97,12 @@ async function main(): Promise<void> {
   // records it on first use of a batch size and replays it after
   const inspect = new DistillationModel(teacher, ResNetTrunk.random(rt, 2), [], config);
   await inspect.foldForInference();
-  const image = rt.tensor(data.subarray(0, 3 * 32 * 32), [1, 3, 32, 32]).keep();
+  const pixels = data.subarray(0, 3 * 32 * 32);
+  const image = rt.tensor(pixels, [1, 3, 32, 32]).keep();
   cases.push(await measure(rt, 'anomaly map (teacher, folded student, map), batch 1, 32 px', repeats, () => rt.tidy(() => inspect.anomalyMap(image).dispose())));
-  const inspection = await rt.capture(async () => rt.tidy(() => inspect.anomalyMap(rt.tensor(data.subarray(0, 3 * 32 * 32), [1, 3, 32, 32])).dispose()));
+  const inspection = await rt.capture(async () => rt.tidy(() => inspect.anomalyMap(rt.tensor(pixels, [1, 3, 32, 32])).dispose()));
   const imageInput = inspection.recording.inputs()[0];
-  cases.push(await measure(rt, 'the same map, recorded and replayed', repeats, () => inspection.recording.replay([[imageInput, data.subarray(0, 3 * 32 * 32)]]), inspection.recording.dispatchCount));
+  cases.push(await measure(rt, 'the same map, recorded and replayed', repeats, () => inspection.recording.replay([[imageInput, pixels]]), inspection.recording.dispatchCount));
   inspection.recording.dispose();
 
   const bg = rt.recorder.bindGroups;
