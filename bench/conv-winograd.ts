@@ -1,10 +1,10 @@
 /**
- * Winograd F(2x2, 3x3) against the direct convolution for every stride-1 3x3 conv of ResNet18
+ * Winograd F(2x2, 3x3) and F(4x4, 3x3) against the direct convolution for every stride-1 3x3 conv of ResNet18
  * conv1..layer3, forward (frozen weights: packed or transformed once, as the teacher and a folded student)
  * and backward-data (weights transformed at every call, as in training) and the weight gradient (F(3x3, 2x2)),
  * at inference and training sizes:
  * median of 5 after a warm-up, GPU drained around each. GFLOP/s are direct-equivalent (2 x the direct
- * convolution's multiply-adds), so the two columns compare time.
+ * convolution's multiply-adds), so the columns compare time.
  *
  *   npx tsx bench/conv-winograd.ts [--settings 1x256,8x128] [--out bench/results/conv-winograd]   (OUT.json, OUT.md)
  */
@@ -12,7 +12,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Command } from 'commander';
 import { createDevice } from '../src/graph/device.js';
-import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dMacs, PackedConvWeights, type ConvAlgorithm } from '../src/kernels/conv2d.js';
+import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dMacs, PackedConvWeights } from '../src/kernels/conv2d.js';
+import { winogradConv, winogradWeights, type WinogradTile } from '../src/kernels/conv2d-winograd.js';
 import { time, type Timing } from './lib/timing.js';
 import { geometryOf, resnetConvShapes } from './sections/kernels.js';
 
@@ -21,67 +22,86 @@ const opts = new Command()
   .option('--settings <list>', 'batch x input size pairs', '1x256,8x128')
   .parse()
   .opts<{ out: string; settings: string }>();
-const ALGORITHMS: ConvAlgorithm[] = ['direct', 'winograd'];
+/** The algorithms compared: the direct kernels, and Winograd with each tile (the weight gradient has one Winograd form, F(3x3, 2x2)). */
+const METHODS = ['direct', 'F(2x2, 3x3)', 'F(4x4, 3x3)'] as const;
+type Method = (typeof METHODS)[number];
+const tileOf = (m: Method): WinogradTile => (m === 'F(2x2, 3x3)' ? 2 : 4);
+const PASSES = ['forward (frozen)', 'backward-data', 'backward-weight'] as const;
 const SETTINGS = opts.settings.split(',').map((s) => s.split('x').map(Number)).map(([batch, size]) => ({ batch, size }));
 
-interface Row { batch: number; size: number; conv: string; count: number; pass: string; gflop: number; ms: Record<ConvAlgorithm, Timing>; speedup: number }
+interface Row { batch: number; size: number; conv: string; count: number; pass: string; gflop: number; ms: Partial<Record<Method, Timing>> }
 const rows: Row[] = [];
 const rt = await createDevice();
 const fill = (n: number, f: (i: number) => number) => Float32Array.from({ length: n }, (_, i) => f(i));
+const rate = (gflop: number, t: Timing | undefined) => (t ? `${t.median.toFixed(1)} ms ${(gflop / (t.median / 1e3)).toFixed(1)} GFLOP/s` : '-');
 for (const { batch, size } of SETTINGS) {
   for (const c of resnetConvShapes(size).filter((s) => s.k === 3 && s.stride === 1)) {
     const g = geometryOf(c, batch);
     const x = rt.tensor(fill(batch * c.cin * c.hw * c.hw, Math.sin), [batch, c.cin, c.hw, c.hw]).keep();
     const w = rt.tensor(fill(c.cout * c.cin * 9, (i) => Math.cos(i) * 0.05), [c.cout, c.cin, 3, 3]).keep();
     const dy = rt.tensor(fill(batch * c.cout * g.OH * g.OW, Math.cos), [batch, c.cout, g.OH, g.OW]).keep();
-    // frozen weights packed both ways (a runtime that prefers Winograd keeps its transform)
+    // frozen weights: packed for the direct kernel, transformed once for each tile
     const packed = PackedConvWeights.of(rt, w, { stride: 1, padding: 1 });
+    const frozen = { 2: winogradWeights(rt, w, true, 2).keep(), 4: winogradWeights(rt, w, true, 4).keep() };
     const gflop = (2 * conv2dMacs(g)) / 1e9;
-    const cases: Array<[string, (a: ConvAlgorithm) => unknown]> = [
-      ['forward (frozen)', (algorithm) => conv2dForward(rt, x, packed, null, { padding: 1, relu: true, algorithm }).dispose()],
-      ['backward-data', (algorithm) => conv2dBackwardData(rt, dy, w, g, { algorithm }).dispose()],
-      ['backward-weight', (algorithm) => conv2dBackwardWeight(rt, dy, x, g, { algorithm }).dispose()],
-    ];
-    for (const [pass, run] of cases) {
-      const ms = {} as Record<ConvAlgorithm, Timing>;
-      for (const a of ALGORITHMS) ms[a] = await time(() => run(a), () => rt.sync(), { warmup: 1, runs: 5 });
-      const row = { batch, size, conv: c.name, count: c.count, pass, gflop, ms, speedup: ms.direct.median / ms.winograd.median };
+    const cases: Record<(typeof PASSES)[number], Partial<Record<Method, () => void>>> = {
+      'forward (frozen)': {
+        direct: () => conv2dForward(rt, x, packed, null, { padding: 1, relu: true, algorithm: 'direct' }).dispose(),
+        'F(2x2, 3x3)': () => winogradConv(rt, x, frozen[2], c.cout, 1, { relu: true }).dispose(),
+        'F(4x4, 3x3)': () => winogradConv(rt, x, frozen[4], c.cout, 1, { relu: true }).dispose(),
+      },
+      // as in training: the weights transformed at every call
+      'backward-data': Object.fromEntries(METHODS.map((m) => [m, m === 'direct'
+        ? () => conv2dBackwardData(rt, dy, w, g, { algorithm: 'direct' }).dispose()
+        : () => rt.tidy(() => winogradConv(rt, dy, winogradWeights(rt, w, false, tileOf(m)), c.cin, 1)).dispose()])),
+      'backward-weight': {
+        direct: () => conv2dBackwardWeight(rt, dy, x, g, { algorithm: 'direct' }).dispose(),
+        'F(2x2, 3x3)': () => conv2dBackwardWeight(rt, dy, x, g, { algorithm: 'winograd' }).dispose(),
+      },
+    };
+    for (const pass of PASSES) {
+      const row: Row = { batch, size, conv: c.name, count: c.count, pass, gflop, ms: {} };
+      for (const m of METHODS) {
+        const run = cases[pass][m];
+        if (run) row.ms[m] = await time(run, () => rt.sync(), { warmup: 1, runs: 5 });
+      }
       rows.push(row);
-      const rate = (t: Timing) => `${t.median.toFixed(1)} ms ${(gflop / (t.median / 1e3)).toFixed(1)} GFLOP/s`;
-      console.log(`batch ${batch} ${size} px ${c.name} ${pass}: direct ${rate(ms.direct)}, winograd ${rate(ms.winograd)}: ${row.speedup.toFixed(2)}x`);
+      console.log(`batch ${batch} ${size} px ${c.name} ${pass}: ${METHODS.map((m) => `${m} ${rate(gflop, row.ms[m])}`).join(', ')}`);
     }
     packed.dispose();
-    for (const t of [x, w, dy]) t.dispose();
+    for (const t of [x, w, dy, frozen[2], frozen[4]]) t.dispose();
   }
 }
 // the trunk's stride-1 3x3 convs together, each shape weighted by how many the trunk has
-const totals = SETTINGS.flatMap(({ batch, size }) => ['forward (frozen)', 'backward-data', 'backward-weight'].map((pass) => {
+const totals = SETTINGS.flatMap(({ batch, size }) => PASSES.map((pass) => {
   const rs = rows.filter((r) => r.batch === batch && r.size === size && r.pass === pass);
-  const sum = (a: ConvAlgorithm) => rs.reduce((s, r) => s + r.count * r.ms[a].median, 0);
-  return { batch, size, pass, directMs: sum('direct'), winogradMs: sum('winograd'), speedup: sum('direct') / sum('winograd') };
+  const ms = Object.fromEntries(METHODS.filter((m) => rs.every((r) => r.ms[m])).map((m) => [m, rs.reduce((s, r) => s + r.count * r.ms[m]!.median, 0)])) as Partial<Record<Method, number>>;
+  return { batch, size, pass, ms };
 }));
-for (const t of totals) console.log(`trunk 3x3 stride-1 convs, batch ${t.batch} ${t.size} px ${t.pass}: direct ${t.directMs.toFixed(0)} ms, winograd ${t.winogradMs.toFixed(0)} ms: ${t.speedup.toFixed(2)}x`);
+const cell = (v: number | undefined, digits: number) => (v === undefined ? '-' : v.toFixed(digits));
+for (const t of totals) console.log(`trunk 3x3 stride-1 convs, batch ${t.batch} ${t.size} px ${t.pass}: ${METHODS.map((m) => `${m} ${cell(t.ms[m], 0)} ms`).join(', ')}`);
 const date = new Date().toISOString();
 const adapter = rt.adapter;
 const md = [
-  '# Winograd F(2x2, 3x3) against the direct convolution',
+  '# Winograd F(2x2, 3x3) and F(4x4, 3x3) against the direct convolution',
   '',
   `${date} · adapter: ${adapter.vendor} / ${adapter.architecture} / ${adapter.description}${adapter.isSoftware ? ' (software)' : ''} · \`npx tsx bench/conv-winograd.ts\``,
   '',
   'Every stride-1 3x3 conv of ResNet18 conv1..layer3. Forward with frozen weights (packed or transformed once, as the',
   'teacher and a folded student), ReLU fused; backward-data with the weights transformed at every call (training);',
-  'backward-weight by F(3x3, 2x2) over all the tiles of the batch.',
-  'Median of 5 after a warm-up, GPU drained around each; GFLOP/s are direct-equivalent (2 x the direct multiply-adds).',
+  'backward-weight by F(3x3, 2x2) over all the tiles of the batch (its one Winograd form).',
+  'Median of 5 after a warm-up, GPU drained around each; GFLOP/s are direct-equivalent (2 x the direct multiply-adds),',
+  'so the columns compare time.',
   '',
-  '| batch | size | conv | pass | direct ms | winograd ms | direct GFLOP/s | winograd GFLOP/s | speed-up |',
-  '|---:|---:|---|---|---:|---:|---:|---:|---:|',
-  ...rows.map((r) => `| ${r.batch} | ${r.size} | ${r.conv} (x${r.count}) | ${r.pass} | ${r.ms.direct.median.toFixed(1)} | ${r.ms.winograd.median.toFixed(1)} | ${(r.gflop / (r.ms.direct.median / 1e3)).toFixed(1)} | ${(r.gflop / (r.ms.winograd.median / 1e3)).toFixed(1)} | **${r.speedup.toFixed(2)}x** |`),
+  `| batch | size | conv | pass | ${METHODS.map((m) => `${m} ms`).join(' | ')} | ${METHODS.map((m) => `${m} GFLOP/s`).join(' | ')} |`,
+  `|---:|---:|---|---|${METHODS.map(() => '---:').join('|')}|${METHODS.map(() => '---:').join('|')}|`,
+  ...rows.map((r) => `| ${r.batch} | ${r.size} | ${r.conv} (x${r.count}) | ${r.pass} | ${METHODS.map((m) => cell(r.ms[m]?.median, 1)).join(' | ')} | ${METHODS.map((m) => (r.ms[m] ? (r.gflop / (r.ms[m]!.median / 1e3)).toFixed(1) : '-')).join(' | ')} |`),
   '',
-  'All of the trunk\'s stride-1 3x3 convs (each shape times its count):',
+  'All of the trunk\'s stride-1 3x3 convs (each shape times its count), and the speed-up over the direct kernels:',
   '',
-  '| batch | size | pass | direct ms | winograd ms | speed-up |',
-  '|---:|---:|---|---:|---:|---:|',
-  ...totals.map((t) => `| ${t.batch} | ${t.size} | ${t.pass} | ${t.directMs.toFixed(0)} | ${t.winogradMs.toFixed(0)} | **${t.speedup.toFixed(2)}x** |`),
+  `| batch | size | pass | ${METHODS.map((m) => `${m} ms`).join(' | ')} | ${METHODS.slice(1).map((m) => `${m} speed-up`).join(' | ')} |`,
+  `|---:|---:|---|${METHODS.map(() => '---:').join('|')}|${METHODS.slice(1).map(() => '---:').join('|')}|`,
+  ...totals.map((t) => `| ${t.batch} | ${t.size} | ${t.pass} | ${METHODS.map((m) => cell(t.ms[m], 0)).join(' | ')} | ${METHODS.slice(1).map((m) => (t.ms[m] ? `**${(t.ms.direct! / t.ms[m]!).toFixed(2)}x**` : '-')).join(' | ')} |`),
   '',
 ].join('\n');
 mkdirSync(dirname(opts.out), { recursive: true });

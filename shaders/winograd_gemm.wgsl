@@ -1,19 +1,20 @@
-// The 16 GEMMs of Winograd F(2x2, 3x3): M[e][o][j] = sum over k of U[e][k][o] * V[e][k][j], one per tile
-// element e (grid z). A convolution: k = input channel, o = output channel, j = tile. A weight gradient:
+// The GEMMs of Winograd: M[e][o][j] = sum over k of U[e][k][o] * V[e][k][j], one per tile element e
+// (grid z). A convolution: k = input channel, o = output channel, j = tile. A weight gradient:
 // k = tile, o = output channel, j = input channel. Register blocking (accumulate_block, as the direct
 // convolutions): an invocation owns TM rows o x QUADS quads of consecutive columns j, so each step is QUADS
-// vec4 loads of V (contiguous: neighbouring invocations read neighbouring vec4s) and TM/4 vec4 loads of U
-// whose address is uniform across the workgroup (the row block comes from the workgroup id), for
-// 4*TM*QUADS multiply-adds, with no bounds masks or filter taps.
+// vec4 loads of V (contiguous: neighbouring invocations read neighbouring vec4s) and TM/4 vec4 loads of U, for
+// 4*TM*QUADS multiply-adds, with no bounds masks or filter taps. The workgroup is one row of invocations
+// over columns (U's address uniform across it) unless there are too few columns to fill it: then its rows
+// (WG_Y) take consecutive row blocks, so that the lanes of a small GEMM are not left idle.
 //!include lib_conv_block
 const TM: u32 = ${TM}u;
 const QUADS: u32 = ${CQ}u; // column quads
 
 @compute @workgroup_size(WG_X, WG_Y)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+fn main(@builtin(global_invocation_id) gid: vec3u) {
   let quads = P.cols / 4u;
   let q0 = gid.x * QUADS;
-  let o0 = wid.y * TM;
+  let o0 = gid.y * TM;
   let e = gid.z;
   if (q0 >= quads || o0 >= P.outputs) { return; }
   var acc: array<vec4f, TM * QUADS>; // acc[c * TM + r]: row o0 + r, column quad q0 + c

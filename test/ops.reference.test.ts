@@ -8,7 +8,8 @@ import { backward } from '../src/autograd/engine.js';
 import * as ops from '../src/autograd/ops.js';
 import * as losses from '../src/model/losses.js';
 import type { Tensor } from '../src/index.js';
-import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, convGeometryOf, PackedConvWeights } from '../src/kernels/conv2d.js';
+import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, convAlgorithm, convGeometryOf, PackedConvWeights } from '../src/kernels/conv2d.js';
+import { WINOGRAD_TILE, winogradConv, winogradWeights } from '../src/kernels/conv2d-winograd.js';
 import * as ref from './reference.js';
 import { finiteDifference, randn, relErr, Rng, useRuntime } from './helpers.js';
 
@@ -243,10 +244,12 @@ describe('fused inference epilogues of conv2d (no autograd)', () => {
         const t = (a: Float64Array, s: readonly number[]) => rt.tensor(Float32Array.from(a), [...s]);
         const y = conv2dForward(rt, t(x, xs), t(w, ws), t(b, [cout]), { stride, padding: pad, relu: true, residual: t(r, conv.shape) });
         expect(relErr(await y.read(), want)).toBeLessThan(TOL);
-        // prepacked weights give the same result
-        const packed = PackedConvWeights.of(rt, t(w, ws));
+        // prepacked weights give the same result: bit-identical through the direct kernel; through Winograd
+        // frozen weights take 4x4 tiles and trained ones 2x2 (TRAINED_FORWARD_TILE), so within the tolerance
+        const packed = PackedConvWeights.of(rt, t(w, ws), { stride, padding: pad });
         const y2 = conv2dForward(rt, t(x, xs), packed, t(b, [cout]), { stride, padding: pad, relu: true, residual: t(r, conv.shape) });
-        expect(Array.from(await y2.read())).toEqual(Array.from(await y.read()));
+        if (convAlgorithm(rt, convGeometryOf(xs, ws, { stride, padding: pad })) === 'direct') expect(Array.from(await y2.read())).toEqual(Array.from(await y.read()));
+        else expect(relErr(await y2.read(), want), 'packed (Winograd 4x4 tiles)').toBeLessThan(TOL);
         packed.dispose();
         // input channels split into chunks (what a GPU does for small feature maps), with and without the epilogue
         for (const splits of [2, 4]) {
@@ -310,7 +313,7 @@ function convWeightGradRef(dy: Float64Array, x: Float64Array, [N, Cin, H, W]: re
   return dw;
 }
 
-describe('conv2d algorithms: direct and Winograd (F(2x2, 3x3); F(3x3, 2x2) for the weight gradient), every pass, against float64', () => {
+describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F(3x3, 2x2) for the weight gradient), every pass, against float64', () => {
   // odd sizes (half tiles at the edges), paddings 0..2, channel counts off the block of 8, batch > 1
   const shapes = [[1, 3, 5, 7, 9, 1], [2, 13, 17, 8, 6, 1], [3, 4, 9, 5, 6, 0], [2, 6, 3, 6, 5, 2], [1, 20, 12, 11, 3, 1]] as const;
   for (const [N, cin, cout, H, W, pad] of shapes) {
@@ -349,6 +352,31 @@ describe('conv2d algorithms: direct and Winograd (F(2x2, 3x3); F(3x3, 2x2) for t
         });
       });
     }
+    // the tile the runtime does not use by default, forward (with the epilogue) and backward-data
+    const otherTile = WINOGRAD_TILE === 4 ? 2 : 4;
+    it(`winograd ${otherTile}x${otherTile} tiles: 3x3/s1/p${pad} ${cin}->${cout} x[${N},${cin},${H},${W}]`, async () => {
+      const rt = ctx.rt;
+      const rng = new Rng(1900 + cin * 7 + pad);
+      const xs: ref.Shape4 = [N, cin, H, W];
+      const ws: ref.Shape4 = [cout, cin, 3, 3];
+      const [x, w, b] = [randn(rng, size(xs)), randn(rng, size(ws), 0.3), randn(rng, cout)];
+      const conv = ref.conv2d(x, xs, w, ws, b, 1, pad);
+      const r = randn(rng, conv.y.length);
+      const [, , OH, OW] = conv.shape;
+      const dy = randn(rng, N * cout * OH * OW);
+      await rt.tidyAsync(async () => {
+        const t = (a: Float64Array, s: readonly number[]) => rt.tensor(Float32Array.from(a), [...s]);
+        const u = winogradWeights(rt, t(w, ws), true, otherTile);
+        expect(u.shape[0]).toBe((otherTile + 2) ** 2);
+        const y = winogradConv(rt, t(x, xs), u, cout, pad, { bias: t(b, [cout]), residual: t(r, conv.shape), relu: true });
+        expect(relErr(await y.read(), conv.y.map((v, i) => Math.max(0, v + r[i]))), 'forward + bias + residual + ReLU').toBeLessThan(TOL);
+        const dx = winogradConv(rt, t(dy, [N, cout, OH, OW]), winogradWeights(rt, t(w, ws), false, otherTile), cin, 2 - pad);
+        expect(dx.shape).toEqual([...xs]);
+        expect(relErr(await dx.read(), convTransposeRef(dy, w, xs, ws, OH, OW, 1, pad)), 'backward-data').toBeLessThan(TOL);
+        // weights transformed for another (padded) output channel count are refused, naming both
+        expect(() => winogradConv(rt, t(x, xs), u, cout + 8, pad)).toThrow(/weights transformed as .*input has \d+ channels and the output \d+/);
+      });
+    });
   }
 
   it('Winograd asked for where it cannot run is an error naming the geometry; packed weights without its transform refuse it', async () => {

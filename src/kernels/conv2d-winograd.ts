@@ -1,14 +1,16 @@
 /**
- * conv2d by Winograd (Lavin & Gray, 2016) for stride-1 3x3 convolutions: F(2x2, 3x3) for the forward and
- * backward-data passes, F(3x3, 2x2) for the weight gradient (`winogradConvBackwardWeight`). Each 2x2
- * block of outputs costs 16 multiply-adds per channel pair instead of 36, so the trunk's stride-1 3x3
- * convs (82% of its FLOPs) need 2.25x fewer. Four passes:
- *   weights  U = G g G^T                   once per frozen conv, once per step for trained ones
- *   input    V = B^T d B of every 4x4 patch (patches overlap by 2)
- *   GEMM     M[e] = U[e]^T V[e] for the 16 tile elements e (the direct kernel's register blocking, with
- *            contiguous vec4 loads instead of gathers)
+ * conv2d by Winograd (Lavin & Gray, 2016) for stride-1 3x3 convolutions: F(4x4, 3x3) for the forward and
+ * backward-data passes (F(2x2, 3x3) on request), F(3x3, 2x2) for the weight gradient
+ * (`winogradConvBackwardWeight`). A 4x4 block of outputs costs 36 multiply-adds per channel pair instead
+ * of 144 (a 2x2 block 16 instead of 36), so the trunk's stride-1 3x3 convs (82% of its FLOPs) need 4x
+ * fewer (2.25x with 2x2 tiles). Four passes:
+ *   weights  U = G g G^T                   once per frozen conv, once per call for trained ones
+ *   input    V = B^T d B of every (t+2)x(t+2) patch (t = the tile; patches overlap by 2)
+ *   GEMM     M[e] = U[e]^T V[e] for the (t+2)^2 tile elements e (the direct kernel's register blocking,
+ *            with contiguous vec4 loads instead of gathers)
  *   output   Y = A^T M A, with bias, residual and ReLU
- * The price is memory: V and M are 4x the input and output. Error against float64 is stated in DESIGN.md.
+ * The price is memory: V and M are (t+2)^2/t^2 times the input and output (2.25x for 4x4 tiles, 4x for
+ * 2x2). Error against float64 is stated in DESIGN.md (`bench/winograd-error.ts`).
  */
 import { kernelVariants, read, write, type KernelSpec } from '../graph/kernel.js';
 import type { Runtime } from '../graph/runtime.js';
@@ -16,42 +18,68 @@ import type { Tensor } from '../graph/tensor.js';
 import type { ConvGeometry } from './conv2d.js';
 import { grid1d } from './util.js';
 
+/** Outputs per tile side: 4 (F(4x4, 3x3)) or 2 (F(2x2, 3x3)). */
+export type WinogradTile = 2 | 4;
+/**
+ * The tile of the forward and backward-data passes: 4x4 needs 1.78x fewer multiply-adds, loads and stores
+ * per output than 2x2 on maps of 3 pixels and more (and as many on maps of 5 or 6). It is used on every
+ * map so that a frozen conv keeps one transform; on maps of 1-2 pixels it wastes work that is tiny anyway.
+ */
+export const WINOGRAD_TILE: WinogradTile = 4;
+/** Elements of a transformed tile ((t+2)^2), and the tile they belong to. */
+const elementsOf = (tile: WinogradTile) => (tile + 2) ** 2;
+const tileOfElements = (elements: number): WinogradTile | undefined => (elements === 36 ? 4 : elements === 16 ? 2 : undefined);
+const tileDefines = (tile: WinogradTile) => ({ TILE: tile, F4: tile === 4 });
+
 /** Output channels per GEMM invocation (two vec4 loads of U), as the direct convolution's block. */
 const BLOCK = 8;
 /** Column quads per GEMM invocation: 2 measured 10-25% faster than 1 on lavapipe (3 and 4 within noise of 2). */
 const COLUMN_QUADS = 2;
-const GEMM_WG: [number, number] = [64, 1];
+/** Invocations per GEMM workgroup. */
+const GEMM_LANES = 64;
+/**
+ * The GEMM's workgroup: a row of up to GEMM_LANES invocations over column groups; when there are fewer
+ * column groups than that (small maps with 4x4 tiles: layer3 at 256 px has 16 tiles per image), the rest
+ * of the lanes take more row blocks instead of idling (2-3x faster on lavapipe for those shapes).
+ */
+function gemmWorkgroup(columnGroups: number, rowBlocks: number): [number, number] {
+  let x = 1;
+  while (x < GEMM_LANES && x < columnGroups) x *= 2;
+  let y = 1;
+  while (x * y < GEMM_LANES && y < rowBlocks) y *= 2;
+  return [x, y];
+}
 
 /** vec4s per row of U: the outputs rounded up to whole channel blocks. */
 const pad4Of = (channels: number) => Math.ceil(channels / BLOCK) * (BLOCK / 4);
 
-const weightsSpec = kernelVariants((forward: boolean): KernelSpec => ({
+const weightsSpec = kernelVariants((forward: boolean, tile: WinogradTile): KernelSpec => ({
   shader: 'winograd_weights',
-  defines: { FORWARD: forward },
+  defines: { FORWARD: forward, ...tileDefines(tile) },
   params: [['reduced', 'u32'], ['outputs', 'u32'], ['pad4', 'u32']],
   bindings: [read('w'), write('u')],
   workgroupSize: [256],
 }));
 
-const inputSpec = kernelVariants((transposed: boolean): KernelSpec => ({
+const inputSpec = kernelVariants((transposed: boolean, tile: WinogradTile): KernelSpec => ({
   shader: 'winograd_input',
-  defines: { TRANSPOSED: transposed },
+  defines: { TRANSPOSED: transposed, ...tileDefines(tile) },
   params: [['N', 'u32'], ['C', 'u32'], ['H', 'u32'], ['W', 'u32'], ['pad', 'u32'], ['TH', 'u32'], ['TW', 'u32'], ['T4', 'u32'], ['C4', 'u32', 'TRANSPOSED']],
   bindings: [read('x'), write('V')],
   workgroupSize: [256],
 }));
 
-const gemmSpec: KernelSpec = {
+const gemmSpec = kernelVariants((wg: readonly number[]): KernelSpec => ({
   shader: 'winograd_gemm',
   defines: { TM: BLOCK, CQ: COLUMN_QUADS },
   params: [['reduced', 'u32'], ['outputs', 'u32'], ['pad4', 'u32'], ['cols', 'u32']],
   bindings: [read('V', 'vec4f'), read('wp', 'vec4f'), write('M', 'vec4f')],
-  workgroupSize: GEMM_WG,
-};
+  workgroupSize: [wg[0], wg[1]],
+}));
 
-const outputSpec = kernelVariants((hasBias: boolean, relu: boolean, residual: boolean): KernelSpec => ({
+const outputSpec = kernelVariants((hasBias: boolean, relu: boolean, residual: boolean, tile: WinogradTile): KernelSpec => ({
   shader: 'winograd_output',
-  defines: { HAS_BIAS: hasBias, RELU: relu, RESIDUAL: residual },
+  defines: { HAS_BIAS: hasBias, RELU: relu, RESIDUAL: residual, ...tileDefines(tile) },
   params: [['N', 'u32'], ['Cout', 'u32'], ['OH', 'u32'], ['OW', 'u32'], ['TH', 'u32'], ['TW', 'u32'], ['T4', 'u32']],
   bindings: [read('M'), read('bias', 'f32', 'HAS_BIAS'), read('res', 'f32', 'RESIDUAL'), write('y')],
   workgroupSize: [256],
@@ -72,26 +100,26 @@ const weightGradSpec: KernelSpec = {
 };
 
 /**
- * Transformed weights U [16][reduced][outputs padded]. Forward: reduced = Cin, outputs = Cout.
- * Backward-data (`forward` false): the convolution of dy with the flipped, transposed weights, so reduced =
- * Cout and outputs = Cin.
+ * Transformed weights U [(t+2)^2][reduced][outputs padded] for tiles of t x t outputs. Forward: reduced =
+ * Cin, outputs = Cout. Backward-data (`forward` false): the convolution of dy with the flipped, transposed
+ * weights, so reduced = Cout and outputs = Cin.
  */
-export function winogradWeights(rt: Runtime, w: Tensor, forward: boolean): Tensor {
+export function winogradWeights(rt: Runtime, w: Tensor, forward: boolean, tile: WinogradTile = WINOGRAD_TILE): Tensor {
   const [Cout, Cin, KH, KW] = w.shape;
   if (KH !== 3 || KW !== 3) throw new Error(`conv2d (winograd): 3x3 weights only, got ${KH}x${KW}`);
   const [reduced, outputs] = forward ? [Cin, Cout] : [Cout, Cin];
   const pad4 = pad4Of(outputs);
-  const u = rt.empty([16, reduced, pad4 * 4], 'f32', 'conv2d winograd weights');
-  rt.dispatch('conv2d (winograd weights)', weightsSpec(forward), { reduced, outputs, pad4 }, { w, u }, grid1d(reduced * pad4 * 4, 256));
+  const u = rt.empty([elementsOf(tile), reduced, pad4 * 4], 'f32', 'conv2d winograd weights');
+  rt.dispatch('conv2d (winograd weights)', weightsSpec(forward, tile), { reduced, outputs, pad4 }, { w, u }, grid1d(reduced * pad4 * 4, 256));
   return u;
 }
 
-/** The tiles of a stride-1 3x3 convolution of an [N, C, H, W] input with padding `pad`. */
-function tiling(N: number, H: number, W: number, pad: number) {
+/** The tiles of t x t outputs of a stride-1 3x3 convolution of an [N, C, H, W] input with padding `pad`. */
+function tiling(N: number, H: number, W: number, pad: number, tile: WinogradTile) {
   const OH = H + 2 * pad - 2;
   const OW = W + 2 * pad - 2;
-  const TH = Math.ceil(OH / 2);
-  const TW = Math.ceil(OW / 2);
+  const TH = Math.ceil(OH / tile);
+  const TW = Math.ceil(OW / tile);
   return { OH, OW, TH, TW, T4: Math.ceil((N * TH * TW) / 4) * 4 };
 }
 
@@ -102,11 +130,13 @@ function tiling(N: number, H: number, W: number, pad: number) {
  */
 export function winogradFits(rt: Runtime, g: ConvGeometry): boolean {
   if (g.KH !== 3 || g.KW !== 3 || g.stride !== 1 || g.pad > 2) return false;
-  const { T4 } = tiling(g.N, g.H, g.W, g.pad);
-  const back = tiling(g.N, g.OH, g.OW, 2 - g.pad).T4;
   const paddedChannels = 4 * pad4Of(Math.max(g.Cin, g.Cout)); // as padded in U, V and M
-  const largest = 16 * 4 * paddedChannels * Math.max(T4, back);
-  return largest <= rt.limits.maxStorageBufferBindingSize;
+  const tiles = Math.max(
+    elementsOf(WINOGRAD_TILE) * tiling(g.N, g.H, g.W, g.pad, WINOGRAD_TILE).T4, // forward
+    elementsOf(WINOGRAD_TILE) * tiling(g.N, g.OH, g.OW, 2 - g.pad, WINOGRAD_TILE).T4, // backward-data
+    elementsOf(2) * tiling(g.N, g.H, g.W, g.pad, 2).T4, // weight gradient
+  );
+  return 4 * paddedChannels * tiles <= rt.limits.maxStorageBufferBindingSize;
 }
 
 export interface WinogradEpilogue {
@@ -116,32 +146,38 @@ export interface WinogradEpilogue {
 }
 
 /**
- * A stride-1 3x3 convolution of x [N, C, H, W] with transformed weights u (`winogradWeights`) into
- * `outputs` channels: y [N, outputs, H + 2 pad - 2, W + 2 pad - 2].
+ * A stride-1 3x3 convolution of x [N, C, H, W] with transformed weights u (`winogradWeights`, whose first
+ * extent says the tile) into `outputs` channels: y [N, outputs, H + 2 pad - 2, W + 2 pad - 2].
  */
 export function winogradConv(rt: Runtime, x: Tensor, u: Tensor, outputs: number, pad: number, epilogue: WinogradEpilogue = {}, op = 'conv2d'): Tensor {
   const [N, C, H, W] = x.shape;
-  const { OH, OW, TH, TW, T4 } = tiling(N, H, W, pad);
+  const tile = tileOfElements(u.shape[0]);
   const pad4 = pad4Of(outputs);
-  if (u.shape.join() !== [16, C, pad4 * 4].join()) {
-    throw new Error(`${op} (winograd): weights transformed for ${u.shape[1]} -> ${u.shape[2]} channels, input has ${C} and the output ${outputs}`);
+  if (tile === undefined || u.shape.join() !== [elementsOf(tile), C, pad4 * 4].join()) {
+    throw new Error(`${op} (winograd): weights transformed as ${u.shape.join('x')} (tile elements x input x output channels), input has ${C} channels and the output ${outputs}`);
   }
-  const V = rt.empty([16, C, T4], 'f32', 'conv2d winograd input');
-  rt.dispatch(`${op} (winograd input)`, inputSpec(false), { N, C, H, W, pad, TH, TW, T4 }, { x, V }, grid1d(C * T4, 256));
+  const { OH, OW, TH, TW, T4 } = tiling(N, H, W, pad, tile);
+  const elements = elementsOf(tile);
+  const V = rt.empty([elements, C, T4], 'f32', 'conv2d winograd input');
+  rt.dispatch(`${op} (winograd input)`, inputSpec(false, tile), { N, C, H, W, pad, TH, TW, T4 }, { x, V }, grid1d(C * T4, 256));
   const M = gemm(rt, V, u, C, outputs, T4, op);
   V.dispose();
   const y = rt.empty([N, outputs, OH, OW], 'f32', `${op} output`);
   const { bias = null, residual, relu = false } = epilogue;
-  rt.dispatch(`${op} (winograd output)`, outputSpec(!!bias, relu, !!residual), { N, Cout: outputs, OH, OW, TH, TW, T4 }, { M, bias, res: residual, y }, grid1d(N * outputs * TH * TW, 256));
+  rt.dispatch(`${op} (winograd output)`, outputSpec(!!bias, relu, !!residual, tile), { N, Cout: outputs, OH, OW, TH, TW, T4 }, { M, bias, res: residual, y }, grid1d(N * outputs * TH * TW, 256));
   M.dispose();
   return y;
 }
 
-/** The 16 GEMMs M[e] = U[e]^T V[e]: U [16][reduced][outputs padded], V [16][reduced][cols] -> M [16][outputs][cols]. */
+/** The GEMMs M[e] = U[e]^T V[e], one per tile element: U [E][reduced][outputs padded], V [E][reduced][cols] -> M [E][outputs][cols]. */
 function gemm(rt: Runtime, V: Tensor, u: Tensor, reduced: number, outputs: number, cols: number, op: string): Tensor {
-  const M = rt.empty([16, outputs, cols], 'f32', 'conv2d winograd products');
-  const groups: [number, number, number] = [Math.ceil(cols / 4 / COLUMN_QUADS / GEMM_WG[0]), Math.ceil(outputs / BLOCK), 16];
-  rt.dispatch(`${op} (winograd GEMM)`, gemmSpec, { reduced, outputs, pad4: pad4Of(outputs), cols }, { V, wp: u, M }, groups);
+  const elements = V.shape[0];
+  const M = rt.empty([elements, outputs, cols], 'f32', 'conv2d winograd products');
+  const columnGroups = Math.ceil(cols / 4 / COLUMN_QUADS);
+  const rowBlocks = Math.ceil(outputs / BLOCK);
+  const wg = gemmWorkgroup(columnGroups, rowBlocks);
+  const groups: [number, number, number] = [Math.ceil(columnGroups / wg[0]), Math.ceil(rowBlocks / wg[1]), elements];
+  rt.dispatch(`${op} (winograd GEMM)`, gemmSpec(wg), { reduced, outputs, pad4: pad4Of(outputs), cols }, { V, wp: u, M }, groups);
   return M;
 }
 
@@ -153,11 +189,11 @@ function gemm(rt: Runtime, V: Tensor, u: Tensor, reduced: number, outputs: numbe
 export function winogradConvBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
   const op = 'conv2d backward (weight)';
   const { N, Cin, H, W, Cout, pad } = g;
-  const { OH, OW, TH, TW, T4 } = tiling(N, H, W, pad);
+  const { OH, OW, TH, TW, T4 } = tiling(N, H, W, pad, 2);
   const C4 = Math.ceil(Cin / 4) * 4;
   const pad4 = pad4Of(Cout);
   const V = rt.empty([16, T4, C4], 'f32', 'conv2d winograd input (by tile)');
-  rt.dispatch(`${op} (winograd input)`, inputSpec(true), { N, C: Cin, H, W, pad, TH, TW, T4, C4 }, { x, V }, grid1d(T4 * C4, 256));
+  rt.dispatch(`${op} (winograd input)`, inputSpec(true, 2), { N, C: Cin, H, W, pad, TH, TW, T4, C4 }, { x, V }, grid1d(T4 * C4, 256));
   const u = rt.empty([16, T4, pad4 * 4], 'f32', 'conv2d winograd output gradient');
   rt.dispatch(`${op} (winograd dy)`, dySpec, { N, Cout, OH, OW, TH, TW, T4, pad4 }, { dy, u }, grid1d(T4 * pad4 * 4, 256));
   const M = gemm(rt, V, u, T4, Cout, C4, op);

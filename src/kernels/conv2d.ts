@@ -7,7 +7,7 @@ import type { Runtime } from '../graph/runtime.js';
 import { shapeStr, type Tensor } from '../graph/tensor.js';
 import { assertRank, grid1d } from './util.js';
 import { sumToShape } from './reduce.js';
-import { winogradConv, winogradConvBackwardWeight, winogradFits, winogradWeights } from './conv2d-winograd.js';
+import { winogradConv, winogradConvBackwardWeight, winogradFits, winogradWeights, type WinogradTile } from './conv2d-winograd.js';
 
 export interface Conv2dOptions {
   stride?: number;
@@ -15,8 +15,9 @@ export interface Conv2dOptions {
 }
 
 /**
- * How a convolution is computed: `direct` (implicit GEMM, any shape) or `winograd` (F(2x2, 3x3): stride-1
- * 3x3 only, 2.25x fewer multiply-adds, 4x the input and output in temporaries).
+ * How a convolution is computed: `direct` (implicit GEMM, any shape) or `winograd` (stride-1 3x3 only:
+ * F(4x4, 3x3), 4x fewer multiply-adds, 2.25x the input and output in temporaries; F(2x2, 3x3), 2.25x
+ * fewer and 4x, for the forward of weights being trained: see TRAINED_FORWARD_TILE).
  */
 export type ConvAlgorithm = 'direct' | 'winograd';
 
@@ -217,6 +218,16 @@ export function convAlgorithm(rt: Runtime, g: ConvGeometry, requested?: ConvAlgo
   return rt.conv3x3 === 'winograd' && winogradFits(rt, g) ? 'winograd' : 'direct';
 }
 
+/**
+ * The Winograd tile of a forward pass with weights being trained (a Tensor, not PackedConvWeights). Its
+ * output goes into batch statistics, which subtract the channel's mean and divide by its batch standard
+ * deviation, so the forward's absolute rounding error comes out multiplied by |mean| / std. F(4x4, 3x3)
+ * rounds 5-10x more than F(2x2, 3x3) (DESIGN.md), and there that moved one SGD step's conv1 update 3.6e-3
+ * from PyTorch's (the contract is 2e-3); with F(2x2, 3x3) 1.9e-5. Frozen weights (teacher, folded student)
+ * and every backward-data pass take F(4x4, 3x3): measured, they leave the step at 1.9e-5.
+ */
+const TRAINED_FORWARD_TILE: WinogradTile = 2;
+
 /** Invocations to aim for when choosing a split-K factor (enough to fill a large GPU). */
 const TARGET_INVOCATIONS = 1 << 15;
 
@@ -254,7 +265,7 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
       return winogradConv(rt, x, w.winograd, g.Cout, g.pad, epilogue);
     }
   } else if (convAlgorithm(rt, g, opts.algorithm, 'conv2d') === 'winograd') {
-    const u = winogradWeights(rt, w, true);
+    const u = winogradWeights(rt, w, true, TRAINED_FORWARD_TILE);
     const y = winogradConv(rt, x, u, g.Cout, g.pad, epilogue);
     u.dispose();
     return y;

@@ -1,0 +1,94 @@
+/**
+ * Error of the conv algorithms against float64: direct, Winograd F(2x2, 3x3) and F(4x4, 3x3), forward
+ * and backward-data, for the channel counts of ResNet18's stride-1 3x3 convs. Inputs as in the trunk:
+ * post-ReLU activations (half-normal), He-scaled weights; backward-data with a normal output gradient.
+ * Reports the rms error relative to the reference's rms and the largest error relative to its largest
+ * magnitude (the `relErr` of the tests), over a few seeds.
+ *
+ *   npx tsx bench/winograd-error.ts [--size 20] [--seeds 3]
+ */
+import { Command } from 'commander';
+import { createDevice } from '../src/graph/device.js';
+import type { Tensor } from '../src/graph/tensor.js';
+import { conv2dBackwardData, conv2dForward, convGeometryOf } from '../src/kernels/conv2d.js';
+import { winogradConv, winogradWeights, type WinogradTile } from '../src/kernels/conv2d-winograd.js';
+import { conv2d as conv2dReference } from '../test/reference.js';
+
+const opts = new Command()
+  .option('--size <px>', 'feature map side (odd sizes end in partial tiles)', '20')
+  .option('--seeds <n>', 'random inputs per shape', '3')
+  .parse()
+  .opts<{ size: string; seeds: string }>();
+const size = Number(opts.size);
+
+/** mulberry32 and Box-Muller: reproducible normal samples. */
+function normals(seed: number, n: number): Float64Array {
+  let s = seed >>> 0;
+  const uniform = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return Float64Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform()));
+}
+
+/** dx of a stride-1 3x3 conv with padding 1: the correlation of dy with the flipped, transposed weights. */
+function backwardDataReference(dy: Float64Array, w: Float64Array, N: number, cin: number, cout: number, H: number, W: number): Float64Array {
+  const flipped = new Float64Array(w.length);
+  for (let o = 0; o < cout; o++) for (let c = 0; c < cin; c++) for (let k = 0; k < 9; k++) flipped[(c * cout + o) * 9 + 8 - k] = w[(o * cin + c) * 9 + k];
+  return conv2dReference(dy, [N, cout, H, W], flipped, [cin, cout, 3, 3], null, 1, 1).y;
+}
+
+function errors(got: Float32Array, want: Float64Array): { rms: number; max: number } {
+  let se = 0, sr = 0, maxErr = 0, maxRef = 0;
+  for (let i = 0; i < want.length; i++) {
+    const e = Math.abs(got[i] - want[i]);
+    se += e * e;
+    sr += want[i] * want[i];
+    maxErr = Math.max(maxErr, e);
+    maxRef = Math.max(maxRef, Math.abs(want[i]));
+  }
+  return { rms: Math.sqrt(se / sr), max: maxErr / maxRef };
+}
+
+type Algorithm = 'direct' | 'F(2x2, 3x3)' | 'F(4x4, 3x3)';
+const ALGORITHMS: Algorithm[] = ['direct', 'F(2x2, 3x3)', 'F(4x4, 3x3)'];
+const tileOf = (a: Algorithm): WinogradTile => (a === 'F(2x2, 3x3)' ? 2 : 4);
+
+const rt = await createDevice();
+console.log(`adapter: ${rt.adapter.description}; maps ${size}x${size}, ${opts.seeds} seeds; error relative to the reference (rms over rms, max over max |ref|)`);
+for (const channels of [64, 128, 256]) {
+  const worst = new Map<string, { rms: number; max: number }>();
+  for (let seed = 1; seed <= Number(opts.seeds); seed++) {
+    const [N, H, W] = [1, size, size];
+    const x = normals(seed * 101 + channels, N * channels * H * W).map(Math.abs);
+    const w = normals(seed * 103 + channels, channels * channels * 9).map((v) => v * Math.sqrt(2 / (9 * channels)));
+    const dy = normals(seed * 107 + channels, N * channels * H * W);
+    const forwardRef = conv2dReference(x, [N, channels, H, W], w, [channels, channels, 3, 3], null, 1, 1).y;
+    const backRef = backwardDataReference(dy, w, N, channels, channels, H, W);
+    await rt.tidyAsync(async () => {
+      const t = (a: Float64Array, shape: number[]) => rt.tensor(Float32Array.from(a), shape);
+      const [xt, wt, dyt] = [t(x, [N, channels, H, W]), t(w, [channels, channels, 3, 3]), t(dy, [N, channels, H, W])];
+      const g = convGeometryOf(xt.shape, wt.shape, { padding: 1 });
+      for (const a of ALGORITHMS) {
+        let forward: Tensor, back: Tensor;
+        if (a === 'direct') {
+          forward = conv2dForward(rt, xt, wt, null, { padding: 1, algorithm: 'direct' });
+          back = conv2dBackwardData(rt, dyt, wt, g, { algorithm: 'direct' });
+        } else {
+          forward = winogradConv(rt, xt, winogradWeights(rt, wt, true, tileOf(a)), channels, 1);
+          back = winogradConv(rt, dyt, winogradWeights(rt, wt, false, tileOf(a)), channels, 1);
+        }
+        for (const [pass, got, want] of [['forward', forward, forwardRef], ['backward-data', back, backRef]] as const) {
+          const e = errors(await got.read(), want);
+          const key = `${a} ${pass}`;
+          const prev = worst.get(key) ?? { rms: 0, max: 0 };
+          worst.set(key, { rms: Math.max(prev.rms, e.rms), max: Math.max(prev.max, e.max) });
+        }
+      }
+    });
+  }
+  for (const [key, e] of worst) console.log(`${channels} channels, ${key}: rms ${e.rms.toExponential(2)}, max ${e.max.toExponential(2)}`);
+}

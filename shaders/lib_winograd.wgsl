@@ -1,0 +1,73 @@
+// The transforms of Winograd F(TILE x TILE, 3x3) (Lavin & Gray 2016), one line of a tile at a time: a 2-D
+// transform X' = T X T^T is the line transform applied to every row, then to every column. F(2x2, 3x3)
+// uses the points 0, 1, -1 (and infinity), F(4x4, 3x3) also 2 and -2: 36 products per 16 outputs instead
+// of 16 per 4, at the price of larger constants (more rounding; measured in DESIGN.md).
+const TILE: u32 = ${TILE}u;       // outputs per tile side
+const ALPHA: u32 = TILE + 2u;     // input patch side = transformed tile side
+alias Line = array<f32, ALPHA>;
+alias OutLine = array<f32, TILE>;
+
+// B^T d: one line of an input patch
+fn input_line(d: Line) -> Line {
+  var b: Line;
+#if ${F4}
+  // B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+  b[0] = 4.0 * d[0] - 5.0 * d[2] + d[4];
+  b[1] = d[3] + d[4] - 4.0 * (d[1] + d[2]);
+  b[2] = d[4] - d[3] + 4.0 * (d[1] - d[2]);
+  b[3] = d[4] - d[2] + 2.0 * (d[3] - d[1]);
+  b[4] = d[4] - d[2] + 2.0 * (d[1] - d[3]);
+  b[5] = 4.0 * d[1] - 5.0 * d[3] + d[5];
+#else
+  // B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+  b[0] = d[0] - d[2];
+  b[1] = d[1] + d[2];
+  b[2] = d[2] - d[1];
+  b[3] = d[1] - d[3];
+#endif
+  return b;
+}
+
+// G g: one line of a 3x3 filter
+fn weight_line(g: vec3f) -> Line {
+  var u: Line;
+#if ${F4}
+  // G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+  let even = g.x + g.z;
+  u[0] = 0.25 * g.x;
+  u[1] = -(even + g.y) / 6.0;
+  u[2] = -(even - g.y) / 6.0;
+  let quarter = g.x / 24.0 + g.z / 6.0;
+  u[3] = quarter + g.y / 12.0;
+  u[4] = quarter - g.y / 12.0;
+  u[5] = g.z;
+#else
+  // G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]
+  u[0] = g.x;
+  u[1] = 0.5 * (g.x + g.y + g.z);
+  u[2] = 0.5 * (g.x - g.y + g.z);
+  u[3] = g.z;
+#endif
+  return u;
+}
+
+// A^T m: one line of a tile of products, to TILE outputs
+fn output_line(m: Line) -> OutLine {
+  var y: OutLine;
+#if ${F4}
+  // A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+  let s12 = m[1] + m[2];
+  let d12 = m[1] - m[2];
+  let s34 = m[3] + m[4];
+  let d34 = m[3] - m[4];
+  y[0] = m[0] + s12 + s34;
+  y[1] = d12 + 2.0 * d34;
+  y[2] = s12 + 4.0 * s34;
+  y[3] = d12 + 8.0 * d34 + m[5];
+#else
+  // A^T = [1 1 1 0; 0 1 -1 -1]
+  y[0] = m[0] + m[1] + m[2];
+  y[1] = m[1] - m[2] - m[3];
+#endif
+  return y;
+}
