@@ -1,7 +1,7 @@
 /**
  * Winograd F(2x2, 3x3) and F(4x4, 3x3) against the direct convolution for every stride-1 3x3 conv of ResNet18
  * conv1..layer3, forward (frozen weights: packed or transformed once, as the teacher and a folded student)
- * and backward-data (weights transformed at every call, as in training) and the weight gradient (F(3x3, 2x2)),
+ * and backward-data (weights transformed at every call, as in training) and the weight gradient (F(3x3, t x t)),
  * at inference and training sizes:
  * median of 5 after a warm-up, GPU drained around each. GFLOP/s are direct-equivalent (2 x the direct
  * convolution's multiply-adds), so the columns compare time.
@@ -13,7 +13,7 @@ import { dirname } from 'node:path';
 import { Command } from 'commander';
 import { createDevice } from '../src/graph/device.js';
 import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dMacs, PackedConvWeights } from '../src/kernels/conv2d.js';
-import { winogradConv, winogradWeights, type WinogradTile } from '../src/kernels/conv2d-winograd.js';
+import { winogradConv, winogradConvBackwardWeight, winogradWeights, type WinogradTile } from '../src/kernels/conv2d-winograd.js';
 import { time, type Timing } from './lib/timing.js';
 import { geometryOf, resnetConvShapes } from './sections/kernels.js';
 
@@ -22,7 +22,7 @@ const opts = new Command()
   .option('--settings <list>', 'batch x input size pairs', '1x256,8x128')
   .parse()
   .opts<{ out: string; settings: string }>();
-/** The algorithms compared: the direct kernels, and Winograd with each tile (the weight gradient has one Winograd form, F(3x3, 2x2)). */
+/** The algorithms compared: the direct kernels, and Winograd with each tile (for the weight gradient, F(3x3, t x t)). */
 const METHODS = ['direct', 'F(2x2, 3x3)', 'F(4x4, 3x3)'] as const;
 type Method = (typeof METHODS)[number];
 const tileOf = (m: Method): WinogradTile => (m === 'F(2x2, 3x3)' ? 2 : 4);
@@ -54,10 +54,10 @@ for (const { batch, size } of SETTINGS) {
       'backward-data': Object.fromEntries(METHODS.map((m) => [m, m === 'direct'
         ? () => conv2dBackwardData(rt, dy, w, g, { algorithm: 'direct' }).dispose()
         : () => rt.tidy(() => winogradConv(rt, dy, winogradWeights(rt, w, false, tileOf(m)), c.cin, 1)).dispose()])),
-      'backward-weight': {
-        direct: () => conv2dBackwardWeight(rt, dy, x, g, { algorithm: 'direct' }).dispose(),
-        'F(2x2, 3x3)': () => conv2dBackwardWeight(rt, dy, x, g, { algorithm: 'winograd' }).dispose(),
-      },
+      // the transposed algorithm: the column of F(t x t, 3x3) is F(3x3, t x t)
+      'backward-weight': Object.fromEntries(METHODS.map((m) => [m, m === 'direct'
+        ? () => conv2dBackwardWeight(rt, dy, x, g, { algorithm: 'direct' }).dispose()
+        : () => winogradConvBackwardWeight(rt, dy, x, g, tileOf(m)).dispose()])),
     };
     for (const pass of PASSES) {
       const row: Row = { batch, size, conv: c.name, count: c.count, pass, gflop, ms: {} };
@@ -89,7 +89,7 @@ const md = [
   '',
   'Every stride-1 3x3 conv of ResNet18 conv1..layer3. Forward with frozen weights (packed or transformed once, as the',
   'teacher and a folded student), ReLU fused; backward-data with the weights transformed at every call (training);',
-  'backward-weight by F(3x3, 2x2) over all the tiles of the batch (its one Winograd form).',
+  'backward-weight by F(3x3, t x t) over all the tiles of the batch (in the columns of F(t x t, 3x3)).',
   'Median of 5 after a warm-up, GPU drained around each; GFLOP/s are direct-equivalent (2 x the direct multiply-adds),',
   'so the columns compare time.',
   '',

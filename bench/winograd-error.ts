@@ -1,6 +1,7 @@
 /**
  * Error of the conv algorithms against float64: direct, Winograd F(2x2, 3x3) and F(4x4, 3x3), forward
- * and backward-data, for the channel counts of ResNet18's stride-1 3x3 convs. Inputs as in the trunk:
+ * and backward-data, and the weight gradient (direct, F(3x3, 2x2), F(3x3, 4x4)), for the channel counts of
+ * ResNet18's stride-1 3x3 convs. Inputs as in the trunk:
  * post-ReLU activations (half-normal), He-scaled weights; backward-data with a normal output gradient.
  * Reports the rms error relative to the reference's rms and the largest error relative to its largest
  * magnitude (the `relErr` of the tests), over a few seeds.
@@ -10,8 +11,8 @@
 import { Command } from 'commander';
 import { createDevice } from '../src/graph/device.js';
 import type { Tensor } from '../src/graph/tensor.js';
-import { conv2dBackwardData, conv2dForward, convGeometryOf } from '../src/kernels/conv2d.js';
-import { winogradConv, winogradWeights, type WinogradTile } from '../src/kernels/conv2d-winograd.js';
+import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, convGeometryOf } from '../src/kernels/conv2d.js';
+import { winogradConv, winogradConvBackwardWeight, winogradWeights, type WinogradTile } from '../src/kernels/conv2d-winograd.js';
 import { conv2d as conv2dReference } from '../test/reference.js';
 
 const opts = new Command()
@@ -41,6 +42,24 @@ function backwardDataReference(dy: Float64Array, w: Float64Array, N: number, cin
   return conv2dReference(dy, [N, cout, H, W], flipped, [cin, cout, 3, 3], null, 1, 1).y;
 }
 
+/** dW of a stride-1 3x3 conv with padding 1: sum over images and pixels of dy times the shifted input. */
+function weightGradientReference(dy: Float64Array, x: Float64Array, N: number, cin: number, cout: number, H: number, W: number): Float64Array {
+  const dw = new Float64Array(cout * cin * 9);
+  for (let n = 0; n < N; n++) for (let o = 0; o < cout; o++) for (let c = 0; c < cin; c++) for (let kh = 0; kh < 3; kh++) for (let kw = 0; kw < 3; kw++) {
+    let s = 0;
+    for (let h = 0; h < H; h++) {
+      const ih = h + kh - 1;
+      if (ih < 0 || ih >= H) continue;
+      for (let w = 0; w < W; w++) {
+        const iw = w + kw - 1;
+        if (iw >= 0 && iw < W) s += dy[((n * cout + o) * H + h) * W + w] * x[((n * cin + c) * H + ih) * W + iw];
+      }
+    }
+    dw[((o * cin + c) * 3 + kh) * 3 + kw] += s;
+  }
+  return dw;
+}
+
 function errors(got: Float32Array, want: Float64Array): { rms: number; max: number } {
   let se = 0, sr = 0, maxErr = 0, maxRef = 0;
   for (let i = 0; i < want.length; i++) {
@@ -68,20 +87,23 @@ for (const channels of [64, 128, 256]) {
     const dy = normals(seed * 107 + channels, N * channels * H * W);
     const forwardRef = conv2dReference(x, [N, channels, H, W], w, [channels, channels, 3, 3], null, 1, 1).y;
     const backRef = backwardDataReference(dy, w, N, channels, channels, H, W);
+    const weightRef = weightGradientReference(dy, x, N, channels, channels, H, W);
     await rt.tidyAsync(async () => {
       const t = (a: Float64Array, shape: number[]) => rt.tensor(Float32Array.from(a), shape);
       const [xt, wt, dyt] = [t(x, [N, channels, H, W]), t(w, [channels, channels, 3, 3]), t(dy, [N, channels, H, W])];
       const g = convGeometryOf(xt.shape, wt.shape, { padding: 1 });
       for (const a of ALGORITHMS) {
-        let forward: Tensor, back: Tensor;
+        let forward: Tensor, back: Tensor, weight: Tensor;
         if (a === 'direct') {
           forward = conv2dForward(rt, xt, wt, null, { padding: 1, algorithm: 'direct' });
           back = conv2dBackwardData(rt, dyt, wt, g, { algorithm: 'direct' });
+          weight = conv2dBackwardWeight(rt, dyt, xt, g, { algorithm: 'direct' });
         } else {
           forward = winogradConv(rt, xt, winogradWeights(rt, wt, true, tileOf(a)), channels, 1);
           back = winogradConv(rt, dyt, winogradWeights(rt, wt, false, tileOf(a)), channels, 1);
+          weight = winogradConvBackwardWeight(rt, dyt, xt, g, tileOf(a)); // F(3x3, t x t)
         }
-        for (const [pass, got, want] of [['forward', forward, forwardRef], ['backward-data', back, backRef]] as const) {
+        for (const [pass, got, want] of [['forward', forward, forwardRef], ['backward-data', back, backRef], ['weight gradient', weight, weightRef]] as const) {
           const e = errors(await got.read(), want);
           const key = `${a} ${pass}`;
           const prev = worst.get(key) ?? { rms: 0, max: 0 };

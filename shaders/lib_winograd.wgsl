@@ -2,6 +2,9 @@
 // transform X' = T X T^T is the line transform applied to every row, then to every column. F(2x2, 3x3)
 // uses the points 0, 1, -1 (and infinity), F(4x4, 3x3) also 2 and -2: 36 products per 16 outputs instead
 // of 16 per 4, at the price of larger constants (more rounding; measured in DESIGN.md).
+// The weight gradient is the transposed algorithm, F(3x3, TILE x TILE): the gradient of
+// sum(dy . A^T [(G g) . (B^T d)]) with respect to g is G^T [(A dy) . (B^T d)], so it reuses the input
+// transform and swaps the roles of A and G (gradient_line, weight_gradient_line).
 const TILE: u32 = ${TILE}u;       // outputs per tile side
 const ALPHA: u32 = TILE + 2u;     // input patch side = transformed tile side
 alias Line = array<f32, ALPHA>;
@@ -70,4 +73,43 @@ fn output_line(m: Line) -> OutLine {
   y[1] = m[1] - m[2] - m[3];
 #endif
   return y;
+}
+
+// A dy: one line of a TILE x TILE tile of the output gradient, to a line of the transformed tile
+fn gradient_line(y: OutLine) -> Line {
+  var e: Line;
+#if ${F4}
+  // A = (A^T)^T above
+  let even = y[0] + y[2];
+  let odd = y[1] + y[3];
+  let even4 = y[0] + 4.0 * y[2];
+  let odd4 = 2.0 * y[1] + 8.0 * y[3];
+  e[0] = y[0];
+  e[1] = even + odd;
+  e[2] = even - odd;
+  e[3] = even4 + odd4;
+  e[4] = even4 - odd4;
+  e[5] = y[3];
+#else
+  // diag(1, .5, .5, 1) A: the halves of G^T moved here (weight_gradient_line then has none)
+  e[0] = y[0];
+  e[1] = 0.5 * (y[0] + y[1]);
+  e[2] = 0.5 * (y[0] - y[1]);
+  e[3] = -y[1];
+#endif
+  return e;
+}
+
+// G^T m: one line of the summed products, to one line (3 taps) of the weight gradient
+fn weight_gradient_line(m: Line) -> vec3f {
+#if ${F4}
+  let s12 = m[1] + m[2];
+  let s34 = m[3] + m[4];
+  return vec3f(0.25 * m[0] - s12 / 6.0 + s34 / 24.0,
+               (m[2] - m[1]) / 6.0 + (m[3] - m[4]) / 12.0,
+               (s34 - s12) / 6.0 + m[5]);
+#else
+  // G^T diag(1, 2, 2, 1) = [1 1 1 0; 0 1 -1 0; 0 1 1 1]
+  return vec3f(m[0] + m[1] + m[2], m[1] - m[2], m[1] + m[2] + m[3]);
+#endif
 }

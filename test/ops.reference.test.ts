@@ -9,7 +9,7 @@ import * as ops from '../src/autograd/ops.js';
 import * as losses from '../src/model/losses.js';
 import type { Tensor } from '../src/index.js';
 import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, convAlgorithm, convGeometryOf, PackedConvWeights } from '../src/kernels/conv2d.js';
-import { WINOGRAD_TILE, winogradConv, winogradWeights } from '../src/kernels/conv2d-winograd.js';
+import { WEIGHT_GRADIENT_TILE, WINOGRAD_TILE, winogradConv, winogradConvBackwardWeight, winogradWeights } from '../src/kernels/conv2d-winograd.js';
 import * as ref from './reference.js';
 import { finiteDifference, randn, relErr, Rng, useRuntime } from './helpers.js';
 
@@ -313,7 +313,7 @@ function convWeightGradRef(dy: Float64Array, x: Float64Array, [N, Cin, H, W]: re
   return dw;
 }
 
-describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F(3x3, 2x2) for the weight gradient), every pass, against float64', () => {
+describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F(3x3, 4x4) and F(3x3, 2x2) for the weight gradient), every pass, against float64', () => {
   // odd sizes (half tiles at the edges), paddings 0..2, channel counts off the block of 8, batch > 1
   const shapes = [[1, 3, 5, 7, 9, 1], [2, 13, 17, 8, 6, 1], [3, 4, 9, 5, 6, 0], [2, 6, 3, 6, 5, 2], [1, 20, 12, 11, 3, 1]] as const;
   for (const [N, cin, cout, H, W, pad] of shapes) {
@@ -352,9 +352,10 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F
         });
       });
     }
-    // the tile the runtime does not use by default, forward (with the epilogue) and backward-data
+    // the tile the runtime does not use by default, forward (with the epilogue), backward-data and weight gradient
     const otherTile = WINOGRAD_TILE === 4 ? 2 : 4;
-    it(`winograd ${otherTile}x${otherTile} tiles: 3x3/s1/p${pad} ${cin}->${cout} x[${N},${cin},${H},${W}]`, async () => {
+    const otherWeightGradientTile = WEIGHT_GRADIENT_TILE === 4 ? 2 : 4;
+    it(`winograd ${otherTile}x${otherTile} tiles (weight gradient ${otherWeightGradientTile}x${otherWeightGradientTile}): 3x3/s1/p${pad} ${cin}->${cout} x[${N},${cin},${H},${W}]`, async () => {
       const rt = ctx.rt;
       const rng = new Rng(1900 + cin * 7 + pad);
       const xs: ref.Shape4 = [N, cin, H, W];
@@ -373,6 +374,9 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F
         const dx = winogradConv(rt, t(dy, [N, cout, OH, OW]), winogradWeights(rt, t(w, ws), false, otherTile), cin, 2 - pad);
         expect(dx.shape).toEqual([...xs]);
         expect(relErr(await dx.read(), convTransposeRef(dy, w, xs, ws, OH, OW, 1, pad)), 'backward-data').toBeLessThan(TOL);
+        const g = convGeometryOf(xs, ws, { padding: pad });
+        const dw = winogradConvBackwardWeight(rt, t(dy, [N, cout, OH, OW]), t(x, xs), g, otherWeightGradientTile);
+        expect(relErr(await dw.read(), convWeightGradRef(dy, x, xs, ws, OH, OW, pad)), `backward-weight, F(3x3, ${otherWeightGradientTile}x${otherWeightGradientTile})`).toBeLessThan(TOL);
         // weights transformed for another (padded) output channel count are refused, naming both
         expect(() => winogradConv(rt, t(x, xs), u, cout + 8, pad)).toThrow(/weights transformed as .*input has \d+ channels and the output \d+/);
       });

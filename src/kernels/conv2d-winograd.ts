@@ -1,7 +1,7 @@
 /**
  * conv2d by Winograd (Lavin & Gray, 2016) for stride-1 3x3 convolutions: F(4x4, 3x3) for the forward and
- * backward-data passes (F(2x2, 3x3) on request), F(3x3, 2x2) for the weight gradient
- * (`winogradConvBackwardWeight`). A 4x4 block of outputs costs 36 multiply-adds per channel pair instead
+ * backward-data passes (F(2x2, 3x3) on request), F(3x3, 4x4) for the weight gradient
+ * (`winogradConvBackwardWeight`; F(3x3, 2x2) on request). A 4x4 block of outputs costs 36 multiply-adds per channel pair instead
  * of 144 (a 2x2 block 16 instead of 36), so the trunk's stride-1 3x3 convs (82% of its FLOPs) need 4x
  * fewer (2.25x with 2x2 tiles). Four passes:
  *   weights  U = G g G^T                   once per frozen conv, once per call for trained ones
@@ -26,6 +26,8 @@ export type WinogradTile = 2 | 4;
  * map so that a frozen conv keeps one transform; on maps of 1-2 pixels it wastes work that is tiny anyway.
  */
 export const WINOGRAD_TILE: WinogradTile = 4;
+/** The tile of the weight gradient, F(3x3, t x t): 4x4 tiles need 1.78x fewer multiply-adds than 2x2. */
+export const WEIGHT_GRADIENT_TILE: WinogradTile = 4;
 /** Elements of a transformed tile ((t+2)^2), and the tile they belong to. */
 const elementsOf = (tile: WinogradTile) => (tile + 2) ** 2;
 const tileOfElements = (elements: number): WinogradTile | undefined => (elements === 36 ? 4 : elements === 16 ? 2 : undefined);
@@ -85,19 +87,21 @@ const outputSpec = kernelVariants((hasBias: boolean, relu: boolean, residual: bo
   workgroupSize: [256],
 }));
 
-const dySpec: KernelSpec = {
+const dySpec = kernelVariants((tile: WinogradTile): KernelSpec => ({
   shader: 'winograd_dy',
+  defines: tileDefines(tile),
   params: [['N', 'u32'], ['Cout', 'u32'], ['OH', 'u32'], ['OW', 'u32'], ['TH', 'u32'], ['TW', 'u32'], ['T4', 'u32'], ['pad4', 'u32']],
   bindings: [read('dy'), write('u')],
   workgroupSize: [256],
-};
+}));
 
-const weightGradSpec: KernelSpec = {
+const weightGradSpec = kernelVariants((tile: WinogradTile): KernelSpec => ({
   shader: 'winograd_weight_grad',
+  defines: tileDefines(tile),
   params: [['Cout', 'u32'], ['Cin', 'u32'], ['C4', 'u32']],
   bindings: [read('M'), write('dw')],
   workgroupSize: [256],
-};
+}));
 
 /**
  * Transformed weights U [(t+2)^2][reduced][outputs padded] for tiles of t x t outputs. Forward: reduced =
@@ -134,7 +138,7 @@ export function winogradFits(rt: Runtime, g: ConvGeometry): boolean {
   const tiles = Math.max(
     elementsOf(WINOGRAD_TILE) * tiling(g.N, g.H, g.W, g.pad, WINOGRAD_TILE).T4, // forward
     elementsOf(WINOGRAD_TILE) * tiling(g.N, g.OH, g.OW, 2 - g.pad, WINOGRAD_TILE).T4, // backward-data
-    elementsOf(2) * tiling(g.N, g.H, g.W, g.pad, 2).T4, // weight gradient
+    elementsOf(WEIGHT_GRADIENT_TILE) * tiling(g.N, g.H, g.W, g.pad, WEIGHT_GRADIENT_TILE).T4, // weight gradient
   );
   return 4 * paddedChannels * tiles <= rt.limits.maxStorageBufferBindingSize;
 }
@@ -182,25 +186,26 @@ function gemm(rt: Runtime, V: Tensor, u: Tensor, reduced: number, outputs: numbe
 }
 
 /**
- * Weight gradient of a stride-1 3x3 convolution by Winograd F(3x3, 2x2): each 2x2 tile of dy correlates
- * with the same 4x4 input patch as in the forward, so dW = A^T [sum over tiles (G dy G^T) . (B^T x B)] A,
- * a GEMM over all the tiles of the batch (the sum over images and pixels is its reduction).
+ * Weight gradient of a stride-1 3x3 convolution by Winograd F(3x3, t x t): each t x t tile of dy
+ * correlates with the same (t+2)^2 input patch as in the forward, so dW = G^T [sum over tiles (A dy A^T) .
+ * (B^T x B)] G, a GEMM over all the tiles of the batch (the sum over images and pixels is its reduction).
  */
-export function winogradConvBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
+export function winogradConvBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g: ConvGeometry, tile: WinogradTile = WEIGHT_GRADIENT_TILE): Tensor {
   const op = 'conv2d backward (weight)';
   const { N, Cin, H, W, Cout, pad } = g;
-  const { OH, OW, TH, TW, T4 } = tiling(N, H, W, pad, 2);
+  const { OH, OW, TH, TW, T4 } = tiling(N, H, W, pad, tile);
+  const elements = elementsOf(tile);
   const C4 = Math.ceil(Cin / 4) * 4;
   const pad4 = pad4Of(Cout);
-  const V = rt.empty([16, T4, C4], 'f32', 'conv2d winograd input (by tile)');
-  rt.dispatch(`${op} (winograd input)`, inputSpec(true, 2), { N, C: Cin, H, W, pad, TH, TW, T4, C4 }, { x, V }, grid1d(T4 * C4, 256));
-  const u = rt.empty([16, T4, pad4 * 4], 'f32', 'conv2d winograd output gradient');
-  rt.dispatch(`${op} (winograd dy)`, dySpec, { N, Cout, OH, OW, TH, TW, T4, pad4 }, { dy, u }, grid1d(T4 * pad4 * 4, 256));
+  const V = rt.empty([elements, T4, C4], 'f32', 'conv2d winograd input (by tile)');
+  rt.dispatch(`${op} (winograd input)`, inputSpec(true, tile), { N, C: Cin, H, W, pad, TH, TW, T4, C4 }, { x, V }, grid1d(T4 * C4, 256));
+  const u = rt.empty([elements, T4, pad4 * 4], 'f32', 'conv2d winograd output gradient');
+  rt.dispatch(`${op} (winograd dy)`, dySpec(tile), { N, Cout, OH, OW, TH, TW, T4, pad4 }, { dy, u }, grid1d(T4 * pad4 * 4, 256));
   const M = gemm(rt, V, u, T4, Cout, C4, op);
   V.dispose();
   u.dispose();
   const dw = rt.empty([Cout, Cin, 3, 3], 'f32', 'conv2d weight gradient');
-  rt.dispatch(`${op} (winograd output)`, weightGradSpec, { Cout, Cin, C4 }, { M, dw }, grid1d(Cout * Cin, 256));
+  rt.dispatch(`${op} (winograd output)`, weightGradSpec(tile), { Cout, Cin, C4 }, { M, dw }, grid1d(Cout * Cin, 256));
   M.dispose();
   return dw;
 }

@@ -223,8 +223,9 @@ export function convAlgorithm(rt: Runtime, g: ConvGeometry, requested?: ConvAlgo
  * output goes into batch statistics, which subtract the channel's mean and divide by its batch standard
  * deviation, so the forward's absolute rounding error comes out multiplied by |mean| / std. F(4x4, 3x3)
  * rounds 5-10x more than F(2x2, 3x3) (DESIGN.md), and there that moved one SGD step's conv1 update 3.6e-3
- * from PyTorch's (the contract is 2e-3); with F(2x2, 3x3) 1.9e-5. Frozen weights (teacher, folded student)
- * and every backward-data pass take F(4x4, 3x3): measured, they leave the step at 1.9e-5.
+ * from PyTorch's (the contract is 2e-3); with F(2x2, 3x3) 1.9e-5. Frozen weights (teacher, folded student),
+ * every backward-data pass and the weight gradient (F(3x3, 4x4)) take 4x4 tiles: measured, they leave the
+ * step at 1.9e-5.
  */
 const TRAINED_FORWARD_TILE: WinogradTile = 2;
 
@@ -331,7 +332,7 @@ export function conv2dBackwardData(rt: Runtime, dy: Tensor, w: Tensor, g: ConvGe
 }
 
 
-/** Gradient with respect to the weights: direct (split-K over output rows), or Winograd F(3x3, 2x2) for stride-1 3x3 convs. */
+/** Gradient with respect to the weights: direct (split-K over output rows), or Winograd F(3x3, 4x4) for stride-1 3x3 convs. */
 export function conv2dBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g: ConvGeometry, opts: ConvAlgorithmOption = {}): Tensor {
   if (convAlgorithm(rt, g, opts.algorithm, 'conv2d backward (weight)') === 'winograd') return winogradConvBackwardWeight(rt, dy, x, g);
   const cols = g.Cin * g.KH * g.KW;
