@@ -146,6 +146,20 @@ for (const [i, [cin, cout, k, stride, pad, bias]] of ([
       ref: ([t, s]) => ref.klRows(t, s, N * C, H * W, T),
     });
   }
+  {
+    // 75 rows: the reductions' one-invocation-per-row form on software adapters (reduceRowPerInvocation)
+    const many: [number, number, number, number] = [3, 25, 3, 5];
+    const rows = many[0] * many[1];
+    const L = many[2] * many[3];
+    cases.push({ name: `global avg pool, ${rows} planes [${many}]`, inputs: [{ shape: many }], gpu: ([x]) => ops.globalAvgPool2d(x), ref: ([x]) => ref.globalPool(x, many, 'avg') });
+    cases.push({ name: `global max pool, ${rows} planes [${many}]`, inputs: [{ shape: many }], gpu: ([x]) => ops.globalMaxPool2d(x), ref: ([x]) => ref.globalPool(x, many, 'max') });
+    cases.push({
+      name: `KL spatial T=2, ${rows} rows [${many}]`,
+      inputs: [{ shape: many, scale: 2 }, { shape: many, scale: 2 }],
+      gpu: ([t, s]) => ops.klDivSpatial(t, s, 2),
+      ref: ([t, s]) => ref.klRows(t, s, rows, L, 2),
+    });
+  }
   cases.push({ name: `sum [${xs}]`, inputs: [{ shape: xs }], gpu: ([x]) => ops.sum(x), ref: ([x]) => [x.reduce((a, b) => a + b, 0)] });
   cases.push({ name: `mean [${xs}]`, inputs: [{ shape: xs }], gpu: ([x]) => ops.mean(x), ref: ([x]) => [x.reduce((a, b) => a + b, 0) / x.length] });
   for (const [oh, ow] of [[17, 11], [3, 4], [H, W]] as Array<[number, number]>) {

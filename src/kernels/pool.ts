@@ -5,7 +5,7 @@
 import { kernelVariants, read, write, type KernelSpec } from '../graph/kernel.js';
 import type { Runtime } from '../graph/runtime.js';
 import { shapeStr, type Tensor } from '../graph/tensor.js';
-import { assertRank, grid1d } from './util.js';
+import { assertRank, grid1d, reduceRowPerInvocation } from './util.js';
 
 const WG = 256;
 
@@ -56,12 +56,12 @@ export function maxPool2dBackward(rt: Runtime, dy: Tensor, argmax: Tensor, input
 
 // ---- global pooling over H x W --------------------------------------------------------------------
 
-const globalSpec = kernelVariants((max: boolean): KernelSpec => ({
+const globalSpec = kernelVariants((max: boolean, perThread: boolean): KernelSpec => ({
   shader: 'global_pool',
-  defines: { MAX: max },
+  defines: { MAX: max, PER_THREAD: perThread },
   params: [['planes', 'u32'], ['HW', 'u32']],
   bindings: [read('x'), write('y'), write('argmax', 'u32', 'MAX')],
-  workgroupSize: [WG],
+  workgroupSize: [perThread ? 64 : WG],
 }));
 const globalBackwardSpec = kernelVariants((max: boolean): KernelSpec => ({
   shader: 'global_pool_backward',
@@ -77,7 +77,8 @@ export function globalPoolForward(rt: Runtime, x: Tensor, kind: 'avg' | 'max'): 
   const [N, C, H, W] = x.shape;
   const y = rt.empty([N, C, 1, 1], 'f32', `global ${kind} pool output`);
   const argmax = kind === 'max' ? rt.empty([N, C], 'u32', 'global max pool argmax') : null;
-  rt.dispatch(`global ${kind} pool`, globalSpec(kind === 'max'), { planes: N * C, HW: H * W }, { x, y, argmax }, grid1d(N * C, 1));
+  const perThread = reduceRowPerInvocation(rt, N * C);
+  rt.dispatch(`global ${kind} pool`, globalSpec(kind === 'max', perThread), { planes: N * C, HW: H * W }, { x, y, argmax }, perThread ? grid1d(N * C, 64) : grid1d(N * C, 1));
   return { y, argmax };
 }
 

@@ -1,5 +1,6 @@
 /** Small helpers shared by the kernel families. */
 import { shapeStr, type Shape, type Tensor } from '../graph/tensor.js';
+import type { Runtime } from '../graph/runtime.js';
 
 /** Workgroup counts for a 1-D problem, folded into 2-D past the per-dimension limit (65535). */
 export function grid1d(count: number, workgroupSize: number, maxPerDim = 65535): [number, number] {
@@ -23,4 +24,15 @@ export function assertShape(op: string, t: Tensor, expected: Shape, name: string
   if (t.shape.length !== expected.length || t.shape.some((d, i) => d !== expected[i])) {
     throw new Error(`${op}: ${name} must have shape ${shapeStr(expected)}, got ${shapeStr(t.shape)}`);
   }
+}
+
+/**
+ * Whether a reduction of `rows` rows runs one invocation per row instead of one
+ * workgroup per row with a tree reduction. On software adapters, with enough rows to occupy their few
+ * SIMD lanes: there each workgroup barrier costs a switch of every invocation of the workgroup, and the
+ * tree needs log2(workgroup) of them (the attention's global pools and the KD loss's rows at batch 8,
+ * 128 and 256 px: 6-45x faster on lavapipe). GPUs keep the tree, which spreads a row over many lanes.
+ */
+export function reduceRowPerInvocation(rt: Runtime, rows: number): boolean {
+  return rt.adapter.isSoftware && rows >= 64;
 }
