@@ -327,6 +327,23 @@ function convWeightGradRef(dy: Float64Array, x: Float64Array, [N, Cin, H, W]: re
   return dw;
 }
 
+/**
+ * A stride-1 3x3 conv case in float64: input, weights, bias, the reference output, a residual, the fused
+ * reference (conv + bias + residual, ReLU) and an output gradient.
+ */
+function convCase(seed: number, N: number, cin: number, cout: number, H: number, W: number, pad: number) {
+  const rng = new Rng(seed);
+  const xs: ref.Shape4 = [N, cin, H, W];
+  const ws: ref.Shape4 = [cout, cin, 3, 3];
+  const [x, w, b] = [randn(rng, size(xs)), randn(rng, size(ws), 0.3), randn(rng, cout)];
+  const conv = ref.conv2d(x, xs, w, ws, b, 1, pad);
+  const r = randn(rng, conv.y.length);
+  const fused = conv.y.map((v, i) => Math.max(0, v + r[i]));
+  const [, , OH, OW] = conv.shape;
+  const dy = randn(rng, N * cout * OH * OW);
+  return { xs, ws, x, w, b, conv, r, fused, OH, OW, dy };
+}
+
 describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F(3x3, 4x4) and F(3x3, 2x2) for the weight gradient), every pass, against float64', () => {
   // odd sizes (half tiles at the edges), paddings 0..2, channel counts off the block of 8, batch > 1
   const shapes = [[1, 3, 5, 7, 9, 1], [2, 13, 17, 8, 6, 1], [3, 4, 9, 5, 6, 0], [2, 6, 3, 6, 5, 2], [1, 20, 12, 11, 3, 1]] as const;
@@ -334,15 +351,7 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F
     for (const algorithm of ['direct', 'winograd'] as const) {
       it(`${algorithm}: 3x3/s1/p${pad} ${cin}->${cout} x[${N},${cin},${H},${W}]`, async () => {
         const rt = ctx.rt;
-        const rng = new Rng(900 + cin * 7 + pad);
-        const xs: ref.Shape4 = [N, cin, H, W];
-        const ws: ref.Shape4 = [cout, cin, 3, 3];
-        const [x, w, b] = [randn(rng, size(xs)), randn(rng, size(ws), 0.3), randn(rng, cout)];
-        const conv = ref.conv2d(x, xs, w, ws, b, 1, pad);
-        const r = randn(rng, conv.y.length);
-        const fused = conv.y.map((v, i) => Math.max(0, v + r[i]));
-        const [, , OH, OW] = conv.shape;
-        const dy = randn(rng, N * cout * OH * OW);
+        const { xs, ws, x, w, b, conv, r, fused, OH, OW, dy } = convCase(900 + cin * 7 + pad, N, cin, cout, H, W, pad);
         await rt.tidyAsync(async () => {
           const t = (a: Float64Array, s: readonly number[]) => rt.tensor(Float32Array.from(a), [...s]);
           const y = conv2dForward(rt, t(x, xs), t(w, ws), t(b, [cout]), { padding: pad, relu: true, residual: t(r, conv.shape), algorithm });
@@ -371,20 +380,13 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F
     const otherWeightGradientTile = WEIGHT_GRADIENT_TILE === 4 ? 2 : 4;
     it(`winograd ${otherTile}x${otherTile} tiles (weight gradient ${otherWeightGradientTile}x${otherWeightGradientTile}): 3x3/s1/p${pad} ${cin}->${cout} x[${N},${cin},${H},${W}]`, async () => {
       const rt = ctx.rt;
-      const rng = new Rng(1900 + cin * 7 + pad);
-      const xs: ref.Shape4 = [N, cin, H, W];
-      const ws: ref.Shape4 = [cout, cin, 3, 3];
-      const [x, w, b] = [randn(rng, size(xs)), randn(rng, size(ws), 0.3), randn(rng, cout)];
-      const conv = ref.conv2d(x, xs, w, ws, b, 1, pad);
-      const r = randn(rng, conv.y.length);
-      const [, , OH, OW] = conv.shape;
-      const dy = randn(rng, N * cout * OH * OW);
+      const { xs, ws, x, w, b, conv, r, fused, OH, OW, dy } = convCase(1900 + cin * 7 + pad, N, cin, cout, H, W, pad);
       await rt.tidyAsync(async () => {
         const t = (a: Float64Array, s: readonly number[]) => rt.tensor(Float32Array.from(a), [...s]);
         const u = winogradWeights(rt, t(w, ws), true, otherTile);
         expect(u.shape[0]).toBe((otherTile + 2) ** 2);
         const y = winogradConv(rt, t(x, xs), u, cout, pad, { bias: t(b, [cout]), residual: t(r, conv.shape), relu: true });
-        expect(relErr(await y.read(), conv.y.map((v, i) => Math.max(0, v + r[i]))), 'forward + bias + residual + ReLU').toBeLessThan(TOL);
+        expect(relErr(await y.read(), fused), 'forward + bias + residual + ReLU').toBeLessThan(TOL);
         const dx = winogradConv(rt, t(dy, [N, cout, OH, OW]), winogradWeights(rt, t(w, ws), false, otherTile), cin, 2 - pad);
         expect(dx.shape).toEqual([...xs]);
         expect(relErr(await dx.read(), convTransposeRef(dy, w, xs, ws, OH, OW, 1, pad)), 'backward-data').toBeLessThan(TOL);
