@@ -13,7 +13,8 @@ import { createDevice } from '../src/graph/device.js';
 import type { Tensor } from '../src/graph/tensor.js';
 import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, convGeometryOf } from '../src/kernels/conv2d.js';
 import { winogradConv, winogradConvBackwardWeight, winogradWeights, type WinogradTile } from '../src/kernels/conv2d-winograd.js';
-import { conv2d as conv2dReference } from '../test/reference.js';
+import { Rng } from '../src/nn/init.js';
+import * as ref from '../test/reference.js';
 
 const opts = new Command()
   .option('--size <px>', 'feature map side (odd sizes end in partial tiles)', '20')
@@ -22,42 +23,10 @@ const opts = new Command()
   .opts<{ size: string; seeds: string }>();
 const size = Number(opts.size);
 
-/** mulberry32 and Box-Muller: reproducible normal samples. */
+/** Reproducible normal samples. */
 function normals(seed: number, n: number): Float64Array {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return Float64Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform()));
-}
-
-/** dx of a stride-1 3x3 conv with padding 1: the correlation of dy with the flipped, transposed weights. */
-function backwardDataReference(dy: Float64Array, w: Float64Array, N: number, cin: number, cout: number, H: number, W: number): Float64Array {
-  const flipped = new Float64Array(w.length);
-  for (let o = 0; o < cout; o++) for (let c = 0; c < cin; c++) for (let k = 0; k < 9; k++) flipped[(c * cout + o) * 9 + 8 - k] = w[(o * cin + c) * 9 + k];
-  return conv2dReference(dy, [N, cout, H, W], flipped, [cin, cout, 3, 3], null, 1, 1).y;
-}
-
-/** dW of a stride-1 3x3 conv with padding 1: sum over images and pixels of dy times the shifted input. */
-function weightGradientReference(dy: Float64Array, x: Float64Array, N: number, cin: number, cout: number, H: number, W: number): Float64Array {
-  const dw = new Float64Array(cout * cin * 9);
-  for (let n = 0; n < N; n++) for (let o = 0; o < cout; o++) for (let c = 0; c < cin; c++) for (let kh = 0; kh < 3; kh++) for (let kw = 0; kw < 3; kw++) {
-    let s = 0;
-    for (let h = 0; h < H; h++) {
-      const ih = h + kh - 1;
-      if (ih < 0 || ih >= H) continue;
-      for (let w = 0; w < W; w++) {
-        const iw = w + kw - 1;
-        if (iw >= 0 && iw < W) s += dy[((n * cout + o) * H + h) * W + w] * x[((n * cin + c) * H + ih) * W + iw];
-      }
-    }
-    dw[((o * cin + c) * 3 + kh) * 3 + kw] += s;
-  }
-  return dw;
+  const rng = new Rng(seed);
+  return Float64Array.from({ length: n }, () => rng.normal());
 }
 
 function errors(got: Float32Array, want: Float64Array): { rms: number; max: number } {
@@ -85,9 +54,10 @@ for (const channels of [64, 128, 256]) {
     const x = normals(seed * 101 + channels, N * channels * H * W).map(Math.abs);
     const w = normals(seed * 103 + channels, channels * channels * 9).map((v) => v * Math.sqrt(2 / (9 * channels)));
     const dy = normals(seed * 107 + channels, N * channels * H * W);
-    const forwardRef = conv2dReference(x, [N, channels, H, W], w, [channels, channels, 3, 3], null, 1, 1).y;
-    const backRef = backwardDataReference(dy, w, N, channels, channels, H, W);
-    const weightRef = weightGradientReference(dy, x, N, channels, channels, H, W);
+    const [xs, ws]: ref.Shape4[] = [[N, channels, H, W], [channels, channels, 3, 3]];
+    const forwardRef = ref.conv2d(x, xs, w, ws, null, 1, 1).y;
+    const backRef = ref.conv2dInputGrad(dy, w, xs, ws, H, W, 1, 1);
+    const weightRef = ref.conv2dWeightGrad(dy, x, xs, ws, H, W, 1);
     await rt.tidyAsync(async () => {
       const t = (a: Float64Array, shape: number[]) => rt.tensor(Float32Array.from(a), shape);
       const [xt, wt, dyt] = [t(x, [N, channels, H, W]), t(w, [channels, channels, 3, 3]), t(dy, [N, channels, H, W])];

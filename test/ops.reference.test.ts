@@ -299,34 +299,6 @@ describe('conv2d backward-data with the output channels split into chunks (the G
   }
 });
 
-/** Float64 gradient of a convolution with respect to its input (a transposed convolution). */
-function convTransposeRef(dy: Float64Array, w: Float64Array, [N, Cin, H, W]: readonly number[], [Cout, , K]: readonly number[], OH: number, OW: number, stride: number, pad: number): Float64Array {
-  const dx = new Float64Array(N * Cin * H * W);
-  for (let n = 0; n < N; n++) for (let co = 0; co < Cout; co++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
-    const g = dy[((n * Cout + co) * OH + oh) * OW + ow];
-    for (let ci = 0; ci < Cin; ci++) for (let kh = 0; kh < K; kh++) for (let kw = 0; kw < K; kw++) {
-      const h = oh * stride - pad + kh;
-      const x = ow * stride - pad + kw;
-      if (h >= 0 && h < H && x >= 0 && x < W) dx[((n * Cin + ci) * H + h) * W + x] += g * w[((co * Cin + ci) * K + kh) * K + kw];
-    }
-  }
-  return dx;
-}
-
-/** Float64 gradient of a stride-1 convolution with respect to its weights. */
-function convWeightGradRef(dy: Float64Array, x: Float64Array, [N, Cin, H, W]: readonly number[], [Cout, , K]: readonly number[], OH: number, OW: number, pad: number): Float64Array {
-  const dw = new Float64Array(Cout * Cin * K * K);
-  for (let n = 0; n < N; n++) for (let co = 0; co < Cout; co++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
-    const g = dy[((n * Cout + co) * OH + oh) * OW + ow];
-    for (let ci = 0; ci < Cin; ci++) for (let kh = 0; kh < K; kh++) for (let kw = 0; kw < K; kw++) {
-      const h = oh - pad + kh;
-      const v = ow - pad + kw;
-      if (h >= 0 && h < H && v >= 0 && v < W) dw[((co * Cin + ci) * K + kh) * K + kw] += g * x[((n * Cin + ci) * H + h) * W + v];
-    }
-  }
-  return dw;
-}
-
 /**
  * A stride-1 3x3 conv case in float64: input, weights, bias, the reference output, a residual, the fused
  * reference (conv + bias + residual, ReLU) and an output gradient.
@@ -362,10 +334,10 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F
           const g = convGeometryOf(xs, ws, { padding: pad });
           const dx = conv2dBackwardData(rt, t(dy, [N, cout, OH, OW]), t(w, ws), g, { algorithm });
           expect(dx.shape).toEqual([...xs]);
-          expect(relErr(await dx.read(), convTransposeRef(dy, w, xs, ws, OH, OW, 1, pad)), 'backward-data').toBeLessThan(TOL);
+          expect(relErr(await dx.read(), ref.conv2dInputGrad(dy, w, xs, ws, OH, OW, 1, pad)), 'backward-data').toBeLessThan(TOL);
           const dw = conv2dBackwardWeight(rt, t(dy, [N, cout, OH, OW]), t(x, xs), g, { algorithm });
           expect(dw.shape).toEqual([...ws]);
-          expect(relErr(await dw.read(), convWeightGradRef(dy, x, xs, ws, OH, OW, pad)), 'backward-weight').toBeLessThan(TOL);
+          expect(relErr(await dw.read(), ref.conv2dWeightGrad(dy, x, xs, ws, OH, OW, pad)), 'backward-weight').toBeLessThan(TOL);
           // frozen weights: packed once, with the transform of the runtime's algorithm
           const packed = PackedConvWeights.of(rt, t(w, ws), { padding: pad });
           expect(packed.winograd !== null).toBe(rt.conv3x3 === 'winograd');
@@ -389,10 +361,10 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F
         expect(relErr(await y.read(), fused), 'forward + bias + residual + ReLU').toBeLessThan(TOL);
         const dx = winogradConv(rt, t(dy, [N, cout, OH, OW]), winogradWeights(rt, t(w, ws), false, otherTile), cin, 2 - pad);
         expect(dx.shape).toEqual([...xs]);
-        expect(relErr(await dx.read(), convTransposeRef(dy, w, xs, ws, OH, OW, 1, pad)), 'backward-data').toBeLessThan(TOL);
+        expect(relErr(await dx.read(), ref.conv2dInputGrad(dy, w, xs, ws, OH, OW, 1, pad)), 'backward-data').toBeLessThan(TOL);
         const g = convGeometryOf(xs, ws, { padding: pad });
         const dw = winogradConvBackwardWeight(rt, t(dy, [N, cout, OH, OW]), t(x, xs), g, otherWeightGradientTile);
-        expect(relErr(await dw.read(), convWeightGradRef(dy, x, xs, ws, OH, OW, pad)), `backward-weight, F(3x3, ${otherWeightGradientTile}x${otherWeightGradientTile})`).toBeLessThan(TOL);
+        expect(relErr(await dw.read(), ref.conv2dWeightGrad(dy, x, xs, ws, OH, OW, pad)), `backward-weight, F(3x3, ${otherWeightGradientTile}x${otherWeightGradientTile})`).toBeLessThan(TOL);
         // weights transformed for another (padded) output channel count are refused, naming both
         expect(() => winogradConv(rt, t(x, xs), u, cout + 8, pad)).toThrow(/weights transformed as .*input has \d+ channels and the output \d+/);
       });
