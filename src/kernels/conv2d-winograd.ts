@@ -30,7 +30,7 @@ export const WINOGRAD_TILE: WinogradTile = 4;
 export const WEIGHT_GRADIENT_TILE: WinogradTile = 4;
 /** Elements of a transformed tile ((t+2)^2), and the tile they belong to. */
 const elementsOf = (tile: WinogradTile) => (tile + 2) ** 2;
-const tileOfElements = (elements: number): WinogradTile | undefined => (elements === 36 ? 4 : elements === 16 ? 2 : undefined);
+const tileOfElements = (elements: number) => ([2, 4] as const).find((tile) => elementsOf(tile) === elements);
 const tileDefines = (tile: WinogradTile) => ({ TILE: tile, F4: tile === 4 });
 
 /** Output channels per GEMM invocation (two vec4 loads of U), as the direct convolution's block. */

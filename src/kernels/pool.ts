@@ -5,7 +5,7 @@
 import { kernelVariants, read, write, type KernelSpec } from '../graph/kernel.js';
 import type { Runtime } from '../graph/runtime.js';
 import { shapeStr, type Tensor } from '../graph/tensor.js';
-import { assertRank, grid1d, reduceRowPerInvocation } from './util.js';
+import { assertRank, grid1d, reduceRowPerInvocation, ROW_PER_INVOCATION_WORKGROUP, rowReductionGroups } from './util.js';
 
 const WG = 256;
 
@@ -61,7 +61,7 @@ const globalSpec = kernelVariants((max: boolean, perThread: boolean): KernelSpec
   defines: { MAX: max, PER_THREAD: perThread },
   params: [['planes', 'u32'], ['HW', 'u32']],
   bindings: [read('x'), write('y'), write('argmax', 'u32', 'MAX')],
-  workgroupSize: [perThread ? 64 : WG],
+  workgroupSize: [perThread ? ROW_PER_INVOCATION_WORKGROUP : WG],
 }));
 const globalBackwardSpec = kernelVariants((max: boolean): KernelSpec => ({
   shader: 'global_pool_backward',
@@ -78,7 +78,7 @@ export function globalPoolForward(rt: Runtime, x: Tensor, kind: 'avg' | 'max'): 
   const y = rt.empty([N, C, 1, 1], 'f32', `global ${kind} pool output`);
   const argmax = kind === 'max' ? rt.empty([N, C], 'u32', 'global max pool argmax') : null;
   const perThread = reduceRowPerInvocation(rt, N * C);
-  rt.dispatch(`global ${kind} pool`, globalSpec(kind === 'max', perThread), { planes: N * C, HW: H * W }, { x, y, argmax }, perThread ? grid1d(N * C, 64) : grid1d(N * C, 1));
+  rt.dispatch(`global ${kind} pool`, globalSpec(kind === 'max', perThread), { planes: N * C, HW: H * W }, { x, y, argmax }, rowReductionGroups(perThread, N * C));
   return { y, argmax };
 }
 

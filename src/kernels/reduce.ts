@@ -5,7 +5,7 @@
 import { kernelVariants, read, write, type KernelSpec } from '../graph/kernel.js';
 import type { Runtime } from '../graph/runtime.js';
 import { shapeStr, sizeOf, type Shape, type Tensor } from '../graph/tensor.js';
-import { grid1d } from './util.js';
+import { ROW_PER_INVOCATION_WORKGROUP, rowReductionGroups } from './util.js';
 
 const WG = 256;
 const spec = kernelVariants((perThread: boolean): KernelSpec => ({
@@ -18,7 +18,7 @@ const spec = kernelVariants((perThread: boolean): KernelSpec => ({
     ['s0', 'u32'], ['s1', 'u32'], ['s2', 'u32'], ['s3', 'u32'],
   ],
   bindings: [read('x'), write('out')],
-  workgroupSize: [perThread ? 64 : WG],
+  workgroupSize: [perThread ? ROW_PER_INVOCATION_WORKGROUP : WG],
 }));
 
 /** Pads a shape to rank 4 on the left. */
@@ -44,7 +44,7 @@ export function sumToShape(rt: Runtime, x: Tensor, target: Shape, scale = 1): Te
   const out = rt.empty(target, 'f32', 'sum output');
   // Many outputs each summing little: a thread per output. Otherwise a workgroup per output.
   const perThread = count <= 32 || (nOut >= 4096 && count <= 256);
-  const groups = perThread ? grid1d(nOut, 64) : grid1d(nOut, 1);
+  const groups = rowReductionGroups(perThread, nOut);
   const [o1, o2, o3] = outS.slice(1);
   const [r1, r2, r3] = reduced.slice(1);
   const [s0, s1, s2, s3] = strides;

@@ -5,7 +5,7 @@
 import { kernelVariants, read, write, type KernelSpec } from '../graph/kernel.js';
 import type { Runtime } from '../graph/runtime.js';
 import type { Tensor } from '../graph/tensor.js';
-import { assertRank, assertSameShape, grid1d, reduceRowPerInvocation } from './util.js';
+import { assertRank, assertSameShape, grid1d, reduceRowPerInvocation, ROW_PER_INVOCATION_WORKGROUP, rowReductionGroups } from './util.js';
 
 /** Rows are reduced by one workgroup each; a smaller workgroup for short rows wastes fewer lanes. */
 const rowWorkgroup = (L: number) => (L >= 256 ? 256 : 64);
@@ -55,7 +55,7 @@ const klSpec = kernelVariants((wg: number, perThread: boolean): KernelSpec => ({
   defines: { PER_THREAD: perThread },
   params: [['rows', 'u32'], ['L', 'u32'], ['T', 'f32']],
   bindings: [read('t'), read('s'), write('kl'), write('saved')],
-  workgroupSize: [perThread ? 64 : wg],
+  workgroupSize: [perThread ? ROW_PER_INVOCATION_WORKGROUP : wg],
 }));
 /** Each side's gradient only where it is wanted (the teacher's usually is not). */
 const klBackwardSpec = kernelVariants((needT: boolean, needS: boolean): KernelSpec => ({
@@ -75,7 +75,7 @@ export function klSpatialForward(rt: Runtime, t: Tensor, s: Tensor, T: number): 
   const kl = rt.empty([t.shape[0], t.shape[1]], 'f32', `${op} output`);
   const saved = rt.empty([2 * R], 'f32', `${op} saved log-sum-exps`);
   const perThread = reduceRowPerInvocation(rt, R);
-  rt.dispatch(op, klSpec(rowWorkgroup(L), perThread), { rows: R, L, T }, { t, s, kl, saved }, perThread ? grid1d(R, 64) : grid1d(R, 1));
+  rt.dispatch(op, klSpec(rowWorkgroup(L), perThread), { rows: R, L, T }, { t, s, kl, saved }, rowReductionGroups(perThread, R));
   return { kl, saved };
 }
 

@@ -26,6 +26,9 @@ export function assertShape(op: string, t: Tensor, expected: Shape, name: string
   }
 }
 
+/** Workgroup size of a reduction that runs one invocation per row. */
+export const ROW_PER_INVOCATION_WORKGROUP = 64;
+
 /**
  * Whether a reduction of `rows` rows runs one invocation per row instead of one
  * workgroup per row with a tree reduction. On software adapters, with enough rows to occupy their few
@@ -35,4 +38,9 @@ export function assertShape(op: string, t: Tensor, expected: Shape, name: string
  */
 export function reduceRowPerInvocation(rt: Runtime, rows: number): boolean {
   return rt.adapter.isSoftware && rows >= 64;
+}
+
+/** Workgroups of a row reduction: one per row, or `rows` invocations in workgroups of ROW_PER_INVOCATION_WORKGROUP. */
+export function rowReductionGroups(perInvocation: boolean, rows: number): [number, number] {
+  return grid1d(rows, perInvocation ? ROW_PER_INVOCATION_WORKGROUP : 1);
 }
