@@ -1,9 +1,6 @@
-// y = (x - mean[c]) * invstd[c] * gamma[c] + beta[c]
-@compute @workgroup_size(WG_X)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.x + wid.y * nwg.x) * WG_SIZE + lid;
-  if (i >= P.n) { return; }
-  let c = (i / P.HW) % P.C;
+// y = (x - mean[c]) * invstd[c] * gamma[c] + beta[c]. A vec4 unit lies in one channel (HW divides by 4).
+//!include lib_elementwise
+fn element(i: u32) {
+  let c = (i * LANES / P.HW) % P.C;
   y[i] = (x[i] - saved[2u * c]) * saved[2u * c + 1u] * gamma[c] + beta[c];
 }

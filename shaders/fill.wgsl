@@ -1,7 +1,4 @@
-@compute @workgroup_size(WG_X)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.x + wid.y * nwg.x) * WG_SIZE + lid;
-  if (i >= P.n) { return; }
-  y[i] = P.value;
+//!include lib_elementwise
+fn element(i: u32) {
+  y[i] = V(P.value);
 }

@@ -15,8 +15,8 @@ const ctx = useRuntime();
 /** y = a * x + (HAS_B ? b : 0), with an optional buffer and an optional parameter. */
 const axpb = kernelVariants((hasB: boolean): KernelSpec => ({
   shader: 'unary',
-  defines: { RELU: false, SIGMOID: false },
-  params: [['n', 'u32'], ['a', 'f32'], ['b', 'f32']],
+  defines: { RELU: false, SIGMOID: false, VEC4: false, UNITS: 1 },
+  params: [['units', 'u32'], ['a', 'f32'], ['b', 'f32']],
   bindings: [read('x'), write('y')],
   workgroupSize: [64],
 }));
@@ -35,7 +35,7 @@ describe('kernels bound by name', () => {
     await rt.tidyAsync(async () => {
       const x = rt.tensor([1, 2, 3], [3]);
       const y = rt.empty([3]);
-      rt.dispatch('test', axpb(false), { n: 3, a: 2, b: 0.5 }, { x, y }, [1]);
+      rt.dispatch('test', axpb(false), { units: 3, a: 2, b: 0.5 }, { x, y }, [1]);
       expect(Array.from(await y.read())).toEqual([2.5, 4.5, 6.5]);
     });
   });
@@ -45,10 +45,10 @@ describe('kernels bound by name', () => {
     rt.tidy(() => {
       const x = rt.zeros([3]);
       const y = rt.empty([3]);
-      expect(() => rt.dispatch('test', axpb(false), { n: 3, a: 2, bb: 0 }, { x, y }, [1])).toThrow(/test: kernel unary: missing parameter 'b' \(takes n, a, b\)/);
-      expect(() => rt.dispatch('test', axpb(false), { n: 3, a: 2, b: 0, scale: 1 }, { x, y }, [1])).toThrow(/unknown parameter 'scale'/);
-      expect(() => rt.dispatch('test', axpb(false), { n: -3, a: 2, b: 0 }, { x, y }, [1])).toThrow(/parameter 'n' must be a u32, got -3/);
-      expect(() => rt.dispatch('test', axpb(false), { n: 1.5, a: 2, b: 0 }, { x, y }, [1])).toThrow(/parameter 'n' must be a u32/);
+      expect(() => rt.dispatch('test', axpb(false), { units: 3, a: 2, bb: 0 }, { x, y }, [1])).toThrow(/test: kernel unary: missing parameter 'b' \(takes units, a, b\)/);
+      expect(() => rt.dispatch('test', axpb(false), { units: 3, a: 2, b: 0, scale: 1 }, { x, y }, [1])).toThrow(/unknown parameter 'scale'/);
+      expect(() => rt.dispatch('test', axpb(false), { units: -3, a: 2, b: 0 }, { x, y }, [1])).toThrow(/parameter 'units' must be a u32, got -3/);
+      expect(() => rt.dispatch('test', axpb(false), { units: 1.5, a: 2, b: 0 }, { x, y }, [1])).toThrow(/parameter 'units' must be a u32/);
     });
   });
 
@@ -57,7 +57,7 @@ describe('kernels bound by name', () => {
     rt.tidy(() => {
       const x = rt.zeros([3]);
       const y = rt.empty([3]);
-      const p = { n: 3, a: 1, b: 0 };
+      const p = { units: 3, a: 1, b: 0 };
       expect(() => rt.dispatch('test', axpb(false), p, { x, out: y }, [1])).toThrow(/test: kernel unary: missing buffer 'y' \(takes x, y\)/);
       expect(() => rt.dispatch('test', axpb(false), p, { x, y, z: y }, [1])).toThrow(/unknown buffer 'z' \(takes x, y\)/);
       const idx = rt.empty([3], 'u32');

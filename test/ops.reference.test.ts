@@ -62,8 +62,11 @@ for (const [i, [cin, cout, k, stride, pad, bias]] of ([
   });
 }
 
-{
-  const xs = oddShape(200);
+// Odd shapes take the elementwise kernels' single-value units; a last extent divisible by 4 their vec4
+// units (and more than one unit per invocation: 1920 values)
+const ALIGNED_SHAPE = [2, 5, 12, 16];
+
+for (const xs of [oddShape(200), ALIGNED_SHAPE]) {
   const C = xs[1];
   const positive = (rng: Rng, n: number) => Float64Array.from({ length: n }, () => Math.fround(0.5 + rng.next()));
   cases.push({
@@ -83,8 +86,7 @@ for (const [i, [cin, cout, k, stride, pad, bias]] of ([
   });
 }
 
-{
-  const xs = oddShape(300);
+for (const xs of [oddShape(300), ALIGNED_SHAPE]) {
   cases.push({ name: `relu x[${xs}]`, inputs: [{ shape: xs }], gpu: ([x]) => ops.relu(x), ref: ([x]) => ref.relu(x) });
   cases.push({ name: `sigmoid x[${xs}]`, inputs: [{ shape: xs, scale: 3 }], gpu: ([x]) => ops.sigmoid(x), ref: ([x]) => ref.sigmoid(x) });
   cases.push({ name: `affine x[${xs}]`, inputs: [{ shape: xs }], gpu: ([x]) => ops.affine(x, -2.5, 0.75), ref: ([x]) => x.map((v) => -2.5 * v + 0.75) });
@@ -95,7 +97,7 @@ for (const [i, [cin, cout, k, stride, pad, bias]] of ([
   cases.push({ name: `channel max x[${xs}]`, inputs: [{ shape: xs }], gpu: ([x]) => ops.channelMax(x), ref: ([x]) => ref.channelPool(x, s4(xs), ['max']) });
   cases.push({ name: `channel mean+max x[${xs}]`, inputs: [{ shape: xs }], gpu: ([x]) => ops.channelMeanMax(x), ref: ([x]) => ref.channelPool(x, s4(xs), ['mean', 'max']) });
   const [N, C, H, W] = xs;
-  for (const [label, bs] of [['channel gate', [N, C, 1, 1]], ['pixel gate', [N, 1, H, W]], ['same shape', xs]] as const) {
+  for (const [label, bs] of [['channel gate', [N, C, 1, 1]], ['pixel gate', [N, 1, H, W]], ['same shape', xs], ['scalar', [1, 1, 1, 1]]] as const) {
     cases.push({
       name: `add (${label}) x[${xs}] + [${bs}]`,
       inputs: [{ shape: xs }, { shape: [...bs] }],

@@ -6,7 +6,7 @@
 import { kernelVariants, read, write, type KernelSpec } from '../graph/kernel.js';
 import type { Runtime } from '../graph/runtime.js';
 import { shapeStr, type Tensor } from '../graph/tensor.js';
-import { assertRank, assertSameShape, grid1d } from './util.js';
+import { assertRank, assertSameShape, elementwiseDefines, elementwiseLaunch, ELEMENTWISE_WORKGROUP, unitType } from './util.js';
 
 const WG = 256;
 
@@ -28,12 +28,13 @@ const statsSpec = kernelVariants((train: boolean): KernelSpec => {
   };
 });
 
-const applySpec: KernelSpec = {
+const applySpec = kernelVariants((vec4: boolean): KernelSpec => ({
   shader: 'batchnorm_apply',
-  params: [['n', 'u32'], ['C', 'u32'], ['HW', 'u32']],
-  bindings: [read('x'), read('saved'), read('gamma'), read('beta'), write('y')],
-  workgroupSize: [WG],
-};
+  defines: elementwiseDefines(vec4),
+  params: [['units', 'u32'], ['C', 'u32'], ['HW', 'u32']],
+  bindings: [read('x', unitType(vec4)), read('saved'), read('gamma'), read('beta'), write('y', unitType(vec4))],
+  workgroupSize: [ELEMENTWISE_WORKGROUP],
+}));
 
 const backwardReduceSpec: KernelSpec = {
   shader: 'batchnorm_backward_reduce',
@@ -42,14 +43,18 @@ const backwardReduceSpec: KernelSpec = {
   workgroupSize: [WG],
 };
 
-const backwardApplySpec = kernelVariants((train: boolean): KernelSpec => ({
+const backwardApplySpec = kernelVariants((train: boolean, vec4: boolean): KernelSpec => ({
   shader: 'batchnorm_backward_apply',
-  defines: { TRAIN: train },
-  params: [['n', 'u32'], ['C', 'u32'], ['HW', 'u32']],
+  defines: { TRAIN: train, ...elementwiseDefines(vec4) },
+  params: [['units', 'u32'], ['C', 'u32'], ['HW', 'u32']],
   // With batch statistics, dx depends on the whole batch through the mean and variance (dgamma, dbeta).
-  bindings: [read('x', 'f32', 'TRAIN'), read('dy'), read('saved'), read('gamma'), read('dgamma', 'f32', 'TRAIN'), read('dbeta', 'f32', 'TRAIN'), write('dx')],
-  workgroupSize: [WG],
+  bindings: [
+    read('x', unitType(vec4), 'TRAIN'), read('dy', unitType(vec4)), read('saved'), read('gamma'),
+    read('dgamma', 'f32', 'TRAIN'), read('dbeta', 'f32', 'TRAIN'), write('dx', unitType(vec4)),
+  ],
+  workgroupSize: [ELEMENTWISE_WORKGROUP],
 }));
+
 
 export interface BatchNormForward {
   y: Tensor;
@@ -83,7 +88,10 @@ export function batchNormForward(
   const batch = opts.training ? x : null;
   rt.dispatch('batchnorm2d', statsSpec(opts.training), { N, C, HW, eps, momentum }, { x: batch, saved, runningMean, runningVar }, [C]);
   const y = rt.empty(x.shape, 'f32', 'batchnorm2d output');
-  rt.dispatch('batchnorm2d', applySpec, { n: x.size, C, HW }, { x, saved, gamma, beta, y }, grid1d(x.size, WG));
+  // vec4 units when each lies in one channel
+  const vec4 = HW % 4 === 0;
+  const { units, groups } = elementwiseLaunch(x.size, vec4);
+  rt.dispatch('batchnorm2d', applySpec(vec4), { units, C, HW }, { x, saved, gamma, beta, y }, groups);
   return { y, saved };
 }
 
@@ -109,6 +117,8 @@ export function batchNormBackward(
   rt.dispatch('batchnorm2d backward', backwardReduceSpec, { N, C, HW }, { x, dy, saved, dgamma, dbeta }, [C]);
   const dx = rt.empty(x.shape, 'f32', 'batchnorm input gradient');
   const batch = training ? { x, dgamma, dbeta } : {};
-  rt.dispatch('batchnorm2d backward', backwardApplySpec(training), { n: x.size, C, HW }, { ...batch, dy, saved, gamma, dx }, grid1d(x.size, WG));
+  const vec4 = HW % 4 === 0;
+  const { units, groups } = elementwiseLaunch(x.size, vec4);
+  rt.dispatch('batchnorm2d backward', backwardApplySpec(training, vec4), { units, C, HW }, { ...batch, dy, saved, gamma, dx }, groups);
   return { dx, dgamma, dbeta };
 }

@@ -6,32 +6,41 @@ import { kernelVariants, read, write, type KernelSpec } from '../graph/kernel.js
 import type { Runtime } from '../graph/runtime.js';
 import { shapeStr, type Shape, type Tensor } from '../graph/tensor.js';
 import { sumToShape, toRank4 } from './reduce.js';
-import { assertSameShape, grid1d } from './util.js';
-
-const WG = 256;
+import { assertSameShape, elementwiseDefines, elementwiseLaunch, ELEMENTWISE_WORKGROUP, unitType } from './util.js';
 
 type UnaryKind = 'relu' | 'sigmoid' | 'affine';
-const unarySpec = kernelVariants((kind: UnaryKind): KernelSpec => ({
+const unarySpec = kernelVariants((kind: UnaryKind, vec4: boolean): KernelSpec => ({
   shader: 'unary',
-  defines: { RELU: kind === 'relu', SIGMOID: kind === 'sigmoid' },
-  params: [['n', 'u32'], ['a', 'f32'], ['b', 'f32']],
-  bindings: [read('x'), write('y')],
-  workgroupSize: [WG],
+  defines: { RELU: kind === 'relu', SIGMOID: kind === 'sigmoid', ...elementwiseDefines(vec4) },
+  params: [['units', 'u32'], ['a', 'f32'], ['b', 'f32']],
+  bindings: [read('x', unitType(vec4)), write('y', unitType(vec4))],
+  workgroupSize: [ELEMENTWISE_WORKGROUP],
 }));
 
-const unaryBackwardSpec = kernelVariants((kind: 'relu' | 'sigmoid'): KernelSpec => ({
+const unaryBackwardSpec = kernelVariants((kind: 'relu' | 'sigmoid', vec4: boolean): KernelSpec => ({
   shader: 'unary_backward',
-  defines: { RELU: kind === 'relu' },
-  params: [['n', 'u32']],
-  bindings: [read('y'), read('dy'), write('dx')],
-  workgroupSize: [WG],
+  defines: { RELU: kind === 'relu', ...elementwiseDefines(vec4) },
+  params: [['units', 'u32']],
+  bindings: [read('y', unitType(vec4)), read('dy', unitType(vec4)), write('dx', unitType(vec4))],
+  workgroupSize: [ELEMENTWISE_WORKGROUP],
 }));
 
-const fillSpec: KernelSpec = { shader: 'fill', params: [['n', 'u32'], ['value', 'f32']], bindings: [write('y')], workgroupSize: [WG] };
+const fillSpec = kernelVariants((vec4: boolean): KernelSpec => ({
+  shader: 'fill',
+  defines: elementwiseDefines(vec4),
+  params: [['units', 'u32'], ['value', 'f32']],
+  bindings: [write('y', unitType(vec4))],
+  workgroupSize: [ELEMENTWISE_WORKGROUP],
+}));
+
+/** Same-shape elementwise kernels take vec4 units whenever the size divides by 4. */
+const vec4Units = (count: number) => count % 4 === 0;
 
 function unary(rt: Runtime, kind: UnaryKind, x: Tensor, a = 1, b = 0): Tensor {
   const y = rt.empty(x.shape, 'f32', `${kind} output`);
-  rt.dispatch(kind, unarySpec(kind), { n: x.size, a, b }, { x, y }, grid1d(x.size, WG));
+  const vec4 = vec4Units(x.size);
+  const { units, groups } = elementwiseLaunch(x.size, vec4);
+  rt.dispatch(kind, unarySpec(kind, vec4), { units, a, b }, { x, y }, groups);
   return y;
 }
 
@@ -44,28 +53,32 @@ export const affineForward = (rt: Runtime, x: Tensor, a: number, b: number) => u
 export function unaryBackward(rt: Runtime, kind: 'relu' | 'sigmoid', y: Tensor, dy: Tensor): Tensor {
   assertSameShape(`${kind} backward`, y, dy);
   const dx = rt.empty(y.shape, 'f32', `${kind} gradient`);
-  rt.dispatch(`${kind} backward`, unaryBackwardSpec(kind), { n: y.size }, { y, dy, dx }, grid1d(y.size, WG));
+  const vec4 = vec4Units(y.size);
+  const { units, groups } = elementwiseLaunch(y.size, vec4);
+  rt.dispatch(`${kind} backward`, unaryBackwardSpec(kind, vec4), { units }, { y, dy, dx }, groups);
   return dx;
 }
 
 /** Sets every element to `value`. A u32 tensor gets the f32 bit pattern (NaN poison: 0x7fc00000, an index no tensor has). */
 export function fill(rt: Runtime, y: Tensor, value: number): Tensor {
-  rt.dispatch('fill', fillSpec, { n: y.size, value }, { y: y.dtype === 'u32' ? y.buffer : y }, grid1d(y.size, WG));
+  const vec4 = vec4Units(y.size);
+  const { units, groups } = elementwiseLaunch(y.size, vec4);
+  rt.dispatch('fill', fillSpec(vec4), { units, value }, { y: y.dtype === 'u32' ? y.buffer : y }, groups);
   return y;
 }
 
 // ---- broadcasting binary ops ----------------------------------------------------------------------
 
-const binarySpec = kernelVariants((mul: boolean): KernelSpec => ({
+const binarySpec = kernelVariants((mul: boolean, vec4: boolean, same: boolean, aSplat: boolean, bSplat: boolean): KernelSpec => ({
   shader: 'binary',
-  defines: { MUL: mul },
+  defines: { MUL: mul, SAME: same, A_SPLAT: aSplat, B_SPLAT: bSplat, ...elementwiseDefines(vec4) },
   params: [
-    ['n', 'u32'], ['d1', 'u32'], ['d2', 'u32'], ['d3', 'u32'],
+    ['units', 'u32'], ['d1', 'u32'], ['d2', 'u32'], ['d3', 'u32'],
     ['a0', 'u32'], ['a1', 'u32'], ['a2', 'u32'], ['a3', 'u32'],
     ['b0', 'u32'], ['b1', 'u32'], ['b2', 'u32'], ['b3', 'u32'],
   ],
-  bindings: [read('a'), read('b'), write('out')],
-  workgroupSize: [WG],
+  bindings: [read('a', unitType(vec4 && !aSplat)), read('b', unitType(vec4 && !bSplat)), write('out', unitType(vec4))],
+  workgroupSize: [ELEMENTWISE_WORKGROUP],
 }));
 
 /** The broadcast result shape of a and b (NumPy rules, rank <= 4). */
@@ -90,13 +103,19 @@ function broadcastStrides(shape: Shape, out: [number, number, number, number]): 
 
 export function binaryForward(rt: Runtime, kind: 'add' | 'mul', a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShape(kind, a.shape, b.shape);
-  const o = toRank4(shape);
   const out = rt.empty(shape, 'f32', `${kind} output`);
   const n = out.size;
-  const [a0, a1, a2, a3] = broadcastStrides(a.shape, o);
-  const [b0, b1, b2, b3] = broadcastStrides(b.shape, o);
-  const params = { n, d1: o[1], d2: o[2], d3: o[3], a0, a1, a2, a3, b0, b1, b2, b3 };
-  rt.dispatch(kind, binarySpec(kind === 'mul'), params, { a, b, out }, grid1d(n, WG));
+  // Operands of the output's size index as the output does: one axis of n values.
+  const same = a.size === n && b.size === n;
+  const o: [number, number, number, number] = same ? [1, 1, 1, n] : toRank4(shape);
+  const [a0, a1, a2, a3] = same ? [0, 0, 0, 1] : broadcastStrides(a.shape, o);
+  const [b0, b1, b2, b3] = same ? [0, 0, 0, 1] : broadcastStrides(b.shape, o);
+  // vec4 units need a last extent divisible by 4 (a unit never crosses a row); along it an operand is
+  // contiguous (stride 1) or broadcast (stride 0, splat).
+  const vec4 = o[3] % 4 === 0;
+  const { units, groups } = elementwiseLaunch(n, vec4);
+  const params = { units, d1: o[1], d2: o[2], d3: o[3], a0, a1, a2, a3, b0, b1, b2, b3 };
+  rt.dispatch(kind, binarySpec(kind === 'mul', vec4, same, vec4 && a3 === 0, vec4 && b3 === 0), params, { a, b, out }, groups);
   return out;
 }
 

@@ -1,15 +1,19 @@
 /** One fused torch.optim.SGD update (momentum, coupled weight decay) of a parameter tensor, in place. */
-import { read, write, type KernelSpec } from '../graph/kernel.js';
+import { kernelVariants, read, write, type KernelSpec } from '../graph/kernel.js';
 import type { Runtime } from '../graph/runtime.js';
 import type { Tensor } from '../graph/tensor.js';
-import { assertSameShape, grid1d } from './util.js';
+import { assertSameShape, elementwiseDefines, elementwiseLaunch, ELEMENTWISE_WORKGROUP, unitType } from './util.js';
 
-const spec: KernelSpec = {
-  shader: 'sgd',
-  params: [['n', 'u32'], ['lr', 'f32'], ['momentum', 'f32'], ['weightDecay', 'f32'], ['firstStep', 'u32']],
-  bindings: [write('param'), read('grad'), write('velocity')],
-  workgroupSize: [256],
-};
+const spec = kernelVariants((vec4: boolean): KernelSpec => {
+  const type = unitType(vec4);
+  return {
+    shader: 'sgd',
+    defines: elementwiseDefines(vec4),
+    params: [['units', 'u32'], ['lr', 'f32'], ['momentum', 'f32'], ['weightDecay', 'f32'], ['firstStep', 'u32']],
+    bindings: [write('param', type), read('grad', type), write('velocity', type)],
+    workgroupSize: [ELEMENTWISE_WORKGROUP],
+  };
+});
 
 export interface SgdHyper {
   lr: number;
@@ -20,6 +24,8 @@ export interface SgdHyper {
 export function sgdUpdate(rt: Runtime, param: Tensor, grad: Tensor, velocity: Tensor, h: SgdHyper, firstStep: boolean): void {
   assertSameShape('sgd', param, grad);
   assertSameShape('sgd', param, velocity);
-  const params = { n: param.size, lr: h.lr, momentum: h.momentum, weightDecay: h.weightDecay, firstStep: firstStep ? 1 : 0 };
-  rt.dispatch('sgd', spec, params, { param, grad, velocity }, grid1d(param.size, 256));
+  const vec4 = param.size % 4 === 0;
+  const { units, groups } = elementwiseLaunch(param.size, vec4);
+  const params = { units, lr: h.lr, momentum: h.momentum, weightDecay: h.weightDecay, firstStep: firstStep ? 1 : 0 };
+  rt.dispatch('sgd', spec(vec4), params, { param, grad, velocity }, groups);
 }

@@ -44,3 +44,24 @@ export function reduceRowPerInvocation(rt: Runtime, rows: number): boolean {
 export function rowReductionGroups(perInvocation: boolean, rows: number): [number, number] {
   return grid1d(rows, perInvocation ? ROW_PER_INVOCATION_WORKGROUP : 1);
 }
+
+/** Units (vec4s or values) per invocation of the elementwise kernels (lib_elementwise.wgsl). */
+const UNITS_PER_INVOCATION = 4;
+/** Workgroup size of the elementwise kernels. */
+export const ELEMENTWISE_WORKGROUP = 256;
+
+/** The element type of an elementwise kernel's unit-indexed buffers. */
+export const unitType = (vec4: boolean) => (vec4 ? 'vec4f' : 'f32');
+
+/** The defines of an elementwise kernel: vec4 units or single values. */
+export const elementwiseDefines = (vec4: boolean) => ({ VEC4: vec4, UNITS: UNITS_PER_INVOCATION });
+
+/**
+ * An elementwise kernel over `count` values: its units (vec4s where `vec4`, which needs `count` to divide
+ * by 4, else values; the kernel's `units` parameter) and its workgroups.
+ */
+export function elementwiseLaunch(count: number, vec4: boolean): { units: number; groups: [number, number] } {
+  if (vec4 && count % 4 !== 0) throw new Error(`internal: vec4 units over ${count} values`);
+  const units = vec4 ? count / 4 : count;
+  return { units, groups: grid1d(Math.ceil(units / UNITS_PER_INVOCATION), ELEMENTWISE_WORKGROUP) };
+}
