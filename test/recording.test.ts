@@ -129,6 +129,26 @@ describe('Runtime.capture and Recording.replay', () => {
   });
 });
 
+  it('a replay under a profile times every dispatch it replays, and computes the same', async () => {
+    const rt = ctx.rt;
+    if (!rt.features.has('timestamp-query')) return; // reported by the profiler tests
+    const session = () => rt.tidy(() => scale(relu(scale(rt.tensor([1, -2, 3, -4], [4]), 2)), 0.5).keep());
+    const direct = await rt.profile(session);
+    const { result: y, recording } = await rt.capture(async () => session());
+    // more dispatches than one query set holds: the replay spreads them over several command buffers
+    const replays = Math.ceil(1100 / recording.dispatchCount);
+    const { kernels } = await rt.profile(() => {
+      for (let i = 0; i < replays; i++) recording.replay([[recording.inputs()[0], new Float32Array([-1, 5, -3, 7])]]);
+    });
+    const counts = (ks: typeof kernels) => Object.fromEntries(ks.map((k) => [k.kernel, k.dispatches]));
+    expect(counts(kernels)).toEqual(Object.fromEntries(direct.kernels.map((k) => [k.kernel, k.dispatches * replays])));
+    expect(kernels.every((k) => Number.isFinite(k.ms) && k.ms >= 0)).toBe(true);
+    expect(Array.from(await y.read())).toEqual([0, 5, 0, 7]);
+    recording.dispose();
+    y.dispose();
+    direct.result.dispose();
+  });
+
 describe('recorded inspections', () => {
   it('a detector replays each chunk size: the same maps as through the model; two sizes kept', async () => {
     const rt = ctx.rt;

@@ -237,8 +237,9 @@ export async function benchTraining(b: Bench, w: Weights): Promise<TrainingRow[]
       await stepThroughAutograd();
       const peakBytes = rt.memory().peakLiveBytes;
       let profile: KernelTime[] | string = 'the adapter has no timestamp-query';
-      // timestamps need each dispatch recorded in a pass of its own: profile a step through autograd
-      if (rt.features.has('timestamp-query')) profile = (await rt.profile(stepThroughAutograd)).kernels;
+      // a replayed step, as timed (a replay under a profile stamps each dispatch in a pass of its own);
+      // through autograd, the host's work would share the cores with a software adapter's kernels
+      if (rt.features.has('timestamp-query')) profile = (await rt.profile(step)).kernels;
       stepper.dispose();
       opt.dispose();
       model.dispose();

@@ -71,7 +71,7 @@ export class CommandRecorder {
     const [x, y = 1, z = 1] = workgroups;
     if (this.capture) {
       const params = new Uint8Array(this.arenaCpu, offset, paramBytes).slice();
-      this.capture.push({ kind: 'dispatch', op, pipeline, layout, signature: kernel.layoutSignature, params, buffers: [...buffers], workgroups: [x, y, z] });
+      this.capture.push({ kind: 'dispatch', op, kernel: kernel.spec.shader, pipeline, layout, signature: kernel.layoutSignature, params, buffers: [...buffers], workgroups: [x, y, z] });
     }
 
     if (this.profiler) {

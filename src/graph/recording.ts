@@ -12,11 +12,14 @@
  */
 import { BindGroupCache } from './bind-groups.js';
 import type { BufferPool } from './buffer-pool.js';
+import type { KernelProfiler } from './profiler.js';
 
 export type CapturedOp =
   | {
       kind: 'dispatch';
       op: string;
+      /** The kernel's shader (`KernelSpec.shader`): its name in a profile. */
+      kernel: string;
       pipeline: GPUComputePipeline;
       layout: GPUBindGroupLayout;
       /** The layout's signature (`CompiledKernel.layoutSignature`), the bind group cache's key. */
@@ -37,10 +40,13 @@ export interface RecordingHost {
   flush(): void;
   /** Throws if the device is lost. */
   checkAlive(): void;
+  /** The open profile (`Runtime.profile`), which times a replay's dispatches too. */
+  readonly profiler: KernelProfiler | null;
 }
 
 interface ReplayDispatch {
   kind: 'dispatch';
+  kernel: string;
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
   offsets: number[];
@@ -94,7 +100,7 @@ export class Recording {
       const size = o.params.byteLength;
       arenaCpu.set(o.params, offset);
       const bindGroup = groups.get(o.layout, o.signature, size > 0 ? { buffer: this.arena!, size } : null, o.buffers);
-      segment.commands.push({ kind: 'dispatch', pipeline: o.pipeline, bindGroup, offsets: size > 0 ? [offset] : [], workgroups: o.workgroups });
+      segment.commands.push({ kind: 'dispatch', kernel: o.kernel, pipeline: o.pipeline, bindGroup, offsets: size > 0 ? [offset] : [], workgroups: o.workgroups });
       offset += slot(size);
     }
     if (segment.writes.length > 0 || segment.commands.length > 0) this.segments.push(segment);
@@ -135,19 +141,32 @@ export class Recording {
     const { device } = this.host;
     // encode every segment first: the GPU (on a software adapter, the same CPU cores) starts on the first
     // submit only when all the host-side encoding is done
-    const buffers = this.segments.map((s) => (s.commands.length > 0 ? this.encode(s.commands) : null));
+    const encoded = this.segments.map((s) => this.encode(s.commands));
     this.segments.forEach((s, i) => {
       for (const w of s.writes) {
         const data = replaced.get(w.buffer) ?? w.data;
         device.queue.writeBuffer(w.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
       }
-      const commands = buffers[i];
-      if (commands) device.queue.submit([commands]);
+      for (const { commands, afterSubmit } of encoded[i]) {
+        device.queue.submit([commands]);
+        afterSubmit?.();
+      }
     });
   }
 
-  private encode(commands: readonly ReplayCommand[]): GPUCommandBuffer {
-    const encoder = this.host.device.createCommandEncoder({ label: 'replay' });
+  /**
+   * A segment's commands as command buffers: one, or under a profile (each dispatch in a timestamped pass
+   * of its own) as many as the profiler's query set needs, each with the profiler's call for after its submit.
+   */
+  private encode(commands: readonly ReplayCommand[]): Array<{ commands: GPUCommandBuffer; afterSubmit: (() => void) | null }> {
+    const profiler = this.host.profiler;
+    const out: Array<{ commands: GPUCommandBuffer; afterSubmit: (() => void) | null }> = [];
+    if (commands.length === 0) return out;
+    let encoder = this.host.device.createCommandEncoder({ label: 'replay' });
+    const finish = () => {
+      const afterSubmit = profiler?.beforeSubmit(encoder) ?? null;
+      out.push({ commands: encoder.finish(), afterSubmit });
+    };
     let pass: GPUComputePassEncoder | null = null;
     for (const c of commands) {
       if (c.kind === 'copy') {
@@ -156,13 +175,26 @@ export class Recording {
         encoder.copyBufferToBuffer(c.src, c.srcOffset, c.dst, c.dstOffset, c.bytes);
         continue;
       }
+      if (profiler) {
+        pass?.end();
+        if (profiler.full) {
+          finish();
+          encoder = this.host.device.createCommandEncoder({ label: 'replay' });
+        }
+        pass = encoder.beginComputePass(profiler.passFor(c.kernel));
+      }
       pass ??= encoder.beginComputePass();
       pass.setPipeline(c.pipeline);
       pass.setBindGroup(0, c.bindGroup, c.offsets);
       pass.dispatchWorkgroups(...c.workgroups);
+      if (profiler) {
+        pass.end();
+        pass = null;
+      }
     }
     pass?.end();
-    return encoder.finish();
+    finish();
+    return out;
   }
 
   /** Frees the parameter arena and hands the reserved buffers back to the pool. */

@@ -253,7 +253,16 @@ export class Runtime {
   }
 
   private get recordingHost(): RecordingHost {
-    return { device: this.device, pool: this.pool, flush: () => this.recorder.submit(), checkAlive: () => this.checkAlive() };
+    const recorder = this.recorder;
+    return {
+      device: this.device,
+      pool: this.pool,
+      flush: () => recorder.submit(),
+      checkAlive: () => this.checkAlive(),
+      get profiler() {
+        return recorder.profiler;
+      },
+    };
   }
 
   /** Submits recorded work. */
