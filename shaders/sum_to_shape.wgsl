@@ -1,5 +1,6 @@
 // out = scale * (x summed over the axes where the output has extent 1), rank 4.
-// One workgroup per output element (a tree reduction), or one thread per output when little is summed.
+// One workgroup per output element (a tree reduction), or one invocation per output (PER_THREAD) when
+// little is summed or, on software adapters, when there are many outputs.
 //!include lib_reduce
 
 fn input_base(o: u32) -> u32 {
@@ -30,7 +31,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (o >= P.nOut) { return; }
   let base = input_base(o);
   var acc = 0.0;
-  for (var r = 0u; r < P.count; r = r + 1u) { acc = acc + x[base + reduced_offset(r)]; }
+  // the reduced axes as nested loops (no index divisions), in the order of the flat index r
+  for (var j0 = 0u; j0 < P.r0; j0 = j0 + 1u) {
+    for (var j1 = 0u; j1 < P.r1; j1 = j1 + 1u) {
+      for (var j2 = 0u; j2 < P.r2; j2 = j2 + 1u) {
+        var at = base + j0 * P.s0 + j1 * P.s1 + j2 * P.s2;
+        for (var j3 = 0u; j3 < P.r3; j3 = j3 + 1u) {
+          acc = acc + x[at];
+          at = at + P.s3;
+        }
+      }
+    }
+  }
   out[o] = acc * P.scale;
 #else
   let o = wid.x + wid.y * nwg.x;

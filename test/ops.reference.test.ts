@@ -91,6 +91,14 @@ for (const xs of [oddShape(300), ALIGNED_SHAPE]) {
   cases.push({ name: `sigmoid x[${xs}]`, inputs: [{ shape: xs, scale: 3 }], gpu: ([x]) => ops.sigmoid(x), ref: ([x]) => ref.sigmoid(x) });
   cases.push({ name: `affine x[${xs}]`, inputs: [{ shape: xs }], gpu: ([x]) => ops.affine(x, -2.5, 0.75), ref: ([x]) => x.map((v) => -2.5 * v + 0.75) });
   cases.push({ name: `maxpool2d 3/2/1 x[${xs}]`, inputs: [{ shape: xs }], gpu: ([x]) => ops.maxPool2d(x), ref: ([x]) => ref.maxPool(x, s4(xs), 3, 2, 1).y });
+  for (const [k, s, p] of [[2, 2, 0], [3, 1, 1], [3, 3, 1]]) {
+    cases.push({
+      name: `maxpool2d ${k}/${s}/${p} x[${xs}]`,
+      inputs: [{ shape: xs }],
+      gpu: ([x]) => ops.maxPool2d(x, { kernel: k, stride: s, padding: p }),
+      ref: ([x]) => ref.maxPool(x, s4(xs), k, s, p).y,
+    });
+  }
   cases.push({ name: `global avg pool x[${xs}]`, inputs: [{ shape: xs }], gpu: ([x]) => ops.globalAvgPool2d(x), ref: ([x]) => ref.globalPool(x, s4(xs), 'avg') });
   cases.push({ name: `global max pool x[${xs}]`, inputs: [{ shape: xs }], gpu: ([x]) => ops.globalMaxPool2d(x), ref: ([x]) => ref.globalPool(x, s4(xs), 'max') });
   cases.push({ name: `channel mean x[${xs}]`, inputs: [{ shape: xs }], gpu: ([x]) => ops.channelMean(x), ref: ([x]) => ref.channelPool(x, s4(xs), ['mean']) });

@@ -21,7 +21,13 @@ const POOL_PARAMS = [
   ['n', 'u32'], ['H', 'u32'], ['W', 'u32'], ['OH', 'u32'], ['OW', 'u32'], ['K', 'u32'], ['stride', 'u32'], ['pad', 'u32'],
 ] as const;
 const maxPoolSpec: KernelSpec = { shader: 'maxpool2d', params: POOL_PARAMS, bindings: [read('x'), write('y'), write('argmax', 'u32')], workgroupSize: [WG] };
-const maxPoolBackwardSpec: KernelSpec = { shader: 'maxpool2d_backward', params: POOL_PARAMS, bindings: [read('dy'), read('argmax', 'u32'), write('dx')], workgroupSize: [WG] };
+const maxPoolBackwardSpec = kernelVariants((stride: number): KernelSpec => ({
+  shader: 'maxpool2d_backward',
+  defines: { STRIDE: stride },
+  params: [['blocks', 'u32'], ['H', 'u32'], ['W', 'u32'], ['OH', 'u32'], ['OW', 'u32'], ['K', 'u32'], ['pad', 'u32'], ['BH', 'u32'], ['BW', 'u32']],
+  bindings: [read('dy'), read('argmax', 'u32'), write('dx')],
+  workgroupSize: [WG],
+}));
 
 export function maxPoolOutputSize(op: string, x: Tensor, o: MaxPoolOptions): [number, number] {
   assertRank(op, x, 4);
@@ -46,11 +52,15 @@ export function maxPool2dForward(rt: Runtime, x: Tensor, o: MaxPoolOptions): { y
 }
 
 export function maxPool2dBackward(rt: Runtime, dy: Tensor, argmax: Tensor, inputShape: readonly number[], o: MaxPoolOptions): Tensor {
-  const [, , H, W] = inputShape;
+  const [N, C, H, W] = inputShape;
   const [, , OH, OW] = dy.shape;
   const dx = rt.empty(inputShape, 'f32', 'maxpool2d gradient');
-  const params = { n: dx.size, H, W, OH, OW, K: o.kernel, stride: o.stride, pad: o.padding };
-  rt.dispatch('maxpool2d backward', maxPoolBackwardSpec, params, { dy, argmax, dx }, grid1d(dx.size, WG));
+  // one invocation per stride x stride block of input pixels
+  const BH = Math.ceil(H / o.stride);
+  const BW = Math.ceil(W / o.stride);
+  const blocks = N * C * BH * BW;
+  const params = { blocks, H, W, OH, OW, K: o.kernel, pad: o.padding, BH, BW };
+  rt.dispatch('maxpool2d backward', maxPoolBackwardSpec(o.stride), params, { dy, argmax, dx }, grid1d(blocks, WG));
   return dx;
 }
 

@@ -5,7 +5,7 @@
 import { kernelVariants, read, write, type KernelSpec } from '../graph/kernel.js';
 import type { Runtime } from '../graph/runtime.js';
 import { shapeStr, sizeOf, type Shape, type Tensor } from '../graph/tensor.js';
-import { ROW_PER_INVOCATION_WORKGROUP, rowReductionGroups } from './util.js';
+import { reduceRowPerInvocation, ROW_PER_INVOCATION_WORKGROUP, rowReductionGroups } from './util.js';
 
 const WG = 256;
 const spec = kernelVariants((perThread: boolean): KernelSpec => ({
@@ -14,7 +14,7 @@ const spec = kernelVariants((perThread: boolean): KernelSpec => ({
   params: [
     ['nOut', 'u32'], ['count', 'u32'], ['scale', 'f32'],
     ['o1', 'u32'], ['o2', 'u32'], ['o3', 'u32'],
-    ['r1', 'u32'], ['r2', 'u32'], ['r3', 'u32'],
+    ['r0', 'u32'], ['r1', 'u32'], ['r2', 'u32'], ['r3', 'u32'],
     ['s0', 'u32'], ['s1', 'u32'], ['s2', 'u32'], ['s3', 'u32'],
   ],
   bindings: [read('x'), write('out')],
@@ -42,13 +42,15 @@ export function sumToShape(rt: Runtime, x: Tensor, target: Shape, scale = 1): Te
   const count = sizeOf(reduced);
   const nOut = sizeOf(outS);
   const out = rt.empty(target, 'f32', 'sum output');
-  // Many outputs each summing little: a thread per output. Otherwise a workgroup per output.
-  const perThread = count <= 32 || (nOut >= 4096 && count <= 256);
+  // Many outputs each summing little, or many outputs on a software adapter (whose workgroup barriers are
+  // slow: [8, 256, 8, 8] -> [8, 256, 1, 1] took 33 ms as workgroups): an invocation per output.
+  // Otherwise a workgroup per output.
+  const perThread = count <= 32 || (nOut >= 4096 && count <= 256) || reduceRowPerInvocation(rt, nOut);
   const groups = rowReductionGroups(perThread, nOut);
   const [o1, o2, o3] = outS.slice(1);
-  const [r1, r2, r3] = reduced.slice(1);
+  const [r0, r1, r2, r3] = reduced;
   const [s0, s1, s2, s3] = strides;
-  rt.dispatch('sum', spec(perThread), { nOut, count, scale, o1, o2, o3, r1, r2, r3, s0, s1, s2, s3 }, { x, out }, groups);
+  rt.dispatch('sum', spec(perThread), { nOut, count, scale, o1, o2, o3, r0, r1, r2, r3, s0, s1, s2, s3 }, { x, out }, groups);
   return out;
 }
 
