@@ -1,20 +1,25 @@
-// Per channel: dbeta = sum(dy), dgamma = sum(dy * xhat), xhat = (x - mean) * invstd. One workgroup per channel.
+// Per channel: dbeta = sum(dy), dgamma = sum(dy * xhat), xhat = (x - mean) * invstd. One workgroup per
+// channel; x and dy are read in units of 4 values where planes divide by 4 (lib_units).
 //!include lib_reduce
+//!include lib_units
 
 @compute @workgroup_size(WG_X)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let c = wid.x;
   let mean = saved[2u * c];
   let invstd = saved[2u * c + 1u];
-  var acc = vec2f(0.0);
+  let units = P.HW / LANES;
+  var sumDy = V(0.0);
+  var sumDyXhat = V(0.0);
   for (var n = 0u; n < P.N; n = n + 1u) {
-    let base = (n * P.C + c) * P.HW;
-    for (var p = lid; p < P.HW; p = p + WG_SIZE) {
+    let base = (n * P.C + c) * units;
+    for (var p = lid; p < units; p = p + WG_SIZE) {
       let g = dy[base + p];
-      acc = acc + vec2f(g, g * (x[base + p] - mean) * invstd);
+      sumDy = sumDy + g;
+      sumDyXhat = sumDyXhat + g * (x[base + p] - mean) * invstd;
     }
   }
-  let total = wg_sum2(lid, acc);
+  let total = wg_sum2(lid, vec2f(unit_sum(sumDy), unit_sum(sumDyXhat)));
   if (lid == 0u) {
     dbeta[c] = total.x;
     dgamma[c] = total.y;

@@ -1,29 +1,31 @@
 // Per-channel statistics, one workgroup per channel. Training: batch mean and biased variance
 // (two passes over the data for accuracy), saved as [mean, 1/sqrt(var + eps)], and the running statistics
 // updated as PyTorch does (unbiased variance, momentum). Eval: the saved pair comes from the running stats.
+// x is read in units of 4 values where planes divide by 4 (lib_units).
 //!include lib_reduce
+//!include lib_units
 
 @compute @workgroup_size(WG_X)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let c = wid.x;
 #if ${TRAIN}
-  let HW = P.HW;
-  let M = f32(P.N * HW);
-  var s = 0.0;
+  let units = P.HW / LANES;
+  let M = f32(P.N * P.HW);
+  var s = V(0.0);
   for (var n = 0u; n < P.N; n = n + 1u) {
-    let base = (n * P.C + c) * HW;
-    for (var p = lid; p < HW; p = p + WG_SIZE) { s = s + x[base + p]; }
+    let base = (n * P.C + c) * units;
+    for (var p = lid; p < units; p = p + WG_SIZE) { s = s + x[base + p]; }
   }
-  let mean = wg_sum(lid, s) / M;
-  var q = 0.0;
+  let mean = wg_sum(lid, unit_sum(s)) / M;
+  var q = V(0.0);
   for (var n = 0u; n < P.N; n = n + 1u) {
-    let base = (n * P.C + c) * HW;
-    for (var p = lid; p < HW; p = p + WG_SIZE) {
+    let base = (n * P.C + c) * units;
+    for (var p = lid; p < units; p = p + WG_SIZE) {
       let d = x[base + p] - mean;
       q = q + d * d;
     }
   }
-  let variance = wg_sum(lid, q) / M;
+  let variance = wg_sum(lid, unit_sum(q)) / M;
   if (lid == 0u) {
     saved[2u * c] = mean;
     saved[2u * c + 1u] = 1.0 / sqrt(variance + P.eps);

@@ -4,13 +4,7 @@
 // neighbouring addresses (coalesced on GPUs). On lavapipe every storage access costs about ten
 // instructions per lane whatever its width, and so does each invocation's setup: one value per invocation
 // ran at 0.8 GB/s, 4 vec4s per invocation at 6-7 GB/s (DESIGN.md, "Elementwise kernels").
-#if ${VEC4}
-alias V = vec4f;
-const LANES: u32 = 4u;
-#else
-alias V = f32;
-const LANES: u32 = 1u;
-#endif
+//!include lib_units
 
 @compute @workgroup_size(WG_X)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,

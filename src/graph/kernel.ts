@@ -157,9 +157,10 @@ export function generateShader(spec: KernelSpec): GeneratedShader {
   return { code: header.join('\n') + '\n' + body, headerLines: header.length };
 }
 
-/** Replaces `//!include NAME` lines with shaders/NAME.wgsl (shared helpers such as reductions). */
-function withIncludes(source: string): string {
-  return source.replace(/^\/\/!include ([A-Za-z0-9_]+)\s*$/gm, (_, name: string) => shaderSource(name));
+/** Replaces `//!include NAME` lines with shaders/NAME.wgsl (shared helpers such as reductions), which may include others. */
+function withIncludes(source: string, depth = 0): string {
+  if (depth > 4) throw new Error('shader includes nest more than 4 deep (a cycle?)');
+  return source.replace(/^\/\/!include ([A-Za-z0-9_]+)\s*$/gm, (_, name: string) => withIncludes(shaderSource(name), depth + 1));
 }
 
 /**

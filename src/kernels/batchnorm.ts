@@ -16,15 +16,15 @@ export interface BatchNormOptions {
   eps?: number;
 }
 
-const statsSpec = kernelVariants((train: boolean): KernelSpec => {
+const statsSpec = kernelVariants((train: boolean, vec4: boolean, wg: number): KernelSpec => {
   // Training reads the batch and updates the running statistics; eval only reads them.
   const running = train ? write : read;
   return {
     shader: 'batchnorm_stats',
-    defines: { TRAIN: train },
+    defines: { TRAIN: train, VEC4: vec4 },
     params: [['N', 'u32'], ['C', 'u32'], ['HW', 'u32'], ['eps', 'f32'], ['momentum', 'f32']],
-    bindings: [read('x', 'f32', 'TRAIN'), write('saved'), running('runningMean'), running('runningVar')],
-    workgroupSize: [WG],
+    bindings: [read('x', unitType(vec4), 'TRAIN'), write('saved'), running('runningMean'), running('runningVar')],
+    workgroupSize: [wg],
   };
 });
 
@@ -36,12 +36,24 @@ const applySpec = kernelVariants((vec4: boolean): KernelSpec => ({
   workgroupSize: [ELEMENTWISE_WORKGROUP],
 }));
 
-const backwardReduceSpec: KernelSpec = {
+const backwardReduceSpec = kernelVariants((vec4: boolean, wg: number): KernelSpec => ({
   shader: 'batchnorm_backward_reduce',
+  defines: { VEC4: vec4 },
   params: [['N', 'u32'], ['C', 'u32'], ['HW', 'u32']],
-  bindings: [read('x'), read('dy'), read('saved'), write('dgamma'), write('dbeta')],
-  workgroupSize: [WG],
-};
+  bindings: [read('x', unitType(vec4)), read('dy', unitType(vec4)), read('saved'), write('dgamma'), write('dbeta')],
+  workgroupSize: [wg],
+}));
+
+/**
+ * The per-channel reductions' units (vec4 where planes divide by 4) and workgroup: a channel's N * HW
+ * values are reduced by one workgroup, whose tree needs log2(size) barriers; channels of a few hundred
+ * units take a smaller workgroup than long ones.
+ */
+function channelReduction(N: number, HW: number): { vec4: boolean; wg: number } {
+  const vec4 = HW % 4 === 0;
+  const units = (N * HW) / (vec4 ? 4 : 1);
+  return { vec4, wg: units >= 4 * WG ? WG : 64 };
+}
 
 const backwardApplySpec = kernelVariants((train: boolean, vec4: boolean): KernelSpec => ({
   shader: 'batchnorm_backward_apply',
@@ -86,7 +98,8 @@ export function batchNormForward(
   const saved = rt.empty([2 * C], 'f32', 'batchnorm statistics');
   const HW = H * W;
   const batch = opts.training ? x : null;
-  rt.dispatch('batchnorm2d', statsSpec(opts.training), { N, C, HW, eps, momentum }, { x: batch, saved, runningMean, runningVar }, [C]);
+  const reduction = channelReduction(N, HW);
+  rt.dispatch('batchnorm2d', statsSpec(opts.training, reduction.vec4, reduction.wg), { N, C, HW, eps, momentum }, { x: batch, saved, runningMean, runningVar }, [C]);
   const y = rt.empty(x.shape, 'f32', 'batchnorm2d output');
   // vec4 units when each lies in one channel
   const vec4 = HW % 4 === 0;
@@ -114,7 +127,8 @@ export function batchNormBackward(
   const dgamma = rt.empty([C], 'f32', 'batchnorm weight gradient');
   const dbeta = rt.empty([C], 'f32', 'batchnorm bias gradient');
   const HW = H * W;
-  rt.dispatch('batchnorm2d backward', backwardReduceSpec, { N, C, HW }, { x, dy, saved, dgamma, dbeta }, [C]);
+  const reduction = channelReduction(N, HW);
+  rt.dispatch('batchnorm2d backward', backwardReduceSpec(reduction.vec4, reduction.wg), { N, C, HW }, { x, dy, saved, dgamma, dbeta }, [C]);
   const dx = rt.empty(x.shape, 'f32', 'batchnorm input gradient');
   const batch = training ? { x, dgamma, dbeta } : {};
   const vec4 = HW % 4 === 0;
