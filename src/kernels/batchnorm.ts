@@ -102,8 +102,7 @@ export function batchNormForward(
   rt.dispatch('batchnorm2d', statsSpec(opts.training, reduction.vec4, reduction.wg), { N, C, HW, eps, momentum }, { x: batch, saved, runningMean, runningVar }, [C]);
   const y = rt.empty(x.shape, 'f32', 'batchnorm2d output');
   // vec4 units when each lies in one channel
-  const vec4 = HW % 4 === 0;
-  const { units, groups } = elementwiseLaunch(x.size, vec4);
+  const { vec4, units, groups } = elementwiseLaunch(x.size, HW % 4 === 0);
   rt.dispatch('batchnorm2d', applySpec(vec4), { units, C, HW }, { x, saved, gamma, beta, y }, groups);
   return { y, saved };
 }
@@ -131,8 +130,7 @@ export function batchNormBackward(
   rt.dispatch('batchnorm2d backward', backwardReduceSpec(reduction.vec4, reduction.wg), { N, C, HW }, { x, dy, saved, dgamma, dbeta }, [C]);
   const dx = rt.empty(x.shape, 'f32', 'batchnorm input gradient');
   const batch = training ? { x, dgamma, dbeta } : {};
-  const vec4 = HW % 4 === 0;
-  const { units, groups } = elementwiseLaunch(x.size, vec4);
+  const { vec4, units, groups } = elementwiseLaunch(x.size, HW % 4 === 0);
   rt.dispatch('batchnorm2d backward', backwardApplySpec(training, vec4), { units, C, HW }, { ...batch, dy, saved, gamma, dx }, groups);
   return { dx, dgamma, dbeta };
 }

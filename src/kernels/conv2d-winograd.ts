@@ -67,7 +67,7 @@ const inputSpec = kernelVariants((transposed: boolean, tile: WinogradTile): Kern
   shader: 'winograd_input',
   defines: { TRANSPOSED: transposed, ...tileDefines(tile) },
   params: [['N', 'u32'], ['C', 'u32'], ['H', 'u32'], ['W', 'u32'], ['pad', 'u32'], ['TH', 'u32'], ['TW', 'u32'], ['T4', 'u32'], ['C4', 'u32', 'TRANSPOSED']],
-  bindings: [read('x'), write('V')],
+  bindings: [read('x'), write('V', 'vec4f')],
   workgroupSize: [256],
 }));
 
@@ -83,7 +83,7 @@ const outputSpec = kernelVariants((hasBias: boolean, relu: boolean, residual: bo
   shader: 'winograd_output',
   defines: { HAS_BIAS: hasBias, RELU: relu, RESIDUAL: residual, ...tileDefines(tile) },
   params: [['N', 'u32'], ['Cout', 'u32'], ['OH', 'u32'], ['OW', 'u32'], ['TH', 'u32'], ['TW', 'u32'], ['T4', 'u32']],
-  bindings: [read('M'), read('bias', 'f32', 'HAS_BIAS'), read('res', 'f32', 'RESIDUAL'), write('y')],
+  bindings: [read('M', 'vec4f'), read('bias', 'f32', 'HAS_BIAS'), read('res', 'f32', 'RESIDUAL'), write('y')],
   workgroupSize: [256],
 }));
 
@@ -163,12 +163,12 @@ export function winogradConv(rt: Runtime, x: Tensor, u: Tensor, outputs: number,
   const { OH, OW, TH, TW, T4 } = tiling(N, H, W, pad, tile);
   const elements = elementsOf(tile);
   const V = rt.empty([elements, C, T4], 'f32', 'conv2d winograd input');
-  rt.dispatch(`${op} (winograd input)`, inputSpec(false, tile), { N, C, H, W, pad, TH, TW, T4 }, { x, V }, grid1d(C * T4, 256));
+  rt.dispatch(`${op} (winograd input)`, inputSpec(false, tile), { N, C, H, W, pad, TH, TW, T4 }, { x, V }, grid1d((C * T4) / 4, 256));
   const M = gemm(rt, V, u, C, outputs, T4, op);
   V.dispose();
   const y = rt.empty([N, outputs, OH, OW], 'f32', `${op} output`);
   const { bias = null, residual, relu = false } = epilogue;
-  rt.dispatch(`${op} (winograd output)`, outputSpec(!!bias, relu, !!residual, tile), { N, Cout: outputs, OH, OW, TH, TW, T4 }, { M, bias, res: residual, y }, grid1d(N * outputs * TH * TW, 256));
+  rt.dispatch(`${op} (winograd output)`, outputSpec(!!bias, relu, !!residual, tile), { N, Cout: outputs, OH, OW, TH, TW, T4 }, { M, bias, res: residual, y }, grid1d((outputs * T4) / 4, 256));
   M.dispose();
   return y;
 }
@@ -198,7 +198,7 @@ export function winogradConvBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g
   const C4 = Math.ceil(Cin / 4) * 4;
   const pad4 = pad4Of(Cout);
   const V = rt.empty([elements, T4, C4], 'f32', 'conv2d winograd input (by tile)');
-  rt.dispatch(`${op} (winograd input)`, inputSpec(true, tile), { N, C: Cin, H, W, pad, TH, TW, T4, C4 }, { x, V }, grid1d(T4 * C4, 256));
+  rt.dispatch(`${op} (winograd input)`, inputSpec(true, tile), { N, C: Cin, H, W, pad, TH, TW, T4, C4 }, { x, V }, grid1d((T4 * C4) / 4, 256));
   const u = rt.empty([elements, T4, pad4 * 4], 'f32', 'conv2d winograd output gradient');
   rt.dispatch(`${op} (winograd dy)`, dySpec(tile), { N, Cout, OH, OW, TH, TW, T4, pad4 }, { dy, u }, grid1d(T4 * pad4 * 4, 256));
   const M = gemm(rt, V, u, T4, Cout, C4, op);

@@ -33,13 +33,9 @@ const fillSpec = kernelVariants((vec4: boolean): KernelSpec => ({
   workgroupSize: [ELEMENTWISE_WORKGROUP],
 }));
 
-/** Same-shape elementwise kernels take vec4 units whenever the size divides by 4. */
-const vec4Units = (count: number) => count % 4 === 0;
-
 function unary(rt: Runtime, kind: UnaryKind, x: Tensor, a = 1, b = 0): Tensor {
   const y = rt.empty(x.shape, 'f32', `${kind} output`);
-  const vec4 = vec4Units(x.size);
-  const { units, groups } = elementwiseLaunch(x.size, vec4);
+  const { vec4, units, groups } = elementwiseLaunch(x.size);
   rt.dispatch(kind, unarySpec(kind, vec4), { units, a, b }, { x, y }, groups);
   return y;
 }
@@ -53,16 +49,14 @@ export const affineForward = (rt: Runtime, x: Tensor, a: number, b: number) => u
 export function unaryBackward(rt: Runtime, kind: 'relu' | 'sigmoid', y: Tensor, dy: Tensor): Tensor {
   assertSameShape(`${kind} backward`, y, dy);
   const dx = rt.empty(y.shape, 'f32', `${kind} gradient`);
-  const vec4 = vec4Units(y.size);
-  const { units, groups } = elementwiseLaunch(y.size, vec4);
+  const { vec4, units, groups } = elementwiseLaunch(y.size);
   rt.dispatch(`${kind} backward`, unaryBackwardSpec(kind, vec4), { units }, { y, dy, dx }, groups);
   return dx;
 }
 
 /** Sets every element to `value`. A u32 tensor gets the f32 bit pattern (NaN poison: 0x7fc00000, an index no tensor has). */
 export function fill(rt: Runtime, y: Tensor, value: number): Tensor {
-  const vec4 = vec4Units(y.size);
-  const { units, groups } = elementwiseLaunch(y.size, vec4);
+  const { vec4, units, groups } = elementwiseLaunch(y.size);
   rt.dispatch('fill', fillSpec(vec4), { units, value }, { y: y.dtype === 'u32' ? y.buffer : y }, groups);
   return y;
 }
@@ -112,8 +106,7 @@ export function binaryForward(rt: Runtime, kind: 'add' | 'mul', a: Tensor, b: Te
   const [b0, b1, b2, b3] = same ? [0, 0, 0, 1] : broadcastStrides(b.shape, o);
   // vec4 units need a last extent divisible by 4 (a unit never crosses a row); along it an operand is
   // contiguous (stride 1) or broadcast (stride 0, splat).
-  const vec4 = o[3] % 4 === 0;
-  const { units, groups } = elementwiseLaunch(n, vec4);
+  const { vec4, units, groups } = elementwiseLaunch(n, o[3] % 4 === 0);
   const params = { units, d1: o[1], d2: o[2], d3: o[3], a0, a1, a2, a3, b0, b1, b2, b3 };
   rt.dispatch(kind, binarySpec(kind === 'mul', vec4, same, vec4 && a3 === 0, vec4 && b3 === 0), params, { a, b, out }, groups);
   return out;

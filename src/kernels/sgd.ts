@@ -24,8 +24,7 @@ export interface SgdHyper {
 export function sgdUpdate(rt: Runtime, param: Tensor, grad: Tensor, velocity: Tensor, h: SgdHyper, firstStep: boolean): void {
   assertSameShape('sgd', param, grad);
   assertSameShape('sgd', param, velocity);
-  const vec4 = param.size % 4 === 0;
-  const { units, groups } = elementwiseLaunch(param.size, vec4);
+  const { vec4, units, groups } = elementwiseLaunch(param.size);
   const params = { units, lr: h.lr, momentum: h.momentum, weightDecay: h.weightDecay, firstStep: firstStep ? 1 : 0 };
   rt.dispatch('sgd', spec(vec4), params, { param, grad, velocity }, groups);
 }

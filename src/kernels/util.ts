@@ -57,11 +57,11 @@ export const unitType = (vec4: boolean) => (vec4 ? 'vec4f' : 'f32');
 export const elementwiseDefines = (vec4: boolean) => ({ VEC4: vec4, UNITS: UNITS_PER_INVOCATION });
 
 /**
- * An elementwise kernel over `count` values: its units (vec4s where `vec4`, which needs `count` to divide
- * by 4, else values; the kernel's `units` parameter) and its workgroups.
+ * An elementwise kernel over `count` values: its units (vec4s where `vec4`, by default whenever `count`
+ * divides by 4; else values), which are the kernel's `units` parameter, and its workgroups.
  */
-export function elementwiseLaunch(count: number, vec4: boolean): { units: number; groups: [number, number] } {
+export function elementwiseLaunch(count: number, vec4 = count % 4 === 0): { vec4: boolean; units: number; groups: [number, number] } {
   if (vec4 && count % 4 !== 0) throw new Error(`internal: vec4 units over ${count} values`);
   const units = vec4 ? count / 4 : count;
-  return { units, groups: grid1d(Math.ceil(units / UNITS_PER_INVOCATION), ELEMENTWISE_WORKGROUP) };
+  return { vec4, units, groups: grid1d(Math.ceil(units / UNITS_PER_INVOCATION), ELEMENTWISE_WORKGROUP) };
 }
