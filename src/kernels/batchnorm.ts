@@ -44,15 +44,16 @@ const backwardReduceSpec = kernelVariants((vec4: boolean, wg: number): KernelSpe
   workgroupSize: [wg],
 }));
 
+/** Every pass reads vec4 units where a plane divides by 4, so that a unit lies in one channel. */
+const channelUnits = (HW: number) => HW % 4 === 0;
+
 /**
- * The per-channel reductions' units (vec4 where planes divide by 4) and workgroup: a channel's N * HW
- * values are reduced by one workgroup, whose tree needs log2(size) barriers; channels of a few hundred
- * units take a smaller workgroup than long ones.
+ * The per-channel reductions' workgroup: a channel's N * HW values are reduced by one workgroup, whose
+ * tree needs log2(size) barriers; channels of a few hundred units take a smaller workgroup than long ones.
  */
-function channelReduction(N: number, HW: number): { vec4: boolean; wg: number } {
-  const vec4 = HW % 4 === 0;
-  const units = (N * HW) / (vec4 ? 4 : 1);
-  return { vec4, wg: units >= 4 * WG ? WG : 64 };
+function reductionWorkgroup(N: number, HW: number): number {
+  const units = (N * HW) / (channelUnits(HW) ? 4 : 1);
+  return units >= 4 * WG ? WG : 64;
 }
 
 const backwardApplySpec = kernelVariants((train: boolean, vec4: boolean): KernelSpec => ({
@@ -66,7 +67,6 @@ const backwardApplySpec = kernelVariants((train: boolean, vec4: boolean): Kernel
   ],
   workgroupSize: [ELEMENTWISE_WORKGROUP],
 }));
-
 
 export interface BatchNormForward {
   y: Tensor;
@@ -98,11 +98,10 @@ export function batchNormForward(
   const saved = rt.empty([2 * C], 'f32', 'batchnorm statistics');
   const HW = H * W;
   const batch = opts.training ? x : null;
-  const reduction = channelReduction(N, HW);
-  rt.dispatch('batchnorm2d', statsSpec(opts.training, reduction.vec4, reduction.wg), { N, C, HW, eps, momentum }, { x: batch, saved, runningMean, runningVar }, [C]);
+  const vec4 = channelUnits(HW);
+  rt.dispatch('batchnorm2d', statsSpec(opts.training, vec4, reductionWorkgroup(N, HW)), { N, C, HW, eps, momentum }, { x: batch, saved, runningMean, runningVar }, [C]);
   const y = rt.empty(x.shape, 'f32', 'batchnorm2d output');
-  // vec4 units when each lies in one channel
-  const { vec4, units, groups } = elementwiseLaunch(x.size, HW % 4 === 0);
+  const { units, groups } = elementwiseLaunch(x.size, vec4);
   rt.dispatch('batchnorm2d', applySpec(vec4), { units, C, HW }, { x, saved, gamma, beta, y }, groups);
   return { y, saved };
 }
@@ -126,11 +125,11 @@ export function batchNormBackward(
   const dgamma = rt.empty([C], 'f32', 'batchnorm weight gradient');
   const dbeta = rt.empty([C], 'f32', 'batchnorm bias gradient');
   const HW = H * W;
-  const reduction = channelReduction(N, HW);
-  rt.dispatch('batchnorm2d backward', backwardReduceSpec(reduction.vec4, reduction.wg), { N, C, HW }, { x, dy, saved, dgamma, dbeta }, [C]);
+  const vec4 = channelUnits(HW);
+  rt.dispatch('batchnorm2d backward', backwardReduceSpec(vec4, reductionWorkgroup(N, HW)), { N, C, HW }, { x, dy, saved, dgamma, dbeta }, [C]);
   const dx = rt.empty(x.shape, 'f32', 'batchnorm input gradient');
   const batch = training ? { x, dgamma, dbeta } : {};
-  const { vec4, units, groups } = elementwiseLaunch(x.size, HW % 4 === 0);
+  const { units, groups } = elementwiseLaunch(x.size, vec4);
   rt.dispatch('batchnorm2d backward', backwardApplySpec(training, vec4), { units, C, HW }, { ...batch, dy, saved, gamma, dx }, groups);
   return { dx, dgamma, dbeta };
 }
