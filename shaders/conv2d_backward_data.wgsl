@@ -12,7 +12,7 @@ const TM: u32 = ${TM}u;
 const QUADS: u32 = 1u;
 
 @compute @workgroup_size(WG_X, WG_Y)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+fn main(@builtin(global_invocation_id) gid: vec3u) {
   let S = P.stride;
   // Invocation order: column phase r, then row phase, then row, then column group. Neighbouring
   // invocations thus share both phases and skip the same filter taps (no divergence between lanes).
@@ -23,7 +23,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
   let ihPhase = t2 % S;
   let r = t2 / S;
   let ih = ihPhase + S * ihIndex;
-  let ci0 = wid.y * TM; // uniform across the workgroup, and so are the weight addresses
+  let ci0 = gid.y * TM; // uniform across a row of the workgroup, and so are the weight addresses
 #if ${SPLIT}
   let n = gid.z / P.splits;
   let split = gid.z % P.splits;

@@ -2,18 +2,18 @@
 // The reduction (batch x output pixels) is long and the output small, so the reduction is split
 // (split-K): z selects a range of output rows (n, oh), each split writes its own partial dW, and a
 // second pass sums the partials. An invocation owns TM output channels x 4*CQ columns k. As in the forward,
-// the channel block comes from the workgroup id: every lane of a workgroup reads the same dy values
-// (one load per SIMD group on software rasterisers, a broadcast on GPUs), and lanes differ only in
-// their columns k, i.e. in the x values they gather.
+// a row of the workgroup (WG_X lanes over columns) shares one channel block: its lanes read the same dy
+// values (a broadcast on GPUs) and differ only in their columns k, i.e. in the x values they gather; with
+// fewer column groups than lanes (1x1 convs, conv1's 147 columns), its rows (WG_Y) take more channel blocks.
 const TM: u32 = ${TM}u;
 const CQ: u32 = ${CQ}u;
 
 @compute @workgroup_size(WG_X, WG_Y)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+fn main(@builtin(global_invocation_id) gid: vec3u) {
   let KK = P.KH * P.KW;
   let cols = P.Cin * KK;
   let k0 = gid.x * 4u * CQ;
-  let co0 = wid.y * TM;
+  let co0 = gid.y * TM;
   let split = gid.z;
   if (k0 >= cols || co0 >= P.Cout) { return; }
 

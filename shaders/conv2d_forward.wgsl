@@ -2,10 +2,11 @@
 // with k = (ci, kh, kw) and p = (oh, ow). im2col is never materialised: each invocation computes the input
 // offsets of its pixels once per filter tap and walks the input channels with a fixed stride.
 // Register blocking: an invocation owns TM output channels x 4*QUADS output pixels (vec4 accumulators),
-// so each step loads 4*QUADS inputs and TM/4 vec4 weights for 4*TM*QUADS multiply-adds. The channel block
-// comes from the workgroup id, so weight addresses are uniform across the workgroup. No workgroup memory:
-// neighbouring invocations share rows through the cache, and software rasterisers (lavapipe) run
-// barriers poorly.
+// so each step loads 4*QUADS inputs and TM/4 vec4 weights for 4*TM*QUADS multiply-adds. A row of the
+// workgroup (WG_X lanes over pixels) shares one channel block, so its weight addresses are uniform; small
+// maps have fewer pixel groups than lanes, and there its rows (WG_Y) take more channel blocks.
+// No workgroup memory: neighbouring invocations share rows through the cache, and software rasterisers
+// (lavapipe) run barriers poorly.
 // SPLIT: small feature maps give too few invocations to fill a GPU, so the input channels are split into
 // P.splits chunks (grid z = batch x chunk); each writes its partial sums, and sum_splits adds them and
 // applies the epilogue.
@@ -20,7 +21,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
   // Pixel j of this invocation is p0 + j * WG_X, so neighbouring invocations read neighbouring pixels.
   let p0 = wid.x * WG_X * 4u * QUADS + lid.x;
   let pstep = WG_X;
-  let co0 = wid.y * TM;
+  let co0 = gid.y * TM;
 #if ${SPLIT}
   let n = gid.z / P.splits;
   let split = gid.z % P.splits;

@@ -43,16 +43,19 @@ function oddShape(seed: number): number[] {
 
 const cases: OpCase[] = [];
 
-// conv2d: every geometry the trunk and the attention use, at odd sizes
-for (const [i, [cin, cout, k, stride, pad, bias]] of ([
+// conv2d: every geometry the trunk and the attention use, at odd sizes; the last on a map so small
+// (3x3 outputs, 2 pixel groups) that the workgroup's rows take several channel blocks (blockWorkgroup),
+// with the last block partly and the last row wholly past the 20 output channels
+for (const [i, [cin, cout, k, stride, pad, bias, spatial]] of ([
   [3, 13, 7, 2, 3, false],
   [13, 3, 3, 1, 1, true],
   [3, 5, 3, 2, 1, false],
   [13, 7, 1, 2, 0, false],
   [2, 1, 7, 1, 3, false],
-] as Array<[number, number, number, number, number, boolean]>).entries()) {
+  [12, 20, 3, 2, 1, true, [5, 5]],
+] as Array<[number, number, number, number, number, boolean, [number, number]?]>).entries()) {
   const [n, , h, w] = oddShape(100 + i);
-  const xs = [n, cin, h + 2, w];
+  const xs = spatial ? [2, cin, ...spatial] : [n, cin, h + 2, w];
   const ws = [cout, cin, k, k];
   cases.push({
     name: `conv2d ${k}x${k}/s${stride}/p${pad} ${cin}->${cout}${bias ? ' +bias' : ''} x[${xs}]`,

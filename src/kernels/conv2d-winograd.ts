@@ -16,7 +16,7 @@ import { kernelVariants, read, write, type KernelSpec } from '../graph/kernel.js
 import type { Runtime } from '../graph/runtime.js';
 import type { Tensor } from '../graph/tensor.js';
 import type { ConvGeometry } from './conv2d.js';
-import { grid1d } from './util.js';
+import { blockWorkgroup, grid1d } from './util.js';
 
 /** Outputs per tile side: 4 (F(4x4, 3x3)) or 2 (F(2x2, 3x3)). */
 export type WinogradTile = 2 | 4;
@@ -37,21 +37,6 @@ const tileDefines = (tile: WinogradTile) => ({ TILE: tile, F4: tile === 4 });
 const BLOCK = 8;
 /** Column quads per GEMM invocation: 2 measured 10-25% faster than 1 on lavapipe (3 and 4 within noise of 2). */
 const COLUMN_QUADS = 2;
-/** Invocations per GEMM workgroup. */
-const GEMM_LANES = 64;
-/**
- * The GEMM's workgroup: a row of up to GEMM_LANES invocations over column groups; when there are fewer
- * column groups than that (small maps with 4x4 tiles: layer3 at 256 px has 16 tiles per image), the rest
- * of the lanes take more row blocks instead of idling (2-3x faster on lavapipe for those shapes).
- */
-function gemmWorkgroup(columnGroups: number, rowBlocks: number): [number, number] {
-  let x = 1;
-  while (x < GEMM_LANES && x < columnGroups) x *= 2;
-  let y = 1;
-  while (x * y < GEMM_LANES && y < rowBlocks) y *= 2;
-  return [x, y];
-}
-
 /** vec4s per row of U: the outputs rounded up to whole channel blocks. */
 const pad4Of = (channels: number) => Math.ceil(channels / BLOCK) * (BLOCK / 4);
 
@@ -179,7 +164,7 @@ function gemm(rt: Runtime, V: Tensor, u: Tensor, reduced: number, outputs: numbe
   const M = rt.empty([elements, outputs, cols], 'f32', 'conv2d winograd products');
   const columnGroups = Math.ceil(cols / 4 / COLUMN_QUADS);
   const rowBlocks = Math.ceil(outputs / BLOCK);
-  const wg = gemmWorkgroup(columnGroups, rowBlocks);
+  const wg = blockWorkgroup(columnGroups, rowBlocks);
   const groups: [number, number, number] = [Math.ceil(columnGroups / wg[0]), Math.ceil(rowBlocks / wg[1]), elements];
   rt.dispatch(`${op} (winograd GEMM)`, gemmSpec(wg), { reduced, outputs, pad4: pad4Of(outputs), cols }, { V, wp: u, M }, groups);
   return M;

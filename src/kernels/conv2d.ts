@@ -5,7 +5,7 @@
 import { kernelVariants, read, write, type KernelSpec } from '../graph/kernel.js';
 import type { Runtime } from '../graph/runtime.js';
 import { shapeStr, type Tensor } from '../graph/tensor.js';
-import { assertRank, grid1d } from './util.js';
+import { assertRank, blockWorkgroup, grid1d } from './util.js';
 import { sumToShape } from './reduce.js';
 import { winogradConv, winogradConvBackwardWeight, winogradFits, winogradWeights, type WinogradTile } from './conv2d-winograd.js';
 
@@ -52,7 +52,6 @@ const WGRAD_TM = 8;
  * 1x1 convs (only Cin columns: too few invocations), which keep 1.
  */
 const wgradColumnQuads = (g: ConvGeometry) => (g.KH * g.KW > 1 ? 2 : 1);
-const WGRAD_WG: [number, number] = [64, 1];
 
 const GEOMETRY_PARAMS = [
   ['N', 'u32'], ['Cin', 'u32'], ['H', 'u32'], ['W', 'u32'], ['Cout', 'u32'], ['OH', 'u32'], ['OW', 'u32'],
@@ -70,17 +69,6 @@ const BLOCK = 8;
 
 /** vec4s per packed weight row: `channels` rounded up to whole channel blocks. */
 const pad4Of = (channels: number) => Math.ceil(channels / BLOCK) * (BLOCK / 4);
-
-/**
- * Workgroup of one row of invocations over pixels, so that the channel block (and with it every weight
- * address) is uniform across the workgroup: software rasterisers then load weights once per SIMD group
- * instead of once per lane, and GPUs broadcast them. Narrower rows for small images keep lanes busy.
- */
-function rowWorkgroup(invocations: number): [number, number] {
-  let x = 8;
-  while (x < 64 && x < invocations) x *= 2;
-  return [x, 1];
-}
 
 /**
  * Quads of 4 output pixels per forward invocation (with BLOCK channels): 2 gives 64 multiply-adds per 16
@@ -105,12 +93,12 @@ const backwardDataSpec = kernelVariants((split: boolean, wg: readonly number[]):
   workgroupSize: [wg[0], wg[1]],
 }));
 
-const backwardWeightSpec = kernelVariants((columnQuads: number): KernelSpec => ({
+const backwardWeightSpec = kernelVariants((columnQuads: number, wg: readonly number[]): KernelSpec => ({
   shader: 'conv2d_backward_weight',
   defines: { TM: WGRAD_TM, CQ: columnQuads },
   params: [...GEOMETRY_PARAMS, ['rowsPerSplit', 'u32']],
   bindings: [read('dy'), read('x'), write('partial')],
-  workgroupSize: WGRAD_WG,
+  workgroupSize: [wg[0], wg[1]],
 }));
 
 const sumSplitsSpec: KernelSpec = {
@@ -231,6 +219,13 @@ const TRAINED_FORWARD_TILE: WinogradTile = 2;
 
 /** Invocations to aim for when choosing a split-K factor (enough to fill a large GPU). */
 const TARGET_INVOCATIONS = 1 << 15;
+/**
+ * The same for the weight gradient on a software adapter: a few cores of 8 SIMD lanes are busy with far
+ * fewer invocations, and every further split only adds partial sums to write and add up. Measured on
+ * lavapipe (batch 8, the trunk's direct weight gradients): 68 -> 39-43 ms at 64 px and 177 -> 140-153 ms
+ * at 128 px with a target of 256-1024 (no split at all: 60 and 147 ms).
+ */
+const SOFTWARE_WGRAD_TARGET_INVOCATIONS = 256;
 
 /**
  * Chunks of the reduced channels (input channels of the forward, output channels of backward-data): on a
@@ -276,9 +271,10 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
   const ownsPacked = !(w instanceof PackedConvWeights);
   const wp = w instanceof PackedConvWeights ? w.packed : packWeights(rt, w, g, pad4, true);
   const pixelGroups = Math.ceil((g.OH * g.OW) / (4 * FORWARD_PIXEL_QUADS));
-  const [wx, wy] = rowWorkgroup(pixelGroups);
-  const groups: [number, number, number] = [Math.ceil(pixelGroups / wx), Math.ceil(g.Cout / BLOCK), g.N];
-  const splits = opts.splits ?? gpuSplits(rt, groups[0] * wx * groups[1] * g.N, g.Cin);
+  const channelBlocks = Math.ceil(g.Cout / BLOCK);
+  const [wx, wy] = blockWorkgroup(pixelGroups, channelBlocks);
+  const groups: [number, number, number] = [Math.ceil(pixelGroups / wx), Math.ceil(channelBlocks / wy), g.N];
+  const splits = opts.splits ?? gpuSplits(rt, groups[0] * wx * groups[1] * wy * g.N, g.Cin);
   if (splits <= 1) {
     rt.dispatch('conv2d', forwardSpec(!!bias, !!opts.relu, !!res, false, [wx, wy]), { ...geometryValues(g), pad4 }, { x, wp, bias, res, y }, groups);
   } else {
@@ -309,14 +305,11 @@ export function conv2dBackwardData(rt: Runtime, dy: Tensor, w: Tensor, g: ConvGe
   const invocations = g.stride * g.stride * rowsPerPhase * groupsPerRow;
   const pad4 = pad4Of(g.Cin);
   const wp = packWeights(rt, w, g, pad4, false);
-  const [wx, wy] = rowWorkgroup(invocations);
-  const groups: [number, number, number] = [
-    Math.ceil(invocations / wx),
-    Math.ceil(g.Cin / BLOCK),
-    g.N,
-  ];
+  const channelBlocks = Math.ceil(g.Cin / BLOCK);
+  const [wx, wy] = blockWorkgroup(invocations, channelBlocks);
+  const groups: [number, number, number] = [Math.ceil(invocations / wx), Math.ceil(channelBlocks / wy), g.N];
   const params = { ...geometryValues(g), groupsPerRow, rowsPerPhase, pad4 };
-  const splits = opts.splits ?? gpuSplits(rt, groups[0] * wx * groups[1] * g.N, g.Cout);
+  const splits = opts.splits ?? gpuSplits(rt, groups[0] * wx * groups[1] * wy * g.N, g.Cout);
   if (splits <= 1) {
     rt.dispatch('conv2d backward (input)', backwardDataSpec(false, [wx, wy]), params, { dy, wp, dx }, groups);
   } else {
@@ -338,19 +331,18 @@ export function conv2dBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g: Conv
   const cols = g.Cin * g.KH * g.KW;
   const columnQuads = wgradColumnQuads(g);
   const colGroups = Math.ceil(cols / (4 * columnQuads));
-  const tiles = colGroups * Math.ceil(g.Cout / WGRAD_TM);
+  const channelBlocks = Math.ceil(g.Cout / WGRAD_TM);
+  const tiles = colGroups * channelBlocks;
   const rows = g.N * g.OH;
-  const wantSplits = Math.max(1, Math.min(rows, Math.round(TARGET_INVOCATIONS / tiles)));
+  const target = rt.adapter.isSoftware ? SOFTWARE_WGRAD_TARGET_INVOCATIONS : TARGET_INVOCATIONS;
+  const wantSplits = Math.max(1, Math.min(rows, Math.round(target / tiles)));
   const rowsPerSplit = Math.ceil(rows / wantSplits);
   const splits = Math.ceil(rows / rowsPerSplit);
   const dw = rt.empty([g.Cout, g.Cin, g.KH, g.KW], 'f32', 'conv2d weight gradient');
   const partial = splits === 1 ? dw : rt.empty([splits, g.Cout * cols], 'f32', 'conv2d weight gradient (partial sums)');
-  const groups: [number, number, number] = [
-    Math.ceil(colGroups / WGRAD_WG[0]),
-    Math.ceil(Math.ceil(g.Cout / WGRAD_TM) / WGRAD_WG[1]),
-    splits,
-  ];
-  rt.dispatch('conv2d backward (weight)', backwardWeightSpec(columnQuads), { ...geometryValues(g), rowsPerSplit }, { dy, x, partial }, groups);
+  const [wx, wy] = blockWorkgroup(colGroups, channelBlocks);
+  const groups: [number, number, number] = [Math.ceil(colGroups / wx), Math.ceil(channelBlocks / wy), splits];
+  rt.dispatch('conv2d backward (weight)', backwardWeightSpec(columnQuads, [wx, wy]), { ...geometryValues(g), rowsPerSplit }, { dy, x, partial }, groups);
   if (partial !== dw) {
     const n = g.Cout * cols;
     rt.dispatch('conv2d backward (weight)', sumSplitsSpec, { n, splits }, { partial, out: dw }, grid1d(n, 256));
