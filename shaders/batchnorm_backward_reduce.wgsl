@@ -1,5 +1,7 @@
-// Per channel: dbeta = sum(dy), dgamma = sum(dy * xhat), xhat = (x - mean) * invstd. One workgroup per
-// channel; x and dy are read in units of 4 values where planes divide by 4 (lib_units).
+// Per channel: dbeta = sum(g), dgamma = sum(g * xhat), xhat = (x - mean) * invstd, with g the gradient at
+// the BN's output: dy, or with a fused ReLU (RELU) dy where the saved output y is positive, which is then
+// also written out (`masked`: the apply pass's input and the shortcut's gradient). One workgroup per
+// channel; x, dy and y are read in units of 4 values where planes divide by 4 (lib_units).
 //!include lib_reduce
 //!include lib_units
 
@@ -14,7 +16,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   for (var n = 0u; n < P.N; n = n + 1u) {
     let base = (n * P.C + c) * units;
     for (var p = lid; p < units; p = p + WG_SIZE) {
+#if ${RELU}
+      let g = select(V(0.0), dy[base + p], y[base + p] > V(0.0));
+      masked[base + p] = g;
+#else
       let g = dy[base + p];
+#endif
       sumDy = sumDy + g;
       sumDyXhat = sumDyXhat + g * (x[base + p] - mean) * invstd;
     }

@@ -81,6 +81,32 @@ for (const xs of [oddShape(200), ALIGNED_SHAPE]) {
     },
     ref: ([x, g, b]) => ref.batchNorm(x, s4(xs), g, b, null, null, 1e-5),
   });
+  // a ResNet block's BN, shortcut and ReLU fused (batchNorm2d's residual and relu)
+  const bnRelu = (v: ArrayLike<number>) => Array.from(v, (a) => Math.max(a, 0));
+  cases.push({
+    name: `batchnorm2d + residual + relu training x[${xs}]`,
+    inputs: [{ shape: xs, scale: 2 }, { shape: [C], values: positive }, { shape: [C] }, { shape: xs }],
+    gpu: ([x, g, b, r]) => {
+      const rt = x.runtime;
+      return ops.batchNorm2d(x, { weight: g, bias: b, runningMean: rt.zeros([C]), runningVar: rt.full([C], 1) }, { training: true, residual: r, relu: true });
+    },
+    ref: ([x, g, b, r]) => bnRelu(Array.from(ref.batchNorm(x, s4(xs), g, b, null, null, 1e-5), (v, i) => v + r[i])),
+  });
+  cases.push({
+    name: `batchnorm2d + residual training x[${xs}]`,
+    inputs: [{ shape: xs, scale: 2 }, { shape: [C], values: positive }, { shape: [C] }, { shape: xs }],
+    gpu: ([x, g, b, r]) => {
+      const rt = x.runtime;
+      return ops.batchNorm2d(x, { weight: g, bias: b, runningMean: rt.zeros([C]), runningVar: rt.full([C], 1) }, { training: true, residual: r });
+    },
+    ref: ([x, g, b, r]) => Array.from(ref.batchNorm(x, s4(xs), g, b, null, null, 1e-5), (v, i) => v + r[i]),
+  });
+  cases.push({
+    name: `batchnorm2d + relu eval x[${xs}]`,
+    inputs: [{ shape: xs, scale: 2 }, { shape: [C], values: positive }, { shape: [C] }, { shape: [C], grad: false }, { shape: [C], values: positive, grad: false }],
+    gpu: ([x, g, b, m, v]) => ops.batchNorm2d(x, { weight: g, bias: b, runningMean: m, runningVar: v }, { training: false, relu: true }),
+    ref: ([x, g, b, m, v]) => bnRelu(ref.batchNorm(x, s4(xs), g, b, m, v, 1e-5)),
+  });
   cases.push({
     name: `batchnorm2d eval x[${xs}]`,
     inputs: [{ shape: xs, scale: 2 }, { shape: [C], values: positive }, { shape: [C] }, { shape: [C], grad: false }, { shape: [C], values: positive, grad: false }],

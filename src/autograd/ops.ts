@@ -4,7 +4,7 @@
  */
 import type { Tensor } from '../graph/tensor.js';
 import { shapeStr } from '../graph/tensor.js';
-import { batchNormBackward, batchNormForward } from '../kernels/batchnorm.js';
+import { batchNormBackward, batchNormForward, type BatchNormActivation } from '../kernels/batchnorm.js';
 import { conv2dBackwardBias, conv2dBackwardData, conv2dBackwardWeight, conv2dForward, convGeometry, type Conv2dOptions } from '../kernels/conv2d.js';
 import { cosineBackward, cosineForward, type CosineAxis } from '../kernels/cosine.js';
 import { affineForward, binaryForward, fill, broadcastShape, reluForward, sigmoidForward, unaryBackward, unbroadcast } from '../kernels/elementwise.js';
@@ -50,14 +50,22 @@ export interface BatchNormState {
   runningVar: Tensor;
 }
 
-export function batchNorm2d(x: Tensor, s: BatchNormState, opts: { training: boolean; momentum?: number; eps?: number }): Tensor {
+/**
+ * BatchNorm2d, optionally followed by a ResNet block's shortcut add and ReLU in the same passes:
+ * relu?(bn(x) + residual?). Fused, the forward writes one map instead of three, and the backward takes the
+ * ReLU's mask from the saved output inside the BN's own two passes.
+ */
+export function batchNorm2d(x: Tensor, s: BatchNormState, opts: { training: boolean; momentum?: number; eps?: number } & BatchNormActivation): Tensor {
   const rt = x.runtime;
-  const { y, saved } = batchNormForward(rt, x, s.weight, s.bias, s.runningMean, s.runningVar, opts);
-  return record('batchnorm2d', [x, s.weight, s.bias], y, (dy, [xs, gamma, stats], needs) => {
-    // One kernel pair makes all three (dx needs dgamma and dbeta in training anyway); unwanted ones are dropped.
-    const { dx, dgamma, dbeta } = batchNormBackward(rt, xs, dy, gamma, stats, opts.training);
-    return [dx, dgamma, dbeta].map((g, i) => (needs[i] ? g : (g.dispose(), null)));
-  }, { save: [x, s.weight], own: [saved] });
+  const { residual = null, relu = false } = opts;
+  const { y, saved } = batchNormForward(rt, x, s.weight, s.bias, s.runningMean, s.runningVar, opts, { residual, relu });
+  return record('batchnorm2d', [x, s.weight, s.bias, residual], y, (dy, [xs, gamma, ...rest], needs) => {
+    const ys = relu ? rest[0] : null;
+    const stats = rest[rest.length - 1];
+    // One kernel pair makes them all (dx needs dgamma and dbeta in training anyway); unwanted ones are dropped.
+    const { dx, dgamma, dbeta, dres } = batchNormBackward(rt, xs, dy, gamma, stats, opts.training, { y: ys, residualGrad: needs[3] });
+    return [...[dx, dgamma, dbeta].map((g, i) => (needs[i] ? g : (g.dispose(), null))), dres];
+  }, { save: relu ? [x, s.weight, y] : [x, s.weight], own: [saved] });
 }
 
 // ---- elementwise ----------------------------------------------------------------------------------

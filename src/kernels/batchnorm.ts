@@ -16,6 +16,16 @@ export interface BatchNormOptions {
   eps?: number;
 }
 
+/**
+ * What follows the BN in a ResNet block, fused into its passes: the shortcut added to its output
+ * (`residual`, the output's shape) and a ReLU. The backward then reads the saved output for the ReLU's
+ * mask and writes the shortcut's gradient, instead of a ReLU and an add of their own each way.
+ */
+export interface BatchNormActivation {
+  residual?: Tensor | null;
+  relu?: boolean;
+}
+
 const statsSpec = kernelVariants((train: boolean, vec4: boolean, wg: number): KernelSpec => {
   // Training reads the batch and updates the running statistics; eval only reads them.
   const running = train ? write : read;
@@ -28,19 +38,25 @@ const statsSpec = kernelVariants((train: boolean, vec4: boolean, wg: number): Ke
   };
 });
 
-const applySpec = kernelVariants((vec4: boolean): KernelSpec => ({
+const applySpec = kernelVariants((vec4: boolean, residual: boolean, relu: boolean): KernelSpec => ({
   shader: 'batchnorm_apply',
-  defines: elementwiseDefines(vec4),
+  defines: { RESIDUAL: residual, RELU: relu, ...elementwiseDefines(vec4) },
   params: [['units', 'u32'], ['C', 'u32'], ['HW', 'u32']],
-  bindings: [read('x', unitType(vec4)), read('saved'), read('gamma'), read('beta'), write('y', unitType(vec4))],
+  bindings: [
+    read('x', unitType(vec4)), read('saved'), read('gamma'), read('beta'), read('res', unitType(vec4), 'RESIDUAL'),
+    write('y', unitType(vec4)),
+  ],
   workgroupSize: [ELEMENTWISE_WORKGROUP],
 }));
 
-const backwardReduceSpec = kernelVariants((vec4: boolean, wg: number): KernelSpec => ({
+const backwardReduceSpec = kernelVariants((vec4: boolean, wg: number, relu: boolean): KernelSpec => ({
   shader: 'batchnorm_backward_reduce',
-  defines: { VEC4: vec4 },
+  defines: { VEC4: vec4, RELU: relu },
   params: [['N', 'u32'], ['C', 'u32'], ['HW', 'u32']],
-  bindings: [read('x', unitType(vec4)), read('dy', unitType(vec4)), read('saved'), write('dgamma'), write('dbeta')],
+  bindings: [
+    read('x', unitType(vec4)), read('dy', unitType(vec4)), read('y', unitType(vec4), 'RELU'), read('saved'),
+    write('dgamma'), write('dbeta'), write('masked', unitType(vec4), 'RELU'),
+  ],
   workgroupSize: [wg],
 }));
 
@@ -82,8 +98,11 @@ export function batchNormForward(
   runningMean: Tensor,
   runningVar: Tensor,
   opts: BatchNormOptions,
+  act: BatchNormActivation = {},
 ): BatchNormForward {
   assertRank('batchnorm2d', x, 4);
+  const res = act.residual ?? null;
+  if (res) assertSameShape('batchnorm2d (residual)', x, res);
   const [N, C, H, W] = x.shape;
   for (const [name, t] of [['weight', gamma], ['bias', beta], ['running_mean', runningMean], ['running_var', runningVar]] as const) {
     if (t.rank !== 1 || t.shape[0] !== C) {
@@ -102,7 +121,7 @@ export function batchNormForward(
   rt.dispatch('batchnorm2d', statsSpec(opts.training, vec4, reductionWorkgroup(N, HW)), { N, C, HW, eps, momentum }, { x: batch, saved, runningMean, runningVar }, [C]);
   const y = rt.empty(x.shape, 'f32', 'batchnorm2d output');
   const { units, groups } = elementwiseLaunch(x.size, vec4);
-  rt.dispatch('batchnorm2d', applySpec(vec4), { units, C, HW }, { x, saved, gamma, beta, y }, groups);
+  rt.dispatch('batchnorm2d', applySpec(vec4, !!res, !!act.relu), { units, C, HW }, { x, saved, gamma, beta, res, y }, groups);
   return { y, saved };
 }
 
@@ -110,6 +129,14 @@ export interface BatchNormGradients {
   dx: Tensor;
   dgamma: Tensor;
   dbeta: Tensor;
+  /** The shortcut's gradient, when asked for (`residualGrad`). */
+  dres: Tensor | null;
+}
+
+/** The fused activation's side of the backward: the forward's output `y` if it had a ReLU, and whether the shortcut wants a gradient. */
+export interface BatchNormActivationBackward {
+  y?: Tensor | null;
+  residualGrad?: boolean;
 }
 
 export function batchNormBackward(
@@ -119,17 +146,28 @@ export function batchNormBackward(
   gamma: Tensor,
   saved: Tensor,
   training: boolean,
+  act: BatchNormActivationBackward = {},
 ): BatchNormGradients {
   assertSameShape('batchnorm2d backward', x, dy);
+  const y = act.y ?? null;
+  if (y) assertSameShape('batchnorm2d backward (ReLU)', x, y);
   const [N, C, H, W] = x.shape;
   const dgamma = rt.empty([C], 'f32', 'batchnorm weight gradient');
   const dbeta = rt.empty([C], 'f32', 'batchnorm bias gradient');
   const HW = H * W;
   const vec4 = channelUnits(HW);
-  rt.dispatch('batchnorm2d backward', backwardReduceSpec(vec4, reductionWorkgroup(N, HW)), { N, C, HW }, { x, dy, saved, dgamma, dbeta }, [C]);
+  // With a ReLU, the reduction also writes the masked gradient: the apply pass reads it in place of dy, and
+  // it is the shortcut's gradient (the add passes it through).
+  const masked = y ? rt.empty(x.shape, 'f32', 'batchnorm2d output gradient (ReLU applied)') : null;
+  rt.dispatch('batchnorm2d backward', backwardReduceSpec(vec4, reductionWorkgroup(N, HW), !!y), { N, C, HW }, { x, dy, y, saved, dgamma, dbeta, masked }, [C]);
   const dx = rt.empty(x.shape, 'f32', 'batchnorm input gradient');
   const batch = training ? { x, dgamma, dbeta } : {};
   const { units, groups } = elementwiseLaunch(x.size, vec4);
-  rt.dispatch('batchnorm2d backward', backwardApplySpec(training, vec4), { units, C, HW }, { ...batch, dy, saved, gamma, dx }, groups);
-  return { dx, dgamma, dbeta };
+  rt.dispatch('batchnorm2d backward', backwardApplySpec(training, vec4), { units, C, HW }, { ...batch, dy: masked ?? dy, saved, gamma, dx }, groups);
+  if (!act.residualGrad) {
+    masked?.dispose();
+    return { dx, dgamma, dbeta, dres: null };
+  }
+  // without a ReLU the shortcut's gradient is dy itself (a view of its own, as the add's rule returns)
+  return { dx, dgamma, dbeta, dres: masked ?? dy.reshape(dy.shape) };
 }

@@ -4,7 +4,7 @@
  * a torchvision state_dict (with or without layer4/fc) loads directly and a saved one loads back in
  * PyTorch with `resnet18().load_state_dict(sd, strict=False)`.
  */
-import { add, relu, maxPool2d } from '../autograd/ops.js';
+import { maxPool2d } from '../autograd/ops.js';
 import type { Runtime } from '../graph/runtime.js';
 import type { Tensor } from '../graph/tensor.js';
 import { conv2dForward, PackedConvWeights } from '../kernels/conv2d.js';
@@ -244,11 +244,8 @@ export class ResNetTrunk {
    */
   forward(x: Tensor, between?: (level: number, f: Tensor) => Tensor): Features {
     return walkTrunk<Tensor>({
-      conv: (c, h, withRelu, residual) => {
-        const y = this.batchNorms.get(c.bn)!.forward(this.convs.get(c.conv)!.forward(h));
-        const sum = residual ? add(y, residual) : y;
-        return withRelu ? relu(sum) : sum;
-      },
+      conv: (c, h, withRelu, residual) =>
+        this.batchNorms.get(c.bn)!.forward(this.convs.get(c.conv)!.forward(h), { residual, relu: withRelu }),
       maxPool: (h) => maxPool2d(h),
     }, x, between);
   }

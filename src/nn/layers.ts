@@ -5,6 +5,7 @@
 import { batchNorm2d, conv2d } from '../autograd/ops.js';
 import type { Runtime } from '../graph/runtime.js';
 import type { Tensor } from '../graph/tensor.js';
+import type { BatchNormActivation } from '../kernels/batchnorm.js';
 import { kaimingNormalFanOut, type Rng } from './init.js';
 
 /** A trainable tensor: requires a gradient and outlives `tidy` scopes. */
@@ -68,9 +69,10 @@ export class BatchNorm2d implements Layer {
     );
   }
 
-  forward(x: Tensor): Tensor {
+  /** `act`: the shortcut add and ReLU that follow in a ResNet block, fused into the BN's passes. */
+  forward(x: Tensor, act: BatchNormActivation = {}): Tensor {
     if (this.training) this.batchesTracked++;
-    return batchNorm2d(x, this, { training: this.training, momentum: this.momentum, eps: this.eps });
+    return batchNorm2d(x, this, { training: this.training, momentum: this.momentum, eps: this.eps, ...act });
   }
 
   stateDict(): Array<[string, Tensor]> {
