@@ -17,10 +17,16 @@ export interface MaxPoolOptions {
   padding: number;
 }
 
-const POOL_PARAMS = [
-  ['n', 'u32'], ['H', 'u32'], ['W', 'u32'], ['OH', 'u32'], ['OW', 'u32'], ['K', 'u32'], ['stride', 'u32'], ['pad', 'u32'],
-] as const;
-const maxPoolSpec: KernelSpec = { shader: 'maxpool2d', params: POOL_PARAMS, bindings: [read('x'), write('y'), write('argmax', 'u32')], workgroupSize: [WG] };
+/** Outputs of a row per max-pool invocation (OUTS in maxpool2d.wgsl). */
+const POOL_OUTPUTS = 4;
+
+const maxPoolSpec = kernelVariants((kernel: number, stride: number, withArgmax: boolean): KernelSpec => ({
+  shader: 'maxpool2d',
+  defines: { K: kernel, STRIDE: stride, ARGMAX: withArgmax },
+  params: [['rows', 'u32'], ['H', 'u32'], ['W', 'u32'], ['OH', 'u32'], ['OW', 'u32'], ['pad', 'u32']],
+  bindings: [read('x'), write('y'), write('argmax', 'u32', 'ARGMAX')],
+  workgroupSize: [WG],
+}));
 const maxPoolBackwardSpec = kernelVariants((stride: number): KernelSpec => ({
   shader: 'maxpool2d_backward',
   defines: { STRIDE: stride },
@@ -41,13 +47,18 @@ export function maxPoolOutputSize(op: string, x: Tensor, o: MaxPoolOptions): [nu
   return [OH, OW];
 }
 
-export function maxPool2dForward(rt: Runtime, x: Tensor, o: MaxPoolOptions): { y: Tensor; argmax: Tensor } {
+/** Max pooling and its argmax (for the backward). */
+export function maxPool2dForward(rt: Runtime, x: Tensor, o: MaxPoolOptions): { y: Tensor; argmax: Tensor };
+/** Inference (`argmax: false`): the pooled map only. */
+export function maxPool2dForward(rt: Runtime, x: Tensor, o: MaxPoolOptions, withArgmax: false): { y: Tensor; argmax: null };
+export function maxPool2dForward(rt: Runtime, x: Tensor, o: MaxPoolOptions, withArgmax = true): { y: Tensor; argmax: Tensor | null } {
   const [OH, OW] = maxPoolOutputSize('maxpool2d', x, o);
   const [N, C, H, W] = x.shape;
   const y = rt.empty([N, C, OH, OW], 'f32', 'maxpool2d output');
-  const argmax = rt.empty([N, C, OH, OW], 'u32', 'maxpool2d argmax');
-  const params = { n: y.size, H, W, OH, OW, K: o.kernel, stride: o.stride, pad: o.padding };
-  rt.dispatch('maxpool2d', maxPoolSpec, params, { x, y, argmax }, grid1d(y.size, WG));
+  const argmax = withArgmax ? rt.empty([N, C, OH, OW], 'u32', 'maxpool2d argmax') : null;
+  const rows = N * C * OH;
+  const params = { rows, H, W, OH, OW, pad: o.padding };
+  rt.dispatch('maxpool2d', maxPoolSpec(o.kernel, o.stride, withArgmax), params, { x, y, argmax }, grid1d(rows * Math.ceil(OW / POOL_OUTPUTS), WG));
   return { y, argmax };
 }
 

@@ -335,11 +335,7 @@ export class FoldedTrunk {
         const f = this.convs.get(c.conv)!;
         return conv2dForward(rt, h, f.w, f.b, { stride: c.stride, padding: c.pad, relu, residual });
       },
-      maxPool: (h) => {
-        const { y, argmax } = maxPool2dForward(rt, h, { kernel: 3, stride: 2, padding: 1 });
-        argmax.dispose();
-        return y;
-      },
+      maxPool: (h) => maxPool2dForward(rt, h, { kernel: 3, stride: 2, padding: 1 }, false).y,
       release: (h) => {
         if (h !== x) h.dispose(); // the caller's input stays theirs
       },
