@@ -1,6 +1,7 @@
 // Average or max over H*W of each (n, c) plane, one workgroup per plane (a tree reduction) or one
 // invocation per plane (PER_THREAD). Max also writes its argmax (the first of equal maxima).
 //!include lib_reduce
+//!include lib_float
 
 @compute @workgroup_size(WG_X)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -15,7 +16,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var bestIdx = 0u;
   for (var p = 1u; p < P.HW; p = p + 1u) {
     let v = x[base + p];
-    if (best == best && (v > best || v != v)) { best = v; bestIdx = p; } // the first NaN wins, as PyTorch
+    if (!is_nan(best) && (v > best || is_nan(v))) { best = v; bestIdx = p; } // a NaN wins (the first), as PyTorch's NaN
   }
   y[plane] = best;
   argmax[plane] = bestIdx;
@@ -33,7 +34,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var bestIdx = 0xffffffffu;
   for (var p = lid; p < P.HW; p = p + WG_SIZE) {
     let v = x[base + p];
-    if (bestIdx == 0xffffffffu || v > best) { best = v; bestIdx = p; }
+    if (bestIdx == 0xffffffffu || (!is_nan(best) && (v > best || is_nan(v)))) { best = v; bestIdx = p; }
   }
   if (bestIdx == 0xffffffffu) { bestIdx = P.HW; }
   let winner = wg_argmax(lid, best, bestIdx);

@@ -1,4 +1,5 @@
 // Workgroup tree reductions over WG_SIZE invocations (a power of two). Call from uniform control flow.
+//!include lib_float
 var<workgroup> red_a: array<f32, WG_SIZE>;
 var<workgroup> red_b: array<f32, WG_SIZE>;
 
@@ -43,7 +44,8 @@ fn wg_max(lid: u32, v: f32) -> f32 {
   return r;
 }
 
-// Max with the index of its first occurrence (ties go to the smaller index, as PyTorch's CPU kernels).
+// Max with the index of its first occurrence (ties go to the smaller index, as PyTorch's CPU kernels); a NaN
+// is above every number (PyTorch's max pools propagate it).
 var<workgroup> red_i: array<u32, WG_SIZE>;
 fn wg_argmax(lid: u32, v: f32, i: u32) -> u32 {
   red_a[lid] = v;
@@ -53,7 +55,12 @@ fn wg_argmax(lid: u32, v: f32, i: u32) -> u32 {
     if (lid < s) {
       let o = red_a[lid + s];
       let oi = red_i[lid + s];
-      if (o > red_a[lid] || (o == red_a[lid] && oi < red_i[lid])) {
+      let a = red_a[lid];
+      let oNaN = is_nan(o);
+      let aNaN = is_nan(a);
+      let above = (oNaN && !aNaN) || (!aNaN && o > a);
+      let tie = (oNaN && aNaN) || (!oNaN && !aNaN && o == a);
+      if (above || (tie && oi < red_i[lid])) {
         red_a[lid] = o;
         red_i[lid] = oi;
       }

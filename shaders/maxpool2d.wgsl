@@ -5,14 +5,11 @@
 // the image, values outside it never taken. Each output scans its window in PyTorch's order (rows, then
 // columns; a larger value or a NaN replaces the best), so values and argmax match PyTorch's, NaN included.
 // ARGMAX: also writes the argmax (index within the input plane) for the backward.
+//!include lib_float
 const K: u32 = ${K}u;
 const S: u32 = ${STRIDE}u;
 const OUTS: u32 = 4u;
 const SEG: u32 = (OUTS - 1u) * S + K;
-
-// NaN by its bits: WGSL lets compilers assume values are never NaN, and `v != v` was folded to false here
-// (a NaN window gave its largest number, not NaN).
-fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 
 @compute @workgroup_size(WG_X)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,

@@ -10,7 +10,7 @@ import * as losses from '../src/model/losses.js';
 import type { Tensor } from '../src/index.js';
 import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, convAlgorithm, convGeometryOf, PackedConvWeights } from '../src/kernels/conv2d.js';
 import { WEIGHT_GRADIENT_TILE, WINOGRAD_TILE, winogradConv, winogradConvBackwardWeight, winogradWeights } from '../src/kernels/conv2d-winograd.js';
-import { maxPool2dForward } from '../src/kernels/pool.js';
+import { globalPoolForward, maxPool2dForward } from '../src/kernels/pool.js';
 import * as ref from './reference.js';
 import { finiteDifference, randn, relErr, Rng, useRuntime } from './helpers.js';
 
@@ -312,7 +312,7 @@ describe('max pool: ties, NaN and the argmax as PyTorch; the inference form (no 
       const rt = ctx.rt;
       const rng = new Rng(500 + k * 10 + s);
       // few distinct values (many ties), some NaN
-      const x = Float32Array.from({ length: xs.reduce((a, b) => a * b) }, () => (rng.next() < 0.04 ? NaN : Math.floor(rng.next() * 4) - 2));
+      const x = Float32Array.from({ length: (xs as readonly number[]).reduce((a, b) => a * b, 1) }, () => (rng.next() < 0.04 ? NaN : Math.floor(rng.next() * 4) - 2));
       const want = torchMaxPool(x, [...xs], k, s, p);
       await rt.tidyAsync(async () => {
         const t = rt.tensor(x, [...xs]);
@@ -322,6 +322,38 @@ describe('max pool: ties, NaN and the argmax as PyTorch; the inference form (no 
         const inference = maxPool2dForward(rt, t, { kernel: k, stride: s, padding: p }, false);
         expect(inference.argmax).toBeNull();
         expect(Array.from(await inference.y.read())).toEqual(Array.from(want.y));
+      });
+    });
+  }
+});
+
+describe('global max pool: a NaN in a plane gives NaN (PyTorch), ties the first index', () => {
+  // 6 planes take the workgroup tree; 75 the one-invocation-per-plane form on software adapters
+  for (const xs of [[2, 3, 9, 11], [3, 25, 3, 5]]) {
+    it(`x[${xs}]`, async () => {
+      const rt = ctx.rt;
+      const [N, C, H, W] = xs;
+      const HW = H * W;
+      const rng = new Rng(700 + C);
+      const x = Float32Array.from({ length: N * C * HW }, () => Math.floor(rng.next() * 4) - 2);
+      // a NaN in every other plane, at a different place each time
+      for (let p = 0; p < N * C; p += 2) x[p * HW + ((p * 7) % HW)] = NaN;
+      await rt.tidyAsync(async () => {
+        const { y, argmax } = globalPoolForward(rt, rt.tensor(x, xs), 'max');
+        const got = await y.read();
+        const at = new Uint32Array((await argmax!.read()).buffer);
+        for (let p = 0; p < N * C; p++) {
+          const plane = x.subarray(p * HW, (p + 1) * HW);
+          const nan = plane.findIndex((v) => Number.isNaN(v));
+          const max = Math.max(...plane.filter((v) => !Number.isNaN(v)));
+          if (nan >= 0) {
+            expect(got[p], `plane ${p}`).toBeNaN();
+            expect(at[p], `plane ${p}`).toBe(nan);
+          } else {
+            expect(got[p], `plane ${p}`).toBe(max);
+            expect(at[p], `plane ${p}`).toBe(plane.indexOf(max));
+          }
+        }
       });
     });
   }

@@ -158,9 +158,14 @@ export function generateShader(spec: KernelSpec): GeneratedShader {
 }
 
 /** Replaces `//!include NAME` lines with shaders/NAME.wgsl (shared helpers such as reductions), which may include others. */
-function withIncludes(source: string, depth = 0): string {
+function withIncludes(source: string, depth = 0, included = new Set<string>()): string {
   if (depth > 4) throw new Error('shader includes nest more than 4 deep (a cycle?)');
-  return source.replace(/^\/\/!include ([A-Za-z0-9_]+)\s*$/gm, (_, name: string) => withIncludes(shaderSource(name), depth + 1));
+  // each library once, however many files include it (lib_reduce and a shader may both need lib_float)
+  return source.replace(/^\/\/!include ([A-Za-z0-9_]+)\s*$/gm, (_, name: string) => {
+    if (included.has(name)) return '';
+    included.add(name);
+    return withIncludes(shaderSource(name), depth + 1, included);
+  });
 }
 
 /**
