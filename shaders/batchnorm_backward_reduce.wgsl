@@ -1,13 +1,24 @@
 // Per channel: dbeta = sum(g), dgamma = sum(g * xhat), xhat = (x - mean) * invstd, with g the gradient at
 // the BN's output: dy, or with a fused ReLU (RELU) dy where the saved output y is positive, which is then
 // also written out (`masked`: the apply pass's input and the shortcut's gradient). One workgroup per
-// channel; x, dy and y are read in units of 4 values where planes divide by 4 (lib_units).
+// channel (PER_THREAD: one invocation); x, dy and y are read in units of 4 values where planes divide by 4 (lib_units).
 //!include lib_reduce
 //!include lib_units
 
 @compute @workgroup_size(WG_X)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+#if ${PER_THREAD}
+  // one invocation per channel: no barriers (software adapters, as batchnorm_stats)
+  let c = (wid.x + wid.y * nwg.x) * WG_SIZE + lid;
+  if (c >= P.C) { return; }
+  let first = 0u;
+  let step = 1u;
+#else
   let c = wid.x;
+  let first = lid;
+  let step = WG_SIZE;
+#endif
   let mean = saved[2u * c];
   let invstd = saved[2u * c + 1u];
   let units = P.HW / LANES;
@@ -15,7 +26,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   var sumDyXhat = V(0.0);
   for (var n = 0u; n < P.N; n = n + 1u) {
     let base = (n * P.C + c) * units;
-    for (var p = lid; p < units; p = p + WG_SIZE) {
+    for (var p = first; p < units; p = p + step) {
 #if ${RELU}
       let g = select(V(0.0), dy[base + p], y[base + p] > V(0.0));
       masked[base + p] = g;
@@ -26,9 +37,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       sumDyXhat = sumDyXhat + g * (x[base + p] - mean) * invstd;
     }
   }
+#if ${PER_THREAD}
+  dbeta[c] = unit_sum(sumDy);
+  dgamma[c] = unit_sum(sumDyXhat);
+#else
   let total = wg_sum2(lid, vec2f(unit_sum(sumDy), unit_sum(sumDyXhat)));
   if (lid == 0u) {
     dbeta[c] = total.x;
     dgamma[c] = total.y;
   }
+#endif
 }

@@ -1,4 +1,4 @@
-// Per-channel statistics, one workgroup per channel. Training: batch mean and biased variance
+// Per-channel statistics, one workgroup per channel (PER_THREAD: one invocation). Training: batch mean and biased variance
 // (two passes over the data for accuracy), saved as [mean, 1/sqrt(var + eps)], and the running statistics
 // updated as PyTorch does (unbiased variance, momentum). Eval: the saved pair comes from the running stats.
 // x is read in units of 4 values where planes divide by 4 (lib_units).
@@ -6,27 +6,48 @@
 //!include lib_units
 
 @compute @workgroup_size(WG_X)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+#if ${PER_THREAD}
+  // one invocation per channel: no barriers (software adapters, lib_reduce)
+  let c = (wid.x + wid.y * nwg.x) * WG_SIZE + lid;
+  if (c >= P.C) { return; }
+  let first = 0u;
+  let step = 1u;
+  let writer = true;
+#else
   let c = wid.x;
+  let first = lid;
+  let step = WG_SIZE;
+  let writer = lid == 0u;
+#endif
 #if ${TRAIN}
   let units = P.HW / LANES;
   let M = f32(P.N * P.HW);
   var s = V(0.0);
   for (var n = 0u; n < P.N; n = n + 1u) {
     let base = (n * P.C + c) * units;
-    for (var p = lid; p < units; p = p + WG_SIZE) { s = s + x[base + p]; }
+    for (var p = first; p < units; p = p + step) { s = s + x[base + p]; }
   }
+#if ${PER_THREAD}
+  let mean = unit_sum(s) / M;
+#else
   let mean = wg_sum(lid, unit_sum(s)) / M;
+#endif
   var q = V(0.0);
   for (var n = 0u; n < P.N; n = n + 1u) {
     let base = (n * P.C + c) * units;
-    for (var p = lid; p < units; p = p + WG_SIZE) {
+    for (var p = first; p < units; p = p + step) {
       let d = x[base + p] - mean;
       q = q + d * d;
     }
   }
+#if ${PER_THREAD}
+  let variance = unit_sum(q) / M;
+#else
   let variance = wg_sum(lid, unit_sum(q)) / M;
-  if (lid == 0u) {
+#endif
+  if (writer) {
     saved[2u * c] = mean;
     saved[2u * c + 1u] = 1.0 / sqrt(variance + P.eps);
     let unbiased = variance * M / max(M - 1.0, 1.0);
@@ -34,7 +55,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     runningVar[c] = (1.0 - P.momentum) * runningVar[c] + P.momentum * unbiased;
   }
 #else
-  if (lid == 0u) {
+  if (writer) {
     saved[2u * c] = runningMean[c];
     saved[2u * c + 1u] = 1.0 / sqrt(runningVar[c] + P.eps);
   }

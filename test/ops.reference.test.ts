@@ -70,7 +70,8 @@ for (const [i, [cin, cout, k, stride, pad, bias, spatial]] of ([
 // units (and more than one unit per invocation: 1920 values)
 const ALIGNED_SHAPE = [2, 5, 12, 16];
 
-for (const xs of [oddShape(200), ALIGNED_SHAPE]) {
+// 64 channels: on software adapters the per-channel reductions take one invocation per channel
+for (const xs of [oddShape(200), ALIGNED_SHAPE, [2, 64, 3, 5], [1, 64, 4, 6]]) {
   const C = xs[1];
   const positive = (rng: Rng, n: number) => Float64Array.from({ length: n }, () => Math.fround(0.5 + rng.next()));
   cases.push({
