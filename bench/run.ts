@@ -30,11 +30,14 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 function packageVersions(): Record<string, string> {
   const out: Record<string, string> = {};
+  // a bundled harness (scripts/device-bench.sh) has no node_modules: the versions it was built with lie beside it
+  const beside = join(dirname(fileURLToPath(import.meta.url)), 'packages.json');
+  const bundled = existsSync(beside) ? (JSON.parse(readFileSync(beside, 'utf8')) as Record<string, string>) : {};
   for (const name of ['webgpu', '@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-webgpu', 'onnxruntime-node']) {
     try {
       out[name] = (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
     } catch {
-      out[name] = 'not installed';
+      out[name] = bundled[name] ?? 'not installed';
     }
   }
   out['dcam-webgpu'] = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
