@@ -1,24 +1,21 @@
 // Per channel: dbeta = sum(g), dgamma = sum(g * xhat), xhat = (x - mean) * invstd, with g the gradient at
 // the BN's output: dy, or with a fused ReLU (RELU) dy where the saved output y is positive, which is then
-// also written out (`masked`: the apply pass's input and the shortcut's gradient). One workgroup per
-// channel (PER_THREAD: one invocation); x, dy and y are read in units of 4 values where planes divide by 4 (lib_units).
+// also written out (`masked`: the apply pass's input and the shortcut's gradient). One workgroup or
+// invocation per channel (lib_rows); x, dy and y are read in units of 4 values where planes divide by 4
+// (lib_units).
 //!include lib_reduce
+//!include lib_rows
 //!include lib_units
 
 @compute @workgroup_size(WG_X)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
+  let c = row_of(wid, nwg, lid);
 #if ${PER_THREAD}
-  // one invocation per channel: no barriers (software adapters, as batchnorm_stats)
-  let c = (wid.x + wid.y * nwg.x) * WG_SIZE + lid;
   if (c >= P.C) { return; }
-  let first = 0u;
-  let step = 1u;
-#else
-  let c = wid.x;
-  let first = lid;
-  let step = WG_SIZE;
 #endif
+  let first = row_first(lid);
+  let step = ROW_STEP;
   let mean = saved[2u * c];
   let invstd = saved[2u * c + 1u];
   let units = P.HW / LANES;

@@ -1,26 +1,21 @@
-// Per-channel statistics, one workgroup per channel (PER_THREAD: one invocation). Training: batch mean and biased variance
-// (two passes over the data for accuracy), saved as [mean, 1/sqrt(var + eps)], and the running statistics
-// updated as PyTorch does (unbiased variance, momentum). Eval: the saved pair comes from the running stats.
-// x is read in units of 4 values where planes divide by 4 (lib_units).
+// Per-channel statistics, one workgroup or invocation per channel (lib_rows). Training: batch mean and
+// biased variance (two passes over the data for accuracy), saved as [mean, 1/sqrt(var + eps)], and the
+// running statistics updated as PyTorch does (unbiased variance, momentum). Eval: the saved pair comes
+// from the running stats. x is read in units of 4 values where planes divide by 4 (lib_units).
 //!include lib_reduce
+//!include lib_rows
 //!include lib_units
 
 @compute @workgroup_size(WG_X)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
+  let c = row_of(wid, nwg, lid);
 #if ${PER_THREAD}
-  // one invocation per channel: no barriers (software adapters, lib_reduce)
-  let c = (wid.x + wid.y * nwg.x) * WG_SIZE + lid;
   if (c >= P.C) { return; }
-  let first = 0u;
-  let step = 1u;
-  let writer = true;
-#else
-  let c = wid.x;
-  let first = lid;
-  let step = WG_SIZE;
-  let writer = lid == 0u;
 #endif
+  let first = row_first(lid);
+  let step = ROW_STEP;
+  let writer = first == 0u;
 #if ${TRAIN}
   let units = P.HW / LANES;
   let M = f32(P.N * P.HW);
