@@ -1,7 +1,9 @@
 // Average or max over H*W of each (n, c) plane, one workgroup per plane (a tree reduction) or one
 // invocation per plane (PER_THREAD). Max also writes its argmax (the first of equal maxima).
 //!include lib_reduce
-//!include lib_float
+
+// Whether v replaces the best of a max scan: a larger value, or the first NaN (a NaN best stays, as PyTorch's).
+fn takes_max(best: f32, v: f32) -> bool { return !is_nan(best) && (v > best || is_nan(v)); }
 
 @compute @workgroup_size(WG_X)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -16,7 +18,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var bestIdx = 0u;
   for (var p = 1u; p < P.HW; p = p + 1u) {
     let v = x[base + p];
-    if (!is_nan(best) && (v > best || is_nan(v))) { best = v; bestIdx = p; } // a NaN wins (the first), as PyTorch's NaN
+    if (takes_max(best, v)) { best = v; bestIdx = p; }
   }
   y[plane] = best;
   argmax[plane] = bestIdx;
@@ -34,7 +36,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var bestIdx = 0xffffffffu;
   for (var p = lid; p < P.HW; p = p + WG_SIZE) {
     let v = x[base + p];
-    if (bestIdx == 0xffffffffu || (!is_nan(best) && (v > best || is_nan(v)))) { best = v; bestIdx = p; }
+    if (bestIdx == 0xffffffffu || takes_max(best, v)) { best = v; bestIdx = p; }
   }
   if (bestIdx == 0xffffffffu) { bestIdx = P.HW; }
   let winner = wg_argmax(lid, best, bestIdx);

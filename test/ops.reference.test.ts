@@ -284,29 +284,6 @@ describe('ops match float64 references and finite differences', () => {
   });
 });
 
-/** PyTorch's max pool over one window order (rows, then columns): a larger value or a NaN replaces the best. */
-function torchMaxPool(x: Float32Array, [N, C, H, W]: number[], k: number, s: number, p: number) {
-  const OH = Math.floor((H + 2 * p - k) / s) + 1;
-  const OW = Math.floor((W + 2 * p - k) / s) + 1;
-  const y = new Float32Array(N * C * OH * OW);
-  const argmax = new Uint32Array(y.length);
-  for (let nc = 0; nc < N * C; nc++)
-    for (let oh = 0; oh < OH; oh++)
-      for (let ow = 0; ow < OW; ow++) {
-        let best = -Infinity, at = -1;
-        for (let i = 0; i < k; i++)
-          for (let j = 0; j < k; j++) {
-            const ih = oh * s - p + i, iw = ow * s - p + j;
-            if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-            const v = x[(nc * H + ih) * W + iw];
-            if (at < 0 || v > best || Number.isNaN(v)) { best = v; at = ih * W + iw; }
-          }
-        y[(nc * OH + oh) * OW + ow] = best;
-        argmax[(nc * OH + oh) * OW + ow] = at;
-      }
-  return { y, argmax };
-}
-
 describe('max pool: ties, NaN and the argmax as PyTorch; the inference form (no argmax) gives the same map', () => {
   for (const [k, s, p, xs] of [[3, 2, 1, [2, 3, 9, 11]], [2, 2, 0, [1, 2, 8, 6]], [3, 1, 1, [1, 2, 5, 7]], [3, 3, 1, [2, 1, 10, 13]]] as const) {
     it(`${k}/${s}/${p} x[${xs}]`, async () => {
@@ -314,7 +291,7 @@ describe('max pool: ties, NaN and the argmax as PyTorch; the inference form (no 
       const rng = new Rng(500 + k * 10 + s);
       // few distinct values (many ties), some NaN
       const x = Float32Array.from({ length: (xs as readonly number[]).reduce((a, b) => a * b, 1) }, () => (rng.next() < 0.04 ? NaN : Math.floor(rng.next() * 4) - 2));
-      const want = torchMaxPool(x, [...xs], k, s, p);
+      const want = ref.maxPool(x, [...xs] as ref.Shape4, k, s, p);
       await rt.tidyAsync(async () => {
         const t = rt.tensor(x, [...xs]);
         const { y, argmax } = maxPool2dForward(rt, t, { kernel: k, stride: s, padding: p });

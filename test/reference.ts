@@ -88,24 +88,37 @@ export function batchNorm(x: Float64Array, xs: Shape4, gamma: Float64Array, beta
 export const relu = (x: Float64Array) => x.map((v) => Math.max(v, 0));
 export const sigmoid = (x: Float64Array) => x.map((v) => 1 / (1 + Math.exp(-v)));
 
-export function maxPool(x: Float64Array, xs: Shape4, k: number, s: number, p: number): { y: Float64Array; shape: Shape4 } {
+/**
+ * Max pooling as PyTorch's kernels: each window scanned by rows then columns, a larger value or a NaN
+ * replacing the best, so ties keep the first index and a NaN propagates; argmax is the index within the
+ * input plane.
+ */
+export function maxPool(x: ArrayLike<number>, xs: Shape4, k: number, s: number, p: number): { y: Float64Array; argmax: Uint32Array; shape: Shape4 } {
   const [N, C, H, W] = xs;
   const OH = Math.floor((H + 2 * p - k) / s) + 1;
   const OW = Math.floor((W + 2 * p - k) / s) + 1;
   const y = new Float64Array(N * C * OH * OW);
+  const argmax = new Uint32Array(y.length);
   for (let nc = 0; nc < N * C; nc++)
     for (let oh = 0; oh < OH; oh++)
       for (let ow = 0; ow < OW; ow++) {
-        let m = -Infinity;
+        let best = -Infinity;
+        let at = -1;
         for (let i = 0; i < k; i++)
           for (let j = 0; j < k; j++) {
             const ih = oh * s - p + i;
             const iw = ow * s - p + j;
-            if (ih >= 0 && ih < H && iw >= 0 && iw < W) m = Math.max(m, x[(nc * H + ih) * W + iw]);
+            if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+            const v = x[(nc * H + ih) * W + iw];
+            if (at < 0 || v > best || Number.isNaN(v)) {
+              best = v;
+              at = ih * W + iw;
+            }
           }
-        y[(nc * OH + oh) * OW + ow] = m;
+        y[(nc * OH + oh) * OW + ow] = best;
+        argmax[(nc * OH + oh) * OW + ow] = at;
       }
-  return { y, shape: [N, C, OH, OW] };
+  return { y, argmax, shape: [N, C, OH, OW] };
 }
 
 /** a (op) b with b broadcast to a's rank-4 shape. */
