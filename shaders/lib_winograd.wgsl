@@ -5,15 +5,21 @@
 // The weight gradient is the transposed algorithm, F(3x3, TILE x TILE): the gradient of
 // sum(dy . A^T [(G g) . (B^T d)]) with respect to g is G^T [(A dy) . (B^T d)], so it reuses the input
 // transform and swaps the roles of A and G (gradient_line, weight_gradient_line).
+// KERNEL 4 (K4): F(3x3, 4x4), the same transposition used as a forward (the ResNet stem's 7x7 stride-2
+// conv split into its four stride-2 phases, each a 4x4 stride-1 conv): y = G^T [(A g) . (B^T d)], the
+// filter transformed by A (gradient_line) and the products by G^T (weight_gradient_line).
 const TILE: u32 = ${TILE}u;       // outputs per tile side
-const ALPHA: u32 = TILE + 2u;     // input patch side = transformed tile side
+const KERNEL: u32 = ${KERNEL}u;   // filter side
+const ALPHA: u32 = TILE + KERNEL - 1u; // input patch side = transformed tile side
 alias Line = array<f32, ALPHA>;
 alias OutLine = array<f32, TILE>;
+// The line that A takes: a line of a TILE x TILE tile of dy (F(3x3, TILE x TILE)), or a filter line (K4).
+alias ShortLine = array<f32, ALPHA - 2u>;
 
 // B^T d: one line of an input patch
 fn input_line(d: Line) -> Line {
   var b: Line;
-#if ${F4}
+#if ${ALPHA6}
   // B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
   b[0] = 4.0 * d[0] - 5.0 * d[2] + d[4];
   b[1] = d[3] + d[4] - 4.0 * (d[1] + d[2]);
@@ -34,7 +40,7 @@ fn input_line(d: Line) -> Line {
 // G g: one line of a 3x3 filter
 fn weight_line(g: vec3f) -> Line {
   var u: Line;
-#if ${F4}
+#if ${ALPHA6}
   // G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
   let even = g.x + g.z;
   u[0] = 0.25 * g.x;
@@ -57,7 +63,13 @@ fn weight_line(g: vec3f) -> Line {
 // A^T m: one line of a tile of products, to TILE outputs
 fn output_line(m: Line) -> OutLine {
   var y: OutLine;
-#if ${F4}
+#if ${K4}
+  // F(3x3, 4x4): G^T m
+  let taps = weight_gradient_line(m);
+  y[0] = taps.x;
+  y[1] = taps.y;
+  y[2] = taps.z;
+#elif ${ALPHA6}
   // A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
   let s12 = m[1] + m[2];
   let d12 = m[1] - m[2];
@@ -75,10 +87,11 @@ fn output_line(m: Line) -> OutLine {
   return y;
 }
 
-// A dy: one line of a TILE x TILE tile of the output gradient, to a line of the transformed tile
-fn gradient_line(y: OutLine) -> Line {
+// A dy: one line of a TILE x TILE tile of the output gradient (K4: one line of a 4x4 filter), to a line
+// of the transformed tile
+fn gradient_line(y: ShortLine) -> Line {
   var e: Line;
-#if ${F4}
+#if ${ALPHA6}
   // A = (A^T)^T above
   let even = y[0] + y[2];
   let odd = y[1] + y[3];
@@ -102,7 +115,7 @@ fn gradient_line(y: OutLine) -> Line {
 
 // G^T m: one line of the summed products, to one line (3 taps) of the weight gradient
 fn weight_gradient_line(m: Line) -> vec3f {
-#if ${F4}
+#if ${ALPHA6}
   let s12 = m[1] + m[2];
   let s34 = m[3] + m[4];
   return vec3f(0.25 * m[0] - s12 / 6.0 + s34 / 24.0,

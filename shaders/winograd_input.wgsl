@@ -5,7 +5,10 @@
 // padded to P.C4, for the weight gradient's GEMM, which reduces over tiles and reads 4 consecutive
 // channels as one vec4. One invocation per vec4 of V: 4 consecutive tiles of a channel (4 consecutive
 // channels of a tile), transformed one after the other and stored together (a quarter of the stores).
+// PHASES (the stem, a 7x7 stride-2 conv by F(3x3, 4x4)): the C channels of V are the four stride-2 phases
+// of each of the C / 4 input channels. P.n0: the first image of this chunk of the batch.
 //!include lib_winograd
+const STEP: i32 = select(1, 2, ${PHASES}); // input pixels per pixel of the (phase) image
 
 @compute @workgroup_size(WG_X)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -32,17 +35,28 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 #endif
     var d: array<Line, ALPHA>;
     if (t < P.N * tilesPerImage && c < P.C) {
-      let n = t / tilesPerImage;
+      let n = P.n0 + t / tilesPerImage;
+#if ${PHASES}
+      // the stem: channel c is phase (ph, pw) of input channel c / 4, the image z[r][s] = x[2r + ph][2s + pw]
+      // (before padding), whose 4x4 stride-1 conv with the phase's filter is that phase's share of the output
+      let ci = c / 4u;
+      let planes = P.C / 4u;
+      let h0 = 2 * i32(TILE * ((t % tilesPerImage) / P.TW)) + i32((c / 2u) % 2u) - i32(P.pad);
+      let w0 = 2 * i32(TILE * (t % P.TW)) + i32(c % 2u) - i32(P.pad);
+#else
+      let ci = c;
+      let planes = P.C;
       let h0 = i32(TILE * ((t % tilesPerImage) / P.TW)) - i32(P.pad);
       let w0 = i32(TILE * (t % P.TW)) - i32(P.pad);
-      let plane = (n * P.C + c) * P.H * P.W;
+#endif
+      let plane = (n * planes + ci) * P.H * P.W;
       // branch-free: addresses clamped into the image, values outside it masked to zero
       for (var r = 0u; r < ALPHA; r = r + 1u) {
-        let h = h0 + i32(r);
+        let h = h0 + STEP * i32(r);
         let row = plane + u32(clamp(h, 0, i32(P.H) - 1)) * P.W;
         let rowOk = h >= 0 && h < i32(P.H);
         for (var k = 0u; k < ALPHA; k = k + 1u) {
-          let w = w0 + i32(k);
+          let w = w0 + STEP * i32(k);
           let v = x[row + u32(clamp(w, 0, i32(P.W) - 1))];
           d[r][k] = select(0.0, v, rowOk && w >= 0 && w < i32(P.W));
         }

@@ -1,7 +1,8 @@
 // Winograd output transform Y = A^T M A: one invocation per (output channel, 4 consecutive tiles t of the
 // batch) loads the tiles' ALPHA^2 products as vec4s (M[e][o][t], t padded to P.T4, a multiple of 4), turns
 // each tile's into its TILE x TILE outputs with the convolution's epilogue (bias, residual add, ReLU), and
-// writes those inside the output (sizes off the tile end in a partial tile).
+// writes those inside the output (sizes off the tile end in a partial tile). P.n0: the first image of this
+// chunk of the batch.
 //!include lib_winograd
 
 @compute @workgroup_size(WG_X)
@@ -23,7 +24,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   for (var l = 0u; l < 4u; l = l + 1u) {
     let t = 4u * (i % quads) + l;
     if (t >= P.N * tilesPerImage) { return; }
-    let n = t / tilesPerImage;
+    let n = P.n0 + t / tilesPerImage;
     let tile = t % tilesPerImage;
     // along each row of products (M A: ALPHA rows of TILE), then along each column
     var rows: array<OutLine, ALPHA>;

@@ -11,6 +11,12 @@
  *   output   Y = A^T M A, with bias, residual and ReLU
  * The price is memory: V and M are (t+2)^2/t^2 times the input and output (2.25x for 4x4 tiles, 4x for
  * 2x2). Error against float64 is stated in DESIGN.md (`bench/winograd-error.ts`).
+ *
+ * The ResNet stem (7x7, stride 2) goes the same way for frozen weights (`stemWinogradWeights`,
+ * `stemWinogradConv`): split into its four stride-2 phases, it is a stride-1 conv with 4x4 filters over 4x
+ * the input channels (7x7 padded to 8x8: 192 multiply-adds per output and input channel instead of 147),
+ * and F(3x3, 4x4) computes each 3x3 block of it with 36 instead of 144: 3.1x fewer than the direct conv.
+ * The phases are never materialised: the input transform reads them from the image.
  */
 import { kernelVariants, read, write, type KernelSpec } from '../graph/kernel.js';
 import type { Runtime } from '../graph/runtime.js';
@@ -31,7 +37,31 @@ export const WEIGHT_GRADIENT_TILE: WinogradTile = 4;
 /** Elements of a transformed tile ((t+2)^2), and the tile they belong to. */
 const elementsOf = (tile: WinogradTile) => (tile + 2) ** 2;
 const tileOfElements = (elements: number) => ([2, 4] as const).find((tile) => elementsOf(tile) === elements);
-const tileDefines = (tile: WinogradTile) => ({ TILE: tile, F4: tile === 4 });
+
+/**
+ * A Winograd algorithm: F(t x t, 3x3) for stride-1 3x3 convs (and, transposed, their weight gradients), or
+ * the stem's F(3x3, 4x4) over the four stride-2 phases of its input.
+ */
+interface Scheme {
+  /** Its name, which kernel variants are keyed by. */
+  name: SchemeName;
+  /** Outputs per tile side. */
+  tile: number;
+  /** Filter side. */
+  kernel: 3 | 4;
+  /** The input is read as its four stride-2 phases (4x the channels). */
+  phases: boolean;
+}
+type SchemeName = 'F(2x2, 3x3)' | 'F(4x4, 3x3)' | 'stem';
+const SCHEMES: Record<SchemeName, Scheme> = {
+  'F(2x2, 3x3)': { name: 'F(2x2, 3x3)', tile: 2, kernel: 3, phases: false },
+  'F(4x4, 3x3)': { name: 'F(4x4, 3x3)', tile: 4, kernel: 3, phases: false },
+  stem: { name: 'stem', tile: 3, kernel: 4, phases: true },
+};
+const threeByThree = (tile: WinogradTile): Scheme => SCHEMES[tile === 4 ? 'F(4x4, 3x3)' : 'F(2x2, 3x3)'];
+const STEM = SCHEMES.stem;
+const schemeDefines = ({ tile, kernel }: Scheme) => ({ TILE: tile, KERNEL: kernel, ALPHA6: tile + kernel === 7, K4: kernel === 4 });
+const tileDefines = (tile: WinogradTile) => schemeDefines(threeByThree(tile));
 
 /** Output channels per GEMM invocation (two vec4 loads of U), as the direct convolution's block. */
 const BLOCK = 8;
@@ -40,18 +70,18 @@ const COLUMN_QUADS = 2;
 /** vec4s per row of U: the outputs rounded up to whole channel blocks. */
 const pad4Of = (channels: number) => Math.ceil(channels / BLOCK) * (BLOCK / 4);
 
-const weightsSpec = kernelVariants((forward: boolean, tile: WinogradTile): KernelSpec => ({
+const weightsSpec = kernelVariants((forward: boolean, scheme: SchemeName): KernelSpec => ({
   shader: 'winograd_weights',
-  defines: { FORWARD: forward, ...tileDefines(tile) },
-  params: [['reduced', 'u32'], ['outputs', 'u32'], ['pad4', 'u32']],
+  defines: { FORWARD: forward, ...schemeDefines(SCHEMES[scheme]) },
+  params: [['reduced', 'u32'], ['outputs', 'u32'], ['pad4', 'u32'], ['K', 'u32', 'K4']],
   bindings: [read('w'), write('u')],
   workgroupSize: [256],
 }));
 
-const inputSpec = kernelVariants((transposed: boolean, tile: WinogradTile): KernelSpec => ({
+const inputSpec = kernelVariants((transposed: boolean, scheme: SchemeName): KernelSpec => ({
   shader: 'winograd_input',
-  defines: { TRANSPOSED: transposed, ...tileDefines(tile) },
-  params: [['N', 'u32'], ['C', 'u32'], ['H', 'u32'], ['W', 'u32'], ['pad', 'u32'], ['TH', 'u32'], ['TW', 'u32'], ['T4', 'u32'], ['C4', 'u32', 'TRANSPOSED']],
+  defines: { TRANSPOSED: transposed, PHASES: SCHEMES[scheme].phases, ...schemeDefines(SCHEMES[scheme]) },
+  params: [['N', 'u32'], ['n0', 'u32'], ['C', 'u32'], ['H', 'u32'], ['W', 'u32'], ['pad', 'u32'], ['TH', 'u32'], ['TW', 'u32'], ['T4', 'u32'], ['C4', 'u32', 'TRANSPOSED']],
   bindings: [read('x'), write('V', 'vec4f')],
   workgroupSize: [256],
 }));
@@ -64,10 +94,10 @@ const gemmSpec = kernelVariants((wg: readonly number[]): KernelSpec => ({
   workgroupSize: [wg[0], wg[1]],
 }));
 
-const outputSpec = kernelVariants((hasBias: boolean, relu: boolean, residual: boolean, tile: WinogradTile): KernelSpec => ({
+const outputSpec = kernelVariants((hasBias: boolean, relu: boolean, residual: boolean, scheme: SchemeName): KernelSpec => ({
   shader: 'winograd_output',
-  defines: { HAS_BIAS: hasBias, RELU: relu, RESIDUAL: residual, ...tileDefines(tile) },
-  params: [['N', 'u32'], ['Cout', 'u32'], ['OH', 'u32'], ['OW', 'u32'], ['TH', 'u32'], ['TW', 'u32'], ['T4', 'u32']],
+  defines: { HAS_BIAS: hasBias, RELU: relu, RESIDUAL: residual, ...schemeDefines(SCHEMES[scheme]) },
+  params: [['N', 'u32'], ['n0', 'u32'], ['Cout', 'u32'], ['OH', 'u32'], ['OW', 'u32'], ['TH', 'u32'], ['TW', 'u32'], ['T4', 'u32']],
   bindings: [read('M', 'vec4f'), read('bias', 'f32', 'HAS_BIAS'), read('res', 'f32', 'RESIDUAL'), write('y')],
   workgroupSize: [256],
 }));
@@ -99,7 +129,24 @@ export function winogradWeights(rt: Runtime, w: Tensor, forward: boolean, tile: 
   const [reduced, outputs] = forward ? [Cin, Cout] : [Cout, Cin];
   const pad4 = pad4Of(outputs);
   const u = rt.empty([elementsOf(tile), reduced, pad4 * 4], 'f32', 'conv2d winograd weights');
-  rt.dispatch('conv2d (winograd weights)', weightsSpec(forward, tile), { reduced, outputs, pad4 }, { w, u }, grid1d(reduced * pad4 * 4, 256));
+  rt.dispatch('conv2d (winograd weights)', weightsSpec(forward, threeByThree(tile).name), { reduced, outputs, pad4 }, { w, u }, grid1d(reduced * pad4 * 4, 256));
+  return u;
+}
+
+/** Whether a convolution is the ResNet stem that `stemWinogradConv` computes: 7x7, stride 2. */
+export const isStem = (g: Pick<ConvGeometry, 'KH' | 'KW' | 'stride'>) => g.KH === 7 && g.KW === 7 && g.stride === 2;
+
+/**
+ * Transformed weights of a 7x7 stride-2 conv (the stem, frozen) for F(3x3, 4x4) over its four stride-2
+ * phases: U [36][4 Cin][Cout padded], the phases of input channel ci at 4 ci + 2 ph + pw.
+ */
+export function stemWinogradWeights(rt: Runtime, w: Tensor): Tensor {
+  const [Cout, Cin, KH, KW] = w.shape;
+  if (KH !== 7 || KW !== 7) throw new Error(`conv2d (winograd stem): 7x7 weights only, got ${KH}x${KW}`);
+  const reduced = 4 * Cin;
+  const pad4 = pad4Of(Cout);
+  const u = rt.empty([(STEM.tile + STEM.kernel - 1) ** 2, reduced, pad4 * 4], 'f32', 'conv2d winograd weights (stem)');
+  rt.dispatch('conv2d (winograd weights)', weightsSpec(true, STEM.name), { reduced, outputs: Cout, pad4, K: KH }, { w, u }, grid1d(reduced * pad4 * 4, 256));
   return u;
 }
 
@@ -139,22 +186,66 @@ export interface WinogradEpilogue {
  * extent says the tile) into `outputs` channels: y [N, outputs, H + 2 pad - 2, W + 2 pad - 2].
  */
 export function winogradConv(rt: Runtime, x: Tensor, u: Tensor, outputs: number, pad: number, epilogue: WinogradEpilogue = {}, op = 'conv2d'): Tensor {
-  const [N, C, H, W] = x.shape;
+  const [, C, H, W] = x.shape;
   const tile = tileOfElements(u.shape[0]);
-  const pad4 = pad4Of(outputs);
-  if (tile === undefined || u.shape.join() !== [elementsOf(tile), C, pad4 * 4].join()) {
+  if (tile === undefined || u.shape.join() !== [elementsOf(tile), C, pad4Of(outputs) * 4].join()) {
     throw new Error(`${op} (winograd): weights transformed as ${u.shape.join('x')} (tile elements x input x output channels), input has ${C} channels and the output ${outputs}`);
   }
-  const { OH, OW, TH, TW, T4 } = tiling(N, H, W, pad, tile);
-  const elements = elementsOf(tile);
-  const V = rt.empty([elements, C, T4], 'f32', 'conv2d winograd input');
-  rt.dispatch(`${op} (winograd input)`, inputSpec(false, tile), { N, C, H, W, pad, TH, TW, T4 }, { x, V }, grid1d((C * T4) / 4, 256));
-  const M = gemm(rt, V, u, C, outputs, T4, op);
-  V.dispose();
-  const y = rt.empty([N, outputs, OH, OW], 'f32', `${op} output`);
+  return transformedConv(rt, x, u, threeByThree(tile), outputs, [H + 2 * pad - 2, W + 2 * pad - 2], pad, epilogue, op);
+}
+
+/**
+ * The stem, a 7x7 stride-2 convolution of x [N, C, H, W] with `stemWinogradWeights` u, by F(3x3, 4x4) over
+ * the input's four stride-2 phases: y [N, outputs, (H + 2 pad - 7) / 2 + 1, (W + 2 pad - 7) / 2 + 1].
+ */
+export function stemWinogradConv(rt: Runtime, x: Tensor, u: Tensor, outputs: number, pad: number, epilogue: WinogradEpilogue = {}): Tensor {
+  const [, C, H, W] = x.shape;
+  if (u.shape.join() !== [(STEM.tile + STEM.kernel - 1) ** 2, 4 * C, pad4Of(outputs) * 4].join()) {
+    throw new Error(`conv2d (winograd stem): weights transformed as ${u.shape.join('x')} (tile elements x 4 input phases x output channels), input has ${C} channels and the output ${outputs}`);
+  }
+  const [OH, OW] = [H, W].map((side) => Math.floor((side + 2 * pad - 7) / 2) + 1);
+  return transformedConv(rt, x, u, STEM, outputs, [OH, OW], pad, epilogue, 'conv2d');
+}
+
+/**
+ * Whether the stem's Winograd temporaries for one image fit one binding (larger batches go through in
+ * chunks of images).
+ */
+export function stemWinogradFits(rt: Runtime, g: ConvGeometry): boolean {
+  return isStem(g) && chunkImages(rt, STEM, 4 * g.Cin, g.Cout, g.OH, g.OW) >= 1;
+}
+
+/** Images whose transformed input V and products M each fit one binding. */
+function chunkImages(rt: Runtime, scheme: Scheme, channels: number, outputs: number, OH: number, OW: number): number {
+  const elements = (scheme.tile + scheme.kernel - 1) ** 2;
+  const widest = elements * Math.max(channels, pad4Of(outputs) * 4) * 4; // bytes per tile
+  const tilesPerImage = Math.ceil(OH / scheme.tile) * Math.ceil(OW / scheme.tile);
+  const tiles = Math.floor(rt.limits.maxStorageBufferBindingSize / widest);
+  return Math.floor((tiles - 3) / tilesPerImage); // T4 rounds a chunk's tiles up to a multiple of 4
+}
+
+/**
+ * Input transform, GEMMs and output transform (with the epilogue) of a Winograd convolution into
+ * y [N, outputs, OH, OW], over the batch in chunks of images whose temporaries fit one binding.
+ */
+function transformedConv(rt: Runtime, x: Tensor, u: Tensor, scheme: Scheme, outputs: number, [OH, OW]: number[], pad: number, epilogue: WinogradEpilogue, op: string): Tensor {
+  const [N, , H, W] = x.shape;
+  const [elements, channels] = u.shape; // V's channels: the input's, or 4x for the stem's phases
+  const TH = Math.ceil(OH / scheme.tile);
+  const TW = Math.ceil(OW / scheme.tile);
+  const perChunk = Math.max(1, Math.min(N, chunkImages(rt, scheme, channels, outputs, OH, OW)));
   const { bias = null, residual, relu = false } = epilogue;
-  rt.dispatch(`${op} (winograd output)`, outputSpec(!!bias, relu, !!residual, tile), { N, Cout: outputs, OH, OW, TH, TW, T4 }, { M, bias, res: residual, y }, grid1d((outputs * T4) / 4, 256));
-  M.dispose();
+  const y = rt.empty([N, outputs, OH, OW], 'f32', `${op} output`);
+  for (let n0 = 0; n0 < N; n0 += perChunk) {
+    const images = Math.min(perChunk, N - n0);
+    const T4 = Math.ceil((images * TH * TW) / 4) * 4;
+    const V = rt.empty([elements, channels, T4], 'f32', 'conv2d winograd input');
+    rt.dispatch(`${op} (winograd input)`, inputSpec(false, scheme.name), { N: images, n0, C: channels, H, W, pad, TH, TW, T4 }, { x, V }, grid1d((channels * T4) / 4, 256));
+    const M = gemm(rt, V, u, channels, outputs, T4, op);
+    V.dispose();
+    rt.dispatch(`${op} (winograd output)`, outputSpec(!!bias, relu, !!residual, scheme.name), { N: images, n0, Cout: outputs, OH, OW, TH, TW, T4 }, { M, bias, res: residual, y }, grid1d((outputs * T4) / 4, 256));
+    M.dispose();
+  }
   return y;
 }
 
@@ -183,7 +274,7 @@ export function winogradConvBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g
   const C4 = Math.ceil(Cin / 4) * 4;
   const pad4 = pad4Of(Cout);
   const V = rt.empty([elements, T4, C4], 'f32', 'conv2d winograd input (by tile)');
-  rt.dispatch(`${op} (winograd input)`, inputSpec(true, tile), { N, C: Cin, H, W, pad, TH, TW, T4, C4 }, { x, V }, grid1d((T4 * C4) / 4, 256));
+  rt.dispatch(`${op} (winograd input)`, inputSpec(true, threeByThree(tile).name), { N, n0: 0, C: Cin, H, W, pad, TH, TW, T4, C4 }, { x, V }, grid1d((T4 * C4) / 4, 256));
   const u = rt.empty([elements, T4, pad4 * 4], 'f32', 'conv2d winograd output gradient');
   rt.dispatch(`${op} (winograd dy)`, dySpec(tile), { N, Cout, OH, OW, TH, TW, T4, pad4 }, { dy, u }, grid1d(T4 * pad4 * 4, 256));
   const M = gemm(rt, V, u, T4, Cout, C4, op);

@@ -7,7 +7,7 @@ import type { Runtime } from '../graph/runtime.js';
 import { shapeStr, type Tensor } from '../graph/tensor.js';
 import { assertRank, blockWorkgroup, grid1d } from './util.js';
 import { sumToShape } from './reduce.js';
-import { winogradConv, winogradConvBackwardWeight, winogradFits, winogradWeights, type WinogradTile } from './conv2d-winograd.js';
+import { isStem, stemWinogradConv, stemWinogradFits, stemWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradFits, winogradWeights, type WinogradTile } from './conv2d-winograd.js';
 
 export interface Conv2dOptions {
   stride?: number;
@@ -166,9 +166,10 @@ export function convGeometryOf(xs: readonly number[], ws: readonly number[], opt
 }
 
 /**
- * Forward-packed weights of a frozen conv (teacher, folded student): packed once, not at every call. A
- * stride-1 3x3 conv on a runtime that prefers Winograd also keeps its Winograd transform (`winograd`); the
- * direct packing stays for inputs too large for Winograd's temporaries.
+ * Forward-packed weights of a frozen conv (teacher, folded student): packed once, not at every call. On a
+ * runtime that prefers Winograd, a stride-1 3x3 conv also keeps its Winograd transform (`winograd`), and
+ * so does the 7x7 stride-2 stem (its F(3x3, 4x4) transform over the input's stride-2 phases); the direct
+ * packing stays for inputs too large for Winograd's temporaries.
  */
 export class PackedConvWeights {
   private constructor(
@@ -184,7 +185,8 @@ export class PackedConvWeights {
     const [Cout, Cin, KH, KW] = w.shape;
     const g = convGeometryOf([1, Cin, KH + 2, KW + 2], w.shape, opts);
     const packed = packWeights(rt, w, g, pad4Of(Cout), true).keep();
-    const winograd = convAlgorithm(rt, g) === 'winograd' ? winogradWeights(rt, w, true).keep() : null;
+    const stem = rt.conv3x3 === 'winograd' && isStem(g);
+    const winograd = stem ? stemWinogradWeights(rt, w).keep() : convAlgorithm(rt, g) === 'winograd' ? winogradWeights(rt, w, true).keep() : null;
     return new PackedConvWeights(packed, winograd, w.shape);
   }
 
@@ -255,8 +257,12 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
   }
   const epilogue = { bias, residual: res, relu: opts.relu };
   if (w instanceof PackedConvWeights) {
-    // frozen weights packed without the Winograd transform stay direct unless Winograd is asked for
-    if (convAlgorithm(rt, g, opts.algorithm ?? (w.winograd ? undefined : 'direct')) === 'winograd') {
+    if (w.winograd && isStem(g) && opts.algorithm !== 'direct') {
+      // the stem's transform (frozen 7x7 weights have no other); an image too large for its temporaries goes direct
+      if (stemWinogradFits(rt, g)) return stemWinogradConv(rt, x, w.winograd, g.Cout, g.pad, epilogue);
+      if (opts.algorithm === 'winograd') throw new Error(`conv2d: the stem's Winograd temporaries for one ${g.Cin}x${g.H}x${g.W} image exceed one binding`);
+    } else if (convAlgorithm(rt, g, opts.algorithm ?? (w.winograd ? undefined : 'direct')) === 'winograd') {
+      // frozen weights packed without the Winograd transform stay direct unless Winograd is asked for
       if (!w.winograd) throw new Error('conv2d: these packed weights have no Winograd transform (packed for another stride or padding, or on a runtime that computes convs directly)');
       return winogradConv(rt, x, w.winograd, g.Cout, g.pad, epilogue);
     }
