@@ -9,7 +9,7 @@ import * as ops from '../src/autograd/ops.js';
 import * as losses from '../src/model/losses.js';
 import type { Tensor } from '../src/index.js';
 import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, convAlgorithm, convGeometryOf, PackedConvWeights } from '../src/kernels/conv2d.js';
-import { WEIGHT_GRADIENT_TILE, WINOGRAD_TILE, winogradConv, winogradConvBackwardWeight, winogradWeights } from '../src/kernels/conv2d-winograd.js';
+import { stemWinogradConv, stemWinogradWeights, WEIGHT_GRADIENT_TILE, WINOGRAD_TILE, winogradConv, winogradConvBackwardWeight, winogradWeights } from '../src/kernels/conv2d-winograd.js';
 import { globalPoolForward, maxPool2dForward } from '../src/kernels/pool.js';
 import * as ref from './reference.js';
 import { finiteDifference, randn, relErr, Rng, useRuntime } from './helpers.js';
@@ -461,6 +461,44 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F
         expect(relErr(await dw.read(), ref.conv2dWeightGrad(dy, x, xs, ws, OH, OW, pad)), `backward-weight, F(3x3, ${otherWeightGradientTile}x${otherWeightGradientTile})`).toBeLessThan(TOL);
         // weights transformed for another (padded) output channel count are refused, naming both
         expect(() => winogradConv(rt, t(x, xs), u, cout + 8, pad)).toThrow(/weights transformed as .*input has \d+ channels and the output \d+/);
+      });
+    });
+  }
+
+  // The stem: 7x7 stride 2 by F(3x3, 4x4) over the input's four stride-2 phases. Odd sizes (partial 3x3
+  // tiles, phases of unequal size), paddings 0..3, channel counts off the block of 8, batch > 1.
+  for (const [N, cin, cout, H, W, pad] of [[2, 3, 12, 37, 29, 3], [3, 2, 9, 11, 20, 0], [1, 5, 17, 8, 9, 2], [2, 3, 64, 16, 16, 3]] as const) {
+    it(`the stem by Winograd: 7x7/s2/p${pad} ${cin}->${cout} x[${N},${cin},${H},${W}], in chunks of images, through packed weights`, async () => {
+      const rt = ctx.rt;
+      const rng = new Rng(4100 + cout + pad);
+      const xs: ref.Shape4 = [N, cin, H, W];
+      const ws: ref.Shape4 = [cout, cin, 7, 7];
+      const [x, w, b] = [randn(rng, size(xs)), randn(rng, size(ws), 0.3), randn(rng, cout)];
+      const conv = ref.conv2d(x, xs, w, ws, b, 2, pad);
+      const r = randn(rng, conv.y.length);
+      const fused = conv.y.map((v, i) => Math.max(0, v + r[i]));
+      await rt.tidyAsync(async () => {
+        const t = (a: Float64Array, s: readonly number[]) => rt.tensor(Float32Array.from(a), [...s]);
+        const u = stemWinogradWeights(rt, t(w, ws));
+        expect(u.shape).toEqual([36, 4 * cin, Math.ceil(cout / 8) * 8]);
+        const plain = stemWinogradConv(rt, t(x, xs), u, cout, pad);
+        expect(plain.shape).toEqual([...conv.shape]);
+        expect(relErr(await plain.read(), ref.conv2d(x, xs, w, ws, null, 2, pad).y), 'forward').toBeLessThan(TOL);
+        const epilogue = { bias: t(b, [cout]), residual: t(r, conv.shape), relu: true };
+        const y = stemWinogradConv(rt, t(x, xs), u, cout, pad, epilogue);
+        expect(relErr(await y.read(), fused), 'forward + bias + residual + ReLU').toBeLessThan(TOL);
+        // one image per pass: each chunk reads and writes its own images (and their residual)
+        const chunked = stemWinogradConv(rt, t(x, xs), u, cout, pad, { ...epilogue, maxImagesPerChunk: 1 });
+        expect(Array.from(await chunked.read())).toEqual(Array.from(await y.read()));
+        // frozen weights: packed with the stem's transform where the runtime prefers Winograd
+        const packed = PackedConvWeights.of(rt, t(w, ws), { stride: 2, padding: pad });
+        expect(packed.winograd !== null).toBe(rt.conv3x3 === 'winograd');
+        const yp = conv2dForward(rt, t(x, xs), packed, t(b, [cout]), { stride: 2, padding: pad, relu: true, residual: t(r, conv.shape) });
+        expect(relErr(await yp.read(), fused), 'forward with packed weights').toBeLessThan(TOL);
+        const direct = conv2dForward(rt, t(x, xs), packed, t(b, [cout]), { stride: 2, padding: pad, relu: true, residual: t(r, conv.shape), algorithm: 'direct' });
+        expect(relErr(await direct.read(), fused), 'forward with packed weights, direct').toBeLessThan(TOL);
+        packed.dispose();
+        expect(() => stemWinogradConv(rt, t(x, xs), u, cout + 8, pad)).toThrow(/weights transformed as .*4 input phases.*input has \d+ channels and the output \d+/);
       });
     });
   }

@@ -179,6 +179,8 @@ export interface WinogradEpilogue {
   bias?: Tensor | null;
   residual?: Tensor;
   relu?: boolean;
+  /** At most this many images per pass (default: as many as one binding holds the temporaries of). */
+  maxImagesPerChunk?: number;
 }
 
 /**
@@ -233,8 +235,8 @@ function transformedConv(rt: Runtime, x: Tensor, u: Tensor, scheme: Scheme, outp
   const [elements, channels] = u.shape; // V's channels: the input's, or 4x for the stem's phases
   const TH = Math.ceil(OH / scheme.tile);
   const TW = Math.ceil(OW / scheme.tile);
-  const perChunk = Math.max(1, Math.min(N, chunkImages(rt, scheme, channels, outputs, OH, OW)));
-  const { bias = null, residual, relu = false } = epilogue;
+  const { bias = null, residual, relu = false, maxImagesPerChunk = N } = epilogue;
+  const perChunk = Math.max(1, Math.min(N, maxImagesPerChunk, chunkImages(rt, scheme, channels, outputs, OH, OW)));
   const y = rt.empty([N, outputs, OH, OW], 'f32', `${op} output`);
   for (let n0 = 0; n0 < N; n0 += perChunk) {
     const images = Math.min(perChunk, N - n0);
