@@ -1,7 +1,8 @@
 /**
  * Error of the conv algorithms against float64: direct, Winograd F(2x2, 3x3) and F(4x4, 3x3), forward
  * and backward-data, and the weight gradient (direct, F(3x3, 2x2), F(3x3, 4x4)), for the channel counts of
- * ResNet18's stride-1 3x3 convs. Inputs as in the trunk:
+ * ResNet18's stride-1 3x3 convs, and of its stem (7x7 stride 2: direct, F(3x3, 4x4) over the input's
+ * stride-2 phases). Inputs as in the trunk:
  * post-ReLU activations (half-normal), He-scaled weights; backward-data with a normal output gradient.
  * Reports the rms error relative to the reference's rms and the largest error relative to its largest
  * magnitude (the `relErr` of the tests), over a few seeds.
@@ -12,7 +13,7 @@ import { Command } from 'commander';
 import { createDevice } from '../src/graph/device.js';
 import type { Tensor } from '../src/graph/tensor.js';
 import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, convGeometryOf } from '../src/kernels/conv2d.js';
-import { winogradConv, winogradConvBackwardWeight, winogradWeights, type WinogradTile } from '../src/kernels/conv2d-winograd.js';
+import { stemWinogradConv, stemWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradWeights, type WinogradTile } from '../src/kernels/conv2d-winograd.js';
 import { Rng } from '../src/nn/init.js';
 import * as ref from '../test/reference.js';
 
@@ -83,4 +84,31 @@ for (const channels of [64, 128, 256]) {
     });
   }
   for (const [key, e] of worst) console.log(`${channels} channels, ${key}: rms ${e.rms.toExponential(2)}, max ${e.max.toExponential(2)}`);
+}
+
+// The stem, 7x7 stride 2 (3 -> 64 channels, padding 3): direct, and F(3x3, 4x4) over the input's four
+// stride-2 phases; normalised image values (normal), He-scaled weights; maps of 3 x (2 size) x (2 size).
+{
+  const worst = new Map<string, { rms: number; max: number }>();
+  for (let seed = 1; seed <= Number(opts.seeds); seed++) {
+    const [N, C, S, Cout] = [1, 3, 2 * size + 1, 64]; // odd: partial tiles and phases of unequal size
+    const xs: ref.Shape4 = [N, C, S, S];
+    const ws: ref.Shape4 = [Cout, C, 7, 7];
+    const x = normals(seed * 109, N * C * S * S);
+    const w = normals(seed * 113, Cout * C * 49).map((v) => v * Math.sqrt(2 / (49 * C)));
+    const want = ref.conv2d(x, xs, w, ws, null, 2, 3).y;
+    await rt.tidyAsync(async () => {
+      const [xt, wt] = [rt.tensor(Float32Array.from(x), xs), rt.tensor(Float32Array.from(w), ws)];
+      const results: Array<[string, Tensor]> = [
+        ['direct', conv2dForward(rt, xt, wt, null, { stride: 2, padding: 3, algorithm: 'direct' })],
+        ['F(3x3, 4x4) over the phases', stemWinogradConv(rt, xt, stemWinogradWeights(rt, wt), Cout, 3)],
+      ];
+      for (const [name, got] of results) {
+        const e = errors(await got.read(), want);
+        const prev = worst.get(name) ?? { rms: 0, max: 0 };
+        worst.set(name, { rms: Math.max(prev.rms, e.rms), max: Math.max(prev.max, e.max) });
+      }
+    });
+  }
+  for (const [key, e] of worst) console.log(`stem 7x7/2 3->64, ${key}: rms ${e.rms.toExponential(2)}, max ${e.max.toExponential(2)}`);
 }
