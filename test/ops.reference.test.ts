@@ -497,6 +497,9 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F
         expect(relErr(await yp.read(), fused), 'forward with packed weights').toBeLessThan(TOL);
         const direct = conv2dForward(rt, t(x, xs), packed, t(b, [cout]), { stride: 2, padding: pad, relu: true, residual: t(r, conv.shape), algorithm: 'direct' });
         expect(relErr(await direct.read(), fused), 'forward with packed weights, direct').toBeLessThan(TOL);
+        // weights being trained (transformed at each call where the runtime prefers Winograd)
+        const trained = conv2dForward(rt, t(x, xs), t(w, ws), t(b, [cout]), { stride: 2, padding: pad, relu: true, residual: t(r, conv.shape) });
+        expect(relErr(await trained.read(), fused), 'forward with weights being trained').toBeLessThan(TOL);
         packed.dispose();
         expect(() => stemWinogradConv(rt, t(x, xs), u, cout + 8, pad)).toThrow(/weights transformed as .*4 input phases.*input has \d+ channels and the output \d+/);
       });

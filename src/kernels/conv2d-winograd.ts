@@ -12,8 +12,7 @@
  * The price is memory: V and M are (t+2)^2/t^2 times the input and output (2.25x for 4x4 tiles, 4x for
  * 2x2). Error against float64 is stated in DESIGN.md (`bench/winograd-error.ts`).
  *
- * The ResNet stem (7x7, stride 2) goes the same way for frozen weights (`stemWinogradWeights`,
- * `stemWinogradConv`): split into its four stride-2 phases, it is a stride-1 conv with 4x4 filters over 4x
+ * The ResNet stem (7x7, stride 2) goes the same way (`stemWinogradWeights`, `stemWinogradConv`): split into its four stride-2 phases, it is a stride-1 conv with 4x4 filters over 4x
  * the input channels (7x7 padded to 8x8: 192 multiply-adds per output and input channel instead of 147),
  * and F(3x3, 4x4) computes each 3x3 block of it with 36 instead of 144: 3.1x fewer than the direct conv.
  * The phases are never materialised: the input transform reads them from the image.

@@ -266,6 +266,12 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
       if (!w.winograd) throw new Error('conv2d: these packed weights have no Winograd transform (packed for another stride or padding, or on a runtime that computes convs directly)');
       return winogradConv(rt, x, w.winograd, g.Cout, g.pad, epilogue);
     }
+  } else if (isStem(g) && rt.conv3x3 === 'winograd' && opts.algorithm !== 'direct' && stemWinogradFits(rt, g)) {
+    // a trained stem too: its F(3x3, 4x4) rounding (DESIGN.md) left one SGD step within 6.4e-5 of PyTorch's
+    const u = stemWinogradWeights(rt, w);
+    const y = stemWinogradConv(rt, x, u, g.Cout, g.pad, epilogue);
+    u.dispose();
+    return y;
   } else if (convAlgorithm(rt, g, opts.algorithm, 'conv2d') === 'winograd') {
     const u = winogradWeights(rt, w, true, TRAINED_FORWARD_TILE);
     const y = winogradConv(rt, x, u, g.Cout, g.pad, epilogue);
