@@ -394,15 +394,15 @@ describe('conv2d backward-data with the output channels split into chunks (the G
 });
 
 /**
- * A stride-1 3x3 conv case in float64: input, weights, bias, the reference output, a residual, the fused
- * reference (conv + bias + residual, ReLU) and an output gradient.
+ * A conv case in float64 (stride-1 3x3 unless said): input, weights, bias, the reference output, a
+ * residual, the fused reference (conv + bias + residual, ReLU) and an output gradient.
  */
-function convCase(seed: number, N: number, cin: number, cout: number, H: number, W: number, pad: number) {
+function convCase(seed: number, N: number, cin: number, cout: number, H: number, W: number, pad: number, kernel = 3, stride = 1) {
   const rng = new Rng(seed);
   const xs: ref.Shape4 = [N, cin, H, W];
-  const ws: ref.Shape4 = [cout, cin, 3, 3];
+  const ws: ref.Shape4 = [cout, cin, kernel, kernel];
   const [x, w, b] = [randn(rng, size(xs)), randn(rng, size(ws), 0.3), randn(rng, cout)];
-  const conv = ref.conv2d(x, xs, w, ws, b, 1, pad);
+  const conv = ref.conv2d(x, xs, w, ws, b, stride, pad);
   const r = randn(rng, conv.y.length);
   const fused = conv.y.map((v, i) => Math.max(0, v + r[i]));
   const [, , OH, OW] = conv.shape;
@@ -470,13 +470,7 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F
   for (const [N, cin, cout, H, W, pad] of [[2, 3, 12, 37, 29, 3], [3, 2, 9, 11, 20, 0], [1, 5, 17, 8, 9, 2], [2, 3, 64, 16, 16, 3]] as const) {
     it(`the stem by Winograd: 7x7/s2/p${pad} ${cin}->${cout} x[${N},${cin},${H},${W}], in chunks of images, through packed weights`, async () => {
       const rt = ctx.rt;
-      const rng = new Rng(4100 + cout + pad);
-      const xs: ref.Shape4 = [N, cin, H, W];
-      const ws: ref.Shape4 = [cout, cin, 7, 7];
-      const [x, w, b] = [randn(rng, size(xs)), randn(rng, size(ws), 0.3), randn(rng, cout)];
-      const conv = ref.conv2d(x, xs, w, ws, b, 2, pad);
-      const r = randn(rng, conv.y.length);
-      const fused = conv.y.map((v, i) => Math.max(0, v + r[i]));
+      const { xs, ws, x, w, b, conv, r, fused } = convCase(4100 + cout + pad, N, cin, cout, H, W, pad, 7, 2);
       await rt.tidyAsync(async () => {
         const t = (a: Float64Array, s: readonly number[]) => rt.tensor(Float32Array.from(a), [...s]);
         const u = stemWinogradWeights(rt, t(w, ws));
