@@ -12,8 +12,9 @@
  * The price is memory: V and M are (t+2)^2/t^2 times the input and output (2.25x for 4x4 tiles, 4x for
  * 2x2). Error against float64 is stated in DESIGN.md (`bench/winograd-error.ts`).
  *
- * The ResNet stem (7x7, stride 2) goes the same way (`stemWinogradWeights`, `stemWinogradConv`): split into its four stride-2 phases, it is a stride-1 conv with 4x4 filters over 4x
- * the input channels (7x7 padded to 8x8: 192 multiply-adds per output and input channel instead of 147),
+ * The ResNet stem (7x7, stride 2) goes the same way (`stemWinogradWeights`, `stemWinogradConv`): split
+ * into its four stride-2 phases, it is a stride-1 conv with 4x4 filters over 4x the input channels (7x7
+ * padded to 8x8: 192 multiply-adds per output and input channel instead of 147),
  * and F(3x3, 4x4) computes each 3x3 block of it with 36 instead of 144: 3.1x fewer than the direct conv.
  * The phases are never materialised: the input transform reads them from the image.
  */
@@ -136,7 +137,7 @@ export function winogradWeights(rt: Runtime, w: Tensor, forward: boolean, tile: 
 export const isStem = (g: Pick<ConvGeometry, 'KH' | 'KW' | 'stride'>) => g.KH === 7 && g.KW === 7 && g.stride === 2;
 
 /**
- * Transformed weights of a 7x7 stride-2 conv (the stem, frozen) for F(3x3, 4x4) over its four stride-2
+ * Transformed weights of a 7x7 stride-2 conv (the stem) for F(3x3, 4x4) over its four stride-2
  * phases: U [36][4 Cin][Cout padded], the phases of input channel ci at 4 ci + 2 ph + pw.
  */
 export function stemWinogradWeights(rt: Runtime, w: Tensor): Tensor {
