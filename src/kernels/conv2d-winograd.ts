@@ -21,7 +21,7 @@
 import { kernelVariants, read, write, type KernelSpec } from '../graph/kernel.js';
 import type { Runtime } from '../graph/runtime.js';
 import type { Tensor } from '../graph/tensor.js';
-import type { ConvGeometry } from './conv2d.js';
+import type { ConvAlgorithm, ConvGeometry } from './conv2d.js';
 import { blockWorkgroup, grid1d } from './util.js';
 
 /** Outputs per tile side: 4 (F(4x4, 3x3)) or 2 (F(2x2, 3x3)). */
@@ -34,9 +34,6 @@ export type WinogradTile = 2 | 4;
 export const WINOGRAD_TILE: WinogradTile = 4;
 /** The tile of the weight gradient, F(3x3, t x t): 4x4 tiles need 1.78x fewer multiply-adds than 2x2. */
 export const WEIGHT_GRADIENT_TILE: WinogradTile = 4;
-/** Elements of a transformed tile ((t+2)^2), and the tile they belong to. */
-const elementsOf = (tile: WinogradTile) => (tile + 2) ** 2;
-const tileOfElements = (elements: number) => ([2, 4] as const).find((tile) => elementsOf(tile) === elements);
 
 /**
  * A Winograd algorithm: F(t x t, 3x3) for stride-1 3x3 convs (and, transposed, their weight gradients), or
@@ -60,6 +57,14 @@ const SCHEMES: Record<SchemeName, Scheme> = {
 };
 const threeByThree = (tile: WinogradTile): Scheme => SCHEMES[tile === 4 ? 'F(4x4, 3x3)' : 'F(2x2, 3x3)'];
 const STEM = SCHEMES.stem;
+/** Elements of a transformed tile: its side is tile + kernel - 1. */
+const schemeElements = ({ tile, kernel }: Scheme) => (tile + kernel - 1) ** 2;
+/** Elements of a transformed tile of F(t x t, 3x3) ((t+2)^2), and the tile they belong to. */
+const elementsOf = (tile: WinogradTile) => schemeElements(threeByThree(tile));
+const tileOfElements = (elements: number) => ([2, 4] as const).find((tile) => elementsOf(tile) === elements);
+/** Tile rows and columns over an OH x OW output, and a batch's tiles padded to a multiple of 4 (the GEMM's vec4 columns). */
+const tileGrid = (OH: number, OW: number, tile: number) => ({ TH: Math.ceil(OH / tile), TW: Math.ceil(OW / tile) });
+const paddedTiles = (tiles: number) => Math.ceil(tiles / 4) * 4;
 const schemeDefines = ({ tile, kernel }: Scheme) => ({ TILE: tile, KERNEL: kernel, ALPHA6: tile + kernel === 7, K4: kernel === 4 });
 const tileDefines = (tile: WinogradTile) => schemeDefines(threeByThree(tile));
 
@@ -134,7 +139,10 @@ export function winogradWeights(rt: Runtime, w: Tensor, forward: boolean, tile: 
 }
 
 /** Whether a convolution is the ResNet stem that `stemWinogradConv` computes: 7x7, stride 2. */
-export const isStem = (g: Pick<ConvGeometry, 'KH' | 'KW' | 'stride'>) => g.KH === 7 && g.KW === 7 && g.stride === 2;
+const isStem = (g: Pick<ConvGeometry, 'KH' | 'KW' | 'stride'>) => g.KH === 7 && g.KW === 7 && g.stride === 2;
+
+/** Whether a stem's forward goes through `stemWinogradConv`: on a runtime that prefers Winograd, unless direct is asked for. */
+export const stemByWinograd = (rt: Runtime, g: ConvGeometry, requested?: ConvAlgorithm) => isStem(g) && rt.conv3x3 === 'winograd' && requested !== 'direct';
 
 /**
  * Transformed weights of a 7x7 stride-2 conv (the stem) for F(3x3, 4x4) over its four stride-2
@@ -145,7 +153,7 @@ export function stemWinogradWeights(rt: Runtime, w: Tensor): Tensor {
   if (KH !== 7 || KW !== 7) throw new Error(`conv2d (winograd stem): 7x7 weights only, got ${KH}x${KW}`);
   const reduced = 4 * Cin;
   const pad4 = pad4Of(Cout);
-  const u = rt.empty([(STEM.tile + STEM.kernel - 1) ** 2, reduced, pad4 * 4], 'f32', 'conv2d winograd weights (stem)');
+  const u = rt.empty([schemeElements(STEM), reduced, pad4 * 4], 'f32', 'conv2d winograd weights (stem)');
   rt.dispatch('conv2d (winograd weights)', weightsSpec(true, STEM.name), { reduced, outputs: Cout, pad4, K: KH }, { w, u }, grid1d(reduced * pad4 * 4, 256));
   return u;
 }
@@ -154,9 +162,8 @@ export function stemWinogradWeights(rt: Runtime, w: Tensor): Tensor {
 function tiling(N: number, H: number, W: number, pad: number, tile: WinogradTile) {
   const OH = H + 2 * pad - 2;
   const OW = W + 2 * pad - 2;
-  const TH = Math.ceil(OH / tile);
-  const TW = Math.ceil(OW / tile);
-  return { OH, OW, TH, TW, T4: Math.ceil((N * TH * TW) / 4) * 4 };
+  const { TH, TW } = tileGrid(OH, OW, tile);
+  return { OH, OW, TH, TW, T4: paddedTiles(N * TH * TW) };
 }
 
 /**
@@ -202,7 +209,7 @@ export function winogradConv(rt: Runtime, x: Tensor, u: Tensor, outputs: number,
  */
 export function stemWinogradConv(rt: Runtime, x: Tensor, u: Tensor, outputs: number, pad: number, epilogue: WinogradEpilogue = {}): Tensor {
   const [, C, H, W] = x.shape;
-  if (u.shape.join() !== [(STEM.tile + STEM.kernel - 1) ** 2, 4 * C, pad4Of(outputs) * 4].join()) {
+  if (u.shape.join() !== [schemeElements(STEM), 4 * C, pad4Of(outputs) * 4].join()) {
     throw new Error(`conv2d (winograd stem): weights transformed as ${u.shape.join('x')} (tile elements x 4 input phases x output channels), input has ${C} channels and the output ${outputs}`);
   }
   const [OH, OW] = [H, W].map((side) => Math.floor((side + 2 * pad - 7) / 2) + 1);
@@ -219,11 +226,10 @@ export function stemWinogradFits(rt: Runtime, g: ConvGeometry): boolean {
 
 /** Images whose transformed input V and products M each fit one binding. */
 function chunkImages(rt: Runtime, scheme: Scheme, channels: number, outputs: number, OH: number, OW: number): number {
-  const elements = (scheme.tile + scheme.kernel - 1) ** 2;
-  const widest = elements * Math.max(channels, pad4Of(outputs) * 4) * 4; // bytes per tile
-  const tilesPerImage = Math.ceil(OH / scheme.tile) * Math.ceil(OW / scheme.tile);
+  const widest = schemeElements(scheme) * Math.max(channels, pad4Of(outputs) * 4) * 4; // bytes per tile
+  const { TH, TW } = tileGrid(OH, OW, scheme.tile);
   const tiles = Math.floor(rt.limits.maxStorageBufferBindingSize / widest);
-  return Math.floor((tiles - 3) / tilesPerImage); // T4 rounds a chunk's tiles up to a multiple of 4
+  return Math.floor((tiles - 3) / (TH * TW)); // T4 rounds a chunk's tiles up to a multiple of 4
 }
 
 /**
@@ -233,14 +239,13 @@ function chunkImages(rt: Runtime, scheme: Scheme, channels: number, outputs: num
 function transformedConv(rt: Runtime, x: Tensor, u: Tensor, scheme: Scheme, outputs: number, [OH, OW]: number[], pad: number, epilogue: WinogradEpilogue, op: string): Tensor {
   const [N, , H, W] = x.shape;
   const [elements, channels] = u.shape; // V's channels: the input's, or 4x for the stem's phases
-  const TH = Math.ceil(OH / scheme.tile);
-  const TW = Math.ceil(OW / scheme.tile);
+  const { TH, TW } = tileGrid(OH, OW, scheme.tile);
   const { bias = null, residual, relu = false, maxImagesPerChunk = N } = epilogue;
   const perChunk = Math.max(1, Math.min(N, maxImagesPerChunk, chunkImages(rt, scheme, channels, outputs, OH, OW)));
   const y = rt.empty([N, outputs, OH, OW], 'f32', `${op} output`);
   for (let n0 = 0; n0 < N; n0 += perChunk) {
     const images = Math.min(perChunk, N - n0);
-    const T4 = Math.ceil((images * TH * TW) / 4) * 4;
+    const T4 = paddedTiles(images * TH * TW);
     const V = rt.empty([elements, channels, T4], 'f32', 'conv2d winograd input');
     rt.dispatch(`${op} (winograd input)`, inputSpec(false, scheme.name), { N: images, n0, C: channels, H, W, pad, TH, TW, T4 }, { x, V }, grid1d((channels * T4) / 4, 256));
     const M = gemm(rt, V, u, channels, outputs, T4, op);

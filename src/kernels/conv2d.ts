@@ -7,7 +7,7 @@ import type { Runtime } from '../graph/runtime.js';
 import { shapeStr, type Tensor } from '../graph/tensor.js';
 import { assertRank, blockWorkgroup, grid1d } from './util.js';
 import { sumToShape } from './reduce.js';
-import { isStem, stemWinogradConv, stemWinogradFits, stemWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradFits, winogradWeights, type WinogradTile } from './conv2d-winograd.js';
+import { stemByWinograd, stemWinogradConv, stemWinogradFits, stemWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradFits, winogradWeights, type WinogradTile } from './conv2d-winograd.js';
 
 export interface Conv2dOptions {
   stride?: number;
@@ -185,8 +185,7 @@ export class PackedConvWeights {
     const [Cout, Cin, KH, KW] = w.shape;
     const g = convGeometryOf([1, Cin, KH + 2, KW + 2], w.shape, opts);
     const packed = packWeights(rt, w, g, pad4Of(Cout), true).keep();
-    const stem = rt.conv3x3 === 'winograd' && isStem(g);
-    const winograd = stem ? stemWinogradWeights(rt, w).keep() : convAlgorithm(rt, g) === 'winograd' ? winogradWeights(rt, w, true).keep() : null;
+    const winograd = stemByWinograd(rt, g) ? stemWinogradWeights(rt, w).keep() : convAlgorithm(rt, g) === 'winograd' ? winogradWeights(rt, w, true).keep() : null;
     return new PackedConvWeights(packed, winograd, w.shape);
   }
 
@@ -257,7 +256,7 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
   }
   const epilogue = { bias, residual: res, relu: opts.relu };
   if (w instanceof PackedConvWeights) {
-    if (w.winograd && isStem(g) && opts.algorithm !== 'direct') {
+    if (w.winograd && stemByWinograd(rt, g, opts.algorithm)) {
       // the stem's transform (frozen 7x7 weights have no other); an image too large for its temporaries goes direct
       if (stemWinogradFits(rt, g)) return stemWinogradConv(rt, x, w.winograd, g.Cout, g.pad, epilogue);
       if (opts.algorithm === 'winograd') throw new Error(`conv2d: the stem's Winograd temporaries for one ${g.Cin}x${g.H}x${g.W} image exceed one binding`);
@@ -266,7 +265,7 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
       if (!w.winograd) throw new Error('conv2d: these packed weights have no Winograd transform (packed for another stride or padding, or on a runtime that computes convs directly)');
       return winogradConv(rt, x, w.winograd, g.Cout, g.pad, epilogue);
     }
-  } else if (isStem(g) && rt.conv3x3 === 'winograd' && opts.algorithm !== 'direct' && stemWinogradFits(rt, g)) {
+  } else if (stemByWinograd(rt, g, opts.algorithm) && stemWinogradFits(rt, g)) {
     // a trained stem too: its F(3x3, 4x4) rounding (DESIGN.md) left one SGD step within 6.4e-5 of PyTorch's
     const u = stemWinogradWeights(rt, w);
     const y = stemWinogradConv(rt, x, u, g.Cout, g.pad, epilogue);
