@@ -1,7 +1,9 @@
 /** The runtime: buffer pool, scopes, batching, pipeline cache, and the errors users see. */
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { conv2d, maxPool2d, add, relu, noGradCheck } from './runtime-helpers.js';
 import { bucketSize } from '../src/graph/buffer-pool.js';
+import { waitQuietly } from '../src/graph/host-wait.js';
 import { ShaderCompileError } from '../src/graph/pipeline-cache.js';
 import { registerShaderSources } from '../src/graph/shader-source.js';
 import { backward, sum } from '../src/index.js';
@@ -193,5 +195,51 @@ describe('errors name the op, the shapes and the limit', () => {
     expect(() => t.reshape([4])).toThrow(/cannot view \[2, 3\] \(6 elements\) as \[4\]/);
     t.dispose();
     expect(() => t.buffer).toThrow(/disposed/);
+  });
+});
+
+describe('waiting for the GPU', () => {
+  /** CPU time of the calling thread in ms (Linux: the scheduler's nanosecond count), or null elsewhere. */
+  const threadCpuMs = (): number | null => {
+    if (!existsSync('/proc/thread-self/schedstat')) return null;
+    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
+  };
+
+  it("a device from Dawn's Node binding sleeps between polls", () => {
+    expect(ctx.rt.hostWait).toBe('sleep');
+  });
+
+  it('the Node thread sleeps while a read waits for a long GPU job', async (t) => {
+    const rt = ctx.rt;
+    if (threadCpuMs() === null) t.skip(); // no per-thread CPU clock outside Linux
+    // About 1.2 G multiply-adds: 0.2-0.6 s on lavapipe, a few ms on a GPU (then the bound is the 10 ms).
+    const x = rt.full([1, 64, 64, 64], 0.01);
+    const w = rt.full([64, 64, 3, 3], 0.01);
+    await rt.sync();
+    let y = x;
+    for (let i = 0; i < 8; i++) {
+      const next = conv2d(y, w, null, { stride: 1, padding: 1 });
+      if (y !== x) y.dispose();
+      y = next;
+    }
+    rt.flush();
+    const cpu0 = threadCpuMs()!;
+    const t0 = performance.now();
+    const out = await y.read();
+    const wallMs = performance.now() - t0;
+    const cpuMs = threadCpuMs()! - cpu0;
+    console.log(`[host wait] read after 8 convs: ${wallMs.toFixed(0)} ms waited, ${cpuMs.toFixed(1)} ms of the Node thread's CPU`);
+    // Spinning, as Dawn's Node binding waits, costs 80-100% of the wait.
+    expect(cpuMs).toBeLessThan(0.2 * wallMs + 10);
+    // Each conv sums 576 products of 0.01 x (the previous value): the values stay finite and positive.
+    expect(out.every((v) => Number.isFinite(v) && v > 0)).toBe(true);
+    for (const tensor of [x, w, y]) tensor.dispose();
+  });
+
+  it('waitQuietly settles as the promise does', async () => {
+    await expect(waitQuietly(Promise.resolve(42))).resolves.toBe(42);
+    await expect(waitQuietly(Promise.reject(new Error('lost')))).rejects.toThrow('lost');
+    const slow = new Promise((r) => setTimeout(() => r('late'), 30));
+    await expect(Promise.all([waitQuietly(slow), waitQuietly(Promise.resolve(1))])).resolves.toEqual(['late', 1]);
   });
 });

@@ -19,9 +19,10 @@ const NO_ADAPTER_HELP = [
   '- In Node with a GPU: make sure its Vulkan (Linux), Metal (macOS) or D3D12 (Windows) driver is installed.',
 ].join('\n');
 
-async function getGpu(dawnOptions: string[]): Promise<GPU> {
+/** The WebGPU entry point, and whether it is Dawn's Node binding (whose waits spin: graph/host-wait.ts). */
+async function getGpu(dawnOptions: string[]): Promise<{ gpu: GPU; dawnNode: boolean }> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  if (nav?.gpu) return nav.gpu;
+  if (nav?.gpu) return { gpu: nav.gpu, dawnNode: false };
   const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
   if (!isNode) throw new Error(`This browser has no WebGPU (navigator.gpu is missing).\n${NO_ADAPTER_HELP}`);
   // A variable module name keeps bundlers from pulling the Node-only package into browser builds.
@@ -31,12 +32,11 @@ async function getGpu(dawnOptions: string[]): Promise<GPU> {
     globals: Record<string, unknown>;
   };
   Object.assign(globalThis, globals);
-  return create(dawnOptions);
+  return { gpu: create(dawnOptions), dawnNode: true };
 }
 
 export async function createDevice(options: CreateDeviceOptions = {}): Promise<Runtime> {
-
-  const gpu = await getGpu(options.dawnOptions ?? []);
+  const { gpu, dawnNode } = await getGpu(options.dawnOptions ?? []);
   const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
   if (!adapter) throw new Error(NO_ADAPTER_HELP);
   const features = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
@@ -62,7 +62,7 @@ export async function createDevice(options: CreateDeviceOptions = {}): Promise<R
     features: [...(device.features as unknown as Iterable<string>)],
     isSoftware: /llvmpipe|lavapipe|swiftshader|software/i.test(`${info?.description} ${info?.device} ${info?.architecture}`),
   };
-  const rt = new Runtime(device, description, options);
+  const rt = new Runtime(device, description, { ...options, hostWait: options.hostWait ?? (dawnNode ? 'sleep' : 'poll') });
   // Dawn's Node binding polls the GPU instance for completed work; if the instance or adapter object
   // is garbage-collected while the device lives, pending promises (mapAsync, async pipelines) never
   // settle. The runtime holds on to both.

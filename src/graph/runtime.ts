@@ -4,6 +4,7 @@
  * the CPU waits and where asynchronous errors (WGSL validation, device loss, out of memory) surface.
  */
 import { fill } from '../kernels/elementwise.js';
+import { waitQuietly } from './host-wait.js';
 import { BufferPool, type MemoryStats } from './buffer-pool.js';
 import { compileKernel, type CompiledKernel, type KernelSpec, type ParamValues } from './kernel.js';
 import { PipelineCache } from './pipeline-cache.js';
@@ -36,6 +37,12 @@ export interface RuntimeOptions {
    * one measured faster on this kind of adapter (DESIGN.md, "conv2d").
    */
   conv3x3?: 'direct' | 'winograd';
+  /**
+   * How the thread waits for the GPU (reads, `sync`): `sleep` between polls (graph/host-wait.ts; the
+   * default for a device from Dawn's Node binding, whose own waiting spins a core) or `poll`, leaving
+   * it to the WebGPU implementation (the default elsewhere; what a browser does).
+   */
+  hostWait?: 'sleep' | 'poll';
 }
 
 export class DeviceLostError extends Error {}
@@ -57,6 +64,7 @@ export class Runtime {
   gradEnabled = true;
   readonly poison: boolean;
   readonly conv3x3: 'direct' | 'winograd';
+  readonly hostWait: 'sleep' | 'poll';
 
   constructor(
     readonly device: GPUDevice,
@@ -65,6 +73,7 @@ export class Runtime {
   ) {
     this.poison = options.poison ?? false;
     this.conv3x3 = options.conv3x3 ?? (adapter.isSoftware ? 'winograd' : 'direct');
+    this.hostWait = options.hostWait ?? 'poll';
     this.limits = device.limits;
     this.features = new Set(device.features as unknown as Iterable<string>);
     this.pipelines = new PipelineCache(device);
@@ -131,8 +140,8 @@ export class Runtime {
     try {
       if (bytes > 0) this.recorder.copy(buffer, 0, staging, 0, bytes, false);
       this.recorder.submit();
-      await this.pipelines.checkErrors();
-      await staging.mapAsync(GPUMapMode.READ);
+      await this.waitFor(this.pipelines.checkErrors());
+      await this.waitFor(staging.mapAsync(GPUMapMode.READ));
       this.throwAsyncErrors();
       return staging.getMappedRange(0, bytes).slice(0);
     } catch (e) {
@@ -266,6 +275,11 @@ export class Runtime {
     };
   }
 
+  /** Waits for a promise of the device's, as `hostWait` says. */
+  private waitFor<T>(promise: Promise<T>): Promise<T> {
+    return this.hostWait === 'sleep' ? waitQuietly(promise) : promise;
+  }
+
   /** Submits recorded work. */
   flush(): void {
     this.recorder.submit();
@@ -274,8 +288,8 @@ export class Runtime {
   /** Submits recorded work, waits for the GPU to finish it and throws any asynchronous error. */
   async sync(): Promise<void> {
     this.recorder.submit();
-    await this.pipelines.checkErrors();
-    await this.device.queue.onSubmittedWorkDone();
+    await this.waitFor(this.pipelines.checkErrors());
+    await this.waitFor(this.device.queue.onSubmittedWorkDone());
     this.throwAsyncErrors();
   }
 
