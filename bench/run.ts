@@ -63,6 +63,8 @@ const USAGE = `usage: npm run bench -- [--quick] [--only kernels,inference,train
   --no-peer   skip tfjs-backend-webgpu;  --no-ort  skip onnxruntime-node
   --methods   training presets to time (default stfpm,dcam); --train-sizes (default 128,256)
   --teacher   teacher weights (default: $DCAM_TEACHER, else ../shared/weights; random if none)
+  --host-wait how our engine waits for the GPU: sleep (default, what createDevice does in Node) or poll
+              (spin as Dawn's Node binding does);  --peer-wait  the same for tfjs (default poll: as it ships)
   --out       results folder (default: bench/results)`;
 
 export async function runBench(argv: string[]): Promise<BenchReport | null> {
@@ -77,6 +79,8 @@ export async function runBench(argv: string[]): Promise<BenchReport | null> {
       teacher: { type: 'string' },
       methods: { type: 'string', default: 'stfpm,dcam' },
       'train-sizes': { type: 'string', default: '128,256' },
+      'host-wait': { type: 'string', default: 'sleep' },
+      'peer-wait': { type: 'string', default: 'poll' },
       out: { type: 'string', default: join(root, 'bench/results') },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -89,17 +93,25 @@ export async function runBench(argv: string[]): Promise<BenchReport | null> {
   for (const s of only) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`--only ${s}: choose from ${SECTIONS.join(', ')}`);
   const want = (s: (typeof SECTIONS)[number]) => only.length === 0 || only.includes(s);
   const quick = a.quick!;
+  const waitMode = (flag: 'host-wait' | 'peer-wait') => {
+    const v = a[flag];
+    if (v !== 'sleep' && v !== 'poll') throw new Error(`--${flag} ${v}: choose sleep or poll`);
+    return v;
+  };
+  const hostWait = waitMode('host-wait');
+  const peerWait = waitMode('peer-wait');
 
   // Both GPU engines share one Dawn instance (tfjs finds it through navigator.gpu).
   Object.assign(globalThis, globals);
   const gpu = create([]);
   (globalThis as { navigator?: unknown }).navigator = { gpu };
-  const rt = await createDevice();
+  // navigator.gpu is set, so createDevice cannot tell that this is Dawn's Node binding: say how to wait.
+  const rt = await createDevice({ hostWait });
   const adapter = describeAdapter(rt);
   const teacherFile = findTeacher(a.teacher);
   const b: Bench = {
     rt,
-    tfjs: a['no-peer'] ? { na: 'disabled by --no-peer' } : await tryPeer('tfjs-backend-webgpu', loadTfjs),
+    tfjs: a['no-peer'] ? { na: 'disabled by --no-peer' } : await tryPeer('tfjs-backend-webgpu', () => loadTfjs(peerWait)),
     quick,
     timing: { warmup: quick ? 1 : 2, runs: quick ? 1 : Math.max(5, Number(a.runs ?? 5)) },
     teacherFile,
@@ -122,6 +134,7 @@ export async function runBench(argv: string[]): Promise<BenchReport | null> {
       packages: packageVersions(),
       teacher: teacherFile ?? 'random (no weights found)',
       timing: b.timing,
+      hostWait: { ours: hostWait, tfjs: peerWait },
     },
   };
   console.log(`adapter: ${adapter}\nCPU: ${report.environment.cpu}; timing: ${b.timing.warmup} warm-up, median of ${b.timing.runs}`);

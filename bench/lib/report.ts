@@ -41,7 +41,14 @@ function profileTable(out: string[], what: string, profile: KernelTime[] | strin
 }
 
 export function markdown(r: BenchReport): string {
-  const env = r.environment as { adapter: string; cpu: string; node: string; packages: Record<string, string>; teacher: string };
+  const env = r.environment as {
+    adapter: string;
+    cpu: string;
+    node: string;
+    packages: Record<string, string>;
+    teacher: string;
+    hostWait?: { ours: string; tfjs: string };
+  };
   const out: string[] = [
     `# dcam-webgpu benchmark${r.quick ? ' (--quick: tiny sizes, one run; proves the harness, not a speed)' : ''}`,
     '',
@@ -50,6 +57,10 @@ export function markdown(r: BenchReport): string {
     '',
     'Times in ms: median (min-max) after warm-up, GPU queue drained around each run. Ratio = peer time / our time (above 1: dcam-webgpu is faster).',
   ];
+  if (env.hostWait) {
+    const how = (m: string) => (m === 'sleep' ? 'sleeps between polls' : "spins (Dawn's Node binding polls from setImmediate)");
+    out.push(`While waiting for the GPU the Node thread: ours ${how(env.hostWait.ours)}; tfjs ${how(env.hostWait.tfjs)}.`);
+  }
   if (r.inference) {
     out.push('', '## End-to-end inference (image batch in, anomaly map read back; dcam preset)', '');
     out.push('| batch | size | GFLOP/image | ours ms | ours ms/image | tfjs-webgpu ms | vs tfjs | onnxruntime CPU ms | vs onnxruntime | map agreement (tfjs / ort) |', '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');

@@ -5,6 +5,7 @@
  * path). The caller must have set `navigator.gpu` to the shared Dawn instance before `loadTfjs`.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any */
+import { waitQuietly } from '../../src/graph/host-wait.js';
 import type { FoldedConv } from '../../src/model/resnet.js';
 import { trunkConvs, walkTrunk, type TrunkConv } from '../../src/model/resnet.js';
 
@@ -15,23 +16,26 @@ export interface TfjsPeer {
   tf: Tf;
   /** Closes tfjs's open pass, submits, waits for the queue (what tfjs does before a readback). */
   drain: () => Promise<void>;
+  /** Awaits one of tfjs's promises: as tfjs ships (`poll`: Dawn's binding spins a core) or sleeping between polls. */
+  wait: <R>(p: Promise<R>) => Promise<R>;
   version: string;
 }
 
-export async function loadTfjs(): Promise<TfjsPeer> {
+export async function loadTfjs(hostWait: 'sleep' | 'poll' = 'poll'): Promise<TfjsPeer> {
   // The union package: tfjs-core alone registers no gradients in Node.
   const tf: Tf = await import('@tensorflow/tfjs');
   await import('@tensorflow/tfjs-backend-webgpu');
   if (!(await tf.setBackend('webgpu'))) throw new Error('tfjs could not initialise its webgpu backend');
   await tf.ready();
   const backend = tf.backend();
+  const wait = <R>(p: Promise<R>): Promise<R> => (hostWait === 'sleep' ? waitQuietly(p) : p);
   const drain = async () => {
     backend.ensureCommandEncoderReady();
     backend.endComputePassEncoder();
     backend.submitQueue();
-    await backend.device.queue.onSubmittedWorkDone();
+    await wait(backend.device.queue.onSubmittedWorkDone());
   };
-  return { tf, drain, version: tf.version.tfjs };
+  return { tf, drain, wait, version: tf.version.tfjs };
 }
 
 /** NCHW -> NHWC. */

@@ -181,7 +181,7 @@ function tfjsRunner(peer: TfjsPeer, teacherFolded: ReturnType<typeof foldTrunk>,
         const xt = tf.tensor4d(nhwc, [batch, size, size, 3]);
         return anomalyMapTf(tf, teacher.forward(xt), student.forward(xt), size, aggregation);
       });
-      const d = (await m.data()) as Float32Array;
+      const d = (await peer.wait(m.data())) as Float32Array;
       m.dispose();
       return d;
     },
@@ -259,7 +259,7 @@ export async function benchTraining(b: Bench, w: Weights): Promise<TrainingRow[]
                 return await time(
                   async () => {
                     const xt = tf.tensor4d(xh, [batch, size, size, 3]);
-                    const v = await trainer.step(xt);
+                    const v = await peer.wait(trainer.step(xt));
                     xt.dispose();
                     tfFirst ??= v;
                   },
