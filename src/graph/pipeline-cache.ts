@@ -81,7 +81,11 @@ export class PipelineCache {
     const running = this.inFlight.get(key);
     if (running) return running;
     const shader = generateShader(spec);
+    // A WGSL error rejects the pipeline's promise below; in a scope it does not also become the
+    // device's uncaptured error, which the runtime would throw again at its next read.
+    this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ code: shader.code, label: spec.shader });
+    void this.device.popErrorScope().catch(() => {});
     const promise = this.device
       .createComputePipelineAsync({ layout: this.layoutsOf(kernel).pipeline, compute: { module, entryPoint: 'main' }, label: spec.shader })
       .then(
