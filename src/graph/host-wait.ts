@@ -12,7 +12,7 @@
  * most 5% late, and the thread is asleep nearly all the time (a turn of the loop with the binding's
  * poll costs ~0.15 ms of CPU on lavapipe, so the slices must not stay short: 1 ms slices cost 11% of a
  * 0.4 s wait, 4 ms ones 6-8%). The binding's polls and every other callback still run on each turn of
- * the event loop. Browsers do not poll from JavaScript, and
+ * the event loop, and a turn that had other work to do (a server's requests) does not sleep. Browsers do not poll from JavaScript, and
  * forbid blocking their main thread: the runtime waits this way only for a device that `createDevice`
  * got from the `webgpu` package (RuntimeOptions.hostWait).
  */
@@ -25,21 +25,31 @@ const MAX_SLICE_MS = 4;
 /** The share of the time waited so far that the next sleep may add to the wait. */
 const SLICE_FRACTION = 1 / 20;
 
+/**
+ * A turn of the event loop that took longer than this besides our sleep ran other callbacks (requests,
+ * decoding): the thread has work, so that turn does not sleep.
+ */
+const BUSY_TURN_MS = 1;
+
 let pending = 0;
 let since = 0;
 let ticking = false;
+let lastTick = 0;
 
 function tick(): void {
   if (pending === 0) {
     ticking = false;
     return;
   }
-  const waited = performance.now() - since;
-  try {
-    if (sleepCell) Atomics.wait(sleepCell, 0, 0, Math.min(MAX_SLICE_MS, Math.max(MIN_SLICE_MS, waited * SLICE_FRACTION)));
-  } catch {
-    sleepCell = null; // a thread that may not block (an Electron renderer): poll as the binding does
+  const now = performance.now();
+  if (now - lastTick < BUSY_TURN_MS) {
+    try {
+      if (sleepCell) Atomics.wait(sleepCell, 0, 0, Math.min(MAX_SLICE_MS, Math.max(MIN_SLICE_MS, (now - since) * SLICE_FRACTION)));
+    } catch {
+      sleepCell = null; // a thread that may not block (an Electron renderer): poll as the binding does
+    }
   }
+  lastTick = performance.now();
   setImmediate(tick);
 }
 
