@@ -12,9 +12,10 @@
  * most 5% late, and the thread is asleep nearly all the time (a turn of the loop with the binding's
  * poll costs ~0.15 ms of CPU on lavapipe, so the slices must not stay short: 1 ms slices cost 11% of a
  * 0.4 s wait, 4 ms ones 6-8%). The binding's polls and every other callback still run on each turn of
- * the event loop, and a turn that had other work to do (a server's requests) does not sleep. Browsers do not poll from JavaScript, and
- * forbid blocking their main thread: the runtime waits this way only for a device that `createDevice`
- * got from the `webgpu` package (RuntimeOptions.hostWait).
+ * the event loop, and a turn that had other work to do (a server's requests) does not sleep.
+ *
+ * Browsers do not poll from JavaScript, and forbid blocking their main thread: the runtime waits this
+ * way only for a device that `createDevice` got from the `webgpu` package (RuntimeOptions.hostWait).
  */
 
 /** `Atomics.wait` on a cell nobody notifies is a sleep; Node allows it on the main thread. */
