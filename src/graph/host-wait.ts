@@ -5,7 +5,7 @@
  * device from a `setImmediate` loop for as long as any of them is pending, so the Node thread runs at
  * 100% while it waits. With a GPU that costs a core a server could use; with a software adapter
  * (lavapipe) it takes a core from the adapter's own worker threads, and on a two-core machine the
- * kernels ran at about half speed (inference at 256 px, batch 8: 2.1 s spinning, 1.2 s not).
+ * kernels ran 1.3-1.8x slower (inference at 256 px, batch 8: 2.1-2.5 s spinning, 1.2-1.8 s not).
  *
  * While a wait is pending, `waitQuietly` puts the thread to sleep between the binding's polls, in
  * slices of 1/20 of the time the youngest pending wait has waited (50 us to 4 ms): a short wait is seen
