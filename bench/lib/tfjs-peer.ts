@@ -5,7 +5,7 @@
  * path). The caller must have set `navigator.gpu` to the shared Dawn instance before `loadTfjs`.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any */
-import { waitQuietly } from '../../src/graph/host-wait.js';
+import { waitAs, type HostWait } from '../../src/graph/host-wait.js';
 import type { FoldedConv } from '../../src/model/resnet.js';
 import { trunkConvs, walkTrunk, type TrunkConv } from '../../src/model/resnet.js';
 
@@ -21,14 +21,14 @@ export interface TfjsPeer {
   version: string;
 }
 
-export async function loadTfjs(hostWait: 'sleep' | 'poll' = 'poll'): Promise<TfjsPeer> {
+export async function loadTfjs(hostWait: HostWait = 'poll'): Promise<TfjsPeer> {
   // The union package: tfjs-core alone registers no gradients in Node.
   const tf: Tf = await import('@tensorflow/tfjs');
   await import('@tensorflow/tfjs-backend-webgpu');
   if (!(await tf.setBackend('webgpu'))) throw new Error('tfjs could not initialise its webgpu backend');
   await tf.ready();
   const backend = tf.backend();
-  const wait = <R>(p: Promise<R>): Promise<R> => (hostWait === 'sleep' ? waitQuietly(p) : p);
+  const wait = <R>(p: Promise<R>): Promise<R> => waitAs(hostWait, p);
   const drain = async () => {
     backend.ensureCommandEncoderReady();
     backend.endComputePassEncoder();

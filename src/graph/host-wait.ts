@@ -19,6 +19,9 @@
  * way only for a device that `createDevice` got from the `webgpu` package (RuntimeOptions.hostWait).
  */
 
+/** How a thread waits for the GPU: sleeping between polls (`waitQuietly`), or as the implementation does. */
+export type HostWait = 'sleep' | 'poll';
+
 /** `Atomics.wait` on a cell nobody notifies is a sleep; Node allows it on the main thread. */
 let sleepCell = typeof SharedArrayBuffer === 'function' ? new Int32Array(new SharedArrayBuffer(4)) : null;
 
@@ -72,4 +75,9 @@ export function waitQuietly<T>(promise: Promise<T>): Promise<T> {
   return promise.finally(() => {
     pending--;
   });
+}
+
+/** Awaits a GPU promise as `mode` says. */
+export function waitAs<T>(mode: HostWait, promise: Promise<T>): Promise<T> {
+  return mode === 'sleep' ? waitQuietly(promise) : promise;
 }

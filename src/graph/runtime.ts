@@ -4,7 +4,7 @@
  * the CPU waits and where asynchronous errors (WGSL validation, device loss, out of memory) surface.
  */
 import { fill } from '../kernels/elementwise.js';
-import { waitQuietly } from './host-wait.js';
+import { waitAs, type HostWait } from './host-wait.js';
 import { BufferPool, type MemoryStats } from './buffer-pool.js';
 import { compileKernel, type CompiledKernel, type KernelSpec, type ParamValues } from './kernel.js';
 import { PipelineCache } from './pipeline-cache.js';
@@ -42,7 +42,7 @@ export interface RuntimeOptions {
    * default for a device from Dawn's Node binding, whose own waiting spins a core) or `poll`, leaving
    * it to the WebGPU implementation (the default elsewhere; what a browser does).
    */
-  hostWait?: 'sleep' | 'poll';
+  hostWait?: HostWait;
 }
 
 export class DeviceLostError extends Error {}
@@ -64,7 +64,7 @@ export class Runtime {
   gradEnabled = true;
   readonly poison: boolean;
   readonly conv3x3: 'direct' | 'winograd';
-  readonly hostWait: 'sleep' | 'poll';
+  readonly hostWait: HostWait;
 
   constructor(
     readonly device: GPUDevice,
@@ -277,7 +277,7 @@ export class Runtime {
 
   /** Waits for a promise of the device's, as `hostWait` says. */
   private waitFor<T>(promise: Promise<T>): Promise<T> {
-    return this.hostWait === 'sleep' ? waitQuietly(promise) : promise;
+    return waitAs(this.hostWait, promise);
   }
 
   /** Submits recorded work. */
