@@ -14,7 +14,7 @@ import { dirname } from 'node:path';
 import { Command } from 'commander';
 import { createDevice } from '../src/graph/device.js';
 import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dMacs, PackedConvWeights } from '../src/kernels/conv2d.js';
-import { stemWinogradConv, stemWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradWeights, type WinogradTile } from '../src/kernels/conv2d-winograd.js';
+import { phaseWinogradConv, phaseWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradWeights, type WinogradTile } from '../src/kernels/conv2d-winograd.js';
 import { time, type Timing } from './lib/timing.js';
 import { geometryOf, resnetConvShapes } from './sections/kernels.js';
 
@@ -82,10 +82,10 @@ for (const { batch, size } of SETTINGS) {
   const x = rt.tensor(fill(batch * c.cin * c.hw * c.hw, Math.sin), [batch, c.cin, c.hw, c.hw]).keep();
   const w = rt.tensor(fill(c.cout * c.cin * 49, (i) => Math.cos(i) * 0.05), [c.cout, c.cin, 7, 7]).keep();
   const packed = PackedConvWeights.of(rt, w, { stride: 2, padding: 3 });
-  const u = stemWinogradWeights(rt, w).keep();
+  const u = phaseWinogradWeights(rt, w).keep();
   const gflop = (2 * conv2dMacs(g)) / 1e9;
   const direct = await time(() => conv2dForward(rt, x, packed, null, { stride: 2, padding: 3, relu: true, algorithm: 'direct' }).dispose(), () => rt.sync(), { warmup: 1, runs: 5 });
-  const winograd = await time(() => stemWinogradConv(rt, x, u, c.cout, 3, { relu: true }).dispose(), () => rt.sync(), { warmup: 1, runs: 5 });
+  const winograd = await time(() => phaseWinogradConv(rt, x, u, c.cout, 3, { relu: true }).dispose(), () => rt.sync(), { warmup: 1, runs: 5 });
   stemRows.push({ batch, size, gflop, direct, winograd });
   console.log(`batch ${batch} ${size} px stem 7x7/2 forward (frozen): direct ${rate(gflop, direct)}, F(3x3, 4x4) over the phases ${rate(gflop, winograd)}`);
   packed.dispose();

@@ -13,7 +13,7 @@ import { Command } from 'commander';
 import { createDevice } from '../src/graph/device.js';
 import type { Tensor } from '../src/graph/tensor.js';
 import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, convGeometryOf } from '../src/kernels/conv2d.js';
-import { stemWinogradConv, stemWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradWeights, type WinogradTile } from '../src/kernels/conv2d-winograd.js';
+import { phaseWinogradConv, phaseWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradWeights, type WinogradTile } from '../src/kernels/conv2d-winograd.js';
 import { Rng } from '../src/nn/init.js';
 import * as ref from '../test/reference.js';
 
@@ -101,7 +101,7 @@ for (const channels of [64, 128, 256]) {
       const [xt, wt] = [rt.tensor(Float32Array.from(x), xs), rt.tensor(Float32Array.from(w), ws)];
       const results: Array<[string, Tensor]> = [
         ['direct', conv2dForward(rt, xt, wt, null, { stride: 2, padding: 3, algorithm: 'direct' })],
-        ['F(3x3, 4x4) over the phases', stemWinogradConv(rt, xt, stemWinogradWeights(rt, wt), Cout, 3)],
+        ['F(3x3, 4x4) over the phases', phaseWinogradConv(rt, xt, phaseWinogradWeights(rt, wt), Cout, 3)],
       ];
       for (const [name, got] of results) {
         const e = errors(await got.read(), want);

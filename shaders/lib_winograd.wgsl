@@ -8,6 +8,9 @@
 // KERNEL 4 (K4): F(3x3, 4x4), the same transposition used as a forward (the ResNet stem's 7x7 stride-2
 // conv split into its four stride-2 phases, each a 4x4 stride-1 conv): y = G^T [(A g) . (B^T d)], the
 // filter transformed by A (gradient_line) and the products by G^T (weight_gradient_line).
+// KERNEL 2 (ALPHA5): F(4x4, 2x2), points 0, 1, -1, 2 (and infinity), for a 3x3 stride-2 conv split into its
+// four stride-2 phases, whose filters have at most 2x2 taps: 25 products per 16 outputs and phase, 100 for
+// the four, instead of the direct conv's 144. B^T's rows are scaled to integers and G's by the inverse.
 const TILE: u32 = ${TILE}u;       // outputs per tile side
 const KERNEL: u32 = ${KERNEL}u;   // filter side
 const ALPHA: u32 = TILE + KERNEL - 1u; // input patch side = transformed tile side
@@ -27,6 +30,13 @@ fn input_line(d: Line) -> Line {
   b[3] = d[4] - d[2] + 2.0 * (d[3] - d[1]);
   b[4] = d[4] - d[2] + 2.0 * (d[1] - d[3]);
   b[5] = 4.0 * d[1] - 5.0 * d[3] + d[5];
+#elif ${ALPHA5}
+  // B^T = [2 -1 -2 1 0; 0 2 1 -1 0; 0 -2 3 -1 0; 0 -1 0 1 0; 0 2 -1 -2 1]
+  b[0] = 2.0 * (d[0] - d[2]) + d[3] - d[1];
+  b[1] = 2.0 * d[1] + d[2] - d[3];
+  b[2] = 3.0 * d[2] - 2.0 * d[1] - d[3];
+  b[3] = d[3] - d[1];
+  b[4] = 2.0 * (d[1] - d[3]) - d[2] + d[4];
 #else
   // B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
   b[0] = d[0] - d[2];
@@ -60,6 +70,13 @@ fn weight_line(g: vec3f) -> Line {
   return u;
 }
 
+#if ${ALPHA5}
+// G g: one line of a phase's 2-tap filter (F(4x4, 2x2)); G = [1/2 0; 1/2 1/2; 1/6 -1/6; 1/6 1/3; 0 1]
+fn phase_weight_line(g: vec2f) -> Line {
+  return Line(0.5 * g.x, 0.5 * (g.x + g.y), (g.x - g.y) / 6.0, (g.x + 2.0 * g.y) / 6.0, g.y);
+}
+#endif
+
 // A^T m: one line of a tile of products, to TILE outputs
 fn output_line(m: Line) -> OutLine {
   var y: OutLine;
@@ -79,6 +96,14 @@ fn output_line(m: Line) -> OutLine {
   y[1] = d12 + 2.0 * d34;
   y[2] = s12 + 4.0 * s34;
   y[3] = d12 + 8.0 * d34 + m[5];
+#elif ${ALPHA5}
+  // A^T = [1 1 1 1 0; 0 1 -1 2 0; 0 1 1 4 0; 0 1 -1 8 1]
+  let s12 = m[1] + m[2];
+  let d12 = m[1] - m[2];
+  y[0] = m[0] + s12 + m[3];
+  y[1] = d12 + 2.0 * m[3];
+  y[2] = s12 + 4.0 * m[3];
+  y[3] = d12 + 8.0 * m[3] + m[4];
 #else
   // A^T = [1 1 1 0; 0 1 -1 -1]
   y[0] = m[0] + m[1] + m[2];

@@ -5,7 +5,7 @@
 // padded to P.C4, for the weight gradient's GEMM, which reduces over tiles and reads 4 consecutive
 // channels as one vec4. One invocation per vec4 of V: 4 consecutive tiles of a channel (4 consecutive
 // channels of a tile), transformed one after the other and stored together (a quarter of the stores).
-// PHASES (the stem, a 7x7 stride-2 conv by F(3x3, 4x4)): the C channels of V are the four stride-2 phases
+// PHASES (a stride-2 conv: the stem by F(3x3, 4x4), a 3x3 one by F(4x4, 2x2)): the C channels of V are the four stride-2 phases
 // of each of the C / 4 input channels. P.n0: the first image of this chunk of the batch.
 //!include lib_winograd
 const STEP: i32 = select(1, 2, ${PHASES}); // input pixels per pixel of the (phase) image
@@ -37,8 +37,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     if (t < P.N * tilesPerImage && c < P.C) {
       let n = P.n0 + t / tilesPerImage;
 #if ${PHASES}
-      // the stem: channel c is phase (ph, pw) of input channel c / 4, the image z[r][s] = x[2r + ph][2s + pw]
-      // (before padding), whose 4x4 stride-1 conv with the phase's filter is that phase's share of the output
+      // channel c is phase (ph, pw) of input channel c / 4, the image z[r][s] = x[2r + ph][2s + pw]
+      // (before padding), whose stride-1 conv with the phase's filter is that phase's share of the output
       let ci = c / 4u;
       let planes = P.C / 4u;
       let h0 = 2 * i32(TILE * ((t % tilesPerImage) / P.TW)) + i32((c / 2u) % 2u) - i32(P.pad);

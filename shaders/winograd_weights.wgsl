@@ -4,6 +4,8 @@
 // FORWARD: g = w[o, k] (k = input channel). Otherwise (backward-data, a stride-1 convolution of dy with
 // the flipped, transposed weights): g = w[k, o] rotated by 180 degrees (k = output channel of the forward).
 // K4: the stem's 7x7 stride-2 weights, as the 4x4 filters of their four phases, U = A g A^T.
+// K2: a 3x3 stride-2 conv's weights, as the (at most) 2x2 filters of their four phases, U = G g G^T of
+// F(4x4, 2x2).
 //!include lib_winograd
 
 @compute @workgroup_size(WG_X)
@@ -37,6 +39,26 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let plane = P.reduced * width;
   for (var b = 0u; b < ALPHA; b = b + 1u) {
     let u_b = gradient_line(ShortLine(rows[0][b], rows[1][b], rows[2][b], rows[3][b]));
+    for (var a = 0u; a < ALPHA; a = a + 1u) { u[(a * ALPHA + b) * plane + i] = u_b[a]; }
+  }
+#elif ${K2}
+  // k = 4 ci + 2 ph + pw is phase (ph, pw) of input channel ci, whose filter is g[r][s] = w[o, ci, 2r + ph,
+  // 2s + pw] (zero past the 3x3 kernel: the odd phases have one tap along that side)
+  var g: array<vec2f, 2>;
+  if (o < P.outputs) {
+    let ph = (k / 2u) % 2u;
+    let pw = k % 2u;
+    let plane = (o * (P.reduced / 4u) + k / 4u) * 9u;
+    for (var r = 0u; r < 2u; r = r + 1u) {
+      let kh = 2u * r + ph;
+      let row = plane + min(kh, 2u) * 3u;
+      g[r] = select(vec2f(0.0), vec2f(w[row + pw], select(0.0, w[row + 2u], pw == 0u)), kh < 3u);
+    }
+  }
+  let rows = array<Line, 2>(phase_weight_line(g[0]), phase_weight_line(g[1]));
+  let plane = P.reduced * width;
+  for (var b = 0u; b < ALPHA; b = b + 1u) {
+    let u_b = phase_weight_line(vec2f(rows[0][b], rows[1][b]));
     for (var a = 0u; a < ALPHA; a = a + 1u) { u[(a * ALPHA + b) * plane + i] = u_b[a]; }
   }
 #else

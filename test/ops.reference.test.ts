@@ -9,7 +9,7 @@ import * as ops from '../src/autograd/ops.js';
 import * as losses from '../src/model/losses.js';
 import type { Tensor } from '../src/index.js';
 import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, convAlgorithm, convGeometryOf, PackedConvWeights } from '../src/kernels/conv2d.js';
-import { stemWinogradConv, stemWinogradWeights, WEIGHT_GRADIENT_TILE, WINOGRAD_TILE, winogradConv, winogradConvBackwardWeight, winogradWeights } from '../src/kernels/conv2d-winograd.js';
+import { phaseWinogradConv, phaseWinogradWeights, WEIGHT_GRADIENT_TILE, WINOGRAD_TILE, winogradConv, winogradConvBackwardWeight, winogradWeights } from '../src/kernels/conv2d-winograd.js';
 import { globalPoolForward, maxPool2dForward } from '../src/kernels/pool.js';
 import * as ref from './reference.js';
 import { finiteDifference, randn, relErr, Rng, useRuntime } from './helpers.js';
@@ -465,37 +465,50 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F
     });
   }
 
-  // The stem: 7x7 stride 2 by F(3x3, 4x4) over the input's four stride-2 phases. Odd sizes (partial 3x3
-  // tiles, phases of unequal size), paddings 0..3, channel counts off the block of 8, batch > 1.
-  for (const [N, cin, cout, H, W, pad] of [[2, 3, 12, 37, 29, 3], [3, 2, 9, 11, 20, 0], [1, 5, 17, 8, 9, 2], [2, 3, 64, 16, 16, 3]] as const) {
-    it(`the stem by Winograd: 7x7/s2/p${pad} ${cin}->${cout} x[${N},${cin},${H},${W}], in chunks of images, through packed weights`, async () => {
+  // Stride-2 convs over the input's four stride-2 phases: the stem (7x7) by F(3x3, 4x4), a 3x3 one by
+  // F(4x4, 2x2). Odd sizes (partial tiles, phases of unequal size), paddings 0..3, channel counts off the
+  // block of 8, batch > 1.
+  const phaseCases = [
+    [7, 2, 3, 12, 37, 29, 3], [7, 3, 2, 9, 11, 20, 0], [7, 1, 5, 17, 8, 9, 2], [7, 2, 3, 64, 16, 16, 3],
+    [3, 2, 5, 12, 17, 13, 1], [3, 3, 8, 9, 10, 20, 0], [3, 1, 3, 17, 9, 8, 2], [3, 2, 16, 32, 32, 32, 1],
+  ] as const;
+  for (const [K, N, cin, cout, H, W, pad] of phaseCases) {
+    it(`stride 2 by Winograd over the phases: ${K}x${K}/s2/p${pad} ${cin}->${cout} x[${N},${cin},${H},${W}], in chunks of images, through packed weights`, async () => {
       const rt = ctx.rt;
-      const { xs, ws, x, w, b, conv, r, fused } = convCase(4100 + cout + pad, N, cin, cout, H, W, pad, 7, 2);
+      const { xs, ws, x, w, b, conv, r, fused } = convCase(4100 + cout + pad + K, N, cin, cout, H, W, pad, K, 2);
       await rt.tidyAsync(async () => {
         const t = (a: Float64Array, s: readonly number[]) => rt.tensor(Float32Array.from(a), [...s]);
-        const u = stemWinogradWeights(rt, t(w, ws));
-        expect(u.shape).toEqual([36, 4 * cin, Math.ceil(cout / 8) * 8]);
-        const plain = stemWinogradConv(rt, t(x, xs), u, cout, pad);
+        const u = phaseWinogradWeights(rt, t(w, ws));
+        expect(u.shape).toEqual([K === 7 ? 36 : 25, 4 * cin, Math.ceil(cout / 8) * 8]);
+        const plain = phaseWinogradConv(rt, t(x, xs), u, cout, pad);
         expect(plain.shape).toEqual([...conv.shape]);
         expect(relErr(await plain.read(), ref.conv2d(x, xs, w, ws, null, 2, pad).y), 'forward').toBeLessThan(TOL);
         const epilogue = { bias: t(b, [cout]), residual: t(r, conv.shape), relu: true };
-        const y = stemWinogradConv(rt, t(x, xs), u, cout, pad, epilogue);
+        const y = phaseWinogradConv(rt, t(x, xs), u, cout, pad, epilogue);
         expect(relErr(await y.read(), fused), 'forward + bias + residual + ReLU').toBeLessThan(TOL);
         // one image per pass: each chunk reads and writes its own images (and their residual)
-        const chunked = stemWinogradConv(rt, t(x, xs), u, cout, pad, { ...epilogue, maxImagesPerChunk: 1 });
+        const chunked = phaseWinogradConv(rt, t(x, xs), u, cout, pad, { ...epilogue, maxImagesPerChunk: 1 });
         expect(Array.from(await chunked.read())).toEqual(Array.from(await y.read()));
-        // frozen weights: packed with the stem's transform where the runtime prefers Winograd
+        // frozen weights: packed with the phases' transform where the runtime prefers Winograd
         const packed = PackedConvWeights.of(rt, t(w, ws), { stride: 2, padding: pad });
-        expect(packed.winograd !== null).toBe(rt.conv3x3 === 'winograd');
+        expect(packed.winograd?.shape[0] ?? null).toBe(rt.conv3x3 === 'winograd' ? u.shape[0] : null);
         const yp = conv2dForward(rt, t(x, xs), packed, t(b, [cout]), { stride: 2, padding: pad, relu: true, residual: t(r, conv.shape) });
         expect(relErr(await yp.read(), fused), 'forward with packed weights').toBeLessThan(TOL);
         const direct = conv2dForward(rt, t(x, xs), packed, t(b, [cout]), { stride: 2, padding: pad, relu: true, residual: t(r, conv.shape), algorithm: 'direct' });
         expect(relErr(await direct.read(), fused), 'forward with packed weights, direct').toBeLessThan(TOL);
         // weights being trained (transformed at each call where the runtime prefers Winograd)
-        const trained = conv2dForward(rt, t(x, xs), t(w, ws), t(b, [cout]), { stride: 2, padding: pad, relu: true, residual: t(r, conv.shape) });
+        const [xt, wt, bt, rest] = [t(x, xs), t(w, ws), t(b, [cout]), t(r, conv.shape)];
+        const dispatchesOf = (algorithm?: 'direct') => {
+          const before = rt.recorder.dispatchCount;
+          const out = conv2dForward(rt, xt, wt, bt, { stride: 2, padding: pad, relu: true, residual: rest, algorithm });
+          return { out, dispatches: rt.recorder.dispatchCount - before };
+        };
+        const directly = dispatchesOf('direct');
+        const { out: trained, dispatches } = dispatchesOf();
+        expect(dispatches > directly.dispatches, 'trained weights by Winograd (more passes than direct)').toBe(rt.conv3x3 === 'winograd');
         expect(relErr(await trained.read(), fused), 'forward with weights being trained').toBeLessThan(TOL);
         packed.dispose();
-        expect(() => stemWinogradConv(rt, t(x, xs), u, cout + 8, pad)).toThrow(/weights transformed as .*4 input phases.*input has \d+ channels and the output \d+/);
+        expect(() => phaseWinogradConv(rt, t(x, xs), u, cout + 8, pad)).toThrow(/weights transformed as .*4 input phases.*input has \d+ channels and the output \d+/);
       });
     });
   }
@@ -505,16 +518,27 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F
     await rt.tidyAsync(async () => {
       const x = rt.tensor(new Float32Array(2 * 4 * 8 * 8).fill(1), [2, 4, 8, 8]);
       const w3 = rt.tensor(new Float32Array(5 * 4 * 9).fill(0.1), [5, 4, 3, 3]);
-      expect(() => conv2dForward(rt, x, w3, null, { stride: 2, padding: 1, algorithm: 'winograd' })).toThrow(/Winograd needs a stride-1 3x3 convolution.*stride 2/);
+      expect(() => conv2dForward(rt, x, w3, null, { stride: 3, padding: 1, algorithm: 'winograd' })).toThrow(/Winograd needs a stride-1 3x3 convolution.*stride 3/);
+      expect(() => conv2dBackwardData(rt, rt.tensor(new Float32Array(2 * 5 * 16), [2, 5, 4, 4]), w3, convGeometryOf(x.shape, w3.shape, { stride: 2, padding: 1 }), { algorithm: 'winograd' })).toThrow(/forward only.*stride 2/);
       const w1 = rt.tensor(new Float32Array(5 * 4).fill(0.1), [5, 4, 1, 1]);
       expect(() => conv2dForward(rt, x, w1, null, { algorithm: 'winograd' })).toThrow(/got 1x1/);
-      const packedForStride2 = PackedConvWeights.of(rt, w3, { stride: 2, padding: 1 });
-      expect(packedForStride2.winograd).toBeNull();
-      expect(() => conv2dForward(rt, x, packedForStride2, null, { padding: 1, algorithm: 'winograd' })).toThrow(/no Winograd transform/);
+      const packedForStride3 = PackedConvWeights.of(rt, w3, { stride: 3, padding: 1 });
+      expect(packedForStride3.winograd).toBeNull();
+      expect(() => conv2dForward(rt, x, packedForStride3, null, { padding: 1, algorithm: 'winograd' })).toThrow(/no Winograd transform/);
+      expect(() => conv2dForward(rt, x, packedForStride3, null, { stride: 2, padding: 1, algorithm: 'winograd' })).toThrow(/no Winograd transform/);
       // used at stride 1 anyway: the direct path, still exact
-      const y = conv2dForward(rt, x, packedForStride2, null, { padding: 1 });
+      const y = conv2dForward(rt, x, packedForStride3, null, { padding: 1 });
       expect(Array.from(await y.read())).toEqual(Array.from(await conv2dForward(rt, x, w3, null, { padding: 1, algorithm: 'direct' }).read()));
+      packedForStride3.dispose();
+      // packed for stride 2 (with the phases' transform where the runtime prefers Winograd), used at stride 1: direct
+      const packedForStride2 = PackedConvWeights.of(rt, w3, { stride: 2, padding: 1 });
+      const y1 = conv2dForward(rt, x, packedForStride2, null, { padding: 1 });
+      expect(Array.from(await y1.read())).toEqual(Array.from(await y.read()));
       packedForStride2.dispose();
+      // asked for on any runtime, a stride-2 conv runs over the phases
+      const y2 = conv2dForward(rt, x, w3, null, { stride: 2, padding: 1, algorithm: 'winograd' });
+      const y2direct = conv2dForward(rt, x, w3, null, { stride: 2, padding: 1, algorithm: 'direct' });
+      expect(relErr(await y2.read(), await y2direct.read())).toBeLessThan(TOL);
     });
   });
 });

@@ -12,11 +12,15 @@
  * The price is memory: V and M are (t+2)^2/t^2 times the input and output (2.25x for 4x4 tiles, 4x for
  * 2x2). Error against float64 is stated in DESIGN.md (`bench/winograd-error.ts`).
  *
- * The ResNet stem (7x7, stride 2) goes the same way (`stemWinogradWeights`, `stemWinogradConv`): split
- * into its four stride-2 phases, it is a stride-1 conv with 4x4 filters over 4x the input channels (7x7
- * padded to 8x8: 192 multiply-adds per output and input channel instead of 147),
- * and F(3x3, 4x4) computes each 3x3 block of it with 36 instead of 144: 3.1x fewer than the direct conv.
- * The phases are never materialised: the input transform reads them from the image.
+ * Stride-2 convs go the same way over their input's four stride-2 phases (`phaseWinogradWeights`,
+ * `phaseWinogradConv`): phase (ph, pw) of the input is the image z[r][s] = x[2r + ph][2s + pw], and a
+ * stride-2 conv is the sum over the phases of stride-1 convs of the phases with the taps of the filter
+ * that fall on them, i.e. a stride-1 conv over 4x the input channels. The ResNet stem (7x7) has 4x4 phase
+ * filters (7x7 padded to 8x8: 192 multiply-adds per output and input channel instead of 147), and
+ * F(3x3, 4x4) computes each 3x3 block of outputs with 36 instead of 144: 3.1x fewer than the direct conv.
+ * A 3x3 stride-2 conv (layer2.0 and layer3.0) has phase filters of at most 2x2 taps, and F(4x4, 2x2)
+ * computes each 4x4 block with 25 per phase, 100 per input channel instead of the direct conv's 144:
+ * 1.44x fewer. The phases are never materialised: the input transform reads them from the image.
  */
 import { kernelVariants, read, write, type KernelSpec } from '../graph/kernel.js';
 import type { Runtime } from '../graph/runtime.js';
@@ -37,26 +41,26 @@ export const WEIGHT_GRADIENT_TILE: WinogradTile = 4;
 
 /**
  * A Winograd algorithm: F(t x t, 3x3) for stride-1 3x3 convs (and, transposed, their weight gradients), or
- * the stem's F(3x3, 4x4) over the four stride-2 phases of its input.
+ * one over the four stride-2 phases of the input: the stem's F(3x3, 4x4), a 3x3 stride-2 conv's F(4x4, 2x2).
  */
 interface Scheme {
   /** Its name, which kernel variants are keyed by. */
   name: SchemeName;
   /** Outputs per tile side. */
   tile: number;
-  /** Filter side. */
-  kernel: 3 | 4;
+  /** Filter side (of a phase's filter, for the phase schemes). */
+  kernel: 2 | 3 | 4;
   /** The input is read as its four stride-2 phases (4x the channels). */
   phases: boolean;
 }
-type SchemeName = 'F(2x2, 3x3)' | 'F(4x4, 3x3)' | 'stem';
+type SchemeName = 'F(2x2, 3x3)' | 'F(4x4, 3x3)' | 'stem' | 'stride-2 3x3';
 const SCHEMES: Record<SchemeName, Scheme> = {
   'F(2x2, 3x3)': { name: 'F(2x2, 3x3)', tile: 2, kernel: 3, phases: false },
   'F(4x4, 3x3)': { name: 'F(4x4, 3x3)', tile: 4, kernel: 3, phases: false },
   stem: { name: 'stem', tile: 3, kernel: 4, phases: true },
+  'stride-2 3x3': { name: 'stride-2 3x3', tile: 4, kernel: 2, phases: true },
 };
 const threeByThree = (tile: WinogradTile): Scheme => SCHEMES[tile === 4 ? 'F(4x4, 3x3)' : 'F(2x2, 3x3)'];
-const STEM = SCHEMES.stem;
 /** Elements of a transformed tile: its side is tile + kernel - 1. */
 const schemeElements = ({ tile, kernel }: Scheme) => (tile + kernel - 1) ** 2;
 /** Elements of a transformed tile of F(t x t, 3x3) ((t+2)^2), and the tile they belong to. */
@@ -65,7 +69,7 @@ const tileOfElements = (elements: number) => ([2, 4] as const).find((tile) => el
 /** Tile rows and columns over an OH x OW output, and a batch's tiles padded to a multiple of 4 (the GEMM's vec4 columns). */
 const tileGrid = (OH: number, OW: number, tile: number) => ({ TH: Math.ceil(OH / tile), TW: Math.ceil(OW / tile) });
 const paddedTiles = (tiles: number) => Math.ceil(tiles / 4) * 4;
-const schemeDefines = ({ tile, kernel }: Scheme) => ({ TILE: tile, KERNEL: kernel, ALPHA6: tile + kernel === 7, K4: kernel === 4 });
+const schemeDefines = ({ tile, kernel }: Scheme) => ({ TILE: tile, KERNEL: kernel, ALPHA6: tile + kernel === 7, ALPHA5: tile + kernel === 6, K4: kernel === 4, K2: kernel === 2 });
 const tileDefines = (tile: WinogradTile) => schemeDefines(threeByThree(tile));
 
 /** Output channels per GEMM invocation (two vec4 loads of U), as the direct convolution's block. */
@@ -138,23 +142,35 @@ export function winogradWeights(rt: Runtime, w: Tensor, forward: boolean, tile: 
   return u;
 }
 
-/** Whether a convolution is the ResNet stem that `stemWinogradConv` computes: 7x7, stride 2. */
-const isStem = (g: Pick<ConvGeometry, 'KH' | 'KW' | 'stride'>) => g.KH === 7 && g.KW === 7 && g.stride === 2;
-
-/** Whether a stem's forward goes through `stemWinogradConv`: on a runtime that prefers Winograd, unless direct is asked for. */
-export const stemByWinograd = (rt: Runtime, g: ConvGeometry, requested?: ConvAlgorithm) => isStem(g) && rt.conv3x3 === 'winograd' && requested !== 'direct';
+/** The phase scheme of a convolution: the 7x7 stride-2 stem's, a 3x3 stride-2 conv's, or none. */
+function phaseScheme(g: Pick<ConvGeometry, 'KH' | 'KW' | 'stride'>): Scheme | null {
+  if (g.stride !== 2 || g.KH !== g.KW) return null;
+  return g.KH === 7 ? SCHEMES.stem : g.KH === 3 ? SCHEMES['stride-2 3x3'] : null;
+}
 
 /**
- * Transformed weights of a 7x7 stride-2 conv (the stem) for F(3x3, 4x4) over its four stride-2
- * phases: U [36][4 Cin][Cout padded], the phases of input channel ci at 4 ci + 2 ph + pw.
+ * Whether a stride-2 conv's forward goes through `phaseWinogradConv`: where Winograd is asked for, or on a
+ * runtime that prefers it unless direct is asked for; frozen or trained weights alike: with the trained stem and 3x3 stride-2
+ * convs by Winograd, one SGD step's updates stay within 2.7e-5 of PyTorch's (update norms 8.3e-6; the
+ * contract is 2e-3; rounding against float64 in DESIGN.md).
  */
-export function stemWinogradWeights(rt: Runtime, w: Tensor): Tensor {
+export const byPhaseWinograd = (rt: Runtime, g: ConvGeometry, requested?: ConvAlgorithm) =>
+  phaseScheme(g) !== null && (requested === 'winograd' || (requested === undefined && rt.conv3x3 === 'winograd'));
+
+/**
+ * Transformed weights of a stride-2 conv (7x7 or 3x3) over its input's four stride-2 phases: U [E][4
+ * Cin][Cout padded] (E = 36 for the stem's F(3x3, 4x4), 25 for F(4x4, 2x2)), the phases of input channel
+ * ci at 4 ci + 2 ph + pw.
+ */
+export function phaseWinogradWeights(rt: Runtime, w: Tensor): Tensor {
   const [Cout, Cin, KH, KW] = w.shape;
-  if (KH !== 7 || KW !== 7) throw new Error(`conv2d (winograd stem): 7x7 weights only, got ${KH}x${KW}`);
+  const scheme = phaseScheme({ KH, KW, stride: 2 });
+  if (!scheme) throw new Error(`conv2d (winograd phases): 7x7 or 3x3 weights only, got ${KH}x${KW}`);
   const reduced = 4 * Cin;
   const pad4 = pad4Of(Cout);
-  const u = rt.empty([schemeElements(STEM), reduced, pad4 * 4], 'f32', 'conv2d winograd weights (stem)');
-  rt.dispatch('conv2d (winograd weights)', weightsSpec(true, STEM.name), { reduced, outputs: Cout, pad4, K: KH }, { w, u }, grid1d(reduced * pad4 * 4, 256));
+  const u = rt.empty([schemeElements(scheme), reduced, pad4 * 4], 'f32', `conv2d winograd weights (${scheme.name})`);
+  const params: Record<string, number> = scheme === SCHEMES.stem ? { reduced, outputs: Cout, pad4, K: KH } : { reduced, outputs: Cout, pad4 };
+  rt.dispatch('conv2d (winograd weights)', weightsSpec(true, scheme.name), params, { w, u }, grid1d(reduced * pad4 * 4, 256));
   return u;
 }
 
@@ -204,24 +220,28 @@ export function winogradConv(rt: Runtime, x: Tensor, u: Tensor, outputs: number,
 }
 
 /**
- * The stem, a 7x7 stride-2 convolution of x [N, C, H, W] with `stemWinogradWeights` u, by F(3x3, 4x4) over
- * the input's four stride-2 phases: y [N, outputs, (H + 2 pad - 7) / 2 + 1, (W + 2 pad - 7) / 2 + 1].
+ * A stride-2 convolution (the 7x7 stem or a 3x3 one) of x [N, C, H, W] with `phaseWinogradWeights` u
+ * (whose first extent says which) over the input's four stride-2 phases: y [N, outputs, (H + 2 pad - K) /
+ * 2 + 1, (W + 2 pad - K) / 2 + 1].
  */
-export function stemWinogradConv(rt: Runtime, x: Tensor, u: Tensor, outputs: number, pad: number, epilogue: WinogradEpilogue = {}): Tensor {
+export function phaseWinogradConv(rt: Runtime, x: Tensor, u: Tensor, outputs: number, pad: number, epilogue: WinogradEpilogue = {}): Tensor {
   const [, C, H, W] = x.shape;
-  if (u.shape.join() !== [schemeElements(STEM), 4 * C, pad4Of(outputs) * 4].join()) {
-    throw new Error(`conv2d (winograd stem): weights transformed as ${u.shape.join('x')} (tile elements x 4 input phases x output channels), input has ${C} channels and the output ${outputs}`);
+  const K = u.shape[0] === schemeElements(SCHEMES.stem) ? 7 : 3;
+  const scheme = phaseScheme({ KH: K, KW: K, stride: 2 })!;
+  if (u.shape.join() !== [schemeElements(scheme), 4 * C, pad4Of(outputs) * 4].join()) {
+    throw new Error(`conv2d (winograd phases): weights transformed as ${u.shape.join('x')} (tile elements x 4 input phases x output channels), input has ${C} channels and the output ${outputs}`);
   }
-  const [OH, OW] = [H, W].map((side) => Math.floor((side + 2 * pad - 7) / 2) + 1);
-  return transformedConv(rt, x, u, STEM, outputs, [OH, OW], pad, epilogue, 'conv2d');
+  const [OH, OW] = [H, W].map((side) => Math.floor((side + 2 * pad - K) / 2) + 1);
+  return transformedConv(rt, x, u, scheme, outputs, [OH, OW], pad, epilogue, 'conv2d');
 }
 
 /**
- * Whether the stem's Winograd temporaries for one image fit one binding (larger batches go through in
- * chunks of images).
+ * Whether a stride-2 conv's Winograd temporaries for one image fit one binding (larger batches go through
+ * in chunks of images).
  */
-export function stemWinogradFits(rt: Runtime, g: ConvGeometry): boolean {
-  return isStem(g) && chunkImages(rt, STEM, 4 * g.Cin, g.Cout, g.OH, g.OW) >= 1;
+export function phaseWinogradFits(rt: Runtime, g: ConvGeometry): boolean {
+  const scheme = phaseScheme(g);
+  return scheme !== null && chunkImages(rt, scheme, 4 * g.Cin, g.Cout, g.OH, g.OW) >= 1;
 }
 
 /** Images whose transformed input V and products M each fit one binding. */
@@ -238,7 +258,7 @@ function chunkImages(rt: Runtime, scheme: Scheme, channels: number, outputs: num
  */
 function transformedConv(rt: Runtime, x: Tensor, u: Tensor, scheme: Scheme, outputs: number, [OH, OW]: number[], pad: number, epilogue: WinogradEpilogue, op: string): Tensor {
   const [N, , H, W] = x.shape;
-  const [elements, channels] = u.shape; // V's channels: the input's, or 4x for the stem's phases
+  const [elements, channels] = u.shape; // V's channels: the input's, or 4x for the phases
   const { TH, TW } = tileGrid(OH, OW, scheme.tile);
   const { bias = null, residual, relu = false, maxImagesPerChunk = N } = epilogue;
   const perChunk = Math.max(1, Math.min(N, maxImagesPerChunk, chunkImages(rt, scheme, channels, outputs, OH, OW)));

@@ -7,7 +7,7 @@ import type { Runtime } from '../graph/runtime.js';
 import { shapeStr, type Tensor } from '../graph/tensor.js';
 import { assertRank, blockWorkgroup, grid1d } from './util.js';
 import { sumToShape } from './reduce.js';
-import { stemByWinograd, stemWinogradConv, stemWinogradFits, stemWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradFits, winogradWeights, type WinogradTile } from './conv2d-winograd.js';
+import { byPhaseWinograd, phaseWinogradConv, phaseWinogradFits, phaseWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradFits, winogradWeights, type WinogradTile } from './conv2d-winograd.js';
 
 export interface Conv2dOptions {
   stride?: number;
@@ -168,8 +168,8 @@ export function convGeometryOf(xs: readonly number[], ws: readonly number[], opt
 /**
  * Forward-packed weights of a frozen conv (teacher, folded student): packed once, not at every call. On a
  * runtime that prefers Winograd, a stride-1 3x3 conv also keeps its Winograd transform (`winograd`), and
- * so does the 7x7 stride-2 stem (its F(3x3, 4x4) transform over the input's stride-2 phases); the direct
- * packing stays for inputs too large for Winograd's temporaries.
+ * so do the stride-2 convs, the 7x7 stem and the 3x3 ones (their transforms over the input's stride-2
+ * phases); the direct packing stays for inputs too large for Winograd's temporaries.
  */
 export class PackedConvWeights {
   private constructor(
@@ -177,6 +177,8 @@ export class PackedConvWeights {
     readonly winograd: Tensor | null,
     /** The OIHW shape of the weights. */
     readonly shape: readonly number[],
+    /** The stride they were packed for (which `winograd` is for). */
+    readonly stride: number,
   ) {}
 
   /** `opts`: the stride and padding the conv is used with (they decide whether Winograd applies). */
@@ -185,8 +187,8 @@ export class PackedConvWeights {
     const [Cout, Cin, KH, KW] = w.shape;
     const g = convGeometryOf([1, Cin, KH + 2, KW + 2], w.shape, opts);
     const packed = packWeights(rt, w, g, pad4Of(Cout), true).keep();
-    const winograd = stemByWinograd(rt, g) ? stemWinogradWeights(rt, w).keep() : convAlgorithm(rt, g) === 'winograd' ? winogradWeights(rt, w, true).keep() : null;
-    return new PackedConvWeights(packed, winograd, w.shape);
+    const winograd = byPhaseWinograd(rt, g) ? phaseWinogradWeights(rt, w).keep() : convAlgorithm(rt, g) === 'winograd' ? winogradWeights(rt, w, true).keep() : null;
+    return new PackedConvWeights(packed, winograd, w.shape, g.stride);
   }
 
   dispose(): void {
@@ -201,7 +203,7 @@ export class PackedConvWeights {
  */
 export function convAlgorithm(rt: Runtime, g: ConvGeometry, requested?: ConvAlgorithm, op = 'conv2d'): ConvAlgorithm {
   if (requested === 'winograd' && !winogradFits(rt, g)) {
-    throw new Error(`${op}: Winograd needs a stride-1 3x3 convolution with padding <= 2 whose temporaries fit one binding (got ${g.KH}x${g.KW}, stride ${g.stride}, padding ${g.pad}, input ${g.N}x${g.Cin}x${g.H}x${g.W})`);
+    throw new Error(`${op}: Winograd needs a stride-1 3x3 convolution with padding <= 2 (forward only: or a stride-2 3x3 or 7x7 one) whose temporaries fit one binding (got ${g.KH}x${g.KW}, stride ${g.stride}, padding ${g.pad}, input ${g.N}x${g.Cin}x${g.H}x${g.W})`);
   }
   if (requested) return requested;
   return rt.conv3x3 === 'winograd' && winogradFits(rt, g) ? 'winograd' : 'direct';
@@ -244,6 +246,8 @@ function chunking(reduced: number, splits: number): { chunk: number; used: numbe
   return { chunk, used: Math.ceil(reduced / chunk) };
 }
 
+const NO_TRANSFORM = 'conv2d: these packed weights have no Winograd transform (packed for another stride or padding, or on a runtime that computes convs directly)';
+
 export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeights, bias: Tensor | null, opts: Conv2dForwardOptions = {}): Tensor {
   assertRank('conv2d', x, 4, 'input');
   const g = convGeometryOf(x.shape, w.shape, opts);
@@ -256,19 +260,22 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
   }
   const epilogue = { bias, residual: res, relu: opts.relu };
   if (w instanceof PackedConvWeights) {
-    if (w.winograd && stemByWinograd(rt, g, opts.algorithm)) {
-      // the stem's transform (frozen 7x7 weights have no other); an image too large for its temporaries goes direct
-      if (stemWinogradFits(rt, g)) return stemWinogradConv(rt, x, w.winograd, g.Cout, g.pad, epilogue);
-      if (opts.algorithm === 'winograd') throw new Error(`conv2d: the stem's Winograd temporaries for one ${g.Cin}x${g.H}x${g.W} image exceed one binding`);
-    } else if (convAlgorithm(rt, g, opts.algorithm ?? (w.winograd ? undefined : 'direct')) === 'winograd') {
+    // the transform is the one for the stride the weights were packed for (a stride-2 conv's is over its input's phases)
+    const transform = w.stride === g.stride ? w.winograd : null;
+    if (byPhaseWinograd(rt, g, opts.algorithm) && (transform || opts.algorithm === 'winograd')) {
+      // an image too large for the temporaries goes direct unless Winograd is asked for
+      if (!transform) throw new Error(NO_TRANSFORM);
+      if (phaseWinogradFits(rt, g)) return phaseWinogradConv(rt, x, transform, g.Cout, g.pad, epilogue);
+      if (opts.algorithm === 'winograd') throw new Error(`conv2d: the Winograd temporaries of this stride-2 conv for one ${g.Cin}x${g.H}x${g.W} image exceed one binding`);
+    } else if (convAlgorithm(rt, g, opts.algorithm ?? (transform ? undefined : 'direct')) === 'winograd') {
       // frozen weights packed without the Winograd transform stay direct unless Winograd is asked for
-      if (!w.winograd) throw new Error('conv2d: these packed weights have no Winograd transform (packed for another stride or padding, or on a runtime that computes convs directly)');
-      return winogradConv(rt, x, w.winograd, g.Cout, g.pad, epilogue);
+      if (!transform) throw new Error(NO_TRANSFORM);
+      return winogradConv(rt, x, transform, g.Cout, g.pad, epilogue);
     }
-  } else if (stemByWinograd(rt, g, opts.algorithm) && stemWinogradFits(rt, g)) {
-    // a trained stem too: its F(3x3, 4x4) rounding (DESIGN.md) left one SGD step within 6.4e-5 of PyTorch's
-    const u = stemWinogradWeights(rt, w);
-    const y = stemWinogradConv(rt, x, u, g.Cout, g.pad, epilogue);
+  } else if (byPhaseWinograd(rt, g, opts.algorithm) && phaseWinogradFits(rt, g)) {
+    // trained stride-2 weights too, transformed at each call (their rounding: byPhaseWinograd)
+    const u = phaseWinogradWeights(rt, w);
+    const y = phaseWinogradConv(rt, x, u, g.Cout, g.pad, epilogue);
     u.dispose();
     return y;
   } else if (convAlgorithm(rt, g, opts.algorithm, 'conv2d') === 'winograd') {
