@@ -1,8 +1,8 @@
 /**
  * Error of the conv algorithms against float64: direct, Winograd F(2x2, 3x3) and F(4x4, 3x3), forward
  * and backward-data, and the weight gradient (direct, F(3x3, 2x2), F(3x3, 4x4)), for the channel counts of
- * ResNet18's stride-1 3x3 convs, and of its stem (7x7 stride 2: direct, F(3x3, 4x4) over the input's
- * stride-2 phases). Inputs as in the trunk:
+ * ResNet18's stride-1 3x3 convs, and of its stride-2 convs (direct, and over the input's stride-2 phases:
+ * the 7x7 stem by F(3x3, 4x4), the 3x3 ones by F(4x4, 2x2)). Inputs as in the trunk:
  * post-ReLU activations (half-normal), He-scaled weights; backward-data with a normal output gradient.
  * Reports the rms error relative to the reference's rms and the largest error relative to its largest
  * magnitude (the `relErr` of the tests), over a few seeds.
@@ -86,22 +86,29 @@ for (const channels of [64, 128, 256]) {
   for (const [key, e] of worst) console.log(`${channels} channels, ${key}: rms ${e.rms.toExponential(2)}, max ${e.max.toExponential(2)}`);
 }
 
-// The stem, 7x7 stride 2 (3 -> 64 channels, padding 3): direct, and F(3x3, 4x4) over the input's four
-// stride-2 phases; normalised image values (normal), He-scaled weights; maps of 3 x (2 size) x (2 size).
-{
+// The stride-2 convs: direct, and by Winograd over the input's four stride-2 phases: the stem (7x7, 3 -> 64
+// channels, padding 3, normalised image values: normal) by F(3x3, 4x4), layer2.0's and layer3.0's 3x3 convs
+// (post-ReLU inputs: half-normal) by F(4x4, 2x2); He-scaled weights; inputs of (2 size + 1)^2 (odd: partial
+// tiles and phases of unequal size).
+const STRIDE_2 = [
+  { name: 'stem 7x7/2 3->64', K: 7, C: 3, Cout: 64, pad: 3, postRelu: false, winograd: 'F(3x3, 4x4) over the phases' },
+  { name: 'layer2.0 3x3/2 64->128', K: 3, C: 64, Cout: 128, pad: 1, postRelu: true, winograd: 'F(4x4, 2x2) over the phases' },
+  { name: 'layer3.0 3x3/2 128->256', K: 3, C: 128, Cout: 256, pad: 1, postRelu: true, winograd: 'F(4x4, 2x2) over the phases' },
+];
+for (const c of STRIDE_2) {
   const worst = new Map<string, { rms: number; max: number }>();
   for (let seed = 1; seed <= Number(opts.seeds); seed++) {
-    const [N, C, S, Cout] = [1, 3, 2 * size + 1, 64]; // odd: partial tiles and phases of unequal size
-    const xs: ref.Shape4 = [N, C, S, S];
-    const ws: ref.Shape4 = [Cout, C, 7, 7];
-    const x = normals(seed * 109, N * C * S * S);
-    const w = normals(seed * 113, Cout * C * 49).map((v) => v * Math.sqrt(2 / (49 * C)));
-    const want = ref.conv2d(x, xs, w, ws, null, 2, 3).y;
+    const S = 2 * size + 1;
+    const xs: ref.Shape4 = [1, c.C, S, S];
+    const ws: ref.Shape4 = [c.Cout, c.C, c.K, c.K];
+    const x = normals(seed * 109 + c.K, c.C * S * S).map((v) => (c.postRelu ? Math.abs(v) : v));
+    const w = normals(seed * 113 + c.K, c.Cout * c.C * c.K * c.K).map((v) => v * Math.sqrt(2 / (c.K * c.K * c.C)));
+    const want = ref.conv2d(x, xs, w, ws, null, 2, c.pad).y;
     await rt.tidyAsync(async () => {
       const [xt, wt] = [rt.tensor(Float32Array.from(x), xs), rt.tensor(Float32Array.from(w), ws)];
       const results: Array<[string, Tensor]> = [
-        ['direct', conv2dForward(rt, xt, wt, null, { stride: 2, padding: 3, algorithm: 'direct' })],
-        ['F(3x3, 4x4) over the phases', phaseWinogradConv(rt, xt, phaseWinogradWeights(rt, wt), Cout, 3)],
+        ['direct', conv2dForward(rt, xt, wt, null, { stride: 2, padding: c.pad, algorithm: 'direct' })],
+        [c.winograd, phaseWinogradConv(rt, xt, phaseWinogradWeights(rt, wt), c.Cout, c.pad)],
       ];
       for (const [name, got] of results) {
         const e = errors(await got.read(), want);
@@ -110,5 +117,5 @@ for (const channels of [64, 128, 256]) {
       }
     });
   }
-  for (const [key, e] of worst) console.log(`stem 7x7/2 3->64, ${key}: rms ${e.rms.toExponential(2)}, max ${e.max.toExponential(2)}`);
+  for (const [key, e] of worst) console.log(`${c.name}, ${key}: rms ${e.rms.toExponential(2)}, max ${e.max.toExponential(2)}`);
 }
