@@ -2,8 +2,8 @@
  * Winograd F(2x2, 3x3) and F(4x4, 3x3) against the direct convolution for every stride-1 3x3 conv of ResNet18
  * conv1..layer3, forward (frozen weights: packed or transformed once, as the teacher and a folded student)
  * and backward-data (weights transformed at every call, as in training) and the weight gradient (F(3x3, t x t)),
- * at inference and training sizes; and the stem (7x7 stride 2) forward, direct against F(3x3, 4x4) over its
- * input's stride-2 phases:
+ * at inference and training sizes; and the stride-2 convs' forward, direct against Winograd over the input's
+ * stride-2 phases (the 7x7 stem by F(3x3, 4x4), the 3x3 ones by F(4x4, 2x2)):
  * median of 5 after a warm-up, GPU drained around each. GFLOP/s are direct-equivalent (2 x the direct
  * convolution's multiply-adds), so the columns compare time.
  *
@@ -73,23 +73,26 @@ for (const { batch, size } of SETTINGS) {
     for (const t of [x, w, dy, frozen[2], frozen[4]]) t.dispose();
   }
 }
-// the stem, frozen weights (as the teacher): direct against F(3x3, 4x4) over the stride-2 phases
-interface StemRow { batch: number; size: number; gflop: number; direct: Timing; winograd: Timing }
-const stemRows: StemRow[] = [];
+// the stride-2 convs, frozen weights (as the teacher): direct against Winograd over the input's stride-2
+// phases, F(3x3, 4x4) for the 7x7 stem, F(4x4, 2x2) for the 3x3 ones
+interface PhaseRow { batch: number; size: number; conv: string; scheme: string; gflop: number; direct: Timing; winograd: Timing }
+const phaseRows: PhaseRow[] = [];
 for (const { batch, size } of SETTINGS) {
-  const c = resnetConvShapes(size).find((s) => s.k === 7)!;
-  const g = geometryOf(c, batch);
-  const x = rt.tensor(fill(batch * c.cin * c.hw * c.hw, Math.sin), [batch, c.cin, c.hw, c.hw]).keep();
-  const w = rt.tensor(fill(c.cout * c.cin * 49, (i) => Math.cos(i) * 0.05), [c.cout, c.cin, 7, 7]).keep();
-  const packed = PackedConvWeights.of(rt, w, { stride: 2, padding: 3 });
-  const u = phaseWinogradWeights(rt, w).keep();
-  const gflop = (2 * conv2dMacs(g)) / 1e9;
-  const direct = await time(() => conv2dForward(rt, x, packed, null, { stride: 2, padding: 3, relu: true, algorithm: 'direct' }).dispose(), () => rt.sync(), { warmup: 1, runs: 5 });
-  const winograd = await time(() => phaseWinogradConv(rt, x, u, c.cout, 3, { relu: true }).dispose(), () => rt.sync(), { warmup: 1, runs: 5 });
-  stemRows.push({ batch, size, gflop, direct, winograd });
-  console.log(`batch ${batch} ${size} px stem 7x7/2 forward (frozen): direct ${rate(gflop, direct)}, F(3x3, 4x4) over the phases ${rate(gflop, winograd)}`);
-  packed.dispose();
-  for (const t of [x, w, u]) t.dispose();
+  for (const c of resnetConvShapes(size).filter((s) => s.stride === 2 && s.k > 1)) {
+    const g = geometryOf(c, batch);
+    const x = rt.tensor(fill(batch * c.cin * c.hw * c.hw, Math.sin), [batch, c.cin, c.hw, c.hw]).keep();
+    const w = rt.tensor(fill(c.cout * c.cin * c.k * c.k, (i) => Math.cos(i) * 0.05), [c.cout, c.cin, c.k, c.k]).keep();
+    const packed = PackedConvWeights.of(rt, w, { stride: 2, padding: c.pad });
+    const u = phaseWinogradWeights(rt, w).keep();
+    const gflop = (2 * conv2dMacs(g)) / 1e9;
+    const direct = await time(() => conv2dForward(rt, x, packed, null, { stride: 2, padding: c.pad, relu: true, algorithm: 'direct' }).dispose(), () => rt.sync(), { warmup: 1, runs: 5 });
+    const winograd = await time(() => phaseWinogradConv(rt, x, u, c.cout, c.pad, { relu: true }).dispose(), () => rt.sync(), { warmup: 1, runs: 5 });
+    const scheme = c.k === 7 ? 'F(3x3, 4x4)' : 'F(4x4, 2x2)';
+    phaseRows.push({ batch, size, conv: c.name, scheme, gflop, direct, winograd });
+    console.log(`batch ${batch} ${size} px ${c.name} forward (frozen): direct ${rate(gflop, direct)}, ${scheme} over the phases ${rate(gflop, winograd)}`);
+    packed.dispose();
+    for (const t of [x, w, u]) t.dispose();
+  }
 }
 // the trunk's stride-1 3x3 convs together, each shape weighted by how many the trunk has
 const totals = SETTINGS.flatMap(({ batch, size }) => PASSES.map((pass) => {
@@ -122,16 +125,16 @@ const md = [
   `|---:|---:|---|${METHODS.map(() => '---:').join('|')}|${METHODS.slice(1).map(() => '---:').join('|')}|`,
   ...totals.map((t) => `| ${t.batch} | ${t.size} | ${t.pass} | ${METHODS.map((m) => cell(t.ms[m], 0)).join(' | ')} | ${METHODS.slice(1).map((m) => (t.ms[m] ? `**${(t.ms.direct! / t.ms[m]!).toFixed(2)}x**` : '-')).join(' | ')} |`),
   '',
-  'The stem (conv1, 7x7 stride 2, 3 -> 64), forward with frozen weights, ReLU fused: direct against F(3x3, 4x4) over its',
-  'input\'s four stride-2 phases (3.1x fewer multiply-adds):',
+  'The stride-2 convs, forward with frozen weights, ReLU fused: direct against Winograd over the input\'s four stride-2',
+  'phases (the 7x7 stem by F(3x3, 4x4), 3.1x fewer multiply-adds; the 3x3 ones by F(4x4, 2x2), 1.44x fewer):',
   '',
-  '| batch | size | direct ms | F(3x3, 4x4) ms | direct GFLOP/s | F(3x3, 4x4) GFLOP/s | speed-up |',
-  '|---:|---:|---:|---:|---:|---:|---:|',
-  ...stemRows.map((r) => `| ${r.batch} | ${r.size} | ${r.direct.median.toFixed(1)} | ${r.winograd.median.toFixed(1)} | ${(r.gflop / (r.direct.median / 1e3)).toFixed(1)} | ${(r.gflop / (r.winograd.median / 1e3)).toFixed(1)} | **${(r.direct.median / r.winograd.median).toFixed(2)}x** |`),
+  '| batch | size | conv | Winograd | direct ms | Winograd ms | direct GFLOP/s | Winograd GFLOP/s | speed-up |',
+  '|---:|---:|---|---|---:|---:|---:|---:|---:|',
+  ...phaseRows.map((r) => `| ${r.batch} | ${r.size} | ${r.conv} | ${r.scheme} | ${r.direct.median.toFixed(1)} | ${r.winograd.median.toFixed(1)} | ${(r.gflop / (r.direct.median / 1e3)).toFixed(1)} | ${(r.gflop / (r.winograd.median / 1e3)).toFixed(1)} | **${(r.direct.median / r.winograd.median).toFixed(2)}x** |`),
   '',
 ].join('\n');
 mkdirSync(dirname(opts.out), { recursive: true });
-writeFileSync(`${opts.out}.json`, JSON.stringify({ adapter, date, rows, totals, stem: stemRows }, null, 2));
+writeFileSync(`${opts.out}.json`, JSON.stringify({ adapter, date, rows, totals, stride2: phaseRows }, null, 2));
 writeFileSync(`${opts.out}.md`, md);
 console.log(`wrote ${opts.out}.json and ${opts.out}.md`);
 rt.destroy();
