@@ -7,7 +7,7 @@ import type { Runtime } from '../graph/runtime.js';
 import { shapeStr, type Tensor } from '../graph/tensor.js';
 import { assertRank, blockWorkgroup, grid1d } from './util.js';
 import { sumToShape } from './reduce.js';
-import { byPhaseWinograd, phaseWinogradConv, phaseWinogradFits, phaseWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradFits, winogradWeights, type WinogradTile } from './conv2d-winograd.js';
+import { byPhaseWinograd, phaseWinogradApplies, phaseWinogradConv, phaseWinogradFits, phaseWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradFits, winogradWeights, type WinogradTile } from './conv2d-winograd.js';
 
 export interface Conv2dOptions {
   stride?: number;
@@ -187,7 +187,7 @@ export class PackedConvWeights {
     const [Cout, Cin, KH, KW] = w.shape;
     const g = convGeometryOf([1, Cin, KH + 2, KW + 2], w.shape, opts);
     const packed = packWeights(rt, w, g, pad4Of(Cout), true).keep();
-    const winograd = byPhaseWinograd(rt, g) ? phaseWinogradWeights(rt, w).keep() : convAlgorithm(rt, g) === 'winograd' ? winogradWeights(rt, w, true).keep() : null;
+    const winograd = phaseWinogradApplies(rt, g) ? phaseWinogradWeights(rt, w).keep() : convAlgorithm(rt, g) === 'winograd' ? winogradWeights(rt, w, true).keep() : null;
     return new PackedConvWeights(packed, winograd, w.shape, g.stride);
   }
 
