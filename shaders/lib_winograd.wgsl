@@ -77,6 +77,18 @@ fn phase_weight_line(g: vec2f) -> Line {
 }
 #endif
 
+#if ${ALPHA6}
+// A^T m of F(4x4, 3x3): 6 products to 4 outputs (or, for the stem's weight gradient, to its 4 phase taps)
+// A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+fn a6_line(m: Line) -> array<f32, 4> {
+  let s12 = m[1] + m[2];
+  let d12 = m[1] - m[2];
+  let s34 = m[3] + m[4];
+  let d34 = m[3] - m[4];
+  return array<f32, 4>(m[0] + s12 + s34, d12 + 2.0 * d34, s12 + 4.0 * s34, d12 + 8.0 * d34 + m[5]);
+}
+#endif
+
 // A^T m: one line of a tile of products, to TILE outputs
 fn output_line(m: Line) -> OutLine {
   var y: OutLine;
@@ -87,15 +99,7 @@ fn output_line(m: Line) -> OutLine {
   y[1] = taps.y;
   y[2] = taps.z;
 #elif ${ALPHA6}
-  // A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
-  let s12 = m[1] + m[2];
-  let d12 = m[1] - m[2];
-  let s34 = m[3] + m[4];
-  let d34 = m[3] - m[4];
-  y[0] = m[0] + s12 + s34;
-  y[1] = d12 + 2.0 * d34;
-  y[2] = s12 + 4.0 * s34;
-  y[3] = d12 + 8.0 * d34 + m[5];
+  y = a6_line(m);
 #elif ${ALPHA5}
   // A^T = [1 1 1 1 0; 0 1 -1 2 0; 0 1 1 4 0; 0 1 -1 8 1]
   let s12 = m[1] + m[2];
@@ -149,5 +153,33 @@ fn weight_gradient_line(m: Line) -> vec3f {
 #else
   // G^T diag(1, 2, 2, 1) = [1 1 1 0; 0 1 -1 0; 0 1 1 1]
   return vec3f(m[0] + m[1] + m[2], m[1] - m[2], m[1] + m[2] + m[3]);
+#endif
+}
+
+// The weight gradient's transform of one line of a TILE x TILE tile of dy: A dy for F(3x3, t x t); over
+// the phases, that of the transposed forward: G dy for the stem (K4, 3-output tiles), A dy of F(4x4, 2x2)
+// for a 3x3 stride-2 conv (K2)
+fn dy_line(y: OutLine) -> Line {
+#if ${K4}
+  return weight_line(vec3f(y[0], y[1], y[2]));
+#elif ${K2}
+  // A = (A^T)^T of F(4x4, 2x2)
+  return Line(y[0], y[0] + y[1] + y[2] + y[3], y[0] - y[1] + y[2] - y[3], y[0] + 2.0 * y[1] + 4.0 * y[2] + 8.0 * y[3], y[3]);
+#else
+  return gradient_line(y);
+#endif
+}
+
+// The weight gradient's last transform over the phases: one line of summed products to one line of a
+// phase filter's KERNEL taps, A^T for the stem (K4), G^T of F(4x4, 2x2) for a 3x3 stride-2 conv (K2)
+alias TapLine = array<f32, KERNEL>;
+fn tap_line(m: Line) -> TapLine {
+#if ${K4}
+  return a6_line(m);
+#elif ${K2}
+  return TapLine(0.5 * (m[0] + m[1]) + (m[2] + m[3]) / 6.0, 0.5 * m[1] - m[2] / 6.0 + m[3] / 3.0 + m[4]);
+#else
+  let taps = weight_gradient_line(m);
+  return TapLine(taps.x, taps.y, taps.z);
 #endif
 }

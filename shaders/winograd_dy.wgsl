@@ -1,6 +1,8 @@
 // Weight gradient by Winograd F(3x3, TILE x TILE): each TILE x TILE tile of dy is the "filter" that
 // correlates with its (TILE+2)^2 input patch to give that tile's 3x3 contribution to dW,
-// dW = G^T [(A dy A^T) . (B^T d B)] G (lib_winograd). This pass transforms dy: one invocation per (tile,
+// dW = G^T [(A dy A^T) . (B^T d B)] G (lib_winograd); over the phases of a stride-2 conv's input, each
+// tile's ALPHA^2 patch of a phase gives that phase's KERNEL x KERNEL taps (dy_line, tap_line). This pass
+// transforms dy: one invocation per (tile,
 // output channel), written as U[e][t][o padded] (t padded to P.T4, padded tiles and channels zero) for
 // the GEMM over tiles.
 //!include lib_winograd
@@ -31,12 +33,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   }
   // along each row (dy A^T: TILE rows of ALPHA), then along each column
   var rows: array<Line, TILE>;
-  for (var r = 0u; r < TILE; r = r + 1u) { rows[r] = gradient_line(g[r]); }
+  for (var r = 0u; r < TILE; r = r + 1u) { rows[r] = dy_line(g[r]); }
   let planeOut = P.T4 * width;
   for (var b = 0u; b < ALPHA; b = b + 1u) {
     var column: OutLine;
     for (var r = 0u; r < TILE; r = r + 1u) { column[r] = rows[r][b]; }
-    let e_b = gradient_line(column);
+    let e_b = dy_line(column);
     for (var a = 0u; a < ALPHA; a = a + 1u) { u[(a * ALPHA + b) * planeOut + i] = e_b[a]; }
   }
 }

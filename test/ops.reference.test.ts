@@ -9,7 +9,7 @@ import * as ops from '../src/autograd/ops.js';
 import * as losses from '../src/model/losses.js';
 import type { Tensor } from '../src/index.js';
 import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, convAlgorithm, convGeometryOf, PackedConvWeights } from '../src/kernels/conv2d.js';
-import { MIN_PHASE_TILES, phaseWinogradConv, phaseWinogradWeights, WEIGHT_GRADIENT_TILE, WINOGRAD_TILE, winogradConv, winogradConvBackwardWeight, winogradWeights } from '../src/kernels/conv2d-winograd.js';
+import { MIN_PHASE_TILES, phaseWinogradConv, phaseWinogradConvBackwardWeight, phaseWinogradWeights, WEIGHT_GRADIENT_TILE, WINOGRAD_TILE, winogradConv, winogradConvBackwardWeight, winogradWeights } from '../src/kernels/conv2d-winograd.js';
 import { globalPoolForward, maxPool2dForward } from '../src/kernels/pool.js';
 import * as ref from './reference.js';
 import { finiteDifference, randn, relErr, Rng, useRuntime } from './helpers.js';
@@ -474,9 +474,9 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F
     [3, 2, 5, 12, 17, 13, 1], [3, 3, 8, 9, 10, 20, 0], [3, 1, 3, 17, 9, 8, 2], [3, 2, 16, 32, 32, 32, 1], [3, 1, 4, 8, 9, 9, 1],
   ] as const;
   for (const [K, N, cin, cout, H, W, pad] of phaseCases) {
-    it(`stride 2 by Winograd over the phases: ${K}x${K}/s2/p${pad} ${cin}->${cout} x[${N},${cin},${H},${W}], in chunks of images, through packed weights`, async () => {
+    it(`stride 2 by Winograd over the phases: ${K}x${K}/s2/p${pad} ${cin}->${cout} x[${N},${cin},${H},${W}], in chunks of images, through packed weights; the weight gradient`, async () => {
       const rt = ctx.rt;
-      const { xs, ws, x, w, b, conv, r, fused } = convCase(4100 + cout + pad + K, N, cin, cout, H, W, pad, K, 2);
+      const { xs, ws, x, w, b, conv, r, fused, OH, OW, dy } = convCase(4100 + cout + pad + K, N, cin, cout, H, W, pad, K, 2);
       await rt.tidyAsync(async () => {
         const t = (a: Float64Array, s: readonly number[]) => rt.tensor(Float32Array.from(a), [...s]);
         const u = phaseWinogradWeights(rt, t(w, ws));
@@ -511,6 +511,14 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F
         expect(dispatches > directly.dispatches, 'trained weights by Winograd (more passes than direct)').toBe(rt.conv3x3 === 'winograd' && (K === 7 || tiles >= MIN_PHASE_TILES));
         expect(relErr(await trained.read(), fused), 'forward with weights being trained').toBeLessThan(TOL);
         packed.dispose();
+        // the weight gradient by the transposed algorithm over the phases, and as conv2dBackwardWeight picks it
+        const g = convGeometryOf(xs, ws, { stride: 2, padding: pad });
+        const dwWant = ref.conv2dWeightGrad(dy, x, xs, ws, OH, OW, pad, 2);
+        const dyt = t(dy, [N, cout, OH, OW]);
+        expect(relErr(await phaseWinogradConvBackwardWeight(rt, dyt, xt, g).read(), dwWant), 'weight gradient over the phases').toBeLessThan(TOL);
+        expect(relErr(await conv2dBackwardWeight(rt, dyt, xt, g).read(), dwWant), 'weight gradient').toBeLessThan(TOL);
+        expect(relErr(await conv2dBackwardWeight(rt, dyt, xt, g, { algorithm: 'winograd' }).read(), dwWant), 'weight gradient, Winograd asked for').toBeLessThan(TOL);
+        expect(relErr(await conv2dBackwardWeight(rt, dyt, xt, g, { algorithm: 'direct' }).read(), dwWant), 'weight gradient, direct').toBeLessThan(TOL);
         expect(() => phaseWinogradConv(rt, t(x, xs), u, cout + 8, pad)).toThrow(/weights transformed as .*4 input phases.*input has \d+ channels and the output \d+/);
       });
     });
@@ -522,7 +530,7 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F
       const x = rt.tensor(new Float32Array(2 * 4 * 8 * 8).fill(1), [2, 4, 8, 8]);
       const w3 = rt.tensor(new Float32Array(5 * 4 * 9).fill(0.1), [5, 4, 3, 3]);
       expect(() => conv2dForward(rt, x, w3, null, { stride: 3, padding: 1, algorithm: 'winograd' })).toThrow(/Winograd needs a stride-1 3x3 convolution.*stride 3/);
-      expect(() => conv2dBackwardData(rt, rt.tensor(new Float32Array(2 * 5 * 16), [2, 5, 4, 4]), w3, convGeometryOf(x.shape, w3.shape, { stride: 2, padding: 1 }), { algorithm: 'winograd' })).toThrow(/forward only.*stride 2/);
+      expect(() => conv2dBackwardData(rt, rt.tensor(new Float32Array(2 * 5 * 16), [2, 5, 4, 4]), w3, convGeometryOf(x.shape, w3.shape, { stride: 2, padding: 1 }), { algorithm: 'winograd' })).toThrow(/also take stride-2.*stride 2/);
       const w1 = rt.tensor(new Float32Array(5 * 4).fill(0.1), [5, 4, 1, 1]);
       expect(() => conv2dForward(rt, x, w1, null, { algorithm: 'winograd' })).toThrow(/got 1x1/);
       const packedForStride3 = PackedConvWeights.of(rt, w3, { stride: 3, padding: 1 });

@@ -46,13 +46,13 @@ export function conv2dInputGrad(dy: Float64Array, w: Float64Array, [N, Cin, H, W
 }
 
 /** Float64 gradient of a stride-1 convolution with respect to its weights. */
-export function conv2dWeightGrad(dy: Float64Array, x: Float64Array, [N, Cin, H, W]: readonly number[], [Cout, , K]: readonly number[], OH: number, OW: number, pad: number): Float64Array {
+export function conv2dWeightGrad(dy: Float64Array, x: Float64Array, [N, Cin, H, W]: readonly number[], [Cout, , K]: readonly number[], OH: number, OW: number, pad: number, stride = 1): Float64Array {
   const dw = new Float64Array(Cout * Cin * K * K);
   for (let n = 0; n < N; n++) for (let co = 0; co < Cout; co++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
     const g = dy[((n * Cout + co) * OH + oh) * OW + ow];
     for (let ci = 0; ci < Cin; ci++) for (let kh = 0; kh < K; kh++) for (let kw = 0; kw < K; kw++) {
-      const h = oh - pad + kh;
-      const v = ow - pad + kw;
+      const h = oh * stride - pad + kh;
+      const v = ow * stride - pad + kw;
       if (h >= 0 && h < H && v >= 0 && v < W) dw[((co * Cin + ci) * K + kh) * K + kw] += g * x[((n * Cin + ci) * H + h) * W + v];
     }
   }

@@ -70,7 +70,6 @@ const tileOfElements = (elements: number) => ([2, 4] as const).find((tile) => el
 const tileGrid = (OH: number, OW: number, tile: number) => ({ TH: Math.ceil(OH / tile), TW: Math.ceil(OW / tile) });
 const paddedTiles = (tiles: number) => Math.ceil(tiles / 4) * 4;
 const schemeDefines = ({ tile, kernel }: Scheme) => ({ TILE: tile, KERNEL: kernel, ALPHA6: tile + kernel === 7, ALPHA5: tile + kernel === 6, K4: kernel === 4, K2: kernel === 2 });
-const tileDefines = (tile: WinogradTile) => schemeDefines(threeByThree(tile));
 
 /** Output channels per GEMM invocation (two vec4 loads of U), as the direct convolution's block. */
 const BLOCK = 8;
@@ -111,18 +110,18 @@ const outputSpec = kernelVariants((hasBias: boolean, relu: boolean, residual: bo
   workgroupSize: [256],
 }));
 
-const dySpec = kernelVariants((tile: WinogradTile): KernelSpec => ({
+const dySpec = kernelVariants((scheme: SchemeName): KernelSpec => ({
   shader: 'winograd_dy',
-  defines: tileDefines(tile),
+  defines: schemeDefines(SCHEMES[scheme]),
   params: [['N', 'u32'], ['Cout', 'u32'], ['OH', 'u32'], ['OW', 'u32'], ['TH', 'u32'], ['TW', 'u32'], ['T4', 'u32'], ['pad4', 'u32']],
   bindings: [read('dy'), write('u')],
   workgroupSize: [256],
 }));
 
-const weightGradSpec = kernelVariants((tile: WinogradTile): KernelSpec => ({
+const weightGradSpec = kernelVariants((scheme: SchemeName): KernelSpec => ({
   shader: 'winograd_weight_grad',
-  defines: tileDefines(tile),
-  params: [['Cout', 'u32'], ['Cin', 'u32'], ['C4', 'u32']],
+  defines: { PHASES: SCHEMES[scheme].phases, ...schemeDefines(SCHEMES[scheme]) },
+  params: [['Cout', 'u32'], ['Cin', 'u32'], ['C4', 'u32'], ['K', 'u32', 'PHASES']],
   bindings: [read('M'), write('dw')],
   workgroupSize: [256],
 }));
@@ -174,9 +173,7 @@ export const phaseWinogradApplies = (rt: Runtime, g: Pick<ConvGeometry, 'KH' | '
 export function byPhaseWinograd(rt: Runtime, g: ConvGeometry, requested?: ConvAlgorithm): boolean {
   if (!phaseWinogradApplies(rt, g, requested)) return false;
   const scheme = phaseScheme(g)!;
-  if (requested === 'winograd' || scheme === SCHEMES.stem) return true;
-  const { TH, TW } = tileGrid(g.OH, g.OW, scheme.tile);
-  return g.N * TH * TW >= MIN_PHASE_TILES;
+  return requested === 'winograd' || scheme === SCHEMES.stem || phaseTiles(g, scheme) >= MIN_PHASE_TILES;
 }
 
 /**
@@ -325,12 +322,81 @@ export function winogradConvBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g
   const V = rt.empty([elements, T4, C4], 'f32', 'conv2d winograd input (by tile)');
   rt.dispatch(`${op} (winograd input)`, inputSpec(true, threeByThree(tile).name), { N, n0: 0, C: Cin, H, W, pad, TH, TW, T4, C4 }, { x, V }, grid1d((T4 * C4) / 4, 256));
   const u = rt.empty([elements, T4, pad4 * 4], 'f32', 'conv2d winograd output gradient');
-  rt.dispatch(`${op} (winograd dy)`, dySpec(tile), { N, Cout, OH, OW, TH, TW, T4, pad4 }, { dy, u }, grid1d(T4 * pad4 * 4, 256));
+  rt.dispatch(`${op} (winograd dy)`, dySpec(threeByThree(tile).name), { N, Cout, OH, OW, TH, TW, T4, pad4 }, { dy, u }, grid1d(T4 * pad4 * 4, 256));
   const M = gemm(rt, V, u, T4, Cout, C4, op);
   V.dispose();
   u.dispose();
   const dw = rt.empty([Cout, Cin, 3, 3], 'f32', 'conv2d weight gradient');
-  rt.dispatch(`${op} (winograd output)`, weightGradSpec(tile), { Cout, Cin, C4 }, { M, dw }, grid1d(Cout * Cin, 256));
+  rt.dispatch(`${op} (winograd output)`, weightGradSpec(threeByThree(tile).name), { Cout, Cin, C4 }, { M, dw }, grid1d(Cout * Cin, 256));
+  M.dispose();
+  return dw;
+}
+
+/**
+ * Tiles a 3x3 stride-2 conv's batch needs before its weight gradient goes over the phases by default: the
+ * products (25 x Cout x 4 Cin, whatever the batch) are written and read once, and the GEMM's reduction is
+ * over the tiles. Measured on lavapipe (batch 8, one process, direct and Winograd interleaved, 3 rounds):
+ * layer3.0's shape at 8 tiles 0.78-0.88x the direct kernel's speed, at 32 tiles 0.89-1.38x, at 128
+ * 1.7-2.0x; layer2.0's at 32 tiles 1.2-1.4x, at 128 1.4-2.7x; the stem's (3 input channels, small
+ * products) 1.2-1.9x from batch 2 at 64 px, so it keeps no threshold.
+ */
+export const MIN_PHASE_WEIGHT_GRADIENT_TILES = 64;
+
+/** The tiles of a stride-2 conv's output in its phase scheme, over the whole batch. */
+function phaseTiles(g: ConvGeometry, scheme: Scheme): number {
+  const { TH, TW } = tileGrid(g.OH, g.OW, scheme.tile);
+  return g.N * TH * TW;
+}
+
+/**
+ * Whether a stride-2 conv's weight gradient goes through `phaseWinogradConvBackwardWeight`: where Winograd
+ * over the phases applies, its temporaries fit, and (a 3x3 conv, unless Winograd is asked for) the batch
+ * has MIN_PHASE_WEIGHT_GRADIENT_TILES tiles.
+ */
+export function byPhaseWinogradWeightGradient(rt: Runtime, g: ConvGeometry, requested?: ConvAlgorithm): boolean {
+  if (!phaseWinogradApplies(rt, g, requested) || !phaseWeightGradientFits(rt, g)) return false;
+  const scheme = phaseScheme(g)!;
+  return requested === 'winograd' || scheme === SCHEMES.stem || phaseTiles(g, scheme) >= MIN_PHASE_WEIGHT_GRADIENT_TILES;
+}
+
+/**
+ * Whether a stride-2 conv's weight gradient by Winograd over its input's phases fits one binding per
+ * temporary (the transformed input and dy of the whole batch, and the products; it does not go in chunks).
+ */
+function phaseWeightGradientFits(rt: Runtime, g: ConvGeometry): boolean {
+  const scheme = phaseScheme(g);
+  if (!scheme) return false;
+  const T4 = paddedTiles(phaseTiles(g, scheme));
+  const widest = Math.max(T4 * Math.max(4 * g.Cin, pad4Of(g.Cout) * 4), g.Cout * 4 * g.Cin);
+  return 4 * schemeElements(scheme) * widest <= rt.limits.maxStorageBufferBindingSize;
+}
+
+/**
+ * Weight gradient of a stride-2 conv (the 7x7 stem or a 3x3 one) by the transposed algorithm of its
+ * forward over the input's four stride-2 phases: each tile of dy correlates with its patch of each phase
+ * to give that phase's taps, dW_phase = T^T [sum over tiles (S dy S^T) . (B^T z B)] T, a GEMM over all the
+ * tiles of the batch (S, T: G and A^T for the stem's F(3x3, 4x4), A and G for F(4x4, 2x2); lib_winograd's
+ * dy_line and tap_line).
+ */
+export function phaseWinogradConvBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
+  const op = 'conv2d backward (weight)';
+  const scheme = phaseScheme(g);
+  if (!scheme) throw new Error(`${op} (winograd phases): 7x7 or 3x3 stride-2 convolutions only, got ${g.KH}x${g.KW} stride ${g.stride}`);
+  const { N, Cin, H, W, Cout, OH, OW, pad, KH } = g;
+  const { TH, TW } = tileGrid(OH, OW, scheme.tile);
+  const T4 = paddedTiles(N * TH * TW);
+  const elements = schemeElements(scheme);
+  const C4 = 4 * Cin; // the phase channels, a multiple of 4
+  const pad4 = pad4Of(Cout);
+  const V = rt.empty([elements, T4, C4], 'f32', 'conv2d winograd input (by tile)');
+  rt.dispatch(`${op} (winograd input)`, inputSpec(true, scheme.name), { N, n0: 0, C: C4, H, W, pad, TH, TW, T4, C4 }, { x, V }, grid1d((T4 * C4) / 4, 256));
+  const u = rt.empty([elements, T4, pad4 * 4], 'f32', 'conv2d winograd output gradient');
+  rt.dispatch(`${op} (winograd dy)`, dySpec(scheme.name), { N, Cout, OH, OW, TH, TW, T4, pad4 }, { dy, u }, grid1d(T4 * pad4 * 4, 256));
+  const M = gemm(rt, V, u, T4, Cout, C4, op);
+  V.dispose();
+  u.dispose();
+  const dw = rt.empty([Cout, Cin, KH, KH], 'f32', 'conv2d weight gradient');
+  rt.dispatch(`${op} (winograd output)`, weightGradSpec(scheme.name), { Cout, Cin, C4, K: KH }, { M, dw }, grid1d(Cout * C4, 256));
   M.dispose();
   return dw;
 }

@@ -7,7 +7,7 @@ import type { Runtime } from '../graph/runtime.js';
 import { shapeStr, type Tensor } from '../graph/tensor.js';
 import { assertRank, blockWorkgroup, grid1d } from './util.js';
 import { sumToShape } from './reduce.js';
-import { byPhaseWinograd, phaseWinogradApplies, phaseWinogradConv, phaseWinogradFits, phaseWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradFits, winogradWeights, type WinogradTile } from './conv2d-winograd.js';
+import { byPhaseWinograd, byPhaseWinogradWeightGradient, phaseWinogradApplies, phaseWinogradConv, phaseWinogradConvBackwardWeight, phaseWinogradFits, phaseWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradFits, winogradWeights, type WinogradTile } from './conv2d-winograd.js';
 
 export interface Conv2dOptions {
   stride?: number;
@@ -203,7 +203,7 @@ export class PackedConvWeights {
  */
 export function convAlgorithm(rt: Runtime, g: ConvGeometry, requested?: ConvAlgorithm, op = 'conv2d'): ConvAlgorithm {
   if (requested === 'winograd' && !winogradFits(rt, g)) {
-    throw new Error(`${op}: Winograd needs a stride-1 3x3 convolution with padding <= 2 (forward only: or a stride-2 3x3 or 7x7 one) whose temporaries fit one binding (got ${g.KH}x${g.KW}, stride ${g.stride}, padding ${g.pad}, input ${g.N}x${g.Cin}x${g.H}x${g.W})`);
+    throw new Error(`${op}: Winograd needs a stride-1 3x3 convolution with padding <= 2 (the forward and weight gradient also take stride-2 3x3 and 7x7 ones) whose temporaries fit one binding (got ${g.KH}x${g.KW}, stride ${g.stride}, padding ${g.pad}, input ${g.N}x${g.Cin}x${g.H}x${g.W})`);
   }
   if (requested) return requested;
   return rt.conv3x3 === 'winograd' && winogradFits(rt, g) ? 'winograd' : 'direct';
@@ -345,6 +345,8 @@ export function conv2dBackwardData(rt: Runtime, dy: Tensor, w: Tensor, g: ConvGe
 
 /** Gradient with respect to the weights: direct (split-K over output rows), or Winograd F(3x3, 4x4) for stride-1 3x3 convs. */
 export function conv2dBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g: ConvGeometry, opts: ConvAlgorithmOption = {}): Tensor {
+  // a stride-2 conv (the stem, a 3x3 one) by the transposed algorithm of its forward over the input's phases
+  if (byPhaseWinogradWeightGradient(rt, g, opts.algorithm)) return phaseWinogradConvBackwardWeight(rt, dy, x, g);
   if (convAlgorithm(rt, g, opts.algorithm, 'conv2d backward (weight)') === 'winograd') return winogradConvBackwardWeight(rt, dy, x, g);
   const cols = g.Cin * g.KH * g.KW;
   const columnQuads = wgradColumnQuads(g);
