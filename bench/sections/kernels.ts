@@ -6,7 +6,7 @@
  */
 import type { Runtime } from '../../src/graph/runtime.js';
 import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dMacs, convAlgorithm, convGeometryOf, type ConvAlgorithm } from '../../src/kernels/conv2d.js';
-import { byPhaseWinograd } from '../../src/kernels/conv2d-winograd.js';
+import { byPhaseWinograd, byPhaseWinogradWeightGradient } from '../../src/kernels/conv2d-winograd.js';
 import { Rng } from '../../src/nn/init.js';
 import type { Bench } from '../lib/context.js';
 import { nchwToNhwc, oihwToHwio, type TfjsPeer } from '../lib/tfjs-peer.js';
@@ -53,7 +53,7 @@ const PASSES: Pass[] = ['forward', 'backward-data', 'backward-weight'];
 export interface ConvRow {
   conv: string;
   pass: Pass;
-  /** The algorithm the engine chose (stride-1 3x3 convs, and the forward of stride-2 ones, may run Winograd; GFLOP/s stay direct-equivalent). */
+  /** The algorithm the engine chose (stride-1 3x3 convs, and the forward and weight gradient of stride-2 ones, may run Winograd; GFLOP/s stay direct-equivalent). */
   algorithm: ConvAlgorithm;
   gflop: number;
   ours: Timing;
@@ -154,7 +154,8 @@ export async function benchKernels(b: Bench): Promise<KernelsResult> {
       const o = ours[pass];
       const p: PeerResult<Timing> = 'ok' in peer ? { ok: peer.ok[pass] } : peer;
       const oursGflops = gflop / (o.median / 1000);
-      const algorithm = pass === 'forward' && byPhaseWinograd(rt, g) ? 'winograd' : convAlgorithm(rt, g);
+      const byPhases = pass === 'forward' ? byPhaseWinograd(rt, g) : pass === 'backward-weight' && byPhaseWinogradWeightGradient(rt, g);
+      const algorithm = byPhases ? 'winograd' : convAlgorithm(rt, g);
       rows.push({ conv: c.name, pass, algorithm, gflop, ours: o, oursGflops, fractionOfCeiling: oursGflops / ceiling.gflops, tfjs: p, ratio: 'ok' in p ? p.ok.median / o.median : null });
       const r = rows[rows.length - 1];
       console.log(`${c.name.padEnd(30)} ${pass.padEnd(16)} ours ${o.median.toFixed(2).padStart(8)} ms  tfjs ${'ok' in p ? p.ok.median.toFixed(2).padStart(8) : 'n/a'.padStart(8)} ms  ratio ${r.ratio?.toFixed(2) ?? 'n/a'}`);
