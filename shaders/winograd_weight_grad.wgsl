@@ -14,43 +14,31 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (i >= P.Cout * P.C4) { return; }
   let o = i / P.C4;
   let c = i % P.C4;
-  let plane = P.Cout * P.C4;
-  var rows: array<TapLine, ALPHA>;
-  for (var a = 0u; a < ALPHA; a = a + 1u) {
-    var m: Line;
-    for (var b = 0u; b < ALPHA; b = b + 1u) { m[b] = M[(a * ALPHA + b) * plane + i]; }
-    rows[a] = tap_line(m);
-  }
-  let ph = (c / 2u) % 2u;
-  let pw = c % 2u;
-  let kernelAt = (o * P.Cin + c / 4u) * P.K * P.K;
-  for (var s = 0u; s < KERNEL; s = s + 1u) {
-    var column: Line;
-    for (var a = 0u; a < ALPHA; a = a + 1u) { column[a] = rows[a][s]; }
-    let taps = tap_line(column);
-    let kw = 2u * s + pw;
-    for (var r = 0u; r < KERNEL; r = r + 1u) {
-      let kh = 2u * r + ph;
-      if (kh < P.K && kw < P.K) { dw[kernelAt + kh * P.K + kw] = taps[r]; }
-    }
-  }
 #else
   if (i >= P.Cout * P.Cin) { return; }
   let o = i / P.Cin;
   let c = i % P.Cin;
+#endif
   let plane = P.Cout * P.C4;
-  // along each row of sums (ALPHA rows of 3 taps), then along each column
-  var rows: array<vec3f, ALPHA>;
+  // along each row of sums (ALPHA rows of KERNEL taps), then along each column
+  var rows: array<TapLine, ALPHA>;
   for (var a = 0u; a < ALPHA; a = a + 1u) {
     var m: Line;
     for (var b = 0u; b < ALPHA; b = b + 1u) { m[b] = M[(a * ALPHA + b) * plane + o * P.C4 + c]; }
-    rows[a] = weight_gradient_line(m);
+    rows[a] = tap_line(m);
   }
-  for (var kw = 0u; kw < 3u; kw = kw + 1u) {
+  for (var s = 0u; s < KERNEL; s = s + 1u) {
     var column: Line;
-    for (var a = 0u; a < ALPHA; a = a + 1u) { column[a] = rows[a][kw]; }
-    let taps = weight_gradient_line(column);
-    for (var kh = 0u; kh < 3u; kh = kh + 1u) { dw[i * 9u + kh * 3u + kw] = taps[kh]; }
-  }
+    for (var a = 0u; a < ALPHA; a = a + 1u) { column[a] = rows[a][s]; }
+    let taps = tap_line(column);
+    for (var r = 0u; r < KERNEL; r = r + 1u) {
+#if ${PHASES}
+      let kh = 2u * r + (c / 2u) % 2u;
+      let kw = 2u * s + c % 2u;
+      if (kh < P.K && kw < P.K) { dw[((o * P.Cin + c / 4u) * P.K + kh) * P.K + kw] = taps[r]; }
+#else
+      dw[i * 9u + r * 3u + s] = taps[r];
 #endif
+    }
+  }
 }
