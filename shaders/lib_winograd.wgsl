@@ -70,13 +70,6 @@ fn weight_line(g: vec3f) -> Line {
   return u;
 }
 
-#if ${ALPHA5}
-// G g: one line of a phase's 2-tap filter (F(4x4, 2x2)); G = [1/2 0; 1/2 1/2; 1/6 -1/6; 1/6 1/3; 0 1]
-fn phase_weight_line(g: vec2f) -> Line {
-  return Line(0.5 * g.x, 0.5 * (g.x + g.y), (g.x - g.y) / 6.0, (g.x + 2.0 * g.y) / 6.0, g.y);
-}
-#endif
-
 #if ${ALPHA6}
 // A^T m of F(4x4, 3x3): 6 products to 4 outputs (or, for the stem's weight gradient, to its 4 phase taps)
 // A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
@@ -167,6 +160,19 @@ fn dy_line(y: OutLine) -> Line {
   return Line(y[0], y[0] + y[1] + y[2] + y[3], y[0] - y[1] + y[2] - y[3], y[0] + 2.0 * y[1] + 4.0 * y[2] + 8.0 * y[3], y[3]);
 #else
   return gradient_line(y);
+#endif
+}
+
+// The forward's transform of one line of a phase's filter (KERNEL taps) over the phases: A for the stem
+// (K4, F(3x3, 4x4)), G of F(4x4, 2x2) for a 3x3 stride-2 conv (K2: G = [1/2 0; 1/2 1/2; 1/6 -1/6; 1/6
+// 1/3; 0 1]); tap_line below is its transpose
+fn phase_filter_line(g: TapLine) -> Line {
+#if ${K4}
+  return gradient_line(g);
+#elif ${K2}
+  return Line(0.5 * g[0], 0.5 * (g[0] + g[1]), (g[0] - g[1]) / 6.0, (g[0] + 2.0 * g[1]) / 6.0, g[1]);
+#else
+  return weight_line(vec3f(g[0], g[1], g[2]));
 #endif
 }
 

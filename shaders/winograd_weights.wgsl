@@ -3,9 +3,8 @@
 // its block as TM/4 vec4 loads, as the direct convolution's packed weights.
 // FORWARD: g = w[o, k] (k = input channel). Otherwise (backward-data, a stride-1 convolution of dy with
 // the flipped, transposed weights): g = w[k, o] rotated by 180 degrees (k = output channel of the forward).
-// K4: the stem's 7x7 stride-2 weights, as the 4x4 filters of their four phases, U = A g A^T.
-// K2: a 3x3 stride-2 conv's weights, as the (at most) 2x2 filters of their four phases, U = G g G^T of
-// F(4x4, 2x2).
+// PHASES: a stride-2 conv's weights, as the filters of their four phases (phase_filter_line): the stem's
+// 7x7 as 4x4 filters, U = A g A^T (F(3x3, 4x4)); a 3x3 as (at most) 2x2 ones, U = G g G^T (F(4x4, 2x2)).
 //!include lib_winograd
 
 @compute @workgroup_size(WG_X)
@@ -16,49 +15,32 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (i >= P.reduced * width) { return; }
   let k = i / width;
   let o = i % width;
-#if ${K4}
-  // The stem (F(3x3, 4x4)): k = 4 ci + 2 ph + pw is phase (ph, pw) of input channel ci, whose filter is
-  // g[r][s] = w[o, ci, 2r + ph, 2s + pw] (zero past the P.K x P.K kernel).
-  var g: array<ShortLine, 4>;
+#if ${PHASES}
+  // A stride-2 conv over its input's phases: k = 4 ci + 2 ph + pw is phase (ph, pw) of input channel ci,
+  // whose KERNEL x KERNEL filter is g[r][s] = w[o, ci, 2r + ph, 2s + pw] (zero past the P.K x P.K kernel:
+  // the stem's 7x7 in 4x4 phase filters, a 3x3 in 2x2 ones)
+  var g: array<TapLine, KERNEL>;
   if (o < P.outputs) {
     let ci = k / 4u;
     let ph = (k / 2u) % 2u;
     let pw = k % 2u;
     let plane = (o * (P.reduced / 4u) + ci) * P.K * P.K;
-    for (var r = 0u; r < 4u; r = r + 1u) {
-      for (var s = 0u; s < 4u; s = s + 1u) {
+    for (var r = 0u; r < KERNEL; r = r + 1u) {
+      for (var s = 0u; s < KERNEL; s = s + 1u) {
         let kh = 2u * r + ph;
         let kw = 2u * s + pw;
         g[r][s] = select(0.0, w[plane + min(kh, P.K - 1u) * P.K + min(kw, P.K - 1u)], kh < P.K && kw < P.K);
       }
     }
   }
-  // along each filter row (g A^T: 4 rows of ALPHA), then along each column
-  var rows: array<Line, 4>;
-  for (var r = 0u; r < 4u; r = r + 1u) { rows[r] = gradient_line(g[r]); }
+  // along each filter row (KERNEL rows of ALPHA), then along each column
+  var rows: array<Line, KERNEL>;
+  for (var r = 0u; r < KERNEL; r = r + 1u) { rows[r] = phase_filter_line(g[r]); }
   let plane = P.reduced * width;
   for (var b = 0u; b < ALPHA; b = b + 1u) {
-    let u_b = gradient_line(ShortLine(rows[0][b], rows[1][b], rows[2][b], rows[3][b]));
-    for (var a = 0u; a < ALPHA; a = a + 1u) { u[(a * ALPHA + b) * plane + i] = u_b[a]; }
-  }
-#elif ${K2}
-  // k = 4 ci + 2 ph + pw is phase (ph, pw) of input channel ci, whose filter is g[r][s] = w[o, ci, 2r + ph,
-  // 2s + pw] (zero past the 3x3 kernel: the odd phases have one tap along that side)
-  var g: array<vec2f, 2>;
-  if (o < P.outputs) {
-    let ph = (k / 2u) % 2u;
-    let pw = k % 2u;
-    let plane = (o * (P.reduced / 4u) + k / 4u) * 9u;
-    for (var r = 0u; r < 2u; r = r + 1u) {
-      let kh = 2u * r + ph;
-      let row = plane + min(kh, 2u) * 3u;
-      g[r] = select(vec2f(0.0), vec2f(w[row + pw], select(0.0, w[row + 2u], pw == 0u)), kh < 3u);
-    }
-  }
-  let rows = array<Line, 2>(phase_weight_line(g[0]), phase_weight_line(g[1]));
-  let plane = P.reduced * width;
-  for (var b = 0u; b < ALPHA; b = b + 1u) {
-    let u_b = phase_weight_line(vec2f(rows[0][b], rows[1][b]));
+    var column: TapLine;
+    for (var r = 0u; r < KERNEL; r = r + 1u) { column[r] = rows[r][b]; }
+    let u_b = phase_filter_line(column);
     for (var a = 0u; a < ALPHA; a = a + 1u) { u[(a * ALPHA + b) * plane + i] = u_b[a]; }
   }
 #else

@@ -69,7 +69,7 @@ const tileOfElements = (elements: number) => ([2, 4] as const).find((tile) => el
 /** Tile rows and columns over an OH x OW output, and a batch's tiles padded to a multiple of 4 (the GEMM's vec4 columns). */
 const tileGrid = (OH: number, OW: number, tile: number) => ({ TH: Math.ceil(OH / tile), TW: Math.ceil(OW / tile) });
 const paddedTiles = (tiles: number) => Math.ceil(tiles / 4) * 4;
-const schemeDefines = ({ tile, kernel }: Scheme) => ({ TILE: tile, KERNEL: kernel, ALPHA6: tile + kernel === 7, ALPHA5: tile + kernel === 6, K4: kernel === 4, K2: kernel === 2 });
+const schemeDefines = ({ tile, kernel, phases }: Scheme) => ({ TILE: tile, KERNEL: kernel, PHASES: phases, ALPHA6: tile + kernel === 7, ALPHA5: tile + kernel === 6, K4: kernel === 4, K2: kernel === 2 });
 
 /** Output channels per GEMM invocation (two vec4 loads of U), as the direct convolution's block. */
 const BLOCK = 8;
@@ -81,14 +81,14 @@ const pad4Of = (channels: number) => Math.ceil(channels / BLOCK) * (BLOCK / 4);
 const weightsSpec = kernelVariants((forward: boolean, scheme: SchemeName): KernelSpec => ({
   shader: 'winograd_weights',
   defines: { FORWARD: forward, ...schemeDefines(SCHEMES[scheme]) },
-  params: [['reduced', 'u32'], ['outputs', 'u32'], ['pad4', 'u32'], ['K', 'u32', 'K4']],
+  params: [['reduced', 'u32'], ['outputs', 'u32'], ['pad4', 'u32'], ['K', 'u32', 'PHASES']],
   bindings: [read('w'), write('u')],
   workgroupSize: [256],
 }));
 
 const inputSpec = kernelVariants((transposed: boolean, scheme: SchemeName): KernelSpec => ({
   shader: 'winograd_input',
-  defines: { TRANSPOSED: transposed, PHASES: SCHEMES[scheme].phases, ...schemeDefines(SCHEMES[scheme]) },
+  defines: { TRANSPOSED: transposed, ...schemeDefines(SCHEMES[scheme]) },
   params: [['N', 'u32'], ['n0', 'u32'], ['C', 'u32'], ['H', 'u32'], ['W', 'u32'], ['pad', 'u32'], ['TH', 'u32'], ['TW', 'u32'], ['T4', 'u32'], ['C4', 'u32', 'TRANSPOSED']],
   bindings: [read('x'), write('V', 'vec4f')],
   workgroupSize: [256],
@@ -120,7 +120,7 @@ const dySpec = kernelVariants((scheme: SchemeName): KernelSpec => ({
 
 const weightGradSpec = kernelVariants((scheme: SchemeName): KernelSpec => ({
   shader: 'winograd_weight_grad',
-  defines: { PHASES: SCHEMES[scheme].phases, ...schemeDefines(SCHEMES[scheme]) },
+  defines: schemeDefines(SCHEMES[scheme]),
   params: [['Cout', 'u32'], ['Cin', 'u32'], ['C4', 'u32'], ['K', 'u32', 'PHASES']],
   bindings: [read('M'), write('dw')],
   workgroupSize: [256],
@@ -188,8 +188,7 @@ export function phaseWinogradWeights(rt: Runtime, w: Tensor): Tensor {
   const reduced = 4 * Cin;
   const pad4 = pad4Of(Cout);
   const u = rt.empty([schemeElements(scheme), reduced, pad4 * 4], 'f32', `conv2d winograd weights (${scheme.name})`);
-  const params: Record<string, number> = scheme === SCHEMES.stem ? { reduced, outputs: Cout, pad4, K: KH } : { reduced, outputs: Cout, pad4 };
-  rt.dispatch('conv2d (winograd weights)', weightsSpec(true, scheme.name), params, { w, u }, grid1d(reduced * pad4 * 4, 256));
+  rt.dispatch('conv2d (winograd weights)', weightsSpec(true, scheme.name), { reduced, outputs: Cout, pad4, K: KH }, { w, u }, grid1d(reduced * pad4 * 4, 256));
   return u;
 }
 
