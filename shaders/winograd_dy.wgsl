@@ -4,7 +4,7 @@
 // tile's ALPHA^2 patch of a phase gives that phase's KERNEL x KERNEL taps (dy_line, tap_line). This pass
 // transforms dy: one invocation per (tile,
 // output channel), written as U[e][t][o padded] (t padded to P.T4, padded tiles and channels zero) for
-// the GEMM over tiles.
+// the GEMM over tiles; the tiles of the P.N images from P.n0 (a chunk of the batch).
 //!include lib_winograd
 
 @compute @workgroup_size(WG_X)
@@ -18,7 +18,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let tilesPerImage = P.TH * P.TW;
   var g: array<OutLine, TILE>;
   if (t < P.N * tilesPerImage && o < P.Cout) {
-    let n = t / tilesPerImage;
+    let n = P.n0 + t / tilesPerImage;
     let h0 = TILE * ((t % tilesPerImage) / P.TW);
     let w0 = TILE * (t % P.TW);
     let plane = (n * P.Cout + o) * P.OH * P.OW;

@@ -5,7 +5,8 @@
 // vec4 loads of V (contiguous: neighbouring invocations read neighbouring vec4s) and TM/4 vec4 loads of U, for
 // 4*TM*QUADS multiply-adds, with no bounds masks or filter taps. The workgroup is one row of invocations
 // over columns (U's address uniform across it) unless there are too few columns to fill it: then its rows
-// (WG_Y) take consecutive row blocks, so that the lanes of a small GEMM are not left idle.
+// (WG_Y) take consecutive row blocks, so that the lanes of a small GEMM are not left idle. ACCUMULATE: M
+// += the products (a weight gradient's GEMM over the tiles of the batch, chunk by chunk).
 //!include lib_conv_block
 const TM: u32 = ${TM}u;
 const QUADS: u32 = ${CQ}u; // column quads
@@ -31,7 +32,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   for (var r = 0u; r < TM; r = r + 1u) {
     if (o0 + r >= P.outputs) { break; }
     for (var c = 0u; c < QUADS; c = c + 1u) {
+#if ${ACCUMULATE}
+      if (q0 + c < quads) { M[base + r * quads + c] = M[base + r * quads + c] + acc[c * TM + r]; }
+#else
       if (q0 + c < quads) { M[base + r * quads + c] = acc[c * TM + r]; }
+#endif
     }
   }
 }

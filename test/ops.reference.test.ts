@@ -460,6 +460,11 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F
         const g = convGeometryOf(xs, ws, { padding: pad });
         const dw = winogradConvBackwardWeight(rt, t(dy, [N, cout, OH, OW]), t(x, xs), g, otherWeightGradientTile);
         expect(relErr(await dw.read(), ref.conv2dWeightGrad(dy, x, xs, ws, OH, OW, pad)), `backward-weight, F(3x3, ${otherWeightGradientTile}x${otherWeightGradientTile})`).toBeLessThan(TOL);
+        // the batch one image at a time, each chunk's products added to the last's
+        for (const tile of [2, 4] as const) {
+          const chunked = winogradConvBackwardWeight(rt, t(dy, [N, cout, OH, OW]), t(x, xs), g, tile, 1);
+          expect(relErr(await chunked.read(), ref.conv2dWeightGrad(dy, x, xs, ws, OH, OW, pad)), `backward-weight, F(3x3, ${tile}x${tile}), in chunks of one image`).toBeLessThan(TOL);
+        }
         // weights transformed for another (padded) output channel count are refused, naming both
         expect(() => winogradConv(rt, t(x, xs), u, cout + 8, pad)).toThrow(/weights transformed as .*input has \d+ channels and the output \d+/);
       });
@@ -474,7 +479,7 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F
     [3, 2, 5, 12, 17, 13, 1], [3, 3, 8, 9, 10, 20, 0], [3, 1, 3, 17, 9, 8, 2], [3, 2, 16, 32, 32, 32, 1], [3, 1, 4, 8, 9, 9, 1],
   ] as const;
   for (const [K, N, cin, cout, H, W, pad] of phaseCases) {
-    it(`stride 2 by Winograd over the phases: ${K}x${K}/s2/p${pad} ${cin}->${cout} x[${N},${cin},${H},${W}], in chunks of images, through packed weights; the weight gradient`, async () => {
+    it(`stride 2 by Winograd over the phases: ${K}x${K}/s2/p${pad} ${cin}->${cout} x[${N},${cin},${H},${W}], in chunks of images, through packed weights; the weight gradient, whole and in chunks`, async () => {
       const rt = ctx.rt;
       const { xs, ws, x, w, b, conv, r, fused, OH, OW, dy } = convCase(4100 + cout + pad + K, N, cin, cout, H, W, pad, K, 2);
       await rt.tidyAsync(async () => {
@@ -516,6 +521,7 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F
         const dwWant = ref.conv2dWeightGrad(dy, x, xs, ws, OH, OW, pad, 2);
         const dyt = t(dy, [N, cout, OH, OW]);
         expect(relErr(await phaseWinogradConvBackwardWeight(rt, dyt, xt, g).read(), dwWant), 'weight gradient over the phases').toBeLessThan(TOL);
+        expect(relErr(await phaseWinogradConvBackwardWeight(rt, dyt, xt, g, 1).read(), dwWant), 'weight gradient over the phases, in chunks of one image').toBeLessThan(TOL);
         expect(relErr(await conv2dBackwardWeight(rt, dyt, xt, g).read(), dwWant), 'weight gradient').toBeLessThan(TOL);
         expect(relErr(await conv2dBackwardWeight(rt, dyt, xt, g, { algorithm: 'winograd' }).read(), dwWant), 'weight gradient, Winograd asked for').toBeLessThan(TOL);
         expect(relErr(await conv2dBackwardWeight(rt, dyt, xt, g, { algorithm: 'direct' }).read(), dwWant), 'weight gradient, direct').toBeLessThan(TOL);

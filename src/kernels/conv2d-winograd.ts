@@ -94,9 +94,9 @@ const inputSpec = kernelVariants((transposed: boolean, scheme: SchemeName): Kern
   workgroupSize: [256],
 }));
 
-const gemmSpec = kernelVariants((wg: readonly number[]): KernelSpec => ({
+const gemmSpec = kernelVariants((wg: readonly number[], accumulate: boolean): KernelSpec => ({
   shader: 'winograd_gemm',
-  defines: { TM: BLOCK, CQ: COLUMN_QUADS },
+  defines: { TM: BLOCK, CQ: COLUMN_QUADS, ACCUMULATE: accumulate },
   params: [['reduced', 'u32'], ['outputs', 'u32'], ['pad4', 'u32'], ['cols', 'u32']],
   bindings: [read('V', 'vec4f'), read('wp', 'vec4f'), write('M', 'vec4f')],
   workgroupSize: [wg[0], wg[1]],
@@ -113,7 +113,7 @@ const outputSpec = kernelVariants((hasBias: boolean, relu: boolean, residual: bo
 const dySpec = kernelVariants((scheme: SchemeName): KernelSpec => ({
   shader: 'winograd_dy',
   defines: schemeDefines(SCHEMES[scheme]),
-  params: [['N', 'u32'], ['Cout', 'u32'], ['OH', 'u32'], ['OW', 'u32'], ['TH', 'u32'], ['TW', 'u32'], ['T4', 'u32'], ['pad4', 'u32']],
+  params: [['N', 'u32'], ['n0', 'u32'], ['Cout', 'u32'], ['OH', 'u32'], ['OW', 'u32'], ['TH', 'u32'], ['TW', 'u32'], ['T4', 'u32'], ['pad4', 'u32']],
   bindings: [read('dy'), write('u')],
   workgroupSize: [256],
 }));
@@ -203,17 +203,19 @@ function tiling(N: number, H: number, W: number, pad: number, tile: WinogradTile
 /**
  * Whether a convolution can go through Winograd on this device (forward, backward-data and weight
  * gradient): stride 1, 3x3, padding at most 2 (the backward-data pass pads by 2 - pad), and every
- * temporary (transformed input, output gradient, products) within one binding.
+ * temporary within one binding: the transformed input, output gradient and products of one image (every
+ * pass goes over the batch in chunks of images), and a weight gradient's products, whatever the batch.
  */
 export function winogradFits(rt: Runtime, g: ConvGeometry): boolean {
   if (g.KH !== 3 || g.KW !== 3 || g.stride !== 1 || g.pad > 2) return false;
   const paddedChannels = 4 * pad4Of(Math.max(g.Cin, g.Cout)); // as padded in U, V and M
-  const tiles = Math.max(
-    elementsOf(WINOGRAD_TILE) * tiling(g.N, g.H, g.W, g.pad, WINOGRAD_TILE).T4, // forward
-    elementsOf(WINOGRAD_TILE) * tiling(g.N, g.OH, g.OW, 2 - g.pad, WINOGRAD_TILE).T4, // backward-data
-    elementsOf(WEIGHT_GRADIENT_TILE) * tiling(g.N, g.H, g.W, g.pad, WEIGHT_GRADIENT_TILE).T4, // weight gradient
+  const values = Math.max(
+    elementsOf(WINOGRAD_TILE) * tiling(1, g.H, g.W, g.pad, WINOGRAD_TILE).T4 * paddedChannels, // forward
+    elementsOf(WINOGRAD_TILE) * tiling(1, g.OH, g.OW, 2 - g.pad, WINOGRAD_TILE).T4 * paddedChannels, // backward-data
+    elementsOf(WEIGHT_GRADIENT_TILE) * tiling(1, g.H, g.W, g.pad, WEIGHT_GRADIENT_TILE).T4 * paddedChannels, // weight gradient
+    elementsOf(WEIGHT_GRADIENT_TILE) * paddedChannels * paddedChannels, // the weight gradient's products
   );
-  return 4 * paddedChannels * tiles <= rt.limits.maxStorageBufferBindingSize;
+  return 4 * values <= rt.limits.maxStorageBufferBindingSize;
 }
 
 export interface WinogradEpilogue {
@@ -294,16 +296,65 @@ function transformedConv(rt: Runtime, x: Tensor, u: Tensor, scheme: Scheme, outp
   return y;
 }
 
-/** The GEMMs M[e] = U[e]^T V[e], one per tile element: U [E][reduced][outputs padded], V [E][reduced][cols] -> M [E][outputs][cols]. */
-function gemm(rt: Runtime, V: Tensor, u: Tensor, reduced: number, outputs: number, cols: number, op: string): Tensor {
+/**
+ * The GEMMs M[e] = U[e]^T V[e], one per tile element: U [E][reduced][outputs padded], V [E][reduced][cols] ->
+ * M [E][outputs][cols], or added to `into` (a weight gradient's products over the batch's chunks).
+ */
+function gemm(rt: Runtime, V: Tensor, u: Tensor, reduced: number, outputs: number, cols: number, op: string, into?: Tensor): Tensor {
   const elements = V.shape[0];
-  const M = rt.empty([elements, outputs, cols], 'f32', 'conv2d winograd products');
+  const M = into ?? rt.empty([elements, outputs, cols], 'f32', 'conv2d winograd products');
   const columnGroups = Math.ceil(cols / 4 / COLUMN_QUADS);
   const rowBlocks = Math.ceil(outputs / BLOCK);
   const wg = blockWorkgroup(columnGroups, rowBlocks);
   const groups: [number, number, number] = [Math.ceil(columnGroups / wg[0]), Math.ceil(rowBlocks / wg[1]), elements];
-  rt.dispatch(`${op} (winograd GEMM)`, gemmSpec(wg), { reduced, outputs, pad4: pad4Of(outputs), cols }, { V, wp: u, M }, groups);
+  rt.dispatch(`${op} (winograd GEMM)`, gemmSpec(wg, !!into), { reduced, outputs, pad4: pad4Of(outputs), cols }, { V, wp: u, M }, groups);
   return M;
+}
+
+/**
+ * The products of a weight gradient by the transposed algorithm (stride-1 3x3 or over a stride-2 conv's
+ * phases): M [E][Cout][C4] = sum over the batch's tiles of (S dy S^T) . (B^T x B), C4 the input's (phase)
+ * channels rounded up to 4. The reduction is over tiles, so the batch goes in chunks of images whose
+ * transformed input and dy fit one binding each, every chunk's GEMM adding into the same products.
+ */
+function weightGradientProducts(rt: Runtime, dy: Tensor, x: Tensor, scheme: Scheme, channels: number, g: ConvGeometry, maxImagesPerChunk: number, op: string): Tensor {
+  const { N, H, W, Cout, OH, OW, pad } = g;
+  const { TH, TW } = tileGrid(OH, OW, scheme.tile);
+  const elements = schemeElements(scheme);
+  const C4 = Math.ceil(channels / 4) * 4;
+  const pad4 = pad4Of(Cout);
+  const perChunk = Math.max(1, Math.min(N, maxImagesPerChunk, weightGradientChunkImages(rt, scheme, C4, Cout, OH, OW)));
+  let M: Tensor | undefined;
+  for (let n0 = 0; n0 < N; n0 += perChunk) {
+    const images = Math.min(perChunk, N - n0);
+    const T4 = paddedTiles(images * TH * TW);
+    const V = rt.empty([elements, T4, C4], 'f32', 'conv2d winograd input (by tile)');
+    rt.dispatch(`${op} (winograd input)`, inputSpec(true, scheme.name), { N: images, n0, C: channels, H, W, pad, TH, TW, T4, C4 }, { x, V }, grid1d((T4 * C4) / 4, 256));
+    const u = rt.empty([elements, T4, pad4 * 4], 'f32', 'conv2d winograd output gradient');
+    rt.dispatch(`${op} (winograd dy)`, dySpec(scheme.name), { N: images, n0, Cout, OH, OW, TH, TW, T4, pad4 }, { dy, u }, grid1d(T4 * pad4 * 4, 256));
+    M = gemm(rt, V, u, T4, Cout, C4, op, M);
+    V.dispose();
+    u.dispose();
+  }
+  return M!;
+}
+
+/**
+ * Bytes a weight gradient's chunk may hold in each temporary (where one binding allows that much). Its
+ * chunks add only their small products to the last's, so they cost nothing measurable (the stem's at
+ * batch 8, 256 px on lavapipe: chunks of 7, 4 and 3 images 81-91, 84-90 and 82 ms), while the temporaries
+ * of the whole batch would set the training step's peak memory (the stem's transformed dy is 17 MB an
+ * image at 256 px).
+ */
+const WEIGHT_GRADIENT_CHUNK_BYTES = 64 * 2 ** 20;
+
+/** Images of a weight gradient's chunk (at least 1 where one image fits one binding, else 0): see WEIGHT_GRADIENT_CHUNK_BYTES. */
+function weightGradientChunkImages(rt: Runtime, scheme: Scheme, C4: number, Cout: number, OH: number, OW: number): number {
+  const widest = schemeElements(scheme) * Math.max(C4, pad4Of(Cout) * 4) * 4; // bytes per tile
+  const { TH, TW } = tileGrid(OH, OW, scheme.tile);
+  const images = (bytes: number) => Math.floor((Math.floor(bytes / widest) - 3) / (TH * TW)); // T4 pads a chunk's tiles to 4
+  const fits = images(rt.limits.maxStorageBufferBindingSize);
+  return fits < 1 ? 0 : Math.max(1, Math.min(fits, images(WEIGHT_GRADIENT_CHUNK_BYTES)));
 }
 
 /**
@@ -311,20 +362,11 @@ function gemm(rt: Runtime, V: Tensor, u: Tensor, reduced: number, outputs: numbe
  * correlates with the same (t+2)^2 input patch as in the forward, so dW = G^T [sum over tiles (A dy A^T) .
  * (B^T x B)] G, a GEMM over all the tiles of the batch (the sum over images and pixels is its reduction).
  */
-export function winogradConvBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g: ConvGeometry, tile: WinogradTile = WEIGHT_GRADIENT_TILE): Tensor {
+export function winogradConvBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g: ConvGeometry, tile: WinogradTile = WEIGHT_GRADIENT_TILE, maxImagesPerChunk = g.N): Tensor {
   const op = 'conv2d backward (weight)';
-  const { N, Cin, H, W, Cout, pad } = g;
-  const { OH, OW, TH, TW, T4 } = tiling(N, H, W, pad, tile);
-  const elements = elementsOf(tile);
+  const { Cin, Cout } = g;
   const C4 = Math.ceil(Cin / 4) * 4;
-  const pad4 = pad4Of(Cout);
-  const V = rt.empty([elements, T4, C4], 'f32', 'conv2d winograd input (by tile)');
-  rt.dispatch(`${op} (winograd input)`, inputSpec(true, threeByThree(tile).name), { N, n0: 0, C: Cin, H, W, pad, TH, TW, T4, C4 }, { x, V }, grid1d((T4 * C4) / 4, 256));
-  const u = rt.empty([elements, T4, pad4 * 4], 'f32', 'conv2d winograd output gradient');
-  rt.dispatch(`${op} (winograd dy)`, dySpec(threeByThree(tile).name), { N, Cout, OH, OW, TH, TW, T4, pad4 }, { dy, u }, grid1d(T4 * pad4 * 4, 256));
-  const M = gemm(rt, V, u, T4, Cout, C4, op);
-  V.dispose();
-  u.dispose();
+  const M = weightGradientProducts(rt, dy, x, threeByThree(tile), Cin, g, maxImagesPerChunk, op);
   const dw = rt.empty([Cout, Cin, 3, 3], 'f32', 'conv2d weight gradient');
   rt.dispatch(`${op} (winograd output)`, weightGradSpec(threeByThree(tile).name), { Cout, Cin, C4 }, { M, dw }, grid1d(Cout * Cin, 256));
   M.dispose();
@@ -360,14 +402,13 @@ export function byPhaseWinogradWeightGradient(rt: Runtime, g: ConvGeometry, requ
 
 /**
  * Whether a stride-2 conv's weight gradient by Winograd over its input's phases fits one binding per
- * temporary (the transformed input and dy of the whole batch, and the products; it does not go in chunks).
+ * temporary: the transformed input and dy of one image (the batch goes in chunks), and the products.
  */
 function phaseWeightGradientFits(rt: Runtime, g: ConvGeometry): boolean {
   const scheme = phaseScheme(g);
   if (!scheme) return false;
-  const T4 = paddedTiles(phaseTiles(g, scheme));
-  const widest = Math.max(T4 * Math.max(4 * g.Cin, pad4Of(g.Cout) * 4), g.Cout * 4 * g.Cin);
-  return 4 * schemeElements(scheme) * widest <= rt.limits.maxStorageBufferBindingSize;
+  const products = 4 * schemeElements(scheme) * g.Cout * 4 * g.Cin; // bytes of M [E][Cout][4 Cin]
+  return weightGradientChunkImages(rt, scheme, 4 * g.Cin, g.Cout, g.OH, g.OW) >= 1 && products <= rt.limits.maxStorageBufferBindingSize;
 }
 
 /**
@@ -377,23 +418,13 @@ function phaseWeightGradientFits(rt: Runtime, g: ConvGeometry): boolean {
  * tiles of the batch (S, T: G and A^T for the stem's F(3x3, 4x4), A and G for F(4x4, 2x2); lib_winograd's
  * dy_line and tap_line).
  */
-export function phaseWinogradConvBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
+export function phaseWinogradConvBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g: ConvGeometry, maxImagesPerChunk = g.N): Tensor {
   const op = 'conv2d backward (weight)';
   const scheme = phaseScheme(g);
   if (!scheme) throw new Error(`${op} (winograd phases): 7x7 or 3x3 stride-2 convolutions only, got ${g.KH}x${g.KW} stride ${g.stride}`);
-  const { N, Cin, H, W, Cout, OH, OW, pad, KH } = g;
-  const { TH, TW } = tileGrid(OH, OW, scheme.tile);
-  const T4 = paddedTiles(N * TH * TW);
-  const elements = schemeElements(scheme);
+  const { Cin, Cout, KH } = g;
   const C4 = 4 * Cin; // the phase channels, a multiple of 4
-  const pad4 = pad4Of(Cout);
-  const V = rt.empty([elements, T4, C4], 'f32', 'conv2d winograd input (by tile)');
-  rt.dispatch(`${op} (winograd input)`, inputSpec(true, scheme.name), { N, n0: 0, C: C4, H, W, pad, TH, TW, T4, C4 }, { x, V }, grid1d((T4 * C4) / 4, 256));
-  const u = rt.empty([elements, T4, pad4 * 4], 'f32', 'conv2d winograd output gradient');
-  rt.dispatch(`${op} (winograd dy)`, dySpec(scheme.name), { N, Cout, OH, OW, TH, TW, T4, pad4 }, { dy, u }, grid1d(T4 * pad4 * 4, 256));
-  const M = gemm(rt, V, u, T4, Cout, C4, op);
-  V.dispose();
-  u.dispose();
+  const M = weightGradientProducts(rt, dy, x, scheme, C4, g, maxImagesPerChunk, op);
   const dw = rt.empty([Cout, Cin, KH, KH], 'f32', 'conv2d weight gradient');
   rt.dispatch(`${op} (winograd output)`, weightGradSpec(scheme.name), { Cout, Cin, C4, K: KH }, { M, dw }, grid1d(Cout * C4, 256));
   M.dispose();

@@ -203,7 +203,7 @@ export class PackedConvWeights {
  */
 export function convAlgorithm(rt: Runtime, g: ConvGeometry, requested?: ConvAlgorithm, op = 'conv2d'): ConvAlgorithm {
   if (requested === 'winograd' && !winogradFits(rt, g)) {
-    throw new Error(`${op}: Winograd needs a stride-1 3x3 convolution with padding <= 2 (the forward and weight gradient also take stride-2 3x3 and 7x7 ones) whose temporaries fit one binding (got ${g.KH}x${g.KW}, stride ${g.stride}, padding ${g.pad}, input ${g.N}x${g.Cin}x${g.H}x${g.W})`);
+    throw new Error(`${op}: Winograd needs a stride-1 3x3 convolution with padding <= 2 (the forward and weight gradient also take stride-2 3x3 and 7x7 ones) whose temporaries for one image fit one binding (got ${g.KH}x${g.KW}, stride ${g.stride}, padding ${g.pad}, input ${g.N}x${g.Cin}x${g.H}x${g.W})`);
   }
   if (requested) return requested;
   return rt.conv3x3 === 'winograd' && winogradFits(rt, g) ? 'winograd' : 'direct';
