@@ -1,8 +1,8 @@
 /**
  * Error of the conv algorithms against float64: direct, Winograd F(2x2, 3x3) and F(4x4, 3x3), forward
  * and backward-data, and the weight gradient (direct, F(3x3, 2x2), F(3x3, 4x4)), for the channel counts of
- * ResNet18's stride-1 3x3 convs, and of its stride-2 convs (direct, and over the input's stride-2 phases:
- * the 7x7 stem by F(3x3, 4x4), the 3x3 ones by F(4x4, 2x2)). Inputs as in the trunk:
+ * ResNet18's stride-1 3x3 convs, and of its stride-2 convs, forward and backward-data (direct, and over
+ * the input's stride-2 phases: the 7x7 stem by F(3x3, 4x4), the 3x3 ones by F(4x4, 2x2)). Inputs as in the trunk:
  * post-ReLU activations (half-normal), He-scaled weights; backward-data with a normal output gradient.
  * Reports the rms error relative to the reference's rms and the largest error relative to its largest
  * magnitude (the `relErr` of the tests), over a few seeds.
@@ -13,7 +13,7 @@ import { Command } from 'commander';
 import { createDevice } from '../src/graph/device.js';
 import type { Tensor } from '../src/graph/tensor.js';
 import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, convGeometryOf } from '../src/kernels/conv2d.js';
-import { phaseWinogradConv, phaseWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradWeights, type WinogradTile } from '../src/kernels/conv2d-winograd.js';
+import { phaseWinogradConv, phaseWinogradConvBackwardData, phaseWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradWeights, type WinogradTile } from '../src/kernels/conv2d-winograd.js';
 import { Rng } from '../src/nn/init.js';
 import * as ref from '../test/reference.js';
 
@@ -104,14 +104,19 @@ for (const c of STRIDE_2) {
     const x = normals(seed * 109 + c.K, c.C * S * S).map((v) => (c.postRelu ? Math.abs(v) : v));
     const w = normals(seed * 113 + c.K, c.Cout * c.C * c.K * c.K).map((v) => v * Math.sqrt(2 / (c.K * c.K * c.C)));
     const want = ref.conv2d(x, xs, w, ws, null, 2, c.pad).y;
+    const g = convGeometryOf(xs, ws, { stride: 2, padding: c.pad });
+    const dy = normals(seed * 127 + c.K, c.Cout * g.OH * g.OW);
+    const wantDx = ref.conv2dInputGrad(dy, w, xs, ws, g.OH, g.OW, 2, c.pad);
     await rt.tidyAsync(async () => {
-      const [xt, wt] = [rt.tensor(Float32Array.from(x), xs), rt.tensor(Float32Array.from(w), ws)];
-      const results: Array<[string, Tensor]> = [
-        ['direct', conv2dForward(rt, xt, wt, null, { stride: 2, padding: c.pad, algorithm: 'direct' })],
-        [c.winograd, phaseWinogradConv(rt, xt, phaseWinogradWeights(rt, wt), c.Cout, c.pad)],
+      const [xt, wt, dyt] = [rt.tensor(Float32Array.from(x), xs), rt.tensor(Float32Array.from(w), ws), rt.tensor(Float32Array.from(dy), [1, c.Cout, g.OH, g.OW])];
+      const results: Array<[string, Tensor, Float64Array]> = [
+        ['forward, direct', conv2dForward(rt, xt, wt, null, { stride: 2, padding: c.pad, algorithm: 'direct' }), want],
+        [`forward, ${c.winograd}`, phaseWinogradConv(rt, xt, phaseWinogradWeights(rt, wt), c.Cout, c.pad), want],
+        ['backward-data, direct', conv2dBackwardData(rt, dyt, wt, g, { algorithm: 'direct' }), wantDx],
+        [`backward-data, ${c.winograd}`, phaseWinogradConvBackwardData(rt, dyt, phaseWinogradWeights(rt, wt, false), g), wantDx],
       ];
-      for (const [name, got] of results) {
-        const e = errors(await got.read(), want);
+      for (const [name, got, wanted] of results) {
+        const e = errors(await got.read(), wanted);
         const prev = worst.get(name) ?? { rms: 0, max: 0 };
         worst.set(name, { rms: Math.max(prev.rms, e.rms), max: Math.max(prev.max, e.max) });
       }

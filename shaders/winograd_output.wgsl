@@ -2,7 +2,10 @@
 // batch) loads the tiles' ALPHA^2 products as vec4s (M[e][o][t], t padded to P.T4, a multiple of 4), turns
 // each tile's into its TILE x TILE outputs with the convolution's epilogue (bias, residual add, ReLU), and
 // writes those inside the output (sizes off the tile end in a partial tile). P.n0: the first image of this
-// chunk of the batch.
+// chunk of the batch. TO_PHASES (a stride-2 conv's backward-data, dy's stride-1 conv into the input's
+// phases): output channel o = 4 ci + 2 ph + pw is phase (ph, pw) of input channel ci, its pixel (h, w)
+// dx[ci][2h + ph - pad][2w + pw - pad] of the P.XH x P.XW input, written where inside it (every input pixel
+// is one phase's, so each is written once).
 //!include lib_winograd
 
 @compute @workgroup_size(WG_X)
@@ -35,7 +38,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }
     let oh = TILE * (tile / P.TW);
     let ow = TILE * (tile % P.TW);
+#if ${TO_PHASES}
+    let ph = (o / 2u) % 2u;
+    let pw = o % 2u;
+    let outPlane = (n * (P.Cout / 4u) + o / 4u) * P.XH * P.XW;
+#else
     let outPlane = (n * P.Cout + o) * P.OH * P.OW;
+#endif
     for (var j = 0u; j < TILE; j = j + 1u) {
       var column: Line;
       for (var a = 0u; a < ALPHA; a = a + 1u) { column[a] = rows[a][j]; }
@@ -43,8 +52,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       let w = ow + j;
       for (var r = 0u; r < TILE; r = r + 1u) {
         let h = oh + r;
-        if (h < P.OH && w < P.OW) {
-          let at = outPlane + h * P.OW + w;
+#if ${TO_PHASES}
+        let xh = 2 * i32(h) + i32(ph) - i32(P.pad);
+        let xw = 2 * i32(w) + i32(pw) - i32(P.pad);
+        let inside = h < P.OH && w < P.OW && xh >= 0 && xh < i32(P.XH) && xw >= 0 && xw < i32(P.XW);
+        let at = outPlane + u32(max(xh, 0)) * P.XW + u32(max(xw, 0));
+#else
+        let inside = h < P.OH && w < P.OW;
+        let at = outPlane + h * P.OW + w;
+#endif
+        if (inside) {
           var v = y_j[r] + shift;
 #if ${RESIDUAL}
           v = v + res[at];

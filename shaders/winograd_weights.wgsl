@@ -4,7 +4,8 @@
 // FORWARD: g = w[o, k] (k = input channel). Otherwise (backward-data, a stride-1 convolution of dy with
 // the flipped, transposed weights): g = w[k, o] rotated by 180 degrees (k = output channel of the forward).
 // PHASES: a stride-2 conv's weights, as the filters of their four phases (phase_filter_line): the stem's
-// 7x7 as 4x4 filters, U = A g A^T (F(3x3, 4x4)); a 3x3 as (at most) 2x2 ones, U = G g G^T (F(4x4, 2x2)).
+// 7x7 as 4x4 filters, U = A g A^T (F(3x3, 4x4)); a 3x3 as (at most) 2x2 ones, U = G g G^T (F(4x4, 2x2));
+// for the backward-data pass, each phase's filter rotated, with the roles of k and o swapped.
 //!include lib_winograd
 
 @compute @workgroup_size(WG_X)
@@ -16,19 +17,36 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let k = i / width;
   let o = i % width;
 #if ${PHASES}
-  // A stride-2 conv over its input's phases: k = 4 ci + 2 ph + pw is phase (ph, pw) of input channel ci,
-  // whose KERNEL x KERNEL filter is g[r][s] = w[o, ci, 2r + ph, 2s + pw] (zero past the P.K x P.K kernel:
-  // the stem's 7x7 in 4x4 phase filters, a 3x3 in 2x2 ones)
+  // A stride-2 conv over its input's phases: phase (ph, pw) of input channel ci has the KERNEL x KERNEL
+  // filter f[r][s] = w[co, ci, 2r + ph, 2s + pw] (zero past the P.K x P.K kernel: the stem's 7x7 in 4x4
+  // phase filters, a 3x3 in 2x2 ones).
+#if ${FORWARD}
+  // k = 4 ci + 2 ph + pw, o = co; g = f
+  let co = o;
+  let phase = k;
+  let inputs = P.reduced / 4u;
+#else
+  // backward-data (dy's stride-1 conv into the input's phases): k = co, o = 4 ci + 2 ph + pw; g = f rotated
+  // by 180 degrees
+  let co = k;
+  let phase = o;
+  let inputs = P.outputs / 4u;
+#endif
   var g: array<TapLine, KERNEL>;
   if (o < P.outputs) {
-    let ci = k / 4u;
-    let ph = (k / 2u) % 2u;
-    let pw = k % 2u;
-    let plane = (o * (P.reduced / 4u) + ci) * P.K * P.K;
+    let ci = phase / 4u;
+    let ph = (phase / 2u) % 2u;
+    let pw = phase % 2u;
+    let plane = (co * inputs + ci) * P.K * P.K;
     for (var r = 0u; r < KERNEL; r = r + 1u) {
       for (var s = 0u; s < KERNEL; s = s + 1u) {
+#if ${FORWARD}
         let kh = 2u * r + ph;
         let kw = 2u * s + pw;
+#else
+        let kh = 2u * (KERNEL - 1u - r) + ph;
+        let kw = 2u * (KERNEL - 1u - s) + pw;
+#endif
         g[r][s] = select(0.0, w[plane + min(kh, P.K - 1u) * P.K + min(kw, P.K - 1u)], kh < P.K && kw < P.K);
       }
     }

@@ -9,7 +9,7 @@ import * as ops from '../src/autograd/ops.js';
 import * as losses from '../src/model/losses.js';
 import type { Tensor } from '../src/index.js';
 import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, convAlgorithm, convGeometryOf, PackedConvWeights } from '../src/kernels/conv2d.js';
-import { MIN_PHASE_TILES, phaseWinogradConv, phaseWinogradConvBackwardWeight, phaseWinogradWeights, WEIGHT_GRADIENT_TILE, WINOGRAD_TILE, winogradConv, winogradConvBackwardWeight, winogradWeights } from '../src/kernels/conv2d-winograd.js';
+import { MIN_PHASE_BACKWARD_DATA_TILES, MIN_PHASE_TILES, phaseWinogradConv, phaseWinogradConvBackwardData, phaseWinogradConvBackwardWeight, phaseWinogradWeights, WEIGHT_GRADIENT_TILE, WINOGRAD_TILE, winogradConv, winogradConvBackwardWeight, winogradWeights } from '../src/kernels/conv2d-winograd.js';
 import { globalPoolForward, maxPool2dForward } from '../src/kernels/pool.js';
 import * as ref from './reference.js';
 import { finiteDifference, randn, relErr, Rng, useRuntime } from './helpers.js';
@@ -479,7 +479,7 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F
     [3, 2, 5, 12, 17, 13, 1], [3, 3, 8, 9, 10, 20, 0], [3, 1, 3, 17, 9, 8, 2], [3, 2, 16, 32, 32, 32, 1], [3, 1, 4, 8, 9, 9, 1],
   ] as const;
   for (const [K, N, cin, cout, H, W, pad] of phaseCases) {
-    it(`stride 2 by Winograd over the phases: ${K}x${K}/s2/p${pad} ${cin}->${cout} x[${N},${cin},${H},${W}], in chunks of images, through packed weights; the weight gradient, whole and in chunks`, async () => {
+    it(`stride 2 by Winograd over the phases: ${K}x${K}/s2/p${pad} ${cin}->${cout} x[${N},${cin},${H},${W}], in chunks of images, through packed weights; the weight gradient and backward-data, whole and in chunks`, async () => {
       const rt = ctx.rt;
       const { xs, ws, x, w, b, conv, r, fused, OH, OW, dy } = convCase(4100 + cout + pad + K, N, cin, cout, H, W, pad, K, 2);
       await rt.tidyAsync(async () => {
@@ -525,6 +525,27 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F
         expect(relErr(await conv2dBackwardWeight(rt, dyt, xt, g).read(), dwWant), 'weight gradient').toBeLessThan(TOL);
         expect(relErr(await conv2dBackwardWeight(rt, dyt, xt, g, { algorithm: 'winograd' }).read(), dwWant), 'weight gradient, Winograd asked for').toBeLessThan(TOL);
         expect(relErr(await conv2dBackwardWeight(rt, dyt, xt, g, { algorithm: 'direct' }).read(), dwWant), 'weight gradient, direct').toBeLessThan(TOL);
+        // backward-data: dy convolved with each phase's rotated filter, written into the input's phases
+        // (every pixel of dx written once: the runtime poisons new buffers with NaN)
+        const dxWant = ref.conv2dInputGrad(dy, w, xs, ws, OH, OW, 2, pad);
+        const uData = phaseWinogradWeights(rt, wt, false);
+        expect(uData.shape).toEqual([K === 7 ? 36 : 25, cout, Math.ceil((4 * cin) / 8) * 8]);
+        const dx = phaseWinogradConvBackwardData(rt, dyt, uData, g);
+        expect(dx.shape).toEqual([...xs]);
+        expect(relErr(await dx.read(), dxWant), 'backward-data over the phases').toBeLessThan(TOL);
+        expect(Array.from(await phaseWinogradConvBackwardData(rt, dyt, uData, g, 1).read()), 'backward-data over the phases, in chunks of one image').toEqual(Array.from(await dx.read()));
+        for (const algorithm of [undefined, 'winograd', 'direct'] as const) {
+          expect(relErr(await conv2dBackwardData(rt, dyt, wt, g, { algorithm }).read(), dxWant), `backward-data, ${algorithm ?? 'default'}`).toBeLessThan(TOL);
+        }
+        // by default a 3x3 one on fewer tiles than MIN_PHASE_BACKWARD_DATA_TILES stays direct
+        const passesOf = (algorithm?: 'direct') => {
+          const before = rt.recorder.dispatchCount;
+          conv2dBackwardData(rt, dyt, wt, g, { algorithm });
+          return rt.recorder.dispatchCount - before;
+        };
+        const directPasses = passesOf('direct');
+        expect(passesOf() > directPasses, 'backward-data by Winograd (more passes than direct)').toBe(rt.conv3x3 === 'winograd' && (K === 7 || tiles >= MIN_PHASE_BACKWARD_DATA_TILES));
+        expect(() => phaseWinogradConvBackwardData(rt, dyt, uData, { ...g, Cout: cout + 1 })).toThrow(/weights transformed as .*output x 4 input phases.*has \d+ output and \d+ input channels/);
         expect(() => phaseWinogradConv(rt, t(x, xs), u, cout + 8, pad)).toThrow(/weights transformed as .*4 input phases.*input has \d+ channels and the output \d+/);
       });
     });
@@ -536,7 +557,7 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F
       const x = rt.tensor(new Float32Array(2 * 4 * 8 * 8).fill(1), [2, 4, 8, 8]);
       const w3 = rt.tensor(new Float32Array(5 * 4 * 9).fill(0.1), [5, 4, 3, 3]);
       expect(() => conv2dForward(rt, x, w3, null, { stride: 3, padding: 1, algorithm: 'winograd' })).toThrow(/Winograd needs a stride-1 3x3 convolution.*stride 3/);
-      expect(() => conv2dBackwardData(rt, rt.tensor(new Float32Array(2 * 5 * 16), [2, 5, 4, 4]), w3, convGeometryOf(x.shape, w3.shape, { stride: 2, padding: 1 }), { algorithm: 'winograd' })).toThrow(/also take stride-2.*stride 2/);
+      expect(() => conv2dBackwardData(rt, rt.tensor(new Float32Array(2 * 5 * 9), [2, 5, 3, 3]), w3, convGeometryOf(x.shape, w3.shape, { stride: 3, padding: 1 }), { algorithm: 'winograd' })).toThrow(/also takes stride-2.*stride 3/);
       const w1 = rt.tensor(new Float32Array(5 * 4).fill(0.1), [5, 4, 1, 1]);
       expect(() => conv2dForward(rt, x, w1, null, { algorithm: 'winograd' })).toThrow(/got 1x1/);
       const packedForStride3 = PackedConvWeights.of(rt, w3, { stride: 3, padding: 1 });

@@ -6,7 +6,7 @@
  */
 import type { Runtime } from '../../src/graph/runtime.js';
 import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dMacs, convAlgorithm, convGeometryOf, type ConvAlgorithm } from '../../src/kernels/conv2d.js';
-import { byPhaseWinograd, byPhaseWinogradWeightGradient } from '../../src/kernels/conv2d-winograd.js';
+import { byPhaseWinograd, byPhaseWinogradBackwardData, byPhaseWinogradWeightGradient, phaseWinogradBackwardDataFits } from '../../src/kernels/conv2d-winograd.js';
 import { Rng } from '../../src/nn/init.js';
 import type { Bench } from '../lib/context.js';
 import { nchwToNhwc, oihwToHwio, type TfjsPeer } from '../lib/tfjs-peer.js';
@@ -53,7 +53,7 @@ const PASSES: Pass[] = ['forward', 'backward-data', 'backward-weight'];
 export interface ConvRow {
   conv: string;
   pass: Pass;
-  /** The algorithm the engine chose (stride-1 3x3 convs, and the forward and weight gradient of stride-2 ones, may run Winograd; GFLOP/s stay direct-equivalent). */
+  /** The algorithm the engine chose (stride-1 3x3 convs and stride-2 3x3 and 7x7 ones may run Winograd; GFLOP/s stay direct-equivalent). */
   algorithm: ConvAlgorithm;
   gflop: number;
   ours: Timing;
@@ -154,7 +154,9 @@ export async function benchKernels(b: Bench): Promise<KernelsResult> {
       const o = ours[pass];
       const p: PeerResult<Timing> = 'ok' in peer ? { ok: peer.ok[pass] } : peer;
       const oursGflops = gflop / (o.median / 1000);
-      const byPhases = pass === 'forward' ? byPhaseWinograd(rt, g) : pass === 'backward-weight' && byPhaseWinogradWeightGradient(rt, g);
+      const byPhases = pass === 'forward' ? byPhaseWinograd(rt, g)
+        : pass === 'backward-weight' ? byPhaseWinogradWeightGradient(rt, g)
+        : byPhaseWinogradBackwardData(rt, g) && phaseWinogradBackwardDataFits(rt, g);
       const algorithm = byPhases ? 'winograd' : convAlgorithm(rt, g);
       rows.push({ conv: c.name, pass, algorithm, gflop, ours: o, oursGflops, fractionOfCeiling: oursGflops / ceiling.gflops, tfjs: p, ratio: 'ok' in p ? p.ok.median / o.median : null });
       const r = rows[rows.length - 1];

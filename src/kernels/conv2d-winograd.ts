@@ -53,12 +53,16 @@ interface Scheme {
   /** The input is read as its four stride-2 phases (4x the channels). */
   phases: boolean;
 }
-type SchemeName = 'F(2x2, 3x3)' | 'F(4x4, 3x3)' | 'stem' | 'stride-2 3x3';
+type SchemeName = 'F(2x2, 3x3)' | 'F(4x4, 3x3)' | 'stem' | 'stride-2 3x3' | 'stem backward-data' | 'stride-2 3x3 backward-data';
 const SCHEMES: Record<SchemeName, Scheme> = {
   'F(2x2, 3x3)': { name: 'F(2x2, 3x3)', tile: 2, kernel: 3, phases: false },
   'F(4x4, 3x3)': { name: 'F(4x4, 3x3)', tile: 4, kernel: 3, phases: false },
   stem: { name: 'stem', tile: 3, kernel: 4, phases: true },
   'stride-2 3x3': { name: 'stride-2 3x3', tile: 4, kernel: 2, phases: true },
+  // a stride-2 conv's backward-data: dy (not read by phases) convolved with each phase's rotated filter, by
+  // the forward's algorithm, the outputs scattered into the input's phases
+  'stem backward-data': { name: 'stem backward-data', tile: 3, kernel: 4, phases: false },
+  'stride-2 3x3 backward-data': { name: 'stride-2 3x3 backward-data', tile: 4, kernel: 2, phases: false },
 };
 const threeByThree = (tile: WinogradTile): Scheme => SCHEMES[tile === 4 ? 'F(4x4, 3x3)' : 'F(2x2, 3x3)'];
 /** Elements of a transformed tile: its side is tile + kernel - 1. */
@@ -102,10 +106,11 @@ const gemmSpec = kernelVariants((wg: readonly number[], accumulate: boolean): Ke
   workgroupSize: [wg[0], wg[1]],
 }));
 
-const outputSpec = kernelVariants((hasBias: boolean, relu: boolean, residual: boolean, scheme: SchemeName): KernelSpec => ({
+const outputSpec = kernelVariants((hasBias: boolean, relu: boolean, residual: boolean, scheme: SchemeName, toPhases: boolean): KernelSpec => ({
   shader: 'winograd_output',
-  defines: { HAS_BIAS: hasBias, RELU: relu, RESIDUAL: residual, ...schemeDefines(SCHEMES[scheme]) },
-  params: [['N', 'u32'], ['n0', 'u32'], ['Cout', 'u32'], ['OH', 'u32'], ['OW', 'u32'], ['TH', 'u32'], ['TW', 'u32'], ['T4', 'u32']],
+  defines: { HAS_BIAS: hasBias, RELU: relu, RESIDUAL: residual, TO_PHASES: toPhases, ...schemeDefines(SCHEMES[scheme]) },
+  params: [['N', 'u32'], ['n0', 'u32'], ['Cout', 'u32'], ['OH', 'u32'], ['OW', 'u32'], ['TH', 'u32'], ['TW', 'u32'], ['T4', 'u32'],
+    ['XH', 'u32', 'TO_PHASES'], ['XW', 'u32', 'TO_PHASES'], ['pad', 'u32', 'TO_PHASES']],
   bindings: [read('M', 'vec4f'), read('bias', 'f32', 'HAS_BIAS'), read('res', 'f32', 'RESIDUAL'), write('y')],
   workgroupSize: [256],
 }));
@@ -170,25 +175,32 @@ export const phaseWinogradApplies = (rt: Runtime, g: Pick<ConvGeometry, 'KH' | '
  * within 2.7e-5 of PyTorch's (update norms 8.3e-6; the contract is 2e-3; rounding against float64 in
  * DESIGN.md).
  */
-export function byPhaseWinograd(rt: Runtime, g: ConvGeometry, requested?: ConvAlgorithm): boolean {
+export const byPhaseWinograd = (rt: Runtime, g: ConvGeometry, requested?: ConvAlgorithm) => byPhases(rt, g, requested, MIN_PHASE_TILES);
+
+/**
+ * Whether a pass of a stride-2 conv goes over its input's phases: where that applies, for the stem always,
+ * for a 3x3 conv where Winograd is asked for or the batch has `minTiles` tiles (the pass's threshold).
+ */
+function byPhases(rt: Runtime, g: ConvGeometry, requested: ConvAlgorithm | undefined, minTiles: number): boolean {
   if (!phaseWinogradApplies(rt, g, requested)) return false;
   const scheme = phaseScheme(g)!;
-  return requested === 'winograd' || scheme === SCHEMES.stem || phaseTiles(g, scheme) >= MIN_PHASE_TILES;
+  return requested === 'winograd' || scheme === SCHEMES.stem || phaseTiles(g, scheme) >= minTiles;
 }
 
 /**
  * Transformed weights of a stride-2 conv (7x7 or 3x3) over its input's four stride-2 phases: U [E][4
  * Cin][Cout padded] (E = 36 for the stem's F(3x3, 4x4), 25 for F(4x4, 2x2)), the phases of input channel
- * ci at 4 ci + 2 ph + pw.
+ * ci at 4 ci + 2 ph + pw. Backward-data (`forward` false): U [E][Cout][4 Cin padded], each phase's filter
+ * rotated by 180 degrees.
  */
-export function phaseWinogradWeights(rt: Runtime, w: Tensor): Tensor {
+export function phaseWinogradWeights(rt: Runtime, w: Tensor, forward = true): Tensor {
   const [Cout, Cin, KH, KW] = w.shape;
   const scheme = phaseScheme({ KH, KW, stride: 2 });
   if (!scheme) throw new Error(`conv2d (winograd phases): 7x7 or 3x3 weights only, got ${KH}x${KW}`);
-  const reduced = 4 * Cin;
-  const pad4 = pad4Of(Cout);
-  const u = rt.empty([schemeElements(scheme), reduced, pad4 * 4], 'f32', `conv2d winograd weights (${scheme.name})`);
-  rt.dispatch('conv2d (winograd weights)', weightsSpec(true, scheme.name), { reduced, outputs: Cout, pad4, K: KH }, { w, u }, grid1d(reduced * pad4 * 4, 256));
+  const [reduced, outputs] = forward ? [4 * Cin, Cout] : [Cout, 4 * Cin];
+  const pad4 = pad4Of(outputs);
+  const u = rt.empty([schemeElements(scheme), reduced, pad4 * 4], 'f32', `conv2d winograd weights (${scheme.name}${forward ? '' : ', backward-data'})`);
+  rt.dispatch('conv2d (winograd weights)', weightsSpec(forward, scheme.name), { reduced, outputs, pad4, K: KH }, { w, u }, grid1d(reduced * pad4 * 4, 256));
   return u;
 }
 
@@ -264,6 +276,57 @@ export function phaseWinogradFits(rt: Runtime, g: ConvGeometry): boolean {
   return scheme !== null && chunkImages(rt, scheme, 4 * g.Cin, g.Cout, g.OH, g.OW) >= 1;
 }
 
+/**
+ * A stride-2 conv's backward-data over its input's phases: phase (ph, pw) of dx is the stride-1
+ * correlation of dy, padded by KERNEL - 1, with that phase's filter rotated, so it is one stride-1 conv of
+ * dy into 4 Cin phase channels by the forward's algorithm (F(4x4, 2x2) for a 3x3, F(3x3, 4x4) for the
+ * stem), whose output transform writes each phase's pixels into dx. u: `phaseWinogradWeights(w, false)`.
+ */
+export function phaseWinogradConvBackwardData(rt: Runtime, dy: Tensor, u: Tensor, g: ConvGeometry, maxImagesPerChunk = g.N): Tensor {
+  const op = 'conv2d backward (input)';
+  const scheme = phaseDataScheme(g);
+  if (!scheme) throw new Error(`${op} (winograd phases): 7x7 or 3x3 stride-2 convolutions only, got ${g.KH}x${g.KW} stride ${g.stride}`);
+  if (u.shape.join() !== [schemeElements(scheme), g.Cout, pad4Of(4 * g.Cin) * 4].join()) {
+    throw new Error(`${op} (winograd phases): weights transformed as ${u.shape.join('x')} (tile elements x output x 4 input phases), the conv has ${g.Cout} output and ${g.Cin} input channels`);
+  }
+  return transformedConv(rt, dy, u, scheme, 4 * g.Cin, phaseGrid(g), scheme.kernel - 1, { maxImagesPerChunk }, op, { XH: g.H, XW: g.W, pad: g.pad });
+}
+
+/** The scheme of a stride-2 conv's backward-data over the phases (dy is read whole, not by phases). */
+function phaseDataScheme(g: Pick<ConvGeometry, 'KH' | 'KW' | 'stride'>): Scheme | null {
+  const scheme = phaseScheme(g);
+  return scheme && SCHEMES[scheme === SCHEMES.stem ? 'stem backward-data' : 'stride-2 3x3 backward-data'];
+}
+
+/** Rows and columns of the stride-2 phases of a padded H x W input (the largest phase's; pixels past the input are not written). */
+const phaseGrid = (g: ConvGeometry) => [Math.floor((g.H - 1 + g.pad) / 2) + 1, Math.floor((g.W - 1 + g.pad) / 2) + 1];
+
+/** Whether a stride-2 conv's backward-data over the phases fits one binding per temporary for one image. */
+export function phaseWinogradBackwardDataFits(rt: Runtime, g: ConvGeometry): boolean {
+  const scheme = phaseDataScheme(g);
+  if (!scheme) return false;
+  const [UH, UW] = phaseGrid(g);
+  return chunkImages(rt, scheme, g.Cout, 4 * g.Cin, UH, UW) >= 1;
+}
+
+/**
+ * Tiles a 3x3 stride-2 conv's batch needs before its backward-data goes over the phases by default: per
+ * pixel of dx the phases' 2x2 filters by F(4x4, 2x2) do 25/16 multiply-adds against the direct kernel's
+ * 9/4 (1.44x fewer), and the output transform scatters into the phases. Measured on lavapipe (one process,
+ * direct and Winograd interleaved, 3 rounds): layer3.0's shape at 32 tiles 0.65-1.2x the direct kernel's
+ * speed, layer2.0's at 64 and 128 tiles 0.6-1.0x, layer3.0's at 128 1.2x, at 256 1.1-1.2x, at 512
+ * 1.2x; layer2.0's at 512 1.2-1.5x, at 2048 1.1-1.3x; the stem's (3 input channels, 7x7) 2.5-2.9x at
+ * 2048 tiles.
+ */
+export const MIN_PHASE_BACKWARD_DATA_TILES = 256;
+
+/**
+ * Whether a stride-2 conv's backward-data goes through `phaseWinogradConvBackwardData`: where Winograd over
+ * the phases applies and (a 3x3 conv, unless Winograd is asked for) the batch has
+ * MIN_PHASE_BACKWARD_DATA_TILES tiles. Whether one image's temporaries fit is `phaseWinogradBackwardDataFits`.
+ */
+export const byPhaseWinogradBackwardData = (rt: Runtime, g: ConvGeometry, requested?: ConvAlgorithm) => byPhases(rt, g, requested, MIN_PHASE_BACKWARD_DATA_TILES);
+
 /** Images whose transformed input V and products M each fit one binding. */
 function chunkImages(rt: Runtime, scheme: Scheme, channels: number, outputs: number, OH: number, OW: number): number {
   const widest = schemeElements(scheme) * Math.max(channels, pad4Of(outputs) * 4) * 4; // bytes per tile
@@ -272,17 +335,21 @@ function chunkImages(rt: Runtime, scheme: Scheme, channels: number, outputs: num
   return Math.floor((tiles - 3) / (TH * TW)); // T4 rounds a chunk's tiles up to a multiple of 4
 }
 
+/** Outputs written into the four stride-2 phases of an XH x XW map padded by `pad` (a stride-2 conv's backward-data). */
+interface PhaseOutput { XH: number; XW: number; pad: number }
+
 /**
  * Input transform, GEMMs and output transform (with the epilogue) of a Winograd convolution into
- * y [N, outputs, OH, OW], over the batch in chunks of images whose temporaries fit one binding.
+ * y [N, outputs, OH, OW] (or, `toPhases`, into the phases of y [N, outputs / 4, XH, XW]), over the batch in
+ * chunks of images whose temporaries fit one binding.
  */
-function transformedConv(rt: Runtime, x: Tensor, u: Tensor, scheme: Scheme, outputs: number, [OH, OW]: number[], pad: number, epilogue: WinogradEpilogue, op: string): Tensor {
+function transformedConv(rt: Runtime, x: Tensor, u: Tensor, scheme: Scheme, outputs: number, [OH, OW]: number[], pad: number, epilogue: WinogradEpilogue, op: string, toPhases?: PhaseOutput): Tensor {
   const [N, , H, W] = x.shape;
   const [elements, channels] = u.shape; // V's channels: the input's, or 4x for the phases
   const { TH, TW } = tileGrid(OH, OW, scheme.tile);
   const { bias = null, residual, relu = false, maxImagesPerChunk = N } = epilogue;
   const perChunk = Math.max(1, Math.min(N, maxImagesPerChunk, chunkImages(rt, scheme, channels, outputs, OH, OW)));
-  const y = rt.empty([N, outputs, OH, OW], 'f32', `${op} output`);
+  const y = toPhases ? rt.empty([N, outputs / 4, toPhases.XH, toPhases.XW], 'f32', `${op} output`) : rt.empty([N, outputs, OH, OW], 'f32', `${op} output`);
   for (let n0 = 0; n0 < N; n0 += perChunk) {
     const images = Math.min(perChunk, N - n0);
     const T4 = paddedTiles(images * TH * TW);
@@ -290,7 +357,7 @@ function transformedConv(rt: Runtime, x: Tensor, u: Tensor, scheme: Scheme, outp
     rt.dispatch(`${op} (winograd input)`, inputSpec(false, scheme.name), { N: images, n0, C: channels, H, W, pad, TH, TW, T4 }, { x, V }, grid1d((channels * T4) / 4, 256));
     const M = gemm(rt, V, u, channels, outputs, T4, op);
     V.dispose();
-    rt.dispatch(`${op} (winograd output)`, outputSpec(!!bias, relu, !!residual, scheme.name), { N: images, n0, Cout: outputs, OH, OW, TH, TW, T4 }, { M, bias, res: residual, y }, grid1d((outputs * T4) / 4, 256));
+    rt.dispatch(`${op} (winograd output)`, outputSpec(!!bias, relu, !!residual, scheme.name, !!toPhases), { N: images, n0, Cout: outputs, OH, OW, TH, TW, T4, ...toPhases }, { M, bias, res: residual, y }, grid1d((outputs * T4) / 4, 256));
     M.dispose();
   }
   return y;
@@ -394,11 +461,8 @@ function phaseTiles(g: ConvGeometry, scheme: Scheme): number {
  * over the phases applies, its temporaries fit, and (a 3x3 conv, unless Winograd is asked for) the batch
  * has MIN_PHASE_WEIGHT_GRADIENT_TILES tiles.
  */
-export function byPhaseWinogradWeightGradient(rt: Runtime, g: ConvGeometry, requested?: ConvAlgorithm): boolean {
-  if (!phaseWinogradApplies(rt, g, requested) || !phaseWeightGradientFits(rt, g)) return false;
-  const scheme = phaseScheme(g)!;
-  return requested === 'winograd' || scheme === SCHEMES.stem || phaseTiles(g, scheme) >= MIN_PHASE_WEIGHT_GRADIENT_TILES;
-}
+export const byPhaseWinogradWeightGradient = (rt: Runtime, g: ConvGeometry, requested?: ConvAlgorithm) =>
+  byPhases(rt, g, requested, MIN_PHASE_WEIGHT_GRADIENT_TILES) && phaseWeightGradientFits(rt, g);
 
 /**
  * Whether a stride-2 conv's weight gradient by Winograd over its input's phases fits one binding per

@@ -7,7 +7,7 @@ import type { Runtime } from '../graph/runtime.js';
 import { shapeStr, type Tensor } from '../graph/tensor.js';
 import { assertRank, blockWorkgroup, grid1d } from './util.js';
 import { sumToShape } from './reduce.js';
-import { byPhaseWinograd, byPhaseWinogradWeightGradient, phaseWinogradApplies, phaseWinogradConv, phaseWinogradConvBackwardWeight, phaseWinogradFits, phaseWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradFits, winogradWeights, type WinogradTile } from './conv2d-winograd.js';
+import { byPhaseWinograd, byPhaseWinogradBackwardData, byPhaseWinogradWeightGradient, phaseWinogradApplies, phaseWinogradBackwardDataFits, phaseWinogradConv, phaseWinogradConvBackwardData, phaseWinogradConvBackwardWeight, phaseWinogradFits, phaseWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradFits, winogradWeights, type WinogradTile } from './conv2d-winograd.js';
 
 export interface Conv2dOptions {
   stride?: number;
@@ -203,7 +203,7 @@ export class PackedConvWeights {
  */
 export function convAlgorithm(rt: Runtime, g: ConvGeometry, requested?: ConvAlgorithm, op = 'conv2d'): ConvAlgorithm {
   if (requested === 'winograd' && !winogradFits(rt, g)) {
-    throw new Error(`${op}: Winograd needs a stride-1 3x3 convolution with padding <= 2 (the forward and weight gradient also take stride-2 3x3 and 7x7 ones) whose temporaries for one image fit one binding (got ${g.KH}x${g.KW}, stride ${g.stride}, padding ${g.pad}, input ${g.N}x${g.Cin}x${g.H}x${g.W})`);
+    throw new Error(`${op}: Winograd needs a stride-1 3x3 convolution with padding <= 2 (every pass also takes stride-2 3x3 and 7x7 ones) whose temporaries for one image fit one binding (got ${g.KH}x${g.KW}, stride ${g.stride}, padding ${g.pad}, input ${g.N}x${g.Cin}x${g.H}x${g.W})`);
   }
   if (requested) return requested;
   return rt.conv3x3 === 'winograd' && winogradFits(rt, g) ? 'winograd' : 'direct';
@@ -310,6 +310,16 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
 
 /** Gradient with respect to the input (a transposed convolution of dy with the same weights). */
 export function conv2dBackwardData(rt: Runtime, dy: Tensor, w: Tensor, g: ConvGeometry, opts: { splits?: number } & ConvAlgorithmOption = {}): Tensor {
+  if (byPhaseWinogradBackwardData(rt, g, opts.algorithm)) {
+    // stride 2 (the stem, a 3x3 conv): dy convolved with each phase's rotated filter, into the input's phases
+    if (phaseWinogradBackwardDataFits(rt, g)) {
+      const u = phaseWinogradWeights(rt, w, false);
+      const dx = phaseWinogradConvBackwardData(rt, dy, u, g);
+      u.dispose();
+      return dx;
+    }
+    if (opts.algorithm === 'winograd') throw new Error(`conv2d backward (input): the Winograd temporaries of this stride-2 conv for one ${g.Cout}x${g.OH}x${g.OW} output gradient exceed one binding`);
+  }
   if (convAlgorithm(rt, g, opts.algorithm, 'conv2d backward (input)') === 'winograd') {
     // stride 1: a convolution of dy with the flipped, transposed weights, padded by 2 - pad
     const u = winogradWeights(rt, w, false);
