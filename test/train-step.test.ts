@@ -1,6 +1,7 @@
 /**
- * One SGD step of both presets against PyTorch (tools/make_train_step_fixture.py): the loss terms, and
- * the update (new - init) of student weights, BN running statistics and attention weights, within 2e-3.
+ * One SGD step of both presets against PyTorch (tools/make_train_step_fixture.py), on two batches: the
+ * loss terms, and the update (new - init) of student weights, BN running statistics and attention
+ * weights, within 2e-3.
  */
 import { describe, expect, it } from 'vitest';
 import { backward, SGD } from '../src/index.js';
@@ -26,11 +27,14 @@ interface StepFixture {
   presets: Record<'stfpm' | 'dcam', PresetResult>;
 }
 
-const fx = loadFixture<StepFixture>('train-step.json');
+// two batches of 4 bottle images at 64 px: training images, and three defect images with one training image
+// (tools/make_train_step_fixture.py --images test/broken_large/000,test/contamination/001,test/broken_small/002,train/good/100)
+const FIXTURES = [['train-step.json', '4 training images'], ['train-step-defects.json', '3 defect images and a training image']] as const;
 const ctx = useRuntime();
 const TOL = 2e-3;
 
-describe('one training step matches PyTorch', () => {
+describe.each(FIXTURES)('one training step matches PyTorch (%s: %s)', (file) => {
+  const fx = loadFixture<StepFixture>(file);
   for (const method of ['stfpm', 'dcam'] as const) {
     it(`${method}: loss terms and the update of every student and attention tensor`, async () => {
       const rt = ctx.rt;

@@ -8,7 +8,9 @@ every student and attention parameter. Records the loss terms, the full update (
 tensors and of all attention weights, and the sum and L2 norm of the update of every student tensor.
 
 /usr/bin/python3 tools/make_train_step_fixture.py  ->  test/fixtures/train-step.json
+/usr/bin/python3 tools/make_train_step_fixture.py --images test/broken_large/000,... --out FILE  (another batch)
 """
+import argparse
 import json
 import os
 import sys
@@ -59,13 +61,17 @@ def kd(t, s, T=1.0):
 
 
 def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--images', default=','.join('train/good/%03d' % n for n in range(4)), help='bottle images (without .png), comma-separated')
+    ap.add_argument('--out', default=OUT)
+    args = ap.parse_args()
     sd = torch.load(os.path.join(SHARED, 'weights', 'resnet18-imagenet-layer1to3.pth'), map_location='cpu')
     names = [k for k in sd.keys() if not k.endswith('num_batches_tracked')]
     teacher = torchvision.models.resnet18()
     teacher.load_state_dict(sd, strict=False)
     teacher.eval()
 
-    x = torch.stack([load_bottle('train/good/%03d.png' % n, SIZE) for n in range(4)])
+    x = torch.stack([load_bottle(rel + '.png', SIZE) for rel in args.images.split(',')])
     with torch.no_grad():
         ft = trunk(teacher, x)
 
@@ -115,9 +121,9 @@ def main():
         }
         print(method, 'loss', loss.item(), {k: round(v.item(), 5) for k, v in terms.items()})
 
-    with open(OUT, 'w') as f:
+    with open(args.out, 'w') as f:
         json.dump(result, f)
-    print('wrote', OUT, os.path.getsize(OUT) // 1024, 'KiB')
+    print('wrote', args.out, os.path.getsize(args.out) // 1024, 'KiB')
 
 
 if __name__ == '__main__':
