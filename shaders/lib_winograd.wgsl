@@ -19,13 +19,6 @@ alias OutLine = array<f32, TILE>;
 // The line that A takes: a line of a TILE x TILE tile of dy (F(3x3, TILE x TILE)), or a filter line (K4).
 alias ShortLine = array<f32, ALPHA - 2u>;
 
-// B^T 1 (a constant line) is INPUT_DC_ROW at element 1 and zero elsewhere (the rows of B^T below)
-#if ${ALPHA6}
-const INPUT_DC_ROW: f32 = -6.0;
-#else
-const INPUT_DC_ROW: f32 = 2.0;
-#endif
-
 // B^T d: one line of an input patch
 fn input_line(d: Line) -> Line {
   var b: Line;

@@ -62,18 +62,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         }
       }
     }
-    // Centred: B^T annihilates a constant patch except at element (1, 1) (B^T 1 = INPUT_DC_ROW e_1), so the
-    // patch is transformed less its centre value k and k's exact share added back there. Rounding then
-    // scales with the patch's variation, not its level: a channel's mean no longer enters the 35 other
-    // elements, whose A^T coefficients (up to 64) would amplify it.
-#if ${CENTRED}
-    let level = d[ALPHA / 2u][ALPHA / 2u];
-    for (var r = 0u; r < ALPHA; r = r + 1u) {
-      for (var s = 0u; s < ALPHA; s = s + 1u) { d[r][s] = d[r][s] - level; }
-    }
-#else
-    let level = 0.0;
-#endif
     // along each row (d B), then along each column (B^T of that)
     for (var r = 0u; r < ALPHA; r = r + 1u) { d[r] = input_line(d[r]); }
     for (var k = 0u; k < ALPHA; k = k + 1u) {
@@ -82,7 +70,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       let v = input_line(column);
       for (var r = 0u; r < ALPHA; r = r + 1u) { out[r * ALPHA + k][l] = v[r]; }
     }
-    out[ALPHA + 1u][l] = out[ALPHA + 1u][l] + INPUT_DC_ROW * INPUT_DC_ROW * level;
   }
   for (var e = 0u; e < ALPHA * ALPHA; e = e + 1u) { V[e * planeOut + i] = out[e]; }
 }

@@ -32,7 +32,7 @@ export interface RuntimeOptions {
   poison?: boolean;
   /**
    * How stride-1 3x3 convolutions are computed (forward and backward-data) where no algorithm is asked
-   * for: `winograd` (F(4x4, 3x3); the forward of weights being trained with a centred input transform) or `direct`; with
+   * for: `winograd` (F(4x4, 3x3); F(2x2, 3x3) for the forward of weights being trained) or `direct`; with
    * `winograd`, 7x7 stride-2 stems take F(3x3, 4x4) over their input's stride-2 phases. Default: the
    * one measured faster on this kind of adapter (DESIGN.md, "conv2d").
    */

@@ -90,9 +90,9 @@ const weightsSpec = kernelVariants((forward: boolean, scheme: SchemeName): Kerne
   workgroupSize: [256],
 }));
 
-const inputSpec = kernelVariants((transposed: boolean, scheme: SchemeName, centred: boolean): KernelSpec => ({
+const inputSpec = kernelVariants((transposed: boolean, scheme: SchemeName): KernelSpec => ({
   shader: 'winograd_input',
-  defines: { TRANSPOSED: transposed, CENTRED: centred, ...schemeDefines(SCHEMES[scheme]) },
+  defines: { TRANSPOSED: transposed, ...schemeDefines(SCHEMES[scheme]) },
   params: [['N', 'u32'], ['n0', 'u32'], ['C', 'u32'], ['H', 'u32'], ['W', 'u32'], ['pad', 'u32'], ['TH', 'u32'], ['TW', 'u32'], ['T4', 'u32'], ['C4', 'u32', 'TRANSPOSED']],
   bindings: [read('x'), write('V', 'vec4f')],
   workgroupSize: [256],
@@ -236,12 +236,6 @@ export interface WinogradEpilogue {
   relu?: boolean;
   /** At most this many images per pass (default: as many as one binding holds the temporaries of). */
   maxImagesPerChunk?: number;
-  /**
-   * Transform each input patch less its centre value (winograd_input.wgsl), so that the rounding scales
-   * with the patch's variation, not its level: for the forward of weights being trained, whose output
-   * goes into batch statistics (`centredForward` in conv2d.ts).
-   */
-  centred?: boolean;
 }
 
 /**
@@ -353,14 +347,14 @@ function transformedConv(rt: Runtime, x: Tensor, u: Tensor, scheme: Scheme, outp
   const [N, , H, W] = x.shape;
   const [elements, channels] = u.shape; // V's channels: the input's, or 4x for the phases
   const { TH, TW } = tileGrid(OH, OW, scheme.tile);
-  const { bias = null, residual, relu = false, maxImagesPerChunk = N, centred = false } = epilogue;
+  const { bias = null, residual, relu = false, maxImagesPerChunk = N } = epilogue;
   const perChunk = Math.max(1, Math.min(N, maxImagesPerChunk, chunkImages(rt, scheme, channels, outputs, OH, OW)));
   const y = toPhases ? rt.empty([N, outputs / 4, toPhases.XH, toPhases.XW], 'f32', `${op} output`) : rt.empty([N, outputs, OH, OW], 'f32', `${op} output`);
   for (let n0 = 0; n0 < N; n0 += perChunk) {
     const images = Math.min(perChunk, N - n0);
     const T4 = paddedTiles(images * TH * TW);
     const V = rt.empty([elements, channels, T4], 'f32', 'conv2d winograd input');
-    rt.dispatch(`${op} (winograd input)`, inputSpec(false, scheme.name, centred), { N: images, n0, C: channels, H, W, pad, TH, TW, T4 }, { x, V }, grid1d((channels * T4) / 4, 256));
+    rt.dispatch(`${op} (winograd input)`, inputSpec(false, scheme.name), { N: images, n0, C: channels, H, W, pad, TH, TW, T4 }, { x, V }, grid1d((channels * T4) / 4, 256));
     const M = gemm(rt, V, u, channels, outputs, T4, op);
     V.dispose();
     rt.dispatch(`${op} (winograd output)`, outputSpec(!!bias, relu, !!residual, scheme.name, !!toPhases), { N: images, n0, Cout: outputs, OH, OW, TH, TW, T4, ...toPhases }, { M, bias, res: residual, y }, grid1d((outputs * T4) / 4, 256));
@@ -402,7 +396,7 @@ function weightGradientProducts(rt: Runtime, dy: Tensor, x: Tensor, scheme: Sche
     const images = Math.min(perChunk, N - n0);
     const T4 = paddedTiles(images * TH * TW);
     const V = rt.empty([elements, T4, C4], 'f32', 'conv2d winograd input (by tile)');
-    rt.dispatch(`${op} (winograd input)`, inputSpec(true, scheme.name, false), { N: images, n0, C: channels, H, W, pad, TH, TW, T4, C4 }, { x, V }, grid1d((T4 * C4) / 4, 256));
+    rt.dispatch(`${op} (winograd input)`, inputSpec(true, scheme.name), { N: images, n0, C: channels, H, W, pad, TH, TW, T4, C4 }, { x, V }, grid1d((T4 * C4) / 4, 256));
     const u = rt.empty([elements, T4, pad4 * 4], 'f32', 'conv2d winograd output gradient');
     rt.dispatch(`${op} (winograd dy)`, dySpec(scheme.name), { N: images, n0, Cout, OH, OW, TH, TW, T4, pad4 }, { dy, u }, grid1d(T4 * pad4 * 4, 256));
     M = gemm(rt, V, u, T4, Cout, C4, op, M);

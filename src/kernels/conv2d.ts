@@ -7,7 +7,7 @@ import type { Runtime } from '../graph/runtime.js';
 import { shapeStr, type Tensor } from '../graph/tensor.js';
 import { assertRank, blockWorkgroup, grid1d } from './util.js';
 import { sumToShape } from './reduce.js';
-import { byPhaseWinograd, byPhaseWinogradBackwardData, byPhaseWinogradWeightGradient, phaseWinogradApplies, phaseWinogradBackwardDataFits, phaseWinogradConv, phaseWinogradConvBackwardData, phaseWinogradConvBackwardWeight, phaseWinogradFits, phaseWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradFits, winogradWeights } from './conv2d-winograd.js';
+import { byPhaseWinograd, byPhaseWinogradBackwardData, byPhaseWinogradWeightGradient, phaseWinogradApplies, phaseWinogradBackwardDataFits, phaseWinogradConv, phaseWinogradConvBackwardData, phaseWinogradConvBackwardWeight, phaseWinogradFits, phaseWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradFits, winogradWeights, type WinogradTile } from './conv2d-winograd.js';
 
 export interface Conv2dOptions {
   stride?: number;
@@ -16,8 +16,8 @@ export interface Conv2dOptions {
 
 /**
  * How a convolution is computed: `direct` (implicit GEMM, any shape) or `winograd` (stride-1 3x3 only:
- * F(4x4, 3x3), 4x fewer multiply-adds, 2.25x the input and output in temporaries; the forward of weights
- * being trained centred: see centredForward).
+ * F(4x4, 3x3), 4x fewer multiply-adds, 2.25x the input and output in temporaries; F(2x2, 3x3), 2.25x
+ * fewer and 4x, for the forward of weights being trained: see TRAINED_FORWARD_TILE).
  */
 export type ConvAlgorithm = 'direct' | 'winograd';
 
@@ -210,17 +210,15 @@ export function convAlgorithm(rt: Runtime, g: ConvGeometry, requested?: ConvAlgo
 }
 
 /**
- * The Winograd forward of weights being trained (a Tensor, not PackedConvWeights): 4x4 tiles, with each
- * input patch transformed less its centre value. Its output goes into batch statistics, which subtract the
- * channel's mean and divide by its batch standard deviation, so the forward's absolute rounding error comes
- * out multiplied by |mean| / std. Uncentred, F(4x4, 3x3) rounds with the level of its input (the transform's
- * large constants sum values of the same sign that cancel) and moved one SGD step's conv1 update 3.6e-3 from
- * PyTorch's (the contract is 2e-3); centred, B^T annihilates the level everywhere but one tile element, and
- * the step's largest update error is 1.4e-4 (norms 6.3e-6), as with F(2x2, 3x3) (6.4e-5, 6.5e-6), which
- * does 1.78x the multiply-adds (DESIGN.md, "Which tile"). The stride-2 convs' forwards over their phases
- * are centred alike.
+ * The Winograd tile of a forward pass with weights being trained (a Tensor, not PackedConvWeights). Its
+ * output goes into batch statistics, which subtract the channel's mean and divide by its batch standard
+ * deviation, so the forward's absolute rounding error comes out multiplied by |mean| / std. F(4x4, 3x3)
+ * rounds 5-10x more than F(2x2, 3x3) (DESIGN.md), and there that moved one SGD step's conv1 update 3.6e-3
+ * from PyTorch's (the contract is 2e-3); with F(2x2, 3x3) 1.9e-5. Frozen weights (teacher, folded student),
+ * every backward-data pass and the weight gradient (F(3x3, 4x4)) take 4x4 tiles: measured, they leave the
+ * step at 1.9e-5.
  */
-const centredForward = { centred: true } as const;
+const TRAINED_FORWARD_TILE: WinogradTile = 2;
 
 /** Invocations to aim for when choosing a split-K factor (enough to fill a large GPU). */
 const TARGET_INVOCATIONS = 1 << 15;
@@ -277,12 +275,12 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
   } else if (byPhaseWinograd(rt, g, opts.algorithm) && phaseWinogradFits(rt, g)) {
     // trained stride-2 weights too, transformed at each call (their rounding: byPhaseWinograd)
     const u = phaseWinogradWeights(rt, w);
-    const y = phaseWinogradConv(rt, x, u, g.Cout, g.pad, { ...epilogue, ...centredForward });
+    const y = phaseWinogradConv(rt, x, u, g.Cout, g.pad, epilogue);
     u.dispose();
     return y;
   } else if (convAlgorithm(rt, g, opts.algorithm, 'conv2d') === 'winograd') {
-    const u = winogradWeights(rt, w, true);
-    const y = winogradConv(rt, x, u, g.Cout, g.pad, { ...epilogue, ...centredForward });
+    const u = winogradWeights(rt, w, true, TRAINED_FORWARD_TILE);
+    const y = winogradConv(rt, x, u, g.Cout, g.pad, epilogue);
     u.dispose();
     return y;
   }
