@@ -2,8 +2,8 @@
  * Winograd F(2x2, 3x3) and F(4x4, 3x3) against the direct convolution for every stride-1 3x3 conv of ResNet18
  * conv1..layer3, forward (frozen weights: packed or transformed once, as the teacher and a folded student)
  * and backward-data (weights transformed at every call, as in training) and the weight gradient (F(3x3, t x t)),
- * at inference and training sizes; and the stride-2 convs' forward, direct against Winograd over the input's
- * stride-2 phases (the 7x7 stem by F(3x3, 4x4), the 3x3 ones by F(4x4, 2x2)):
+ * at inference and training sizes; and the stride-2 convs' forward and backward-data, direct against Winograd
+ * over the input's stride-2 phases (the 7x7 stem by F(3x3, 4x4), the 3x3 ones by F(4x4, 2x2)):
  * median of 5 after a warm-up, GPU drained around each. GFLOP/s are direct-equivalent (2 x the direct
  * convolution's multiply-adds), so the columns compare time.
  *
@@ -14,7 +14,7 @@ import { dirname } from 'node:path';
 import { Command } from 'commander';
 import { createDevice } from '../src/graph/device.js';
 import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dMacs, PackedConvWeights } from '../src/kernels/conv2d.js';
-import { phaseWinogradConv, phaseWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradWeights, type WinogradTile } from '../src/kernels/conv2d-winograd.js';
+import { phaseWinogradConv, phaseWinogradConvBackwardData, phaseWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradWeights, type WinogradTile } from '../src/kernels/conv2d-winograd.js';
 import { time, type Timing } from './lib/timing.js';
 import { geometryOf, resnetConvShapes } from './sections/kernels.js';
 
@@ -75,7 +75,7 @@ for (const { batch, size } of SETTINGS) {
 }
 // the stride-2 convs, frozen weights (as the teacher): direct against Winograd over the input's stride-2
 // phases, F(3x3, 4x4) for the 7x7 stem, F(4x4, 2x2) for the 3x3 ones
-interface PhaseRow { batch: number; size: number; conv: string; scheme: string; gflop: number; direct: Timing; winograd: Timing }
+interface PhaseRow { batch: number; size: number; conv: string; pass: string; scheme: string; gflop: number; direct: Timing; winograd: Timing }
 const phaseRows: PhaseRow[] = [];
 for (const { batch, size } of SETTINGS) {
   for (const c of resnetConvShapes(size).filter((s) => s.stride === 2 && s.k > 1)) {
@@ -88,10 +88,16 @@ for (const { batch, size } of SETTINGS) {
     const direct = await time(() => conv2dForward(rt, x, packed, null, { stride: 2, padding: c.pad, relu: true, algorithm: 'direct' }).dispose(), () => rt.sync(), { warmup: 1, runs: 5 });
     const winograd = await time(() => phaseWinogradConv(rt, x, u, c.cout, c.pad, { relu: true }).dispose(), () => rt.sync(), { warmup: 1, runs: 5 });
     const scheme = c.k === 7 ? 'F(3x3, 4x4)' : 'F(4x4, 2x2)';
-    phaseRows.push({ batch, size, conv: c.name, scheme, gflop, direct, winograd });
+    phaseRows.push({ batch, size, conv: c.name, pass: 'forward (frozen)', scheme, gflop, direct, winograd });
     console.log(`batch ${batch} ${size} px ${c.name} forward (frozen): direct ${rate(gflop, direct)}, ${scheme} over the phases ${rate(gflop, winograd)}`);
+    // backward-data, the weights transformed at every call (training): dy by each phase's rotated filter
+    const dy = rt.tensor(fill(batch * c.cout * g.OH * g.OW, Math.cos), [batch, c.cout, g.OH, g.OW]).keep();
+    const directData = await time(() => conv2dBackwardData(rt, dy, w, g, { algorithm: 'direct' }).dispose(), () => rt.sync(), { warmup: 1, runs: 5 });
+    const winogradData = await time(() => rt.tidy(() => phaseWinogradConvBackwardData(rt, dy, phaseWinogradWeights(rt, w, false), g)).dispose(), () => rt.sync(), { warmup: 1, runs: 5 });
+    phaseRows.push({ batch, size, conv: c.name, pass: 'backward-data', scheme, gflop, direct: directData, winograd: winogradData });
+    console.log(`batch ${batch} ${size} px ${c.name} backward-data: direct ${rate(gflop, directData)}, ${scheme} over the phases ${rate(gflop, winogradData)}`);
     packed.dispose();
-    for (const t of [x, w, u]) t.dispose();
+    for (const t of [x, w, u, dy]) t.dispose();
   }
 }
 // the trunk's stride-1 3x3 convs together, each shape weighted by how many the trunk has
@@ -125,12 +131,13 @@ const md = [
   `|---:|---:|---|${METHODS.map(() => '---:').join('|')}|${METHODS.slice(1).map(() => '---:').join('|')}|`,
   ...totals.map((t) => `| ${t.batch} | ${t.size} | ${t.pass} | ${METHODS.map((m) => cell(t.ms[m], 0)).join(' | ')} | ${METHODS.slice(1).map((m) => (t.ms[m] ? `**${(t.ms.direct! / t.ms[m]!).toFixed(2)}x**` : '-')).join(' | ')} |`),
   '',
-  'The stride-2 convs, forward with frozen weights, ReLU fused: direct against Winograd over the input\'s four stride-2',
-  'phases (the 7x7 stem by F(3x3, 4x4), 3.1x fewer multiply-adds; the 3x3 ones by F(4x4, 2x2), 1.44x fewer):',
+  'The stride-2 convs, forward with frozen weights, ReLU fused, and backward-data with the weights transformed at every',
+  'call: direct against Winograd over the input\'s four stride-2 phases (the 7x7 stem by F(3x3, 4x4), 3.1x fewer',
+  'multiply-adds; the 3x3 ones by F(4x4, 2x2), 1.44x fewer):',
   '',
-  '| batch | size | conv | Winograd | direct ms | Winograd ms | direct GFLOP/s | Winograd GFLOP/s | speed-up |',
-  '|---:|---:|---|---|---:|---:|---:|---:|---:|',
-  ...phaseRows.map((r) => `| ${r.batch} | ${r.size} | ${r.conv} | ${r.scheme} | ${r.direct.median.toFixed(1)} | ${r.winograd.median.toFixed(1)} | ${(r.gflop / (r.direct.median / 1e3)).toFixed(1)} | ${(r.gflop / (r.winograd.median / 1e3)).toFixed(1)} | **${(r.direct.median / r.winograd.median).toFixed(2)}x** |`),
+  '| batch | size | conv | pass | Winograd | direct ms | Winograd ms | direct GFLOP/s | Winograd GFLOP/s | speed-up |',
+  '|---:|---:|---|---|---|---:|---:|---:|---:|---:|',
+  ...phaseRows.map((r) => `| ${r.batch} | ${r.size} | ${r.conv} | ${r.pass} | ${r.scheme} | ${r.direct.median.toFixed(1)} | ${r.winograd.median.toFixed(1)} | ${(r.gflop / (r.direct.median / 1e3)).toFixed(1)} | ${(r.gflop / (r.winograd.median / 1e3)).toFixed(1)} | **${(r.direct.median / r.winograd.median).toFixed(2)}x** |`),
   '',
 ].join('\n');
 mkdirSync(dirname(opts.out), { recursive: true });
