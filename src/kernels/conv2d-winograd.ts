@@ -313,8 +313,8 @@ export function phaseWinogradBackwardDataFits(rt: Runtime, g: ConvGeometry): boo
  * Tiles a 3x3 stride-2 conv's batch needs before its backward-data goes over the phases by default: per
  * pixel of dx the phases' 2x2 filters by F(4x4, 2x2) do 25/16 multiply-adds against the direct kernel's
  * 9/4 (1.44x fewer), and the output transform scatters into the phases. Measured on lavapipe (one process,
- * direct and Winograd interleaved, 3 rounds): layer3.0's shape at 32 tiles 0.65-1.2x the direct kernel's
- * speed, layer2.0's at 64 and 128 tiles 0.6-1.0x, layer3.0's at 128 1.2x, at 256 1.1-1.2x, at 512
+ * direct and Winograd interleaved, 3 rounds): layer3.0's shape at 32 tiles 0.4-1.2x the direct kernel's
+ * speed, layer2.0's at 64 and 128 tiles 0.6-1.1x, layer3.0's at 128 1.2x, at 256 1.1-1.2x, at 512
  * 1.2x; layer2.0's at 512 1.2-1.5x, at 2048 1.1-1.3x; the stem's (3 input channels, 7x7) 2.5-2.9x at
  * 2048 tiles.
  */
