@@ -327,13 +327,16 @@ export const MIN_PHASE_BACKWARD_DATA_TILES = 256;
  */
 export const byPhaseWinogradBackwardData = (rt: Runtime, g: ConvGeometry, requested?: ConvAlgorithm) => byPhases(rt, g, requested, MIN_PHASE_BACKWARD_DATA_TILES);
 
-/** Images whose transformed input V and products M each fit one binding. */
-function chunkImages(rt: Runtime, scheme: Scheme, channels: number, outputs: number, OH: number, OW: number): number {
+/** Images whose per-tile temporaries (E x the wider of `channels` and the padded `outputs`) fit `bytes` each. */
+function imagesWithin(bytes: number, scheme: Scheme, channels: number, outputs: number, OH: number, OW: number): number {
   const widest = schemeElements(scheme) * Math.max(channels, pad4Of(outputs) * 4) * 4; // bytes per tile
   const { TH, TW } = tileGrid(OH, OW, scheme.tile);
-  const tiles = Math.floor(rt.limits.maxStorageBufferBindingSize / widest);
-  return Math.floor((tiles - 3) / (TH * TW)); // T4 rounds a chunk's tiles up to a multiple of 4
+  return Math.floor((Math.floor(bytes / widest) - 3) / (TH * TW)); // T4 rounds a chunk's tiles up to a multiple of 4
 }
+
+/** Images whose transformed input V and products M each fit one binding. */
+const chunkImages = (rt: Runtime, scheme: Scheme, channels: number, outputs: number, OH: number, OW: number) =>
+  imagesWithin(rt.limits.maxStorageBufferBindingSize, scheme, channels, outputs, OH, OW);
 
 /** Outputs written into the four stride-2 phases of an XH x XW map padded by `pad` (a stride-2 conv's backward-data). */
 interface PhaseOutput { XH: number; XW: number; pad: number }
@@ -417,11 +420,8 @@ const WEIGHT_GRADIENT_CHUNK_BYTES = 64 * 2 ** 20;
 
 /** Images of a weight gradient's chunk (at least 1 where one image fits one binding, else 0): see WEIGHT_GRADIENT_CHUNK_BYTES. */
 function weightGradientChunkImages(rt: Runtime, scheme: Scheme, C4: number, Cout: number, OH: number, OW: number): number {
-  const widest = schemeElements(scheme) * Math.max(C4, pad4Of(Cout) * 4) * 4; // bytes per tile
-  const { TH, TW } = tileGrid(OH, OW, scheme.tile);
-  const images = (bytes: number) => Math.floor((Math.floor(bytes / widest) - 3) / (TH * TW)); // T4 pads a chunk's tiles to 4
-  const fits = images(rt.limits.maxStorageBufferBindingSize);
-  return fits < 1 ? 0 : Math.max(1, Math.min(fits, images(WEIGHT_GRADIENT_CHUNK_BYTES)));
+  const fits = chunkImages(rt, scheme, C4, Cout, OH, OW);
+  return fits < 1 ? 0 : Math.max(1, Math.min(fits, imagesWithin(WEIGHT_GRADIENT_CHUNK_BYTES, scheme, C4, Cout, OH, OW)));
 }
 
 /**
