@@ -8,7 +8,7 @@ import { backward } from '../src/autograd/engine.js';
 import * as ops from '../src/autograd/ops.js';
 import * as losses from '../src/model/losses.js';
 import type { Tensor } from '../src/index.js';
-import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, convAlgorithm, convGeometryOf, PackedConvWeights } from '../src/kernels/conv2d.js';
+import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, convAlgorithm, convGeometryOf, convRoute, PackedConvWeights } from '../src/kernels/conv2d.js';
 import { MIN_PHASE_BACKWARD_DATA_TILES, MIN_PHASE_TILES, phaseWinogradConv, phaseWinogradConvBackwardData, phaseWinogradConvBackwardWeight, phaseWinogradWeights, WEIGHT_GRADIENT_TILE, WINOGRAD_TILE, winogradConv, winogradConvBackwardWeight, winogradWeights } from '../src/kernels/conv2d-winograd.js';
 import { globalPoolForward, maxPool2dForward } from '../src/kernels/pool.js';
 import * as ref from './reference.js';
@@ -545,6 +545,17 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F
         };
         const directPasses = passesOf('direct');
         expect(passesOf() > directPasses, 'backward-data by Winograd (more passes than direct)').toBe(rt.conv3x3 === 'winograd' && (K === 7 || tiles >= MIN_PHASE_BACKWARD_DATA_TILES));
+        // convRoute says which way each pass went (the kernels benchmark reports it)
+        const weightGradientPasses = (algorithm?: 'direct') => {
+          const before = rt.recorder.dispatchCount;
+          conv2dBackwardWeight(rt, dyt, xt, g, { algorithm });
+          return rt.recorder.dispatchCount - before;
+        };
+        const route = (byPhases: boolean) => (byPhases ? 'phases' : 'direct');
+        expect(convRoute(rt, g, 'forward'), 'route of the forward').toBe(route(dispatches > directly.dispatches));
+        expect(convRoute(rt, g, 'backward-data'), 'route of backward-data').toBe(route(passesOf() > directPasses));
+        expect(convRoute(rt, g, 'backward-weight'), 'route of the weight gradient').toBe(route(weightGradientPasses() !== weightGradientPasses('direct')));
+        expect(convRoute(rt, g, 'forward', 'direct')).toBe('direct');
         expect(() => phaseWinogradConvBackwardData(rt, dyt, uData, { ...g, Cout: cout + 1 })).toThrow(/weights transformed as .*output x 4 input phases.*has \d+ output and \d+ input channels/);
         expect(() => phaseWinogradConv(rt, t(x, xs), u, cout + 8, pad)).toThrow(/weights transformed as .*4 input phases.*input has \d+ channels and the output \d+/);
       });

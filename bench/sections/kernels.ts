@@ -5,8 +5,7 @@
  * (a 1x1 convolution is a matmul).
  */
 import type { Runtime } from '../../src/graph/runtime.js';
-import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dMacs, convAlgorithm, convGeometryOf, type ConvAlgorithm } from '../../src/kernels/conv2d.js';
-import { byPhaseWinograd, byPhaseWinogradBackwardData, byPhaseWinogradWeightGradient, phaseWinogradBackwardDataFits } from '../../src/kernels/conv2d-winograd.js';
+import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dMacs, convGeometryOf, convRoute, type ConvAlgorithm, type ConvPass } from '../../src/kernels/conv2d.js';
 import { Rng } from '../../src/nn/init.js';
 import type { Bench } from '../lib/context.js';
 import { nchwToNhwc, oihwToHwio, type TfjsPeer } from '../lib/tfjs-peer.js';
@@ -47,7 +46,7 @@ export function trunkForwardFlops(S: number): number {
   return resnetConvShapes(S).reduce((a, c) => a + c.count * 2 * conv2dMacs(geometryOf(c, 1)), 0);
 }
 
-type Pass = 'forward' | 'backward-data' | 'backward-weight';
+type Pass = ConvPass;
 const PASSES: Pass[] = ['forward', 'backward-data', 'backward-weight'];
 
 export interface ConvRow {
@@ -154,10 +153,7 @@ export async function benchKernels(b: Bench): Promise<KernelsResult> {
       const o = ours[pass];
       const p: PeerResult<Timing> = 'ok' in peer ? { ok: peer.ok[pass] } : peer;
       const oursGflops = gflop / (o.median / 1000);
-      const byPhases = pass === 'forward' ? byPhaseWinograd(rt, g)
-        : pass === 'backward-weight' ? byPhaseWinogradWeightGradient(rt, g)
-        : byPhaseWinogradBackwardData(rt, g) && phaseWinogradBackwardDataFits(rt, g);
-      const algorithm = byPhases ? 'winograd' : convAlgorithm(rt, g);
+      const algorithm = convRoute(rt, g, pass) === 'direct' ? 'direct' : 'winograd';
       rows.push({ conv: c.name, pass, algorithm, gflop, ours: o, oursGflops, fractionOfCeiling: oursGflops / ceiling.gflops, tfjs: p, ratio: 'ok' in p ? p.ok.median / o.median : null });
       const r = rows[rows.length - 1];
       console.log(`${c.name.padEnd(30)} ${pass.padEnd(16)} ours ${o.median.toFixed(2).padStart(8)} ms  tfjs ${'ok' in p ? p.ok.median.toFixed(2).padStart(8) : 'n/a'.padStart(8)} ms  ratio ${r.ratio?.toFixed(2) ?? 'n/a'}`);

@@ -209,6 +209,26 @@ export function convAlgorithm(rt: Runtime, g: ConvGeometry, requested?: ConvAlgo
   return rt.conv3x3 === 'winograd' && winogradFits(rt, g) ? 'winograd' : 'direct';
 }
 
+/** The three passes of a convolution. */
+export type ConvPass = 'forward' | 'backward-data' | 'backward-weight';
+
+/**
+ * How a pass with weights being trained (a Tensor, not PackedConvWeights) runs: 'phases' (a stride-2 conv by
+ * Winograd over its input's stride-2 phases), 'winograd' (a stride-1 3x3 conv) or 'direct'. The one place
+ * that routes those passes: the pass functions below follow it, and the benchmark reports it.
+ */
+export type ConvRoute = 'phases' | 'winograd' | 'direct';
+export function convRoute(rt: Runtime, g: ConvGeometry, pass: ConvPass, requested?: ConvAlgorithm): ConvRoute {
+  if (pass === 'forward' && byPhaseWinograd(rt, g, requested) && phaseWinogradFits(rt, g)) return 'phases';
+  if (pass === 'backward-weight' && byPhaseWinogradWeightGradient(rt, g, requested)) return 'phases';
+  if (pass === 'backward-data' && byPhaseWinogradBackwardData(rt, g, requested)) {
+    if (phaseWinogradBackwardDataFits(rt, g)) return 'phases';
+    if (requested === 'winograd') throw new Error(`conv2d backward (input): the Winograd temporaries of this stride-2 conv for one ${g.Cout}x${g.OH}x${g.OW} output gradient exceed one binding`);
+  }
+  const op = pass === 'forward' ? 'conv2d' : pass === 'backward-data' ? 'conv2d backward (input)' : 'conv2d backward (weight)';
+  return convAlgorithm(rt, g, requested, op);
+}
+
 /**
  * The Winograd tile of a forward pass with weights being trained (a Tensor, not PackedConvWeights). Its
  * output goes into batch statistics, which subtract the channel's mean and divide by its batch standard
@@ -272,17 +292,16 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
       if (!transform) throw new Error(NO_TRANSFORM);
       return winogradConv(rt, x, transform, g.Cout, g.pad, epilogue);
     }
-  } else if (byPhaseWinograd(rt, g, opts.algorithm) && phaseWinogradFits(rt, g)) {
-    // trained stride-2 weights too, transformed at each call (their rounding: byPhaseWinograd)
-    const u = phaseWinogradWeights(rt, w);
-    const y = phaseWinogradConv(rt, x, u, g.Cout, g.pad, epilogue);
-    u.dispose();
-    return y;
-  } else if (convAlgorithm(rt, g, opts.algorithm, 'conv2d') === 'winograd') {
-    const u = winogradWeights(rt, w, true, TRAINED_FORWARD_TILE);
-    const y = winogradConv(rt, x, u, g.Cout, g.pad, epilogue);
-    u.dispose();
-    return y;
+  } else {
+    const route = convRoute(rt, g, 'forward', opts.algorithm);
+    if (route !== 'direct') {
+      // trained weights, transformed at each call: a stride-2 conv's over its phases (their rounding:
+      // byPhaseWinograd), a stride-1 3x3 conv's with TRAINED_FORWARD_TILE
+      const u = route === 'phases' ? phaseWinogradWeights(rt, w) : winogradWeights(rt, w, true, TRAINED_FORWARD_TILE);
+      const y = route === 'phases' ? phaseWinogradConv(rt, x, u, g.Cout, g.pad, epilogue) : winogradConv(rt, x, u, g.Cout, g.pad, epilogue);
+      u.dispose();
+      return y;
+    }
   }
   const y = rt.empty([g.N, g.Cout, g.OH, g.OW], 'f32', 'conv2d output');
   const pad4 = pad4Of(g.Cout);
@@ -310,17 +329,15 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
 
 /** Gradient with respect to the input (a transposed convolution of dy with the same weights). */
 export function conv2dBackwardData(rt: Runtime, dy: Tensor, w: Tensor, g: ConvGeometry, opts: { splits?: number } & ConvAlgorithmOption = {}): Tensor {
-  if (byPhaseWinogradBackwardData(rt, g, opts.algorithm)) {
+  const route = convRoute(rt, g, 'backward-data', opts.algorithm);
+  if (route === 'phases') {
     // stride 2 (the stem, a 3x3 conv): dy convolved with each phase's rotated filter, into the input's phases
-    if (phaseWinogradBackwardDataFits(rt, g)) {
-      const u = phaseWinogradWeights(rt, w, false);
-      const dx = phaseWinogradConvBackwardData(rt, dy, u, g);
-      u.dispose();
-      return dx;
-    }
-    if (opts.algorithm === 'winograd') throw new Error(`conv2d backward (input): the Winograd temporaries of this stride-2 conv for one ${g.Cout}x${g.OH}x${g.OW} output gradient exceed one binding`);
+    const u = phaseWinogradWeights(rt, w, false);
+    const dx = phaseWinogradConvBackwardData(rt, dy, u, g);
+    u.dispose();
+    return dx;
   }
-  if (convAlgorithm(rt, g, opts.algorithm, 'conv2d backward (input)') === 'winograd') {
+  if (route === 'winograd') {
     // stride 1: a convolution of dy with the flipped, transposed weights, padded by 2 - pad
     const u = winogradWeights(rt, w, false);
     const dx = winogradConv(rt, dy, u, g.Cin, 2 - g.pad, {}, 'conv2d backward (input)');
@@ -355,9 +372,10 @@ export function conv2dBackwardData(rt: Runtime, dy: Tensor, w: Tensor, g: ConvGe
 
 /** Gradient with respect to the weights: direct (split-K over output rows), or Winograd F(3x3, 4x4) for stride-1 3x3 convs. */
 export function conv2dBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g: ConvGeometry, opts: ConvAlgorithmOption = {}): Tensor {
+  const route = convRoute(rt, g, 'backward-weight', opts.algorithm);
   // a stride-2 conv (the stem, a 3x3 one) by the transposed algorithm of its forward over the input's phases
-  if (byPhaseWinogradWeightGradient(rt, g, opts.algorithm)) return phaseWinogradConvBackwardWeight(rt, dy, x, g);
-  if (convAlgorithm(rt, g, opts.algorithm, 'conv2d backward (weight)') === 'winograd') return winogradConvBackwardWeight(rt, dy, x, g);
+  if (route === 'phases') return phaseWinogradConvBackwardWeight(rt, dy, x, g);
+  if (route === 'winograd') return winogradConvBackwardWeight(rt, dy, x, g);
   const cols = g.Cin * g.KH * g.KW;
   const columnQuads = wgradColumnQuads(g);
   const colGroups = Math.ceil(cols / (4 * columnQuads));
