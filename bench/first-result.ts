@@ -3,7 +3,7 @@
  * first anomaly map read back, with the part spent creating the device, loading weights and compiling
  * pipelines (first map minus a second, warm one). Prints one JSON line.
  *
- *   node --import tsx bench/first-result.ts [--size 256] [--teacher FILE]
+ *   node --import tsx bench/first-result.ts [--size 256] [--teacher FILE] [--conv3x3 direct|winograd]
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -13,10 +13,11 @@ import { DistillationModel } from '../src/model/distill.js';
 import { FoldedTrunk, ResNetTrunk } from '../src/model/resnet.js';
 import { readStateDict } from '../src/model/weights/index.js';
 
-const { values } = parseArgs({ options: { size: { type: 'string', default: '256' }, teacher: { type: 'string' } } });
+const { values } = parseArgs({ options: { size: { type: 'string', default: '256' }, teacher: { type: 'string' }, conv3x3: { type: 'string' } } });
 const size = Number(values.size);
 const tStart = performance.now(); // ms since the process started (performance.timeOrigin)
-const rt = await createDevice();
+const conv3x3 = values.conv3x3 === 'direct' || values.conv3x3 === 'winograd' ? values.conv3x3 : undefined;
+const rt = await createDevice({ conv3x3 });
 const tDevice = performance.now();
 const f = values.teacher;
 const trunk = f ? ResNetTrunk.fromStateDict(rt, readStateDict(readFileSync(f), f), f, false) : ResNetTrunk.random(rt, 7919);

@@ -44,11 +44,11 @@ function packageVersions(): Record<string, string> {
   return out;
 }
 
-function startup(size: number, teacher: string | null): StartupResult {
+function startup(size: number, teacher: string | null, conv3x3: string | undefined): StartupResult {
   // A bundled build of the harness (bench/first-result.mjs beside it) runs without tsx.
   const bundled = join(root, 'bench/first-result.mjs');
   const entry = existsSync(bundled) ? [bundled] : ['--import', 'tsx', join(root, 'bench/first-result.ts')];
-  const args = [...entry, '--size', String(size), ...(teacher ? ['--teacher', resolve(teacher)] : [])];
+  const args = [...entry, '--size', String(size), ...(teacher ? ['--teacher', resolve(teacher)] : []), ...(conv3x3 ? ['--conv3x3', conv3x3] : [])];
   const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 600_000, cwd: root });
   const line = r.stdout?.trim().split('\n').pop() ?? '';
   if (r.status !== 0 || !line.startsWith('{')) throw new Error(`first-result child failed (${r.status}): ${(r.stderr || r.stdout || '').trim().split('\n').pop()}`);
@@ -56,13 +56,15 @@ function startup(size: number, teacher: string | null): StartupResult {
 }
 
 const USAGE = `usage: npm run bench -- [--quick] [--only kernels,inference,training,startup] [--runs N]
-                     [--no-peer] [--no-ort] [--teacher FILE] [--out DIR]
+                     [--no-peer] [--no-ort] [--conv3x3 direct|winograd] [--teacher FILE] [--out DIR]
   --quick     every case once at tiny size (proves the harness works; not a speed)
   --only      sections to run (default: all)
   --runs      timed runs per case after warm-up (median reported; at least 5)
   --no-peer   skip tfjs-backend-webgpu;  --no-ort  skip onnxruntime-node
   --methods   training presets to time (default stfpm,dcam); --train-sizes (default 128,256)
   --teacher   teacher weights (default: $DCAM_TEACHER, else ../shared/weights; random if none)
+  --conv3x3   how our engine computes 3x3 and stride-2 convs: direct or winograd (default: the adapter's,
+              winograd on software adapters, direct on GPUs until a GPU run of both says otherwise)
   --host-wait how our engine waits for the GPU: sleep (default, what createDevice does in Node) or poll
               (spin as Dawn's Node binding does);  --peer-wait  the same for tfjs (default poll: as it ships)
   --out       results folder (default: bench/results)`;
@@ -79,6 +81,7 @@ export async function runBench(argv: string[]): Promise<BenchReport | null> {
       teacher: { type: 'string' },
       methods: { type: 'string', default: 'stfpm,dcam' },
       'train-sizes': { type: 'string', default: '128,256' },
+      conv3x3: { type: 'string' },
       'host-wait': { type: 'string', default: 'sleep' },
       'peer-wait': { type: 'string', default: 'poll' },
       out: { type: 'string', default: join(root, 'bench/results') },
@@ -99,6 +102,8 @@ export async function runBench(argv: string[]): Promise<BenchReport | null> {
     return v;
   };
   const hostWait = waitMode('host-wait');
+  const conv3x3 = a.conv3x3;
+  if (conv3x3 !== undefined && conv3x3 !== 'direct' && conv3x3 !== 'winograd') throw new Error(`--conv3x3 ${conv3x3}: choose direct or winograd`);
   const peerWait = waitMode('peer-wait');
 
   // Both GPU engines share one Dawn instance (tfjs finds it through navigator.gpu).
@@ -106,7 +111,7 @@ export async function runBench(argv: string[]): Promise<BenchReport | null> {
   const gpu = create([]);
   (globalThis as { navigator?: unknown }).navigator = { gpu };
   // navigator.gpu is set, so createDevice cannot tell that this is Dawn's Node binding: say how to wait.
-  const rt = await createDevice({ hostWait });
+  const rt = await createDevice({ hostWait, conv3x3 });
   const adapter = describeAdapter(rt);
   const teacherFile = findTeacher(a.teacher);
   const b: Bench = {
@@ -135,6 +140,7 @@ export async function runBench(argv: string[]): Promise<BenchReport | null> {
       teacher: teacherFile ?? 'random (no weights found)',
       timing: b.timing,
       hostWait: { ours: hostWait, tfjs: peerWait },
+      conv3x3: { algorithm: rt.conv3x3, chosen: conv3x3 ? '--conv3x3' : "the adapter's default" },
     },
   };
   console.log(`adapter: ${adapter}\nCPU: ${report.environment.cpu}; timing: ${b.timing.warmup} warm-up, median of ${b.timing.runs}`);
@@ -148,7 +154,7 @@ export async function runBench(argv: string[]): Promise<BenchReport | null> {
   if (want('kernels')) report.kernels = await benchKernels(b);
   if (want('startup')) {
     console.log('\n## time to first result (fresh process)');
-    report.startup = await tryPeer('first result', async () => startup(quick ? 32 : 256, teacherFile));
+    report.startup = await tryPeer('first result', async () => startup(quick ? 32 : 256, teacherFile, conv3x3));
   }
   checkFinite(report);
   checkSameWork(report);

@@ -5,12 +5,13 @@
 #   bash scripts/device-bench.sh prepare          # here: .devbench/ (the harness bundled, Dawn, Node) and .gl/
 #   device run, carry [".devbench", ".gl"], command:
 #     bash scripts/device-bench.sh run --only inference,training,kernels && \
+#     bash scripts/device-bench.sh run --only inference,training --no-peer --conv3x3 winograd && \
 #     bash scripts/device-bench.sh winograd --settings 1x256,8x128
 #
 # `run` passes its options to bench/run.ts (--no-ort and the shipped teacher are added; onnxruntime-node is
 # native and stays here) and writes the report to $OUT (what the device tool brings back), else to
 # bench/results; `winograd` runs bench/conv-winograd.ts the same way (direct against Winograd on the GPU:
-# `conv3x3` stays direct on GPUs until this says otherwise). Both were tried here on lavapipe from a clone
+# `conv3x3` stays direct on GPUs until this and `run --conv3x3 winograd` say otherwise). Both were tried here on lavapipe from a clone
 # holding only the carried folders. Both folders are git-ignored: they travel because `carry` names them.
 set -euo pipefail
 cd "$(dirname "$0")/.."

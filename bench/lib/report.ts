@@ -48,6 +48,7 @@ export function markdown(r: BenchReport): string {
     packages: Record<string, string>;
     teacher: string;
     hostWait?: { ours: string; tfjs: string };
+    conv3x3?: { algorithm: string; chosen: string };
   };
   const out: string[] = [
     `# dcam-webgpu benchmark${r.quick ? ' (--quick: tiny sizes, one run; proves the harness, not a speed)' : ''}`,
@@ -61,6 +62,7 @@ export function markdown(r: BenchReport): string {
     const how = (m: string) => (m === 'sleep' ? 'sleeps between polls' : "spins (Dawn's Node binding polls from setImmediate)");
     out.push(`While waiting for the GPU the Node thread: ours ${how(env.hostWait.ours)}; tfjs ${how(env.hostWait.tfjs)}.`);
   }
+  if (env.conv3x3) out.push(`Our 3x3 and stride-2 convs: ${env.conv3x3.algorithm} (${env.conv3x3.chosen}; the kernels table marks the passes that run by Winograd).`);
   if (r.inference) {
     out.push('', '## End-to-end inference (image batch in, anomaly map read back; dcam preset)', '');
     out.push('| batch | size | GFLOP/image | ours ms | ours ms/image | tfjs-webgpu ms | vs tfjs | onnxruntime CPU ms | vs onnxruntime | map agreement (tfjs / ort) |', '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
