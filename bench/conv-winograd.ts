@@ -24,10 +24,10 @@ const opts = new Command()
   .parse()
   .opts<{ out: string; settings: string }>();
 /** The algorithms compared: the direct kernels, and Winograd with each tile (for the weight gradient, F(3x3, t x t)). */
-const METHODS = ['direct', 'F(2x2, 3x3)', 'F(4x4, 3x3)'] as const;
+const METHODS = ['direct', 'F(2x2, 3x3)', 'F(3x3, 3x3)', 'F(4x4, 3x3)'] as const;
 type Method = (typeof METHODS)[number];
-const tileOf = (m: Method): WinogradTile => (m === 'F(2x2, 3x3)' ? 2 : 4);
-const PASSES = ['forward (frozen)', 'backward-data', 'backward-weight'] as const;
+const tileOf = (m: Method): WinogradTile => (m === 'F(2x2, 3x3)' ? 2 : m === 'F(3x3, 3x3)' ? 3 : 4);
+const PASSES = ['forward (frozen)', 'forward (trained)', 'backward-data', 'backward-weight'] as const;
 const SETTINGS = opts.settings.split(',').map((s) => s.split('x').map(Number)).map(([batch, size]) => ({ batch, size }));
 
 interface Row { batch: number; size: number; conv: string; count: number; pass: string; gflop: number; ms: Partial<Record<Method, Timing>> }
@@ -43,22 +43,27 @@ for (const { batch, size } of SETTINGS) {
     const dy = rt.tensor(fill(batch * c.cout * g.OH * g.OW, Math.cos), [batch, c.cout, g.OH, g.OW]).keep();
     // frozen weights: packed for the direct kernel, transformed once for each tile
     const packed = PackedConvWeights.of(rt, w, { stride: 1, padding: 1 });
-    const frozen = { 2: winogradWeights(rt, w, true, 2).keep(), 4: winogradWeights(rt, w, true, 4).keep() };
+    const frozen = { 2: winogradWeights(rt, w, true, 2).keep(), 3: winogradWeights(rt, w, true, 3).keep(), 4: winogradWeights(rt, w, true, 4).keep() };
     const gflop = (2 * conv2dMacs(g)) / 1e9;
     const cases: Record<(typeof PASSES)[number], Partial<Record<Method, () => void>>> = {
       'forward (frozen)': {
         direct: () => conv2dForward(rt, x, packed, null, { padding: 1, relu: true, algorithm: 'direct' }).dispose(),
         'F(2x2, 3x3)': () => winogradConv(rt, x, frozen[2], c.cout, 1, { relu: true }).dispose(),
+        'F(3x3, 3x3)': () => winogradConv(rt, x, frozen[3], c.cout, 1, { relu: true }).dispose(),
         'F(4x4, 3x3)': () => winogradConv(rt, x, frozen[4], c.cout, 1, { relu: true }).dispose(),
       },
+      // weights being trained: transformed at every call
+      'forward (trained)': Object.fromEntries(METHODS.map((m) => [m, m === 'direct'
+        ? () => conv2dForward(rt, x, w, null, { padding: 1, algorithm: 'direct' }).dispose()
+        : () => rt.tidy(() => winogradConv(rt, x, winogradWeights(rt, w, true, tileOf(m)), c.cout, 1)).dispose()])),
       // as in training: the weights transformed at every call
       'backward-data': Object.fromEntries(METHODS.map((m) => [m, m === 'direct'
         ? () => conv2dBackwardData(rt, dy, w, g, { algorithm: 'direct' }).dispose()
         : () => rt.tidy(() => winogradConv(rt, dy, winogradWeights(rt, w, false, tileOf(m)), c.cin, 1)).dispose()])),
       // the transposed algorithm: the column of F(t x t, 3x3) is F(3x3, t x t)
-      'backward-weight': Object.fromEntries(METHODS.map((m) => [m, m === 'direct'
+      'backward-weight': Object.fromEntries(METHODS.filter((m) => m !== 'F(3x3, 3x3)').map((m) => [m, m === 'direct'
         ? () => conv2dBackwardWeight(rt, dy, x, g, { algorithm: 'direct' }).dispose()
-        : () => winogradConvBackwardWeight(rt, dy, x, g, tileOf(m)).dispose()])),
+        : () => winogradConvBackwardWeight(rt, dy, x, g, tileOf(m) as 2 | 4).dispose()])),
     };
     for (const pass of PASSES) {
       const row: Row = { batch, size, conv: c.name, count: c.count, pass, gflop, ms: {} };
@@ -70,7 +75,7 @@ for (const { batch, size } of SETTINGS) {
       console.log(`batch ${batch} ${size} px ${c.name} ${pass}: ${METHODS.map((m) => `${m} ${rate(gflop, row.ms[m])}`).join(', ')}`);
     }
     packed.dispose();
-    for (const t of [x, w, dy, frozen[2], frozen[4]]) t.dispose();
+    for (const t of [x, w, dy, frozen[2], frozen[3], frozen[4]]) t.dispose();
   }
 }
 // the stride-2 convs, frozen weights (as the teacher): direct against Winograd over the input's stride-2

@@ -11,6 +11,8 @@
 // KERNEL 2 (ALPHA5): F(4x4, 2x2), points 0, 1, -1, 2 (and infinity), for a 3x3 stride-2 conv split into its
 // four stride-2 phases, whose filters have at most 2x2 taps: 25 products per 16 outputs and phase, 100 for
 // the four, instead of the direct conv's 144. B^T's rows are scaled to integers and G's by the inverse.
+// ALPHA5 with KERNEL 3: F(3x3, 3x3) on the same points and B^T (G and A^T its own: derived in exact
+// rationals, `tools/winograd_f33.py`), 25 products per 9 outputs, for a forward pass (no weight gradient).
 const TILE: u32 = ${TILE}u;       // outputs per tile side
 const KERNEL: u32 = ${KERNEL}u;   // filter side
 const ALPHA: u32 = TILE + KERNEL - 1u; // input patch side = transformed tile side
@@ -60,6 +62,14 @@ fn weight_line(g: vec3f) -> Line {
   u[3] = quarter + g.y / 12.0;
   u[4] = quarter - g.y / 12.0;
   u[5] = g.z;
+#elif ${ALPHA5}
+  // F(3x3, 3x3) (the points and B^T of F(4x4, 2x2)): G = [1/2 0 0; 1/2 1/2 1/2; 1/6 -1/6 1/6; 1/6 1/3 2/3; 0 0 1]
+  let even = g.x + g.z;
+  u[0] = 0.5 * g.x;
+  u[1] = 0.5 * (even + g.y);
+  u[2] = (even - g.y) / 6.0;
+  u[3] = (g.x + 2.0 * g.y + 4.0 * g.z) / 6.0;
+  u[4] = g.z;
 #else
   // G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]
   u[0] = g.x;
@@ -94,13 +104,20 @@ fn output_line(m: Line) -> OutLine {
 #elif ${ALPHA6}
   y = a6_line(m);
 #elif ${ALPHA5}
-  // A^T = [1 1 1 1 0; 0 1 -1 2 0; 0 1 1 4 0; 0 1 -1 8 1]
   let s12 = m[1] + m[2];
   let d12 = m[1] - m[2];
+#if ${K2}
+  // F(4x4, 2x2): A^T = [1 1 1 1 0; 0 1 -1 2 0; 0 1 1 4 0; 0 1 -1 8 1]
   y[0] = m[0] + s12 + m[3];
   y[1] = d12 + 2.0 * m[3];
   y[2] = s12 + 4.0 * m[3];
   y[3] = d12 + 8.0 * m[3] + m[4];
+#else
+  // F(3x3, 3x3): A^T = [1 1 1 1 0; 0 1 -1 2 0; 0 1 1 4 1]
+  y[0] = m[0] + s12 + m[3];
+  y[1] = d12 + 2.0 * m[3];
+  y[2] = s12 + 4.0 * m[3] + m[4];
+#endif
 #else
   // A^T = [1 1 1 0; 0 1 -1 -1]
   y[0] = m[0] + m[1] + m[2];

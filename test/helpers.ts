@@ -1,17 +1,17 @@
 /** Shared test helpers: one real WebGPU device per test file, comparisons, fixtures, finite differences. */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll } from 'vitest';
-import { createDevice, describeAdapter, type Runtime } from '../src/index.js';
+import { createDevice, describeAdapter, type Runtime, type CreateDeviceOptions } from '../src/index.js';
 import { Rng } from '../src/nn/init.js';
 
 /**
  * Creates the device before the file's tests (printing the adapter) and destroys it after. The runtime
  * poisons every new buffer with NaN, so an element a kernel forgets to write fails the comparison.
  */
-export function useRuntime(): { rt: Runtime } {
+export function useRuntime(options: CreateDeviceOptions = {}): { rt: Runtime } {
   const holder = {} as { rt: Runtime };
   beforeAll(async () => {
-    holder.rt = await createDevice({ poison: true });
+    holder.rt = await createDevice({ poison: true, ...options });
     console.log(`[webgpu] ${describeAdapter(holder.rt)}`);
   });
   afterAll(() => holder.rt?.destroy());

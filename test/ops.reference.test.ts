@@ -8,7 +8,7 @@ import { backward } from '../src/autograd/engine.js';
 import * as ops from '../src/autograd/ops.js';
 import * as losses from '../src/model/losses.js';
 import type { Tensor } from '../src/index.js';
-import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, convAlgorithm, convGeometryOf, convRoute, PackedConvWeights } from '../src/kernels/conv2d.js';
+import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, convAlgorithm, convGeometryOf, convRoute, PackedConvWeights, trainedForwardTile } from '../src/kernels/conv2d.js';
 import { MIN_PHASE_BACKWARD_DATA_TILES, MIN_PHASE_TILES, phaseWinogradConv, phaseWinogradConvBackwardData, phaseWinogradConvBackwardWeight, phaseWinogradWeights, WEIGHT_GRADIENT_TILE, WINOGRAD_TILE, winogradConv, winogradConvBackwardWeight, winogradWeights } from '../src/kernels/conv2d-winograd.js';
 import { globalPoolForward, maxPool2dForward } from '../src/kernels/pool.js';
 import * as ref from './reference.js';
@@ -353,7 +353,7 @@ describe('fused inference epilogues of conv2d (no autograd)', () => {
         const y = conv2dForward(rt, t(x, xs), t(w, ws), t(b, [cout]), { stride, padding: pad, relu: true, residual: t(r, conv.shape) });
         expect(relErr(await y.read(), want)).toBeLessThan(TOL);
         // prepacked weights give the same result: bit-identical through the direct kernel; through Winograd
-        // frozen weights take 4x4 tiles and trained ones 2x2 (TRAINED_FORWARD_TILE), so within the tolerance
+        // frozen weights take 4x4 tiles and trained ones 2x2 or 3x3 (trainedForwardTile), so within the tolerance
         const packed = PackedConvWeights.of(rt, t(w, ws), { stride, padding: pad });
         const y2 = conv2dForward(rt, t(x, xs), packed, t(b, [cout]), { stride, padding: pad, relu: true, residual: t(r, conv.shape) });
         if (convAlgorithm(rt, convGeometryOf(xs, ws, { stride, padding: pad })) === 'direct') expect(Array.from(await y2.read())).toEqual(Array.from(await y.read()));
@@ -410,10 +410,11 @@ function convCase(seed: number, N: number, cin: number, cout: number, H: number,
   return { xs, ws, x, w, b, conv, r, fused, OH, OW, dy };
 }
 
-describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F(3x3, 4x4) and F(3x3, 2x2) for the weight gradient), every pass, against float64', () => {
+describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3), F(3x3, 3x3) and F(2x2, 3x3); F(3x3, 4x4) and F(3x3, 2x2) for the weight gradient), every pass, against float64', () => {
   // odd sizes (half tiles at the edges), paddings 0..2, channel counts off the block of 8, batch > 1; maps whose
   // width divides by 4 (the output transform stores tile rows as vec4s), one with a partial row of tiles
-  const shapes = [[1, 3, 5, 7, 9, 1], [2, 13, 17, 8, 6, 1], [3, 4, 9, 5, 6, 0], [2, 6, 3, 6, 5, 2], [1, 20, 12, 11, 3, 1], [2, 5, 10, 9, 12, 1]] as const;
+  // (and one map large enough that weights being trained take 3x3 tiles: trainedForwardTile)
+  const shapes = [[1, 3, 5, 7, 9, 1], [2, 13, 17, 8, 6, 1], [3, 4, 9, 5, 6, 0], [2, 6, 3, 6, 5, 2], [1, 20, 12, 11, 3, 1], [2, 5, 10, 9, 12, 1], [2, 5, 6, 33, 34, 1]] as const;
   for (const [N, cin, cout, H, W, pad] of shapes) {
     for (const algorithm of ['direct', 'winograd'] as const) {
       it(`${algorithm}: 3x3/s1/p${pad} ${cin}->${cout} x[${N},${cin},${H},${W}]`, async () => {
@@ -442,21 +443,27 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F
         });
       });
     }
-    // the tile the runtime does not use by default, forward (with the epilogue), backward-data and weight gradient
-    const otherTile = WINOGRAD_TILE === 4 ? 2 : 4;
+    // the tiles the runtime does not use by default, forward (with the epilogue) and backward-data, and the
+    // other weight gradient
+    const otherTiles = ([2, 3, 4] as const).filter((tile) => tile !== WINOGRAD_TILE);
     const otherWeightGradientTile = WEIGHT_GRADIENT_TILE === 4 ? 2 : 4;
-    it(`winograd ${otherTile}x${otherTile} tiles (weight gradient ${otherWeightGradientTile}x${otherWeightGradientTile}): 3x3/s1/p${pad} ${cin}->${cout} x[${N},${cin},${H},${W}]`, async () => {
+    it(`winograd ${otherTiles.map((tile) => `${tile}x${tile}`).join(' and ')} tiles (weight gradient ${otherWeightGradientTile}x${otherWeightGradientTile}): 3x3/s1/p${pad} ${cin}->${cout} x[${N},${cin},${H},${W}]`, async () => {
       const rt = ctx.rt;
       const { xs, ws, x, w, b, conv, r, fused, OH, OW, dy } = convCase(1900 + cin * 7 + pad, N, cin, cout, H, W, pad);
       await rt.tidyAsync(async () => {
         const t = (a: Float64Array, s: readonly number[]) => rt.tensor(Float32Array.from(a), [...s]);
-        const u = winogradWeights(rt, t(w, ws), true, otherTile);
-        expect(u.shape[0]).toBe((otherTile + 2) ** 2);
-        const y = winogradConv(rt, t(x, xs), u, cout, pad, { bias: t(b, [cout]), residual: t(r, conv.shape), relu: true });
-        expect(relErr(await y.read(), fused), 'forward + bias + residual + ReLU').toBeLessThan(TOL);
-        const dx = winogradConv(rt, t(dy, [N, cout, OH, OW]), winogradWeights(rt, t(w, ws), false, otherTile), cin, 2 - pad);
-        expect(dx.shape).toEqual([...xs]);
-        expect(relErr(await dx.read(), ref.conv2dInputGrad(dy, w, xs, ws, OH, OW, 1, pad)), 'backward-data').toBeLessThan(TOL);
+        for (const tile of otherTiles) {
+          const u = winogradWeights(rt, t(w, ws), true, tile);
+          expect(u.shape[0]).toBe((tile + 2) ** 2);
+          const y = winogradConv(rt, t(x, xs), u, cout, pad, { bias: t(b, [cout]), residual: t(r, conv.shape), relu: true });
+          expect(relErr(await y.read(), fused), `forward + bias + residual + ReLU, ${tile}x${tile} tiles`).toBeLessThan(TOL);
+          const chunked = winogradConv(rt, t(x, xs), u, cout, pad, { bias: t(b, [cout]), residual: t(r, conv.shape), relu: true, maxImagesPerChunk: 1 });
+          expect(Array.from(await chunked.read()), `forward in chunks of one image, ${tile}x${tile} tiles`).toEqual(Array.from(await y.read()));
+          const dx = winogradConv(rt, t(dy, [N, cout, OH, OW]), winogradWeights(rt, t(w, ws), false, tile), cin, 2 - pad);
+          expect(dx.shape).toEqual([...xs]);
+          expect(relErr(await dx.read(), ref.conv2dInputGrad(dy, w, xs, ws, OH, OW, 1, pad)), `backward-data, ${tile}x${tile} tiles`).toBeLessThan(TOL);
+        }
+        const u = winogradWeights(rt, t(w, ws), true, otherTiles[0]);
         const g = convGeometryOf(xs, ws, { padding: pad });
         const dw = winogradConvBackwardWeight(rt, t(dy, [N, cout, OH, OW]), t(x, xs), g, otherWeightGradientTile);
         expect(relErr(await dw.read(), ref.conv2dWeightGrad(dy, x, xs, ws, OH, OW, pad)), `backward-weight, F(3x3, ${otherWeightGradientTile}x${otherWeightGradientTile})`).toBeLessThan(TOL);
@@ -561,6 +568,12 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3) and F(2x2, 3x3); F
       });
     });
   }
+
+  it('weights being trained take 3x3 tiles where their GEMM does at most 3/4 of the 2x2 tiles\' multiply-adds', () => {
+    const tileOf = (side: number) => trainedForwardTile(ctx.rt, { OH: side, OW: side });
+    expect([4, 8, 16, 32, 64, 128].map(tileOf)).toEqual([2, 2, 2, 3, 3, 3]);
+    expect(trainedForwardTile(ctx.rt, { OH: 33, OW: 34 })).toBe(3);
+  });
 
   it('Winograd asked for where it cannot run is an error naming the geometry; packed weights without its transform refuse it', async () => {
     const rt = ctx.rt;

@@ -30,10 +30,13 @@ interface StepFixture {
 // two batches of 4 bottle images at 64 px: training images, and three defect images with one training image
 // (tools/make_train_step_fixture.py --images test/broken_large/000,test/contamination/001,test/broken_small/002,train/good/100)
 const FIXTURES = [['train-step.json', '4 training images'], ['train-step-defects.json', '3 defect images and a training image']] as const;
-const ctx = useRuntime();
+// the fixtures' maps (16x16 and less at 64 px) take F(2x2, 3x3) in the trained forward by default; the second
+// runtime takes F(3x3, 3x3) there in every layer, as maps of 32 and more do (trainedForwardTile)
+const RUNTIMES = [['default tiles', useRuntime()], ['F(3x3, 3x3) in every trained forward', useRuntime({ trainedForwardTile: 3 })]] as const;
+const CASES = FIXTURES.flatMap(([file, what]) => RUNTIMES.map(([tiles, ctx]) => [file, what, tiles, ctx] as const));
 const TOL = 2e-3;
 
-describe.each(FIXTURES)('one training step matches PyTorch (%s: %s)', (file) => {
+describe.each(CASES)('one training step matches PyTorch (%s: %s; %s)', (file, _what, _tiles, ctx) => {
   const fx = loadFixture<StepFixture>(file);
   for (const method of ['stfpm', 'dcam'] as const) {
     it(`${method}: loss terms and the update of every student and attention tensor`, async () => {

@@ -28,8 +28,13 @@ import type { Tensor } from '../graph/tensor.js';
 import type { ConvAlgorithm, ConvGeometry } from './conv2d.js';
 import { blockWorkgroup, grid1d } from './util.js';
 
-/** Outputs per tile side: 4 (F(4x4, 3x3)) or 2 (F(2x2, 3x3)). */
-export type WinogradTile = 2 | 4;
+/**
+ * Outputs per tile side: 4 (F(4x4, 3x3)), 3 (F(3x3, 3x3): forward and backward-data only, on the points of
+ * F(4x4, 2x2)) or 2 (F(2x2, 3x3)).
+ */
+export type WinogradTile = 2 | 3 | 4;
+/** The tiles of the weight gradient's transposed algorithm, F(3x3, t x t). */
+export type WeightGradientTile = 2 | 4;
 /**
  * The tile of the forward and backward-data passes: 4x4 needs 1.78x fewer multiply-adds, loads and stores
  * per output than 2x2 on maps of 3 pixels and more (and as many on maps of 5 or 6). It is used on every
@@ -37,7 +42,7 @@ export type WinogradTile = 2 | 4;
  */
 export const WINOGRAD_TILE: WinogradTile = 4;
 /** The tile of the weight gradient, F(3x3, t x t): 4x4 tiles need 1.78x fewer multiply-adds than 2x2. */
-export const WEIGHT_GRADIENT_TILE: WinogradTile = 4;
+export const WEIGHT_GRADIENT_TILE: WeightGradientTile = 4;
 
 /**
  * A Winograd algorithm: F(t x t, 3x3) for stride-1 3x3 convs (and, transposed, their weight gradients), or
@@ -53,9 +58,10 @@ interface Scheme {
   /** The input is read as its four stride-2 phases (4x the channels). */
   phases: boolean;
 }
-type SchemeName = 'F(2x2, 3x3)' | 'F(4x4, 3x3)' | 'stem' | 'stride-2 3x3' | 'stem backward-data' | 'stride-2 3x3 backward-data';
+type SchemeName = 'F(2x2, 3x3)' | 'F(3x3, 3x3)' | 'F(4x4, 3x3)' | 'stem' | 'stride-2 3x3' | 'stem backward-data' | 'stride-2 3x3 backward-data';
 const SCHEMES: Record<SchemeName, Scheme> = {
   'F(2x2, 3x3)': { name: 'F(2x2, 3x3)', tile: 2, kernel: 3, phases: false },
+  'F(3x3, 3x3)': { name: 'F(3x3, 3x3)', tile: 3, kernel: 3, phases: false },
   'F(4x4, 3x3)': { name: 'F(4x4, 3x3)', tile: 4, kernel: 3, phases: false },
   stem: { name: 'stem', tile: 3, kernel: 4, phases: true },
   'stride-2 3x3': { name: 'stride-2 3x3', tile: 4, kernel: 2, phases: true },
@@ -64,12 +70,12 @@ const SCHEMES: Record<SchemeName, Scheme> = {
   'stem backward-data': { name: 'stem backward-data', tile: 3, kernel: 4, phases: false },
   'stride-2 3x3 backward-data': { name: 'stride-2 3x3 backward-data', tile: 4, kernel: 2, phases: false },
 };
-const threeByThree = (tile: WinogradTile): Scheme => SCHEMES[tile === 4 ? 'F(4x4, 3x3)' : 'F(2x2, 3x3)'];
+const threeByThree = (tile: WinogradTile): Scheme => SCHEMES[tile === 4 ? 'F(4x4, 3x3)' : tile === 3 ? 'F(3x3, 3x3)' : 'F(2x2, 3x3)'];
 /** Elements of a transformed tile: its side is tile + kernel - 1. */
 const schemeElements = ({ tile, kernel }: Scheme) => (tile + kernel - 1) ** 2;
 /** Elements of a transformed tile of F(t x t, 3x3) ((t+2)^2), and the tile they belong to. */
 const elementsOf = (tile: WinogradTile) => schemeElements(threeByThree(tile));
-const tileOfElements = (elements: number) => ([2, 4] as const).find((tile) => elementsOf(tile) === elements);
+const tileOfElements = (elements: number) => ([2, 3, 4] as const).find((tile) => elementsOf(tile) === elements);
 /** Tile rows and columns over an OH x OW output, and a batch's tiles padded to a multiple of 4 (the GEMM's vec4 columns). */
 const tileGrid = (OH: number, OW: number, tile: number) => ({ TH: Math.ceil(OH / tile), TW: Math.ceil(OW / tile) });
 const paddedTiles = (tiles: number) => Math.ceil(tiles / 4) * 4;
@@ -429,7 +435,7 @@ function weightGradientChunkImages(rt: Runtime, scheme: Scheme, C4: number, Cout
  * correlates with the same (t+2)^2 input patch as in the forward, so dW = G^T [sum over tiles (A dy A^T) .
  * (B^T x B)] G, a GEMM over all the tiles of the batch (the sum over images and pixels is its reduction).
  */
-export function winogradConvBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g: ConvGeometry, tile: WinogradTile = WEIGHT_GRADIENT_TILE, maxImagesPerChunk = g.N): Tensor {
+export function winogradConvBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g: ConvGeometry, tile: WeightGradientTile = WEIGHT_GRADIENT_TILE, maxImagesPerChunk = g.N): Tensor {
   const op = 'conv2d backward (weight)';
   const { Cin, Cout } = g;
   const C4 = Math.ceil(Cin / 4) * 4;

@@ -16,8 +16,9 @@ export interface Conv2dOptions {
 
 /**
  * How a convolution is computed: `direct` (implicit GEMM, any shape) or `winograd` (stride-1 3x3 only:
- * F(4x4, 3x3), 4x fewer multiply-adds, 2.25x the input and output in temporaries; F(2x2, 3x3), 2.25x
- * fewer and 4x, for the forward of weights being trained: see TRAINED_FORWARD_TILE).
+ * F(4x4, 3x3), 4x fewer multiply-adds, 2.25x the input and output in temporaries; for the forward of
+ * weights being trained F(2x2, 3x3), 2.25x fewer and 4x, or F(3x3, 3x3), 3.24x and 2.8x: see
+ * trainedForwardTile).
  */
 export type ConvAlgorithm = 'direct' | 'winograd';
 
@@ -234,11 +235,20 @@ export function convRoute(rt: Runtime, g: ConvGeometry, pass: ConvPass, requeste
  * output goes into batch statistics, which subtract the channel's mean and divide by its batch standard
  * deviation, so the forward's absolute rounding error comes out multiplied by |mean| / std. F(4x4, 3x3)
  * rounds 5-10x more than F(2x2, 3x3) (DESIGN.md), and there that moved one SGD step's conv1 update 3.6e-3
- * from PyTorch's (the contract is 2e-3); with F(2x2, 3x3) 1.9e-5. Frozen weights (teacher, folded student),
- * every backward-data pass and the weight gradient (F(3x3, 4x4)) take 4x4 tiles: measured, they leave the
- * step at 1.9e-5.
+ * from PyTorch's (the contract is 2e-3); F(3x3, 3x3), between the two (about twice F(2x2)'s rms), leaves
+ * it where F(2x2) does (1.5-1.9e-5). F(3x3) needs 25 multiply-adds per 9 outputs against F(2x2)'s 16 per
+ * 4, but its tiles overhang maps that 3 does not divide, and its transforms and smaller GEMMs cost more per
+ * multiply-add: on lavapipe it was 1.12-1.38x faster on 32x32 and 64x64 maps, 1.04-1.07x on 16x16 and
+ * 0.84x on 8x8. So F(3x3) where its GEMM does at most 3/4 of F(2x2)'s multiply-adds (maps of 32 and
+ * more, overhang included), else F(2x2), unless the runtime says which (RuntimeOptions.trainedForwardTile).
+ * Frozen weights (teacher, folded student), every backward-data pass and the weight gradient (F(3x3,
+ * 4x4)) take 4x4 tiles: measured, they leave the step at 1.9e-5.
  */
-const TRAINED_FORWARD_TILE: WinogradTile = 2;
+export function trainedForwardTile(rt: Runtime, g: Pick<ConvGeometry, 'OH' | 'OW'>): WinogradTile {
+  if (rt.trainedForwardTile !== undefined) return rt.trainedForwardTile;
+  const tiles = (t: number) => Math.ceil(g.OH / t) * Math.ceil(g.OW / t);
+  return 25 * tiles(3) <= 0.75 * 16 * tiles(2) ? 3 : 2;
+}
 
 /** Invocations to aim for when choosing a split-K factor (enough to fill a large GPU). */
 const TARGET_INVOCATIONS = 1 << 15;
@@ -296,8 +306,8 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
     const route = convRoute(rt, g, 'forward', opts.algorithm);
     if (route !== 'direct') {
       // trained weights, transformed at each call: a stride-2 conv's over its phases (their rounding:
-      // byPhaseWinograd), a stride-1 3x3 conv's with TRAINED_FORWARD_TILE
-      const u = route === 'phases' ? phaseWinogradWeights(rt, w) : winogradWeights(rt, w, true, TRAINED_FORWARD_TILE);
+      // byPhaseWinograd), a stride-1 3x3 conv's with trainedForwardTile
+      const u = route === 'phases' ? phaseWinogradWeights(rt, w) : winogradWeights(rt, w, true, trainedForwardTile(rt, g));
       const y = route === 'phases' ? phaseWinogradConv(rt, x, u, g.Cout, g.pad, epilogue) : winogradConv(rt, x, u, g.Cout, g.pad, epilogue);
       u.dispose();
       return y;
