@@ -575,6 +575,20 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3), F(3x3, 3x3) and F
     expect(trainedForwardTile(ctx.rt, { OH: 33, OW: 34 })).toBe(3);
   });
 
+  it('a trained forward whose 3x3 or 2x2 tiles\' temporaries exceed one binding goes direct where 4x4 ones would fit', () => {
+    // 8 -> 8 channels on a 64x64 map: one image's widest temporary is 295 KiB with 4x4 tiles, 387 KiB with
+    // 3x3 (what trainedForwardTile takes there), 524 KiB with 2x2
+    const g = convGeometryOf([1, 8, 64, 64], [8, 8, 3, 3], { padding: 1 });
+    const limited = (bytes: number, trainedTile?: 2 | 3) =>
+      Object.assign(Object.create(Object.getPrototypeOf(ctx.rt)), ctx.rt, { conv3x3: 'winograd', trainedForwardTile: trainedTile, limits: { maxStorageBufferBindingSize: bytes } });
+    const rt = limited(320 * 1024);
+    expect(convRoute(rt, g, 'backward-data')).toBe('winograd');
+    expect(convRoute(rt, g, 'forward')).toBe('direct');
+    expect(() => convRoute(rt, g, 'forward', 'winograd')).toThrow(/Winograd temporaries of this trained forward for one 8x64x64 image exceed one binding/);
+    expect(convRoute(limited(450 * 1024), g, 'forward')).toBe('winograd');
+    expect(convRoute(limited(450 * 1024, 2), g, 'forward')).toBe('direct');
+  });
+
   it('Winograd asked for where it cannot run is an error naming the geometry; packed weights without its transform refuse it', async () => {
     const rt = ctx.rt;
     await rt.tidyAsync(async () => {

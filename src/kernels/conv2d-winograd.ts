@@ -344,6 +344,14 @@ function imagesWithin(bytes: number, scheme: Scheme, channels: number, outputs: 
 const chunkImages = (rt: Runtime, scheme: Scheme, channels: number, outputs: number, OH: number, OW: number) =>
   imagesWithin(rt.limits.maxStorageBufferBindingSize, scheme, channels, outputs, OH, OW);
 
+/**
+ * Whether one image's temporaries of a stride-1 3x3 forward with tiles of t x t fit one binding each
+ * (`winogradFits` asks it of 4x4 tiles; the forward of weights being trained may take 2x2 or 3x3 ones,
+ * whose temporaries are larger).
+ */
+export const winogradForwardFits = (rt: Runtime, g: ConvGeometry, tile: WinogradTile) =>
+  g.KH === 3 && g.KW === 3 && g.stride === 1 && chunkImages(rt, threeByThree(tile), g.Cin, g.Cout, g.OH, g.OW) >= 1;
+
 /** Outputs written into the four stride-2 phases of an XH x XW map padded by `pad` (a stride-2 conv's backward-data). */
 interface PhaseOutput { XH: number; XW: number; pad: number }
 

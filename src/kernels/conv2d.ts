@@ -7,7 +7,7 @@ import type { Runtime } from '../graph/runtime.js';
 import { shapeStr, type Tensor } from '../graph/tensor.js';
 import { assertRank, blockWorkgroup, grid1d } from './util.js';
 import { sumToShape } from './reduce.js';
-import { byPhaseWinograd, byPhaseWinogradBackwardData, byPhaseWinogradWeightGradient, phaseWinogradApplies, phaseWinogradBackwardDataFits, phaseWinogradConv, phaseWinogradConvBackwardData, phaseWinogradConvBackwardWeight, phaseWinogradFits, phaseWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradFits, winogradWeights, type WinogradTile } from './conv2d-winograd.js';
+import { byPhaseWinograd, byPhaseWinogradBackwardData, byPhaseWinogradWeightGradient, phaseWinogradApplies, phaseWinogradBackwardDataFits, phaseWinogradConv, phaseWinogradConvBackwardData, phaseWinogradConvBackwardWeight, phaseWinogradFits, phaseWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradFits, winogradForwardFits, winogradWeights, type WinogradTile } from './conv2d-winograd.js';
 
 export interface Conv2dOptions {
   stride?: number;
@@ -227,7 +227,13 @@ export function convRoute(rt: Runtime, g: ConvGeometry, pass: ConvPass, requeste
     if (requested === 'winograd') throw new Error(`conv2d backward (input): the Winograd temporaries of this stride-2 conv for one ${g.Cout}x${g.OH}x${g.OW} output gradient exceed one binding`);
   }
   const op = pass === 'forward' ? 'conv2d' : pass === 'backward-data' ? 'conv2d backward (input)' : 'conv2d backward (weight)';
-  return convAlgorithm(rt, g, requested, op);
+  const algorithm = convAlgorithm(rt, g, requested, op);
+  // the trained forward's tile has larger temporaries than the 4x4 ones convAlgorithm checked
+  if (pass === 'forward' && algorithm === 'winograd' && !winogradForwardFits(rt, g, trainedForwardTile(rt, g))) {
+    if (requested === 'winograd') throw new Error(`conv2d: the Winograd temporaries of this trained forward for one ${g.Cin}x${g.H}x${g.W} image exceed one binding`);
+    return 'direct';
+  }
+  return algorithm;
 }
 
 /**
