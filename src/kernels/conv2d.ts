@@ -252,8 +252,9 @@ export function convRoute(rt: Runtime, g: ConvGeometry, pass: ConvPass, requeste
  */
 export function trainedForwardTile(rt: Runtime, g: Pick<ConvGeometry, 'OH' | 'OW'>): WinogradTile {
   if (rt.trainedForwardTile !== undefined) return rt.trainedForwardTile;
-  const tiles = (t: number) => Math.ceil(g.OH / t) * Math.ceil(g.OW / t);
-  return 25 * tiles(3) <= 0.75 * 16 * tiles(2) ? 3 : 2;
+  // the GEMM's multiply-adds per channel pair: (t+2)^2 tile elements for each t x t tile over the map
+  const gemmMacs = (t: number) => (t + 2) ** 2 * Math.ceil(g.OH / t) * Math.ceil(g.OW / t);
+  return gemmMacs(3) <= 0.75 * gemmMacs(2) ? 3 : 2;
 }
 
 /** Invocations to aim for when choosing a split-K factor (enough to fill a large GPU). */
