@@ -5,6 +5,7 @@
  * request answered.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -150,6 +151,59 @@ describe('dcam serve: answers', () => {
       expect((await post(url, png('good/000.png'), { authorization: 'Bearer s3cret' })).status).toBe(200);
       expect((await fetch(`${url}/healthz`)).status).toBe(200);
       expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('with a token, no spelling of a guarded route reaches it without the token (percent-escapes, case, doubled slashes, dot segments)', async () => {
+    const { server, url } = await startServer({ token: 's3cret' });
+    const { port } = new URL(url);
+    /** A request with the path sent byte for byte as given (fetch would normalise it). */
+    const raw = (method: string, path: string, headers: Record<string, string> = {}, body?: Uint8Array) =>
+      new Promise<number>((done, fail) => {
+        const req = httpRequest({ host: '127.0.0.1', port, method, path, headers: body ? { 'content-type': 'image/png', ...headers } : headers }, (res) => {
+          res.resume();
+          res.on('end', () => done(res.statusCode!));
+        });
+        req.on('error', fail);
+        req.end(body);
+      });
+    /** Spellings of a path: each character percent-encoded in turn, upper case, doubled and trailing slashes, dot segments, a query. */
+    const spellings = (path: string): string[] => {
+      const out = new Set<string>([path, path.toUpperCase(), `/${path}`, path.replace(/\//g, '//'), `${path}/`, `/.${path}`, `${path}?x=1`, `${path}%3Fx`, `/x/..${path}`]);
+      for (let i = 1; i < path.length; i++) {
+        const ch = path[i];
+        const hex = ch.charCodeAt(0).toString(16);
+        out.add(path.slice(0, i) + `%${hex}` + path.slice(i + 1));
+        out.add(path.slice(0, i) + `%${hex.toUpperCase()}` + path.slice(i + 1));
+        out.add(path.slice(0, i) + `%25${hex}` + path.slice(i + 1)); // double-encoded
+      }
+      return [...out];
+    };
+    const image = png('good/000.png');
+    const routes: Array<[string, string]> = [['POST', '/v1/inspect'], ['GET', '/v1/runs'], ['GET', '/metrics'], ['HEAD', '/metrics'], ['GET', '/v1/inspect'], ['GET', '/nothing-here']];
+    try {
+      let reached = 0;
+      for (const [method, path] of routes) {
+        for (const p of spellings(path)) {
+          const body = method === 'POST' ? image : undefined;
+          expect(await raw(method, p, {}, body), `${method} ${p} without the token`).toBe(401);
+          expect(await raw(method, p, { authorization: 'Bearer wrong' }, body), `${method} ${p} with a wrong token`).toBe(401);
+          if ((await raw(method, p, { authorization: 'Bearer s3cret' }, body)) === 200) reached++;
+        }
+      }
+      // the spellings are real ways in: Fastify routes several of them to the guarded handlers
+      expect(reached).toBeGreaterThan(routes.length * 2);
+      expect(await raw('POST', '/%761/inspect', { authorization: 'Bearer s3cret' }, image)).toBe(200);
+      expect(await raw('GET', '/%6detrics', { authorization: 'Bearer s3cret' })).toBe(200);
+      // the probes are open in every spelling that reaches them
+      for (const p of spellings('/healthz')) {
+        const status = await raw('GET', p);
+        expect([200, 401], `GET ${p}`).toContain(status);
+      }
+      expect(await raw('GET', '/%68ealthz')).toBe(200);
+      expect(await raw('GET', '/readyz')).toBe(200);
     } finally {
       await server.close();
     }

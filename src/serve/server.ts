@@ -37,7 +37,7 @@ export interface ServeOptions {
   bodyLimit: number;
   /** Largest image, in pixels, by its header (checked before decoding). */
   maxPixels: number;
-  /** When set, every /v1 and /metrics request needs `Authorization: Bearer <token>`. */
+  /** When set, every request but the probes (/healthz, /readyz) needs `Authorization: Bearer <token>`. */
   token: string | null;
 }
 
@@ -74,6 +74,11 @@ class RequestError extends Error {
 interface Job {
   image: { width: number; height: number; data: Uint8Array };
   keepInput: boolean;
+}
+
+/** A route's access rule, in its Fastify route config: routes are guarded by the token unless open. */
+interface RouteAccess {
+  open?: boolean;
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
@@ -147,8 +152,10 @@ export class InspectionServer {
 
     app.addHook('onRequest', async (req, reply) => {
       void reply.header('x-dcam-worker', this.worker);
-      const guarded = req.url.startsWith('/v1/') || req.url.startsWith('/metrics');
-      if (o.token && guarded && !tokenMatches(req.headers.authorization, o.token)) {
+      // The route Fastify matched decides, never the URL's spelling (its router decodes percent-escapes and
+      // may merge slashes): every route, the not-found one included, needs the token unless it says it is open.
+      const open = (req.routeOptions.config as RouteAccess | undefined)?.open === true;
+      if (o.token && !open && !tokenMatches(req.headers.authorization, o.token)) {
         return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized: send Authorization: Bearer <token>' });
       }
     });
@@ -165,8 +172,10 @@ export class InspectionServer {
       void reply.code(status).send({ error: message });
     });
 
-    app.get('/healthz', async () => ({ status: 'alive', worker: this.worker }));
-    app.get('/readyz', async (_req, reply) => {
+    // The probes are the only open routes (a load balancer's health checks carry no token).
+    const open = { config: { open: true } satisfies RouteAccess };
+    app.get('/healthz', open, async () => ({ status: 'alive', worker: this.worker }));
+    app.get('/readyz', open, async (_req, reply) => {
       if (!this.ready) return reply.code(503).send({ status: this.closing ? 'shutting down' : 'warming up' });
       return { status: 'ready', runs: [...this.runs.keys()] };
     });
