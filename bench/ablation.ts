@@ -1,14 +1,18 @@
 /**
- * Multi-class ablation (never in CI): for each variant (stfpm, dcam without / with channel, spatial or
- * CBAM attention, loss-side or in-line, KD averaged or summed) and each seed, ONE model trained on all the
+ * Multi-class ablation (never in CI): for each variant and each seed, ONE model trained on all the
  * categories together, and with --one-class also one model per category (the baseline that shows the
- * multi-class drop, as the paper's tables). Evaluated per category; writes OUT/ablation.md and
- * OUT/ablation.json (every run's metrics, and per variant and setting the mean and spread over seeds).
- * Finished runs are kept in OUT/rows.jsonl: rerun the same command to resume an interrupted grid.
+ * multi-class drop). Every trained model is evaluated per category twice, its levels' maps summed and
+ * multiplied (the aggregation is an inference-time choice, so one training gives both rows).
  *
- *   npx tsx bench/ablation.ts --data ../shared/data/mvtec --data ../shared/data --category bottle,kolektorsdd \
- *       [--synthetic 2] [--variants stfpm,dcam-channel] [--seeds 0,1,2] [--one-class] [--balanced] \
- *       [--size 128] [--epochs 20] [--batch 16] [--out runs/ablation]
+ * Results go to RESULTS (default: OUT): `rows.jsonl` (one line per run, category and aggregation, appended
+ * as each run finishes), `scores.jsonl` (every test image's score per run and aggregation, for threshold
+ * studies without retraining) and the summary `ablation.md` / `ablation.json`. Rerunning the same command
+ * skips the runs found in rows.jsonl: an interrupted grid resumes; runs train in OUT/runs.
+ *
+ *   npx tsx bench/ablation.ts --data ../shared/data/mvtec --data ../shared/data --data ../shared/data/extra \
+ *       --category bottle,kolektorsdd,screw,elpv_mono,elpv_poly [--synthetic 2] [--variants stfpm,dcam] \
+ *       [--seeds 0,1,2] [--one-class] [--balanced] [--size 64] [--epochs 20] [--batch 16] [--out runs/ablation] \
+ *       [--results DIR]
  *   npx tsx bench/ablation.ts --quick      # tiny sizes, synthetic data: proves the script runs
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,35 +22,28 @@ import { createDevice, describeAdapter } from '../src/index.js';
 import { generateSyntheticDataset, type SyntheticKind } from '../src/data/synthetic.js';
 import { discoverCategories } from '../src/data/mvtec.js';
 import { evaluate } from '../src/eval/evaluate.js';
+import type { MapAggregation } from '../src/model/anomaly-map.js';
 import type { MethodConfig } from '../src/model/config.js';
 import { loadRun } from '../src/train/run.js';
 import { findTeacher, train } from '../src/train/trainer.js';
-
-/** The variants by name: the preset and what changes in it. */
-const VARIANTS: Record<string, ['stfpm' | 'dcam', Partial<MethodConfig>]> = {
-  stfpm: ['stfpm', {}],
-  'dcam-none': ['dcam', { attention: 'none' }],
-  'dcam-channel': ['dcam', { attention: 'channel' }],
-  'dcam-spatial': ['dcam', { attention: 'spatial' }],
-  'dcam-cbam': ['dcam', { attention: 'cbam' }],
-  'dcam-channel-inline': ['dcam', { attention: 'channel', placement: 'inline' }],
-  'dcam-channel-kdsum': ['dcam', { attention: 'channel', kdReduction: 'sum' }],
-};
+import { VARIANTS } from './lib/variants.js';
 
 const { values: a } = parseArgs({
   options: {
     data: { type: 'string', multiple: true, default: [] },
     category: { type: 'string', default: '' },
     synthetic: { type: 'string', default: '0' },
-    variants: { type: 'string', default: Object.keys(VARIANTS).join(',') },
+    variants: { type: 'string', default: 'stfpm,dcam-none,dcam-channel,dcam-spatial,dcam-cbam,dcam-channel-inline,dcam-channel-kdsum' },
     seeds: { type: 'string', default: '0' },
     'one-class': { type: 'boolean', default: false },
+    'multi-class': { type: 'boolean', default: true },
     balanced: { type: 'boolean', default: false },
     size: { type: 'string', default: '128' },
     epochs: { type: 'string', default: '20' },
     batch: { type: 'string', default: '16' },
     lr: { type: 'string' },
     out: { type: 'string', default: 'runs/ablation' },
+    results: { type: 'string' },
     quick: { type: 'boolean', default: false },
   },
 });
@@ -56,6 +53,7 @@ const epochs = quick ? 1 : Number(a.epochs);
 const batch = quick ? 4 : Number(a.batch);
 const seeds = a.seeds!.split(',').map(Number);
 const out = a.out!;
+const results = a.results ?? out;
 const variants = a.variants!.split(',').map((v) => {
   if (!VARIANTS[v]) throw new Error(`unknown variant ${v} (known: ${Object.keys(VARIANTS).join(', ')})`);
   return v;
@@ -77,83 +75,115 @@ if (synthetic > 0) {
 if (roots.length === 0) throw new Error('give --data (repeatable) and/or --synthetic N');
 const cats = discoverCategories(roots, categories).map((c) => c.name);
 
-interface Row {
+type Setting = 'multi-class' | 'one-class';
+const AGGREGATIONS: MapAggregation[] = ['sum', 'product'];
+
+export interface Row {
   variant: string;
-  setting: 'multi-class' | 'one-class';
+  setting: Setting;
   seed: number;
+  epochs: number;
+  size: number;
+  batch: number;
   category: string;
+  /** How the levels' maps were combined for this row; `own` when it is the variant's own. */
+  aggregation: MapAggregation;
+  own: boolean;
   imageAUROC: number;
-  pixelAUROC: number;
-  auPRO: number;
+  /** NaN (null in JSON) for a classification-only category. */
+  pixelAUROC: number | null;
+  auPRO: number | null;
   trainSeconds: number;
+  finalLoss: number;
 }
 
 const rt = await createDevice();
 const teacher = findTeacher();
-// Every finished run's rows are appended to OUT/rows.jsonl at once; a rerun with the same OUT skips the runs
-// found there (an interrupted grid resumes; the summary covers whatever is done).
-const rowsFile = join(out, 'rows.jsonl');
-const done: Row[] = existsSync(rowsFile) ? readFileSync(rowsFile, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Row) : [];
-const rows: Row[] = [];
+mkdirSync(results, { recursive: true });
+const rowsFile = join(results, 'rows.jsonl');
+const scoresFile = join(results, 'scores.jsonl');
+const readRows = (): Row[] => (existsSync(rowsFile) ? readFileSync(rowsFile, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Row) : []);
+const sameRun = (r: Row, variant: string, setting: Setting, seed: number) =>
+  r.variant === variant && r.setting === setting && r.seed === seed && r.epochs === epochs && r.size === size && r.batch === batch;
 
-async function trainAndEvaluate(variant: string, setting: Row['setting'], seed: number, trainCats: string[]): Promise<void> {
-  const [method, overrides] = VARIANTS[variant];
-  const earlier = done.filter((r) => r.variant === variant && r.setting === setting && r.seed === seed && trainCats.includes(r.category));
-  if (earlier.length === trainCats.length) {
-    rows.push(...earlier);
+async function trainAndEvaluate(variant: string, setting: Setting, seed: number, trainCats: string[]): Promise<void> {
+  const v = VARIANTS[variant];
+  const earlier = readRows().filter((r) => sameRun(r, variant, setting, seed) && trainCats.includes(r.category));
+  if (earlier.length === trainCats.length * AGGREGATIONS.length) {
     console.log(`${variant} ${setting} seed ${seed}: done before (${rowsFile})`);
     return;
   }
-  const run = join(out, 'runs', `${variant}-${setting === 'multi-class' ? 'multi' : trainCats[0]}-seed${seed}`);
+  const name = `${variant}-${setting === 'multi-class' ? 'multi' : trainCats[0]}-s${size}-e${epochs}-b${batch}-seed${seed}`;
+  const run = join(out, 'runs', name);
   mkdirSync(run, { recursive: true });
   const t0 = performance.now();
+  const overrides: Partial<MethodConfig> = { ...v.overrides, ...(a.lr ? { lr: Number(a.lr) } : {}) };
   const r = await train(rt, {
-    data: roots, categories: trainCats, out: run, overwrite: true, method, overrides: { ...overrides, ...(a.lr ? { lr: Number(a.lr) } : {}) },
-    teacher, size, epochs, batch, seed, balanced: a.balanced,
+    data: roots, categories: trainCats, out: run, overwrite: true, method: v.preset, overrides,
+    teacher, size, epochs, batch, seed, balanced: a.balanced || v.balanced,
   });
   const trainSeconds = (performance.now() - t0) / 1000;
-  const { model } = await loadRun(rt, run);
-  const ev = await evaluate(rt, model, { data: roots, categories: r.config.categories, size });
-  model.dispose();
-  model.teacher.dispose(); // loadRun's own
-  for (const c of ev.categories) {
-    const row: Row = { variant, setting, seed, category: c.category, imageAUROC: c.imageAUROC, pixelAUROC: c.pixelAUROC, auPRO: c.auPRO, trainSeconds };
-    rows.push(row);
-    appendFileSync(rowsFile, `${JSON.stringify(row)}\n`);
-    console.log(`${variant} ${setting} seed ${seed} ${c.category}: image ${c.imageAUROC.toFixed(3)} pixel ${c.pixelAUROC.toFixed(3)} AU-PRO ${c.auPRO.toFixed(3)} (${trainSeconds.toFixed(0)} s)`);
+  const { model, config } = await loadRun(rt, run);
+  try {
+    for (const aggregation of AGGREGATIONS) {
+      const ev = await evaluate(rt, model, { data: roots, categories: r.config.categories, size, aggregation });
+      const own = aggregation === config.aggregation;
+      appendFileSync(scoresFile, `${JSON.stringify({ run: name, variant, setting, seed, epochs, size, batch, aggregation, own, images: ev.images.map((i) => [i.category, i.label, +i.score.toPrecision(7)]) })}\n`);
+      for (const c of ev.categories) {
+        const finite = (x: number) => (Number.isFinite(x) ? x : null);
+        const row: Row = {
+          variant, setting, seed, epochs, size, batch, category: c.category, aggregation, own,
+          imageAUROC: c.imageAUROC, pixelAUROC: finite(c.pixelAUROC), auPRO: finite(c.auPRO), trainSeconds: +trainSeconds.toFixed(1), finalLoss: r.lastLoss,
+        };
+        appendFileSync(rowsFile, `${JSON.stringify(row)}\n`);
+        const px = row.pixelAUROC === null ? 'pixel n/a' : `pixel ${row.pixelAUROC.toFixed(3)} AU-PRO ${row.auPRO!.toFixed(3)}`;
+        console.log(`${variant} ${setting} seed ${seed} ${c.category} [${aggregation}${own ? ', own' : ''}]: image ${c.imageAUROC.toFixed(3)} ${px} (${trainSeconds.toFixed(0)} s)`);
+      }
+    }
+  } finally {
+    model.dispose();
+    model.teacher.dispose(); // loadRun's own
   }
 }
 
 for (const seed of seeds) {
   for (const variant of variants) {
-    await trainAndEvaluate(variant, 'multi-class', seed, cats);
+    if (a['multi-class']) await trainAndEvaluate(variant, 'multi-class', seed, cats);
     if (a['one-class']) for (const c of cats) await trainAndEvaluate(variant, 'one-class', seed, [c]);
   }
 }
 
-// ---- summary: per variant and setting, each category and the mean over categories; mean ± spread over seeds
+// ---- summary: per variant, setting and aggregation, each category and the mean over categories (image
+// metrics over every category, pixel metrics over the categories with masks); mean ± spread over seeds.
 
+const rows = readRows().filter((r) => r.epochs === epochs && r.size === size && r.batch === batch && seeds.includes(r.seed) && cats.includes(r.category));
 const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
 const spread = (v: number[]) => (v.length > 1 ? Math.sqrt(v.reduce((s, x) => s + (x - mean(v)) ** 2, 0) / (v.length - 1)) : 0);
-const fmt = (v: number[]) => (v.length > 1 ? `${mean(v).toFixed(3)} ± ${spread(v).toFixed(3)}` : mean(v).toFixed(3));
+const fmt = (v: number[]) => (v.length === 0 || v.some((x) => !Number.isFinite(x)) ? 'n/a' : v.length > 1 ? `${mean(v).toFixed(3)} ± ${spread(v).toFixed(3)}` : mean(v).toFixed(3));
 const metrics = ['imageAUROC', 'pixelAUROC', 'auPRO'] as const;
-const settings: Row['setting'][] = a['one-class'] ? ['multi-class', 'one-class'] : ['multi-class'];
+const settings: Setting[] = [...(a['multi-class'] ? ['multi-class' as const] : []), ...(a['one-class'] ? ['one-class' as const] : [])];
+const masked = cats.filter((c) => rows.some((r) => r.category === c && r.pixelAUROC !== null));
 const summary: Array<Record<string, unknown>> = [];
-const lines = ['| variant | setting | category | image AUROC | pixel AUROC | AU-PRO@0.3 |', '|---|---|---|---:|---:|---:|'];
+const lines = ['| variant | setting | map | category | image AUROC | pixel AUROC | AU-PRO@0.3 | seeds |', '|---|---|---|---|---:|---:|---:|---:|'];
 for (const variant of variants) {
   for (const setting of settings) {
-    const mine = rows.filter((r) => r.variant === variant && r.setting === setting);
-    for (const category of [...cats, 'mean']) {
-      // the mean over categories is taken per seed, then its spread over seeds
-      const per = (m: (typeof metrics)[number]) =>
-        seeds.map((s) => {
-          const sel = mine.filter((r) => r.seed === s && (category === 'mean' || r.category === category));
-          return mean(sel.map((r) => r[m]));
-        });
-      const vals = Object.fromEntries(metrics.map((m) => [m, per(m)]));
-      summary.push({ variant, setting, category, ...Object.fromEntries(metrics.map((m) => [m, { mean: mean(vals[m]), spread: spread(vals[m]), seeds: vals[m] }])) });
-      const bold = (s: string) => (category === 'mean' ? `**${s}**` : s);
-      lines.push(`| ${variant} | ${setting} | ${bold(category)} | ${metrics.map((m) => bold(fmt(vals[m]))).join(' | ')} |`);
+    for (const aggregation of AGGREGATIONS) {
+      const mine = rows.filter((r) => r.variant === variant && r.setting === setting && r.aggregation === aggregation);
+      const done = seeds.filter((s) => cats.every((c) => mine.some((r) => r.seed === s && r.category === c)));
+      if (done.length === 0) continue;
+      for (const category of [...cats, 'mean']) {
+        // the mean over categories is taken per seed, then its spread over seeds
+        const per = (m: (typeof metrics)[number]) =>
+          done.map((s) => {
+            const over = category !== 'mean' ? [category] : m === 'imageAUROC' ? cats : masked;
+            const vals = mine.filter((r) => r.seed === s && over.includes(r.category)).map((r) => r[m] ?? NaN);
+            return vals.length ? mean(vals) : NaN;
+          });
+        const vals = Object.fromEntries(metrics.map((m) => [m, per(m)]));
+        summary.push({ variant, setting, aggregation, own: mine[0].own, category, seeds: done, ...Object.fromEntries(metrics.map((m) => [m, { mean: mean(vals[m]), spread: spread(vals[m]), values: vals[m] }])) });
+        const bold = (s: string) => (category === 'mean' ? `**${s}**` : s);
+        lines.push(`| ${variant} | ${setting} | ${aggregation}${mine[0].own ? '' : ' (not own)'} | ${bold(category)} | ${metrics.map((m) => bold(fmt(vals[m]))).join(' | ')} | ${done.length} |`);
+      }
     }
   }
 }
@@ -161,12 +191,11 @@ const header = [
   '# Multi-class ablation',
   '',
   `Adapter: ${describeAdapter(rt)}. Categories: ${cats.join(', ')} (from ${roots.join(', ')}). Size ${size}, epochs ${epochs}, batch ${batch}, seeds ${seeds.join(', ')}${a.balanced ? ', balanced batches' : ''}${a.lr ? `, lr ${a.lr}` : ''}.`,
-  `Command: \`npx tsx bench/ablation.ts ${process.argv.slice(2).join(' ')}\`. Values: mean over seeds ± sample standard deviation (one seed: the value).`,
+  `Command: \`npx tsx bench/ablation.ts ${process.argv.slice(2).join(' ')}\`. Values: mean over the seeds done ± sample standard deviation (one seed: the value). The mean row: image AUROC over every category, pixel metrics over the categories with masks (${masked.join(', ') || 'none'}).`,
   '',
 ];
-mkdirSync(out, { recursive: true });
-writeFileSync(join(out, 'ablation.md'), [...header, ...lines, ''].join('\n'));
-writeFileSync(join(out, 'ablation.json'), JSON.stringify({ adapter: describeAdapter(rt), categories: cats, roots, size, epochs, batch, seeds, balanced: a.balanced, rows, summary }, null, 2));
+writeFileSync(join(results, 'ablation.md'), [...header, ...lines, ''].join('\n'));
+writeFileSync(join(results, 'ablation.json'), JSON.stringify({ adapter: describeAdapter(rt), categories: cats, masked, roots, size, epochs, batch, seeds, balanced: a.balanced, variants: Object.fromEntries(variants.map((v) => [v, VARIANTS[v]])), summary }, null, 2));
 console.log([...header, ...lines].join('\n'));
-console.log(`wrote ${join(out, 'ablation.md')} and ablation.json`);
+console.log(`wrote ${join(results, 'ablation.md')} and ablation.json`);
 rt.destroy();

@@ -10,7 +10,7 @@ import { upsampleBilinear } from '../autograd/ops.js';
 import { decodeGray, decodeImage } from '../data/image.js';
 import { DatasetError, dataRootList, discoverCategories, loadImage, loadMask, type DataRoots, type TestSample } from '../data/mvtec.js';
 import type { Runtime } from '../graph/runtime.js';
-import { gaussianSmooth, imageScore } from '../model/anomaly-map.js';
+import { gaussianSmooth, imageScore, type MapAggregation } from '../model/anomaly-map.js';
 import type { DistillationModel } from '../model/distill.js';
 import { overlayPng } from './heatmap.js';
 import { auPro, auroc, legacyPro, proCurve } from './metrics.js';
@@ -60,6 +60,8 @@ export interface EvalOptions {
   sigma?: number;
   /** Pixel metrics at the training size ('size', default) or at the ground truth's resolution ('full'). */
   resolution?: 'size' | 'full';
+  /** Combine the levels' maps this way instead of by the run's method (research: bench/ablation.ts). */
+  aggregation?: MapAggregation;
   onImage?: (done: number, total: number) => void;
 }
 
@@ -90,7 +92,7 @@ async function fullResolution(rt: Runtime, samples: readonly TestSample[], maps:
 }
 
 /** Maps [N, S*S] for a list of images. */
-export async function computeMaps(rt: Runtime, model: DistillationModel, paths: readonly string[], size: number, batch = 8): Promise<{ maps: Float32Array[]; inputs: Float32Array[] }> {
+export async function computeMaps(rt: Runtime, model: DistillationModel, paths: readonly string[], size: number, batch = 8, aggregation?: MapAggregation): Promise<{ maps: Float32Array[]; inputs: Float32Array[] }> {
   const maps: Float32Array[] = [];
   const inputs: Float32Array[] = [];
   const per = 3 * size * size;
@@ -100,7 +102,7 @@ export async function computeMaps(rt: Runtime, model: DistillationModel, paths: 
     chunk.forEach((p, j) => loadImage(p, size, data, j * per));
     const all = await rt.tidyAsync(async () => {
       const x = rt.tensor(data, [chunk.length, 3, size, size]);
-      return model.anomalyMap(x).read();
+      return model.anomalyMap(x, aggregation).read();
     });
     chunk.forEach((_, j) => {
       maps.push(all.slice(j * size * size, (j + 1) * size * size));
@@ -144,7 +146,7 @@ export async function evaluate(rt: Runtime, model: DistillationModel, o: EvalOpt
     const inputs: Float32Array[] = [];
     for (let i = 0; i < cat.test.length; i += o.batch ?? 8) {
       const chunk = cat.test.slice(i, i + (o.batch ?? 8));
-      const r = await computeMaps(rt, model, chunk.map((s) => s.path), S, chunk.length);
+      const r = await computeMaps(rt, model, chunk.map((s) => s.path), S, chunk.length, o.aggregation);
       maps.push(...r.maps);
       inputs.push(...r.inputs);
       done += chunk.length;

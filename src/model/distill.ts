@@ -5,7 +5,7 @@
  */
 import { add, scale } from '../autograd/ops.js';
 import type { Tensor } from '../graph/tensor.js';
-import { anomalyMap } from './anomaly-map.js';
+import { anomalyMap, type MapAggregation } from './anomaly-map.js';
 import { AttentionBlock } from './attention.js';
 import type { MethodConfig } from './config.js';
 import { channelCosineDistance, spatialCosineDistance, spatialKD, stfpmL2 } from './losses.js';
@@ -86,8 +86,11 @@ export class DistillationModel {
     for (const a of this.attention) for (const p of a.parameters()) p.dispose();
   }
 
-  /** Anomaly maps [N, 1, H, W] at the input size (student BN in eval mode, no attention). */
-  anomalyMap(x: Tensor): Tensor {
+  /**
+   * Anomaly maps [N, 1, H, W] at the input size (student BN in eval mode, no attention), the levels
+   * combined by the method's aggregation unless another is given (the ablation scores one run both ways).
+   */
+  anomalyMap(x: Tensor, aggregation: MapAggregation = this.config.aggregation): Tensor {
     const rt = x.runtime;
     this.student.setTraining(false);
     if (this.scoreWithAttention && this.attention.length !== 3) throw new Error('distillation: scoring with attention needs the attention blocks');
@@ -95,7 +98,7 @@ export class DistillationModel {
       const ft = this.teacher.forward(x);
       const raw = this.folded ? this.folded.forward(x) : rt.noGrad(() => this.student.forward(x));
       const fs = this.scoreWithAttention ? rt.noGrad(() => raw.map((f, k) => this.attention[k].forward(f)) as Features) : raw;
-      return anomalyMap(ft, fs, [x.shape[2], x.shape[3]], this.config.aggregation);
+      return anomalyMap(ft, fs, [x.shape[2], x.shape[3]], aggregation);
     });
   }
 }
