@@ -131,7 +131,7 @@ export class Detector {
    */
   replay = true;
   /** Recorded inspections by chunk size (each holds its own working set of GPU buffers). */
-  private readonly recorded = new RecordingCache<number, { recording: Recording; input: GPUBuffer; output: GPUBuffer }>(2);
+  private readonly recorded = new RecordingCache<number, { recording: Recording; input: GPUBuffer; output: GPUBuffer; dispose(): void }>(2);
 
   private constructor(
     readonly runtime: Runtime,
@@ -205,7 +205,7 @@ export class Detector {
         });
       if (!this.replay) return run();
       const { result, recording } = await rt.capture(run);
-      this.recorded.add(n, { recording, input, output });
+      this.recorded.add(n, { recording, input, output, dispose: () => recording.dispose() });
       return result;
     });
   }

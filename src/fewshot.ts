@@ -115,9 +115,11 @@ export class FewShotTrainer {
       while (this.stepsDone < this.totalSteps && !o.signal?.aborted) {
         const k = this.stepsDone % perEpoch;
         if (k === 0) this.order = this.rng.shuffle(this.data.map((_, i) => i));
-        for (let j = 0; j < batch; j++) x.set(this.data[this.order[k * batch + j]], j * 3 * size * size);
+        const images = this.order.slice(k * batch, (k + 1) * batch);
+        images.forEach((i, j) => x.set(this.data[i], j * 3 * size * size));
         const t0 = performance.now();
-        const { loss } = await this.stepper.step(x, batch, size);
+        // the images' indices key their teacher features, computed in the first epoch and kept
+        const { loss } = await this.stepper.step(x, batch, size, images.map(String));
         if (!Number.isFinite(loss)) throw new DetectorError(`the loss became ${loss} at step ${this.stepsDone + 1}: training stopped; try a lower learning rate`);
         this.stepsDone++;
         this.losses.push(loss);

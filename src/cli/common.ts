@@ -9,6 +9,11 @@ export const int = (name: string) => (v: string) => {
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got '${v}'`);
   return n;
 };
+export const nonNegativeInt = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer, got '${v}'`);
+  return n;
+};
 export const num = (name: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative number, got '${v}'`);
@@ -21,11 +26,6 @@ export const num = (name: string) => (v: string) => {
 export const sizeArg = (name: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 32 || n % 16 !== 0) throw new InvalidArgumentError(`${name} must be a multiple of 16 and at least 32 (the ResNet18 trunk downsamples by 16), got '${v}'`);
-  return n;
-};
-export const seedInt = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`--seed must be a non-negative integer, got '${v}'`);
   return n;
 };
 export const fraction = (name: string) => (v: string) => {

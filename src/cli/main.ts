@@ -16,12 +16,13 @@ import { writeReport } from '../eval/report.js';
 import { loadFiles, loadRun, readRunConfig, runDataDir, type LoadedModel } from '../train/run.js';
 import { cacheDir, fetchTeacher, findTeacher, isShippedTeacher, SHIPPED_TEACHER } from '../train/teacher.js';
 import { train, type TrainOptions } from '../train/trainer.js';
-import { collect, collectList, fraction, int, num, portArg, progress, seedInt, sizeArg, withDevice, withProgress } from './common.js';
+import { collect, collectList, fraction, int, nonNegativeInt, num, portArg, progress, sizeArg, withDevice, withProgress } from './common.js';
 import { runCalibrate, saveThresholds, type CalibrateFlags } from './calibrate.js';
 import { runExport, type ExportFlags } from './export.js';
 import { expandInputs, inferImages } from './infer.js';
 import type { ServeFlags } from './serve.js';
 import { limits as imageLimits } from '../data/image.js';
+import { DEFAULT_TEACHER_CACHE } from '../train/teacher-cache.js';
 
 const describeTeacher = (file: string) => (isShippedTeacher(file) ? `${SHIPPED_TEACHER.description}: ${file}` : file);
 
@@ -29,6 +30,7 @@ interface TrainFlags {
   data: string[]; out: string; category?: string[]; method?: 'stfpm' | 'dcam'; teacher?: string; randomTeacher?: boolean;
   size?: number; epochs?: number; steps?: number; batch?: number; lr?: number; momentum?: number; weightDecay?: number;
   seed?: number; init?: string; initAttention?: string; shuffle?: boolean; balanced?: boolean; resume?: boolean; overwrite?: boolean;
+  teacherCacheMb?: number; teacherCacheHostMb?: number;
 }
 
 /** The options the user gave (commander fills in defaults; a resume compares only what was given). */
@@ -57,6 +59,7 @@ async function runTrain(all: TrainFlags, cmd?: Command): Promise<void> {
       data: f.data, out: f.out, categories: f.category, method: f.method, teacher: f.resume && !f.teacher ? null : teacher, randomTeacher: f.randomTeacher,
       size: f.size, epochs: f.epochs, steps: f.steps, batch: f.batch, lr: f.lr, momentum: f.momentum, weightDecay: f.weightDecay,
       seed: f.seed, init: f.init, initAttention: f.initAttention, shuffle: f.shuffle, balanced: f.balanced, resume: f.resume, overwrite: f.overwrite,
+      teacherCache: { gpuBytes: all.teacherCacheMb! * 2 ** 20, hostBytes: all.teacherCacheHostMb! * 2 ** 20 },
       onStep: (s) => {
         if (!started) {
           bar.start(s.totalSteps, s.step - 1, { info: '' });
@@ -194,12 +197,14 @@ export function buildProgram(): Command {
     .option('--lr <x>', 'learning rate (default: the preset, 0.1 dcam / 0.4 stfpm)', num('--lr'))
     .option('--momentum <x>', 'SGD momentum', num('--momentum'), 0.9)
     .option('--weight-decay <x>', 'SGD weight decay', num('--weight-decay'), 1e-4)
-    .option('--seed <n>', 'seed', seedInt, 0)
+    .option('--seed <n>', 'seed', nonNegativeInt('--seed'), 0)
     .option('--init <file>', 'initial student weights (safetensors / pth)')
     .option('--init-attention <file>', 'initial attention weights')
     .option('--no-shuffle', 'batches in sorted path order')
     .option('--resume', 'continue the run in --out from its last checkpoint (only --steps / --epochs may change)')
     .option('--overwrite', 'replace the run already in --out')
+    .option('--teacher-cache-mb <n>', "GPU memory for keeping the teacher's features of the training images after the first epoch (0: none)", nonNegativeInt('--teacher-cache-mb'), DEFAULT_TEACHER_CACHE.gpuBytes / 2 ** 20)
+    .option('--teacher-cache-host-mb <n>', 'host memory for the features the GPU budget leaves out (0: compute those every epoch)', nonNegativeInt('--teacher-cache-host-mb'), DEFAULT_TEACHER_CACHE.hostBytes / 2 ** 20)
     .action((opts: TrainFlags, cmd: Command) => runTrain(opts, cmd));
 
   program.command('eval')

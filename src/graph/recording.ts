@@ -208,10 +208,11 @@ export class Recording {
 
 
 /**
- * Recordings by key (a batch shape), at most `capacity`: adding one more disposes the least recently used.
- * Each recording holds its own reserved working set of buffers, so only the few in use are kept.
+ * Recordings by key (a batch shape), at most `capacity`: adding one more disposes the least recently used
+ * entry (its recording and whatever the entry holds for it). Each recording holds its own reserved
+ * working set of buffers, so only the few in use are kept.
  */
-export class RecordingCache<K, V extends { recording: Recording }> {
+export class RecordingCache<K, V extends { dispose(): void }> {
   /** Least recently used first. */
   private readonly entries = new Map<K, V>();
 
@@ -236,19 +237,19 @@ export class RecordingCache<K, V extends { recording: Recording }> {
   }
 
   add(key: K, entry: V): void {
-    this.entries.get(key)?.recording.dispose();
+    this.entries.get(key)?.dispose();
     this.entries.delete(key);
     this.entries.set(key, entry);
     if (this.entries.size > this.capacity) {
       const [oldest, dropped] = this.entries.entries().next().value!;
-      dropped.recording.dispose();
+      dropped.dispose();
       this.entries.delete(oldest);
     }
   }
 
   /** Disposes every recording. */
   clear(): void {
-    for (const e of this.entries.values()) e.recording.dispose();
+    for (const e of this.entries.values()) e.dispose();
     this.entries.clear();
   }
 }

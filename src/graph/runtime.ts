@@ -135,11 +135,13 @@ export class Runtime {
     return this.tensor(new Float32Array(sizeOf(shape)).fill(value), shape);
   }
 
-  writeBuffer(buffer: GPUBuffer, data: Float32Array | Uint32Array, mayBeInUse = true): void {
+  /** Writes `data` into `buffer` from `byteOffset` on (0 inside a capture: a replay rewrites whole buffers). */
+  writeBuffer(buffer: GPUBuffer, data: Float32Array | Uint32Array, mayBeInUse = true, byteOffset = 0): void {
     // Recorded commands that touch this buffer must run before the queue write overtakes them.
     if (mayBeInUse) this.recorder.submit();
+    if (this.recorder.capture && byteOffset !== 0) throw new Error('writeBuffer: a write at an offset cannot be captured');
     this.recorder.capture?.push({ kind: 'write', buffer, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice() });
-    this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    this.device.queue.writeBuffer(buffer, byteOffset, data.buffer, data.byteOffset, data.byteLength);
   }
 
   async readBuffer(buffer: GPUBuffer, bytes: number): Promise<ArrayBuffer> {

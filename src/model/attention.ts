@@ -9,11 +9,12 @@ import type { Runtime } from '../graph/runtime.js';
 import type { Tensor } from '../graph/tensor.js';
 import { defaultUniform, Rng } from '../nn/init.js';
 import { parameter } from '../nn/layers.js';
+import { FEATURE_LEVELS } from './resnet.js';
 import { WeightFileError, finiteFloat32, fromFloat32, type RawTensor } from './weights/index.js';
 
 export type AttentionKind = 'none' | 'channel' | 'spatial' | 'cbam';
 
-export const LEVEL_CHANNELS = [64, 128, 256] as const;
+export const LEVEL_CHANNELS = FEATURE_LEVELS.map((l) => l.channels);
 
 export class AttentionBlock {
   constructor(

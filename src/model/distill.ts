@@ -49,12 +49,15 @@ export class DistillationModel {
     this.folded ??= await FoldedTrunk.fromTrunk(this.student);
   }
 
-  /** The training loss on a batch (student BN in training mode). Call inside `tidy`. */
-  trainLoss(x: Tensor): TrainLoss {
+  /**
+   * The training loss on a batch (student BN in training mode). Call inside `tidy`. `teacher`: the
+   * teacher's features of `x` when they are known (kept from an earlier epoch), else computed here.
+   */
+  trainLoss(x: Tensor, teacher?: Features): TrainLoss {
     if (this.folded) throw new Error('distillation: this model was folded for inference and cannot be trained');
     const c = this.config;
     this.student.setTraining(true);
-    const ft = this.teacher.forward(x);
+    const ft = teacher ?? this.teacher.forward(x);
     let fs: Features;
     if (c.placement === 'inline' && this.attention.length) {
       fs = this.student.forward(x, (k, f) => this.attention[k].forward(f));

@@ -15,6 +15,13 @@ import { WeightFileError, finiteFloat32, fromFloat32, int64Scalar, toFloat32, ty
 
 export type Features = [Tensor, Tensor, Tensor];
 
+/** The three feature levels (layer1..layer3): channels, and input pixels per feature pixel. */
+export const FEATURE_LEVELS = [
+  { channels: 64, stride: 4 },
+  { channels: 128, stride: 8 },
+  { channels: 256, stride: 16 },
+] as const;
+
 // ---- the topology, written once ------------------------------------------------------------------
 
 /** One convolution of the trunk (no bias) and the BatchNorm that follows it, by torchvision name. */

@@ -19,6 +19,7 @@ import { writeFileAtomic } from './files.js';
 import { lockRun } from './run-lock.js';
 import { readRunConfig, runDataDir, TrainingError, type RunConfig } from './run-config.js';
 import { TrainStepper } from './step.js';
+import type { TeacherCacheBudget } from './teacher-cache.js';
 import { preset, type MethodConfig } from '../model/config.js';
 import { DistillationModel } from '../model/distill.js';
 import { FINGERPRINT_TOLERANCE, fingerprintDistance, teacherFingerprint } from '../model/fingerprint.js';
@@ -58,6 +59,8 @@ export interface TrainOptions {
   overwrite?: boolean;
   /** Extra method settings (attention kind, placement, loss weights, ...). */
   overrides?: Partial<MethodConfig>;
+  /** Memory for keeping the teacher's features of the training images between epochs (train/teacher-cache.ts). */
+  teacherCache?: TeacherCacheBudget;
   onStep?: (s: StepInfo) => void;
   /** Tests only: called at each stage of every checkpoint write (a throw simulates a crash there). */
   checkpointFault?: (stage: CheckpointStage, step: number) => void;
@@ -257,7 +260,7 @@ async function trainLocked(rt: Runtime, o: TrainOptions, runDir: string, saved: 
   }
   let lastCheckpoint: number | null = saved ? saved.step : null;
   // records a step once and replays it from then on (train/step.ts)
-  const stepper = new TrainStepper(rt, model, opt);
+  const stepper = new TrainStepper(rt, model, opt, { teacherCache: o.teacherCache });
 
   const checkpoint = async (s: CheckpointState) => {
     const momentum: Array<[string, RawTensor]> = [];
@@ -289,7 +292,7 @@ async function trainLocked(rt: Runtime, o: TrainOptions, runDir: string, saved: 
     for await (const batch of loader.batches(state.epoch, state.index)) {
       if (state.step >= totalSteps) break;
       const B = batch.paths.length;
-      const values = await stepper.step(batch.data, B, config.size);
+      const values = await stepper.step(batch.data, B, config.size, batch.paths);
       lastLoss = values.loss;
       if (!Number.isFinite(lastLoss)) {
         const kept = lastCheckpoint !== null ? `The last good checkpoint (step ${lastCheckpoint}) in ${runDir} is kept` : 'No checkpoint had been written yet';
