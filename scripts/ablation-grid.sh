@@ -1,28 +1,35 @@
 #!/usr/bin/env bash
 # Runs a grid of bench/ablation.ts commands detached from any one working session, resumably:
 #
-#   nohup bash scripts/ablation-grid.sh DIR > DIR/grid.out 2>&1 &
+#   nohup setsid bash scripts/ablation-grid.sh DIR > /tmp/grid.out 2>&1 < /dev/null &
 #
 # DIR/queue.txt holds one set of ablation arguments a line ('#' starts a comment); DIR/args.txt the
-# arguments every line shares (data, categories, size, batch, --out). Lines run in order; each skips the
-# runs already in DIR/rows.jsonl, so a killed grid restarts where it stopped. After every line the
-# results (rows.jsonl, scores.jsonl) are committed, and the queue is read again: lines appended while the
-# grid runs are picked up. The grid stops when a whole pass over the queue trained nothing new.
+# arguments every line shares (data, categories, size, batch, --out), relative to the repository this
+# script is in, whose code runs. Lines run in order; each skips the runs already in DIR/rows.jsonl, so a
+# killed grid restarts where it stopped. After every line the results (rows.jsonl, scores.jsonl,
+# grid-log.txt) are committed in the repository that holds DIR, and the queue is read again: lines
+# appended while the grid runs are picked up. The grid stops when a whole pass trained nothing new.
 # DIR/grid-log.txt records each line's start and end with the machine's load (what else shared the cores).
+#
+# To keep the grid's code fixed while the checkout it reports to changes, run it from a worktree:
+#   git worktree add --detach ../grid-code && ln -s "$PWD/node_modules" ../grid-code/node_modules
+#   nohup setsid bash ../grid-code/scripts/ablation-grid.sh "$PWD/DIR" ...
 set -uo pipefail
+dir=$(cd "${1:?usage: ablation-grid.sh DIR (with DIR/queue.txt and DIR/args.txt)}" && pwd)
 cd "$(dirname "$0")/.."
-dir=${1:?usage: ablation-grid.sh DIR (with DIR/queue.txt and DIR/args.txt)}
+code=$(git rev-parse --short HEAD)
+results_repo=$(git -C "$dir" rev-parse --show-toplevel)
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 read -r -a common < <(grep -v '^#' "$dir/args.txt" | tr '\n' ' ')
 
 commit_results() {
   local files=()
   for f in rows.jsonl scores.jsonl grid-log.txt; do [ -f "$dir/$f" ] && files+=("$dir/$f"); done
-  git add -- "${files[@]}" 2>/dev/null || return 0
-  git diff --cached --quiet -- "${files[@]}" && return 0
+  git -C "$results_repo" add -- "${files[@]}" 2>/dev/null || return 0
+  git -C "$results_repo" diff --cached --quiet -- "${files[@]}" && return 0
   # another git command may hold the index for a moment: try again
   for _ in 1 2 3 4 5 6; do
-    git commit -q -m "ablation: results so far in $dir ($(wc -l < "$dir/rows.jsonl") rows)" -- "${files[@]}" && return 0
+    git -C "$results_repo" commit -q -m "ablation: results so far in ${dir#"$results_repo"/} ($(wc -l < "$dir/rows.jsonl") rows; code $code)" -- "${files[@]}" && return 0
     sleep 10
   done
   echo "ablation-grid: could not commit the results (left for the next try)" >&2
@@ -33,8 +40,9 @@ while :; do
   mapfile -t lines < <(grep -v '^\s*#' "$dir/queue.txt" | grep -v '^\s*$')
   for line in "${lines[@]}"; do
     read -r -a args <<< "$line"
+    code=$(git rev-parse --short HEAD)
     rows0=$(wc -l < "$dir/rows.jsonl" 2>/dev/null || echo 0)
-    echo "$(date -u +%FT%TZ) start [$line] load $(cut -d' ' -f1-3 /proc/loadavg)" >> "$dir/grid-log.txt"
+    echo "$(date -u +%FT%TZ) start [$line] code $code, load $(cut -d' ' -f1-3 /proc/loadavg)" >> "$dir/grid-log.txt"
     npx tsx bench/ablation.ts "${common[@]}" "${args[@]}" --results "$dir" > "$dir/last-line.out" 2>&1
     rc=$?
     rows1=$(wc -l < "$dir/rows.jsonl" 2>/dev/null || echo 0)
@@ -45,5 +53,5 @@ while :; do
   after=$(wc -l < "$dir/rows.jsonl" 2>/dev/null || echo 0)
   [ "$after" = "$before" ] && break
 done
-commit_results
 echo "$(date -u +%FT%TZ) grid done: a pass over the queue trained nothing new" >> "$dir/grid-log.txt"
+commit_results
