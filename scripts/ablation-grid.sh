@@ -12,7 +12,7 @@
 # DIR/grid-log.txt records each line's start and end with the machine's load (what else shared the cores).
 #
 # To keep the grid's code fixed while the checkout it reports to changes, run it from a worktree:
-#   git worktree add --detach ../grid-code && ln -s "$PWD/node_modules" ../grid-code/node_modules
+#   git worktree add --detach ../grid-code && cp -a node_modules ../grid-code/   (its own: main's may change)
 #   nohup setsid bash ../grid-code/scripts/ablation-grid.sh "$PWD/DIR" ...
 set -uo pipefail
 dir=$(cd "${1:?usage: ablation-grid.sh DIR (with DIR/queue.txt and DIR/args.txt)}" && pwd)

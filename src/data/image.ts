@@ -1,14 +1,17 @@
 /**
  * Image decoding to 8-bit RGB, as PIL's `Image.open(f).convert('RGB')`: PNG of any colour type and depth
- * (grayscale replicated to 3 channels, palette expanded, alpha dropped, 16-bit scaled to 8) via fast-png,
- * JPEG via libjpeg-turbo (WebAssembly, bit-identical to PIL: `jpeg.ts`), BMP via decode-bmp and TIFF via
- * utif2. The size is read from the header first and refused above a pixel limit, so a small file that
- * declares a huge image (a decompression bomb) is never decoded. Errors name the file and the problem.
+ * (grayscale replicated to 3 channels, palette expanded, alpha dropped, 16-bit scaled to 8) via fast-png
+ * after a structure check (`png.ts`: CRCs, bounded inflation), JPEG via libjpeg-turbo (WebAssembly,
+ * bit-identical to PIL: `jpeg.ts`), BMP (`bmp.ts`) and baseline TIFF (`tiff.ts`, strips by utif2). The size
+ * is read from the header first and refused above a pixel limit, so a small file that declares a huge
+ * image (a decompression bomb) is never decoded; no decoder produces or inflates more than the declared
+ * pixels need, and a damaged or truncated file is an error, never a picture. Errors name the file.
  */
 import { convertIndexedToRgb, decode as decodePng, hasPngSignature } from 'fast-png';
-import decodeBmp from 'decode-bmp';
-import UTIF from 'utif2';
+import { bmpSize, decodeBmp } from './bmp.js';
 import { decodeJpegRgba, jpegSize } from './jpeg.js';
+import { checkPng } from './png.js';
+import { decodeTiffRgba, readTiffDirectory, type TiffDirectory } from './tiff.js';
 
 export interface RgbImage {
   width: number;
@@ -34,7 +37,6 @@ function checkSize(file: string, kind: string, width: number, height: number): v
 }
 
 const u32be = (b: Uint8Array, i: number) => ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
-const i32le = (b: Uint8Array, i: number) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
 
 type Format = 'PNG' | 'JPEG' | 'BMP' | 'TIFF';
 
@@ -48,23 +50,10 @@ function formatOf(bytes: Uint8Array): Format | null {
   return null;
 }
 
-interface TiffDirectory {
-  ifd: UTIF.IFD;
-  /** The file as its own ArrayBuffer (what utif2 reads). */
-  buffer: ArrayBuffer;
-  width: number;
-  height: number;
-}
-
-function tiffDirectory(bytes: Uint8Array, file: string): TiffDirectory {
-  try {
-    const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-    const [ifd] = UTIF.decode(buffer);
-    if (!ifd) throw new Error('no image in the file');
-    return { ifd, buffer, width: Number((ifd.t256 as number[] | undefined)?.[0]), height: Number((ifd.t257 as number[] | undefined)?.[0]) };
-  } catch (e) {
-    throw new ImageDecodeError(`${file}: corrupt or unsupported TIFF (${(e as Error).message})`);
-  }
+/** A format module's error as this module's, naming the file. */
+function rethrow(e: unknown, file: string, what: string): never {
+  if (e instanceof ImageDecodeError) throw e;
+  throw new ImageDecodeError(`${file}: ${what} (${(e as Error).message})`);
 }
 
 interface Probe {
@@ -86,11 +75,19 @@ function probe(bytes: Uint8Array, file: string): Probe {
       found = jpegSize(bytes);
       break;
     case 'BMP':
-      found = { width: Math.abs(i32le(bytes, 18)), height: Math.abs(i32le(bytes, 22)) };
+      try {
+        found = bmpSize(bytes);
+      } catch (e) {
+        rethrow(e, file, 'corrupt or unsupported BMP');
+      }
       break;
     case 'TIFF': {
-      const tiff = tiffDirectory(bytes, file);
-      found = { width: tiff.width, height: tiff.height, tiff };
+      try {
+        const tiff = readTiffDirectory(bytes);
+        found = { width: tiff.width, height: tiff.height, tiff };
+      } catch (e) {
+        rethrow(e, file, 'corrupt or unsupported TIFF');
+      }
       break;
     }
     default:
@@ -125,38 +122,24 @@ export function decodeImage(bytes: Uint8Array, file = 'image'): RgbImage {
       return { width: img.width, height: img.height, data: pickRgb(img.rgba, 4, img.width * img.height) };
     }
     case 'BMP':
-      return decodeBmpRgb(bytes, file);
+      try {
+        return decodeBmp(bytes);
+      } catch (e) {
+        rethrow(e, file, 'corrupt or unsupported BMP');
+      }
     case 'TIFF':
-      return decodeTiffRgb(p.tiff!, file);
-  }
-}
-
-function decodeBmpRgb(bytes: Uint8Array, file: string): RgbImage {
-  let bmp;
-  try {
-    bmp = decodeBmp(bytes);
-  } catch (e) {
-    throw new ImageDecodeError(`${file}: corrupt BMP (${(e as Error).message})`);
-  }
-  const n = bmp.width * bmp.height;
-  if (bmp.data.length < n * 4) throw new ImageDecodeError(`${file}: truncated BMP data`);
-  return { width: bmp.width, height: bmp.height, data: pickRgb(bmp.data, 4, n) };
-}
-
-function decodeTiffRgb({ ifd, buffer, width, height }: TiffDirectory, file: string): RgbImage {
-  try {
-    UTIF.decodeImage(buffer, ifd);
-    const rgba = UTIF.toRGBA8(ifd);
-    if (rgba.length < width * height * 4) throw new Error('truncated image data');
-    return { width, height, data: pickRgb(rgba, 4, width * height) };
-  } catch (e) {
-    throw new ImageDecodeError(`${file}: corrupt or unsupported TIFF (${(e as Error).message})`);
+      try {
+        return { width: p.width, height: p.height, data: pickRgb(decodeTiffRgba(bytes, p.tiff!), 4, p.width * p.height) };
+      } catch (e) {
+        rethrow(e, file, 'corrupt or unsupported TIFF');
+      }
   }
 }
 
 function decodePngRgb(bytes: Uint8Array, file: string): RgbImage {
   let png;
   try {
+    checkPng(bytes);
     png = decodePng(bytes);
   } catch (e) {
     throw new ImageDecodeError(`${file}: corrupt PNG (${(e as Error).message})`);

@@ -71,5 +71,9 @@ export function decodeJpegRgba(bytes: Uint8Array): { width: number; height: numb
     throw new Error(messages.filter(Boolean).join('; ') || (e as Error).message);
   }
   if (!img) throw new Error(messages.filter(Boolean).join('; ') || 'libjpeg could not decode it');
+  // libjpeg only warns when the data runs out and fills the rest of the image with gray: a truncated file
+  // is an error here, as in PIL ("image file is truncated"); other corrupt-data warnings are not (PIL decodes those)
+  const truncated = messages.find((m) => /premature end/i.test(m));
+  if (truncated) throw new Error(`truncated (${truncated})`);
   return { width: img.width, height: img.height, rgba: img.data };
 }
