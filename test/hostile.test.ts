@@ -1,7 +1,8 @@
 /**
  * Hostile files through the real CLI, in a process of their own: a .pth zip bomb, a .pth of stride-0
- * views and a PNG declaring 50000 x 50000 pixels are refused with one line, and the process's peak RSS
- * (GPU runtime included) stays under 700 MB.
+ * views and a PNG declaring 50000 x 50000 pixels are refused with one line; `dcam infer` on a folder of
+ * damaged and hostile images (test/hostile-images.ts) reports each as an error and scores none; the
+ * process's peak RSS (GPU runtime included) stays under 700 MB.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { mkdirSync } from 'node:fs';
 import { generateSyntheticDataset } from '../src/data/synthetic.js';
+import { hostileBmps, hostileJpegs, hostilePngs, hostileTiffs } from './hostile-images.js';
 
 const repo = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 const tmp = mkdtempSync(join(tmpdir(), 'dcam-hostile-'));
@@ -51,4 +54,27 @@ describe('hostile files are refused within bounded memory', () => {
     console.log(`PNG bomb: refused, peak RSS ${r.peakMiB.toFixed(0)} MiB`);
     expect(r.peakMiB).toBeLessThan(700);
   });
+
+  it('dcam infer on a folder of damaged and hostile images: each listed as an error, none scored, exit 1, within a minute', () => {
+    const run = join(tmp, 'run-infer');
+    const clean = join(tmp, 'data-clean'); // the test above left a bomb in the shared folder
+    generateSyntheticDataset(clean, { seed: 2, size: 32, train: 2, testGood: 1, testPerDefect: 1, categories: { a: 'object' } });
+    expect(dcamProcess(['train', '--data', clean, '--out', run, '--random-teacher', '--size', '32', '--steps', '1', '--batch', '2']).code).toBe(0);
+    const folder = join(tmp, 'hostile');
+    mkdirSync(folder, { recursive: true });
+    const jpeg = readFileSync(join(repo, 'test', 'fixtures', 'codecs', 'baseline-420.jpg'));
+    const files = [...hostilePngs(256 << 20), ...hostileJpegs(jpeg), ...hostileBmps(), ...hostileTiffs(256 << 20)];
+    for (const f of files) writeFileSync(join(folder, f.name), f.bytes);
+    const t0 = Date.now();
+    const r = dcamProcess(['infer', '--run', run, '--out', join(tmp, 'inferred'), folder]);
+    const seconds = (Date.now() - t0) / 1000;
+    expect(r.code, r.err).toBe(1);
+    expect(r.err).toMatch(new RegExp(`${files.length} image\\(s\\) could not be read`));
+    const scores = JSON.parse(readFileSync(join(tmp, 'inferred', 'scores.json'), 'utf8')) as Array<{ image: string; score: number | null; error?: string }>;
+    expect(scores).toHaveLength(files.length);
+    for (const s of scores) expect(s.score, `${s.image} was scored`).toBeNull();
+    console.log(`dcam infer on ${files.length} hostile images (two 256 MiB inflation bombs among them): all refused in ${seconds.toFixed(1)} s, peak RSS ${r.peakMiB.toFixed(0)} MiB`);
+    expect(seconds).toBeLessThan(60);
+    expect(r.peakMiB).toBeLessThan(700);
+  }, 120_000);
 });

@@ -16,6 +16,7 @@ import { loadDetector } from '../src/node.js';
 import { InspectionServer, SERVE_DEFAULTS, type ServeOptions } from '../src/serve/server.js';
 import { dcam } from './cli-helpers.js';
 import { useRuntime } from './helpers.js';
+import { hostileBmps, hostileJpegs, hostilePngs, hostileTiffs, validPng } from './hostile-images.js';
 import { startServeWorker } from './serve-worker.mjs';
 
 const ctx = useRuntime();
@@ -210,12 +211,70 @@ describe('dcam serve: answers', () => {
   });
 });
 
+// ---- hostile uploads: decoded in workers with a deadline; the service keeps answering ---------------
+
+/** A valid but large PNG (slow to decode: a deadline of a few ms cannot hold it). */
+const bigPng = () => validPng(2400, 2400);
+const jpegFixture = new Uint8Array(readFileSync(join(repo, 'test', 'fixtures', 'codecs', 'baseline-420.jpg')));
+const hostileCorpus = [...hostilePngs(16 << 20), ...hostileJpegs(jpegFixture), ...hostileBmps(), ...hostileTiffs(16 << 20)];
+
+describe('dcam serve: hostile uploads', () => {
+  it(`each of ${hostileCorpus.length} damaged or hostile files is a 4xx within seconds, and /healthz answers meanwhile; then a good image is scored`, async () => {
+    const { server, url } = await startServer();
+    try {
+      for (const f of hostileCorpus) {
+        const t0 = performance.now();
+        const [reply, health] = await Promise.all([post(url, f.bytes), fetch(`${url}/healthz`).then((r) => ({ status: r.status, ms: performance.now() - t0 }))]);
+        const body = (await reply.json()) as { error?: string };
+        expect([400, 413], `${f.name} (${f.why}): ${reply.status} ${JSON.stringify(body)}`).toContain(reply.status);
+        expect(body.error, f.name).toMatch(/^image: /);
+        expect(performance.now() - t0, f.name).toBeLessThan(5000);
+        expect(health.status).toBe(200);
+        expect(health.ms, `/healthz while ${f.name} was refused`).toBeLessThan(1000);
+      }
+      const good = await post(url, png('good/000.png'));
+      expect(good.status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("an image not decoded by the deadline is a 400 and costs only its worker: /healthz answers within a second meanwhile, the next image is scored", async () => {
+    const { server, url } = await startServer({ decodeTimeoutMs: 30, decodeWorkers: 1 });
+    try {
+      const big = bigPng();
+      const slow = post(url, big);
+      await new Promise((r) => setTimeout(r, 10));
+      const t0 = performance.now();
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+      expect(performance.now() - t0).toBeLessThan(1000);
+      const reply = await slow;
+      expect(reply.status).toBe(400);
+      expect(((await reply.json()) as { error: string }).error).toMatch(/not decoded within 30 ms/);
+      expect((await post(url, png('good/000.png'))).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 // ---- the real process: signals, and scale-out behind nginx ----------------------------------------
 
 /** Starts `dcam serve` as users do (bin/dcam.mjs) on the test's run, resolves when it reports ready. */
 const startWorker = (args: string[] = []) => startServeWorker(join(repo, 'bin/dcam.mjs'), run, args);
 
 describe('dcam serve: the process', () => {
+  it('SIGTERM while a large upload is being decoded: it is answered, then the process exits 0 promptly', async () => {
+    const w = await startWorker(['--decode-timeout-ms', '60000']);
+    const inFlight = post(w.url, bigPng());
+    await new Promise((r) => setTimeout(r, 100));
+    w.proc.kill('SIGTERM');
+    expect((await inFlight).status).toBe(200);
+    const stopped = Date.now();
+    expect(await w.exit).toBe(0);
+    expect(Date.now() - stopped).toBeLessThan(10_000);
+  }, 90_000);
+
   it('SIGTERM with requests in flight: every one is answered, then the process exits 0', async () => {
     const w = await startWorker(['--max-batch', '4', '--max-wait-ms', '400']);
     const inFlight = [0, 1, 2, 3, 4, 5].map((i) => post(w.url, png(`good/00${i % 3}.png`)));

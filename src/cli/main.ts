@@ -265,7 +265,10 @@ export function buildProgram(): Command {
     .option('--timeout-ms <ms>', 'answer 504 after this long', num('--timeout-ms'), 30_000)
     .option('--max-body-mb <mb>', 'largest request body (413 beyond)', num('--max-body-mb'), 32)
     .option('--max-pixels <n>', "largest image by its header's size, checked before decoding (413 beyond)", int('--max-pixels'), imageLimits.maxPixels)
-    .option('--token <secret>', 'require Authorization: Bearer <secret> on /v1 and /metrics (default $DCAM_TOKEN)')
+    .option('--token <secret>', 'require Authorization: Bearer <secret> on every route but /healthz and /readyz (default $DCAM_TOKEN)')
+    .option('--decode-workers <n>', 'threads that decode uploaded images (off the event loop)', int('--decode-workers'), 2)
+    .option('--decode-timeout-ms <ms>', 'an image not decoded within this long is refused (400) and its worker replaced', int('--decode-timeout-ms'), 5000)
+    .option('--decode-heap-mb <mb>', "a decoding worker's heap limit (an image that needs more is refused, 413)", int('--decode-heap-mb'), 256)
     .option('--teacher <file>', "teacher weights (default: the run's own, else the shipped one)")
     .option('--force', "use --teacher even if it is not the network the run was trained with")
     // loaded when used: the HTTP stack is not needed by the other commands

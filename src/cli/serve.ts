@@ -28,8 +28,10 @@ export async function runServe(f: ServeFlags): Promise<void> {
       for (const r of runs) r.detector.dispose();
       throw e;
     }
-    const { host, port, maxBatch, maxWaitMs, queueLimit, timeoutMs, maxPixels } = f;
-    const server = new InspectionServer(rt, runs, { host, port, maxBatch, maxWaitMs, queueLimit, timeoutMs, maxPixels, bodyLimit: Math.round(f.maxBodyMb * 1024 * 1024), token });
+    const { host, port, maxBatch, maxWaitMs, queueLimit, timeoutMs, maxPixels, decodeWorkers, decodeTimeoutMs, decodeHeapMb } = f;
+    const server = new InspectionServer(rt, runs, {
+      host, port, maxBatch, maxWaitMs, queueLimit, timeoutMs, maxPixels, bodyLimit: Math.round(f.maxBodyMb * 1024 * 1024), token, decodeWorkers, decodeTimeoutMs, decodeHeapMb,
+    });
     const stop = new Promise<string>((resolve) => {
       process.once('SIGTERM', () => resolve('SIGTERM'));
       process.once('SIGINT', () => resolve('SIGINT'));

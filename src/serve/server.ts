@@ -16,11 +16,11 @@ import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ImageDecodeError, ImageTooLargeError, limits as imageLimits, probeImage } from '../data/image.js';
 import type { Detector, InspectionResult } from '../detector.js';
-import { toRgb } from '../detector.js';
 import { overlayScaledPng } from '../eval/heatmap.js';
 import { rangeColourScale, thresholdColourScale } from '../eval/thresholds.js';
 import type { Runtime } from '../graph/runtime.js';
 import { DynamicBatcher, QueueFullError } from './batcher.js';
+import { DECODE_POOL_DEFAULTS, DecodePool, DecodeRefusedError } from './decode-pool.js';
 import { ServeMetrics } from './metrics.js';
 
 export interface ServeOptions {
@@ -39,6 +39,10 @@ export interface ServeOptions {
   maxPixels: number;
   /** When set, every request but the probes (/healthz, /readyz) needs `Authorization: Bearer <token>`. */
   token: string | null;
+  /** Image decoding off the event loop: worker threads, and each image's deadline and heap (decode-pool.ts). */
+  decodeWorkers: number;
+  decodeTimeoutMs: number;
+  decodeHeapMb: number;
 }
 
 export const SERVE_DEFAULTS: ServeOptions = {
@@ -51,6 +55,9 @@ export const SERVE_DEFAULTS: ServeOptions = {
   bodyLimit: 32 * 1024 * 1024,
   maxPixels: imageLimits.maxPixels,
   token: null,
+  decodeWorkers: DECODE_POOL_DEFAULTS.workers,
+  decodeTimeoutMs: DECODE_POOL_DEFAULTS.timeoutMs,
+  decodeHeapMb: DECODE_POOL_DEFAULTS.heapMb,
 };
 
 /** A loaded run, by name (its folder's name). */
@@ -97,6 +104,8 @@ export class InspectionServer {
   private readonly batchers = new Map<string, DynamicBatcher<Job, InspectionResult>>();
   private ready = false;
   private closing = false;
+  /** Uploads are decoded here, never on the event loop. */
+  private readonly decoder: DecodePool;
 
   constructor(
     readonly runtime: Runtime,
@@ -113,12 +122,14 @@ export class InspectionServer {
       batcher.onBatch = (size, ms) => this.metrics.batch(r.name, size, ms);
       this.batchers.set(r.name, batcher);
     }
+    this.decoder = new DecodePool({ workers: options.decodeWorkers, timeoutMs: options.decodeTimeoutMs, heapMb: options.decodeHeapMb });
     this.metrics = new ServeMetrics(runtime, () => [...this.batchers].map(([name, b]) => [name, b.depth + (b.busy ? 1 : 0)] as [string, number]), options.maxBatch);
     this.app = this.buildApp();
   }
 
   /** Runs one map per run (compiles the pipelines), then reports ready. */
   async warmUp(): Promise<void> {
+    await this.decoder.ready();
     for (const r of this.runs.values()) {
       const S = r.detector.size;
       await r.detector.inspect({ width: S, height: S, data: new Uint8Array(S * S * 3).fill(128) });
@@ -140,6 +151,7 @@ export class InspectionServer {
     this.ready = false;
     await this.app.close();
     for (const b of this.batchers.values()) await b.drain();
+    await this.decoder.close();
     for (const r of this.runs.values()) r.detector.dispose();
   }
 
@@ -212,8 +224,8 @@ export class InspectionServer {
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   }
 
-  /** The image, checked and decoded: its header first (size), then its pixels. */
-  private decode(bytes: Uint8Array): Job['image'] {
+  /** The image, checked and decoded: its header first (size, on this thread), then its pixels (in a worker). */
+  private async decode(bytes: Uint8Array): Promise<Job['image']> {
     let header;
     try {
       header = probeImage(bytes, 'image');
@@ -226,9 +238,9 @@ export class InspectionServer {
       throw new RequestError(413, `image: ${header.width}x${header.height} is over the limit of ${this.options.maxPixels} pixels`);
     }
     try {
-      return toRgb(bytes, 0);
+      return await this.decoder.decode(bytes, this.options.maxPixels);
     } catch (e) {
-      if (e instanceof Error) throw new RequestError(400, e.message);
+      if (e instanceof DecodeRefusedError) throw new RequestError(e.status, e.message);
       throw e;
     }
   }
@@ -242,7 +254,7 @@ export class InspectionServer {
       runName = run.name;
       const mapFormat = (req.query as Record<string, string | undefined>).map;
       if (mapFormat !== undefined && mapFormat !== 'png' && mapFormat !== 'raw') throw new RequestError(400, `map must be png or raw, got ${JSON.stringify(mapFormat)}`);
-      const image = this.decode(await this.body(req));
+      const image = await this.decode(await this.body(req));
       const result = await this.withTimeout(this.batchers.get(run.name)!.submit({ image, keepInput: mapFormat === 'png' }));
       const latency = performance.now() - t0;
       this.metrics.request(run.name, 200, latency);
