@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -38,11 +38,22 @@ const corrupt = join(tmp, 'corrupt-run');
 mkdirSync(corrupt);
 writeFileSync(join(corrupt, 'config.json'), '{"method": ');
 const missing = join(tmp, 'no-such-folder');
+const aFile = join(tmp, 'a-file.txt');
+writeFileSync(aFile, 'not a folder');
+// a run being trained by a live process (this test's): eval and calibrate must not set thresholds from it
+const training = join(tmp, 'training-run');
+mkdirSync(training);
+writeFileSync(join(training, 'config.json'), JSON.stringify({ method: { method: 'stfpm' }, size: 32, data: tmp, categories: ['a'], teacher: { file: null, sha256: null }, seed: 0 }));
+writeFileSync(join(training, '.lock'), JSON.stringify({ pid: process.pid, host: hostname(), since: '2026-12-06T00:00:00Z' }));
 
 const cases: Array<[string, string[], RegExp]> = [
   ['train: missing data folder', ['train', '--data', missing, '--out', join(tmp, 'r')], /data folder .*no-such-folder does not exist/],
   ['train: unknown flag with required options missing', ['train', '--frobnicate'], /unknown option '--frobnicate'/],
   ['train: bad --seed', ['train', '--data', missing, '--out', join(tmp, 'r'), '--seed', 'abc'], /--seed must be a non-negative integer, got 'abc'/],
+  ['train: --size far too large', ['train', '--data', missing, '--out', join(tmp, 'r'), '--size', '100000'], /--size must be a multiple of 16 from 32 to 2048/],
+  ['train: --data is a file', ['train', '--data', aFile, '--out', join(tmp, 'r')], /data folder .*a-file\.txt is a file, not a folder/],
+  ['eval: a run being trained', ['eval', '--run', training], /training-run is being trained by process \d+ .*evaluate it once the training has finished/],
+  ['calibrate: a run being trained', ['calibrate', '--run', training, '--good', tmp], /training-run is being trained by process \d+ .*calibrate it once/],
   ['eval: missing run', ['eval', '--run', missing], /run folder .*no-such-folder does not exist/],
   ['eval: corrupt run', ['eval', '--run', corrupt], /corrupt-run\/config\.json: damaged/],
   ['eval: the run\'s data folder is gone', ['eval', '--run', orphan], /data folder .*gone does not exist/],

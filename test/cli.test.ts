@@ -3,7 +3,7 @@
  * interruption, and one clear message (non-zero exit, no stack trace) for each kind of bad input.
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dcam } from './cli-helpers.js';
@@ -189,5 +189,44 @@ describe('bad input: one clear message, non-zero exit, earlier checkpoints intac
       if (prev !== undefined) process.env.DCAM_TEACHER = prev;
       else delete process.env.DCAM_TEACHER;
     }
+  });
+
+  it('one inference per output folder; eval names a category without test images and fails when there is nothing to evaluate; calibrate warns about too few images; infer warns about a run still training', async () => {
+    const run = join(tmp, 'run-busy');
+    expect((await dcam('train', '--data', data, '--out', run, '--random-teacher', '--size', '32', '--steps', '1', '--batch', '4')).code).toBe(0);
+    const img = join(data, 'synth_disc', 'test', 'good', '000.png');
+    // an output folder held by another live process (here: this test's): refused, nothing written
+    const out = join(tmp, 'infer-busy');
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, '.lock'), JSON.stringify({ pid: process.ppid, host: hostname(), since: '2026-12-06T00:00:00Z' }));
+    let r = await dcam('infer', '--run', run, '--out', out, img);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(new RegExp(`infer-busy is in use by process ${process.ppid}`));
+    expect(existsSync(join(out, 'scores.json'))).toBe(false);
+    rmSync(join(out, '.lock'));
+    expect((await dcam('infer', '--run', run, '--out', out, img)).code).toBe(0);
+    expect(existsSync(join(out, '.lock')), 'the lock is released').toBe(false);
+
+    // a category with no test folder beside one with: named; alone: nothing to evaluate, exit 1
+    const d = join(tmp, 'data-notest');
+    generateSyntheticDataset(d, { seed: 8, size: 32, train: 4, testGood: 1, testPerDefect: 1, categories: { a: 'object', b: 'texture' } });
+    rmSync(join(d, 'b', 'test'), { recursive: true });
+    rmSync(join(d, 'b', 'ground_truth'), { recursive: true });
+    r = await dcam('eval', '--run', run, '--data', d, '--category', 'a,b');
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/category b: nothing to evaluate \(no test images in .*b\/test\)/);
+    r = await dcam('eval', '--run', run, '--data', d, '--category', 'b');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^dcam: nothing to evaluate: b has no test images/m);
+
+    r = await dcam('calibrate', '--run', run, '--good', img);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/WARNING: 1 good image\(s\): too few to set a threshold for a false-positive rate of 1\.00% \(that needs 100 or more\)/);
+
+    writeFileSync(join(run, '.lock'), JSON.stringify({ pid: process.ppid, host: hostname(), since: '2026-12-06T00:00:00Z' }));
+    r = await dcam('infer', '--run', run, '--out', join(tmp, 'infer-training'), img);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/WARNING: .*run-busy is being trained by process \d+ .*inspecting with its latest checkpoint/);
+    rmSync(join(run, '.lock'));
   });
 });

@@ -7,7 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -99,7 +99,7 @@ describe('dcam serve: answers', () => {
     }
   });
 
-  it('400 for what is not an image, 404 for an unknown run, 413 for a body or an image header over the limits', async () => {
+  it('400 for what is not an image or a malformed form, 404 for an unknown run, 413 for a body or an image header over the limits', async () => {
     const { server, url } = await startServer({ bodyLimit: 64 * 1024, maxPixels: 4096 * 4096 });
     try {
       const bad = await post(url, new TextEncoder().encode('not an image'));
@@ -111,6 +111,11 @@ describe('dcam serve: answers', () => {
       expect((await fetch(`${url}/v1/inspect?run=other`, { method: 'POST', body: png('good/000.png'), headers: { 'content-type': 'image/png' } })).status).toBe(404);
       const big = await post(url, new Uint8Array(65 * 1024));
       expect(big.status).toBe(413);
+      // malformed multipart bodies are the client's fault: 400, not 500
+      const noClose = await fetch(`${url}/v1/inspect`, { method: 'POST', body: '--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\nabc', headers: { 'content-type': 'multipart/form-data; boundary=XyZ' } });
+      expect(noClose.status, await noClose.clone().text()).toBe(400);
+      const noBoundary = await fetch(`${url}/v1/inspect`, { method: 'POST', body: 'abc', headers: { 'content-type': 'multipart/form-data' } });
+      expect(noBoundary.status, await noBoundary.clone().text()).toBe(400);
       const bomb = await post(url, claimedPng(20000, 20000)); // 400 megapixels declared by a small file
       expect(bomb.status).toBe(413);
       expect(((await bomb.json()) as { error: string }).error).toMatch(/20000x20000/);
@@ -264,8 +269,10 @@ describe('dcam serve: hostile uploads', () => {
 const startWorker = (args: string[] = []) => startServeWorker(join(repo, 'bin/dcam.mjs'), run, args);
 
 describe('dcam serve: the process', () => {
-  it('SIGTERM while a large upload is being decoded: it is answered, then the process exits 0 promptly', async () => {
-    const w = await startWorker(['--decode-timeout-ms', '60000']);
+  it('SIGTERM while a large upload is being decoded: it is answered, then the process exits 0 promptly; a run still training is served with a warning', async () => {
+    writeFileSync(join(run, '.lock'), JSON.stringify({ pid: process.pid, host: hostname(), since: '2026-12-06T00:00:00Z' }));
+    const w = await startWorker(['--decode-timeout-ms', '60000']).finally(() => rmSync(join(run, '.lock'), { force: true }));
+    expect(w.log()).toMatch(/WARNING: .*parts is being trained by process \d+ .*serving its latest checkpoint/);
     const inFlight = post(w.url, bigPng());
     await new Promise((r) => setTimeout(r, 100));
     w.proc.kill('SIGTERM');

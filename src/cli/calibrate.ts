@@ -7,7 +7,7 @@ import { discoverCategories } from '../data/mvtec.js';
 import { computeMaps } from '../eval/evaluate.js';
 import { fprThreshold } from '../eval/thresholds.js';
 import { writeFileAtomic } from '../train/files.js';
-import { loadRun, readRunConfig, runDataDir } from '../train/run.js';
+import { loadRun, readRunConfig, runDataDir, trainingInProgress } from '../train/run.js';
 import type { RunConfig, Thresholds } from '../train/run-config.js';
 import { withDevice, withProgress } from './common.js';
 import { expandInputs } from './infer.js';
@@ -23,7 +23,14 @@ export interface CalibrateFlags { run: string; good: string[]; fpr: number; teac
 /** Image threshold from good images alone: flags at most --fpr of them; reports the FPR on the run's good test images. */
 export async function runCalibrate(f: CalibrateFlags): Promise<void> {
   const run = readRunConfig(f.run);
+  const busy = trainingInProgress(f.run);
+  if (busy) throw new Error(`${busy}: its weights change every epoch, and a threshold set from them would not fit the finished model; calibrate it once the training has finished or stopped`);
   const inputs = expandInputs(f.good);
+  // the f-quantile of n scores is only estimated with n >= 1/f images (and 20 at the least)
+  const enough = Math.max(20, Math.ceil(1 / f.fpr));
+  if (inputs.length < enough) {
+    console.error(`dcam: WARNING: ${inputs.length} good image(s): too few to set a threshold for a false-positive rate of ${(f.fpr * 100).toFixed(2)}% (that needs ${enough} or more); the threshold will only clear these images, and parts like them may be flagged more often`);
+  }
   await withDevice(async (rt) => {
     const { model, size } = await loadRun(rt, f.run, f.teacher, f.force);
     const scoresOf = async (paths: string[], label: string) =>

@@ -3,6 +3,7 @@ import { SingleBar, Presets } from 'cli-progress';
 import { InvalidArgumentError } from 'commander';
 import { createDevice, describeAdapter } from '../graph/device.js';
 import type { Runtime } from '../graph/runtime.js';
+import { MAX_SIZE, MIN_SIZE } from '../train/run-config.js';
 
 export const int = (name: string) => (v: string) => {
   const n = Number(v);
@@ -21,11 +22,13 @@ export const num = (name: string) => (v: string) => {
 };
 /**
  * Image size: at least 32 (layer3 is then 2 x 2) and a multiple of 16, so that the layer1..3 feature grids
- * (S/4, S/8, S/16) tile the image exactly and their upsampled maps line up.
+ * (S/4, S/8, S/16) tile the image exactly and their upsampled maps line up; at most MAX_SIZE.
  */
 export const sizeArg = (name: string) => (v: string) => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 32 || n % 16 !== 0) throw new InvalidArgumentError(`${name} must be a multiple of 16 and at least 32 (the ResNet18 trunk downsamples by 16), got '${v}'`);
+  if (!Number.isInteger(n) || n < MIN_SIZE || n > MAX_SIZE || n % 16 !== 0) {
+    throw new InvalidArgumentError(`${name} must be a multiple of 16 from ${MIN_SIZE} to ${MAX_SIZE} (the ResNet18 trunk downsamples by 16), got '${v}'`);
+  }
   return n;
 };
 export const fraction = (name: string) => (v: string) => {

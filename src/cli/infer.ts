@@ -15,6 +15,7 @@ import { npyFloat32 } from '../eval/npy.js';
 import { normalizeScore, rangeColourScale, thresholdColourScale } from '../eval/thresholds.js';
 import { gaussianSmooth, imageScore } from '../model/anomaly-map.js';
 import type { LoadedModel } from '../train/run.js';
+import { lockFolder } from '../train/run-lock.js';
 import type { Thresholds } from '../train/run-config.js';
 
 export interface InferInput {
@@ -123,17 +124,27 @@ export interface InferOptions {
 const csvField = (v: unknown) => (v === null || v === undefined ? '' : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
 
 export async function inferImages(rt: Runtime, loaded: LoadedModel, inputs: readonly InferInput[], o: InferOptions): Promise<InferRecord[]> {
+  const stems = outputStems(inputs);
+  planOutputs(inputs, stems, o.out, !!loaded.run?.thresholds, !!o.raw);
+  mkdirSync(o.out, { recursive: true });
+  // one inference per output folder: a second one would interleave its files and keep only its own tables
+  const unlock = lockFolder(o.out);
+  try {
+    return await inferInto(rt, loaded, inputs, stems, o);
+  } finally {
+    unlock();
+  }
+}
+
+async function inferInto(rt: Runtime, loaded: LoadedModel, inputs: readonly InferInput[], stems: readonly string[], o: InferOptions): Promise<InferRecord[]> {
   const S = loaded.size;
   const t: Thresholds | undefined = loaded.run?.thresholds;
-  const stems = outputStems(inputs);
-  planOutputs(inputs, stems, o.out, !!t, !!o.raw);
   const batch = o.batch ?? 8;
   const per = 3 * S * S;
   const records: InferRecord[] = [];
   // One colour scale for every overlay: the run's (around its pixel threshold), else the first batch's range.
   let toUnit: ((v: number) => number) | null = t ? thresholdColourScale(t) : null;
   let defects = 0;
-  mkdirSync(o.out, { recursive: true });
   const write = (rel: string, bytes: Uint8Array) => {
     const p = join(o.out, rel);
     mkdirSync(dirname(p), { recursive: true });

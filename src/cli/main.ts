@@ -13,7 +13,7 @@ import { generateSyntheticDataset } from '../data/synthetic.js';
 import { discoverCategories } from '../data/mvtec.js';
 import { evaluate } from '../eval/evaluate.js';
 import { writeReport } from '../eval/report.js';
-import { loadFiles, loadRun, readRunConfig, runDataDir, type LoadedModel } from '../train/run.js';
+import { loadFiles, loadRun, readRunConfig, runDataDir, trainingInProgress, type LoadedModel } from '../train/run.js';
 import { cacheDir, fetchTeacher, findTeacher, isShippedTeacher, SHIPPED_TEACHER } from '../train/teacher.js';
 import { train, type TrainOptions } from '../train/trainer.js';
 import { collect, collectList, fraction, int, nonNegativeInt, num, portArg, progress, sizeArg, withDevice, withProgress } from './common.js';
@@ -83,6 +83,8 @@ interface EvalFlags { data?: string[]; run: string; teacher?: string; category?:
 
 async function runEval(f: EvalFlags): Promise<{ report: string; mean: Record<string, number> }> {
   const run = readRunConfig(f.run);
+  const busy = trainingInProgress(f.run);
+  if (busy) throw new Error(`${busy}: its weights change every epoch, and thresholds set from them would not fit the finished model; evaluate it once the training has finished or stopped`);
   const data = f.data ?? runDataDir(run, f.run);
   const categories = f.category ?? run.categories;
   discoverCategories(data, categories); // a missing folder or category fails before the device starts
@@ -100,6 +102,8 @@ async function runEval(f: EvalFlags): Promise<{ report: string; mean: Record<str
         },
       });
     });
+    for (const k of result.skipped) console.error(`dcam: category ${k.category}: nothing to evaluate (${k.reason})`);
+    if (result.categories.length === 0) throw new Error(`nothing to evaluate: ${result.skipped.map((k) => `${k.category} has ${k.reason}`).join('; ')}`);
     const { report, metrics } = writeReport(out, result, { run: f.run, method: model.config.method, size, sigma: f.sigma, resolution: f.resolution ?? 'size', thresholds: result.thresholds });
     const fmt = (v: number) => (Number.isFinite(v) ? v.toFixed(4) : ' n/a ');
     console.log('category            image-AUROC  pixel-AUROC  AU-PRO@0.3  legacy-PRO');
@@ -129,6 +133,8 @@ async function runInfer(args: string[], f: LoadFlags & { out: string; raw?: bool
   const inputs = expandInputs(args);
   await withDevice(async (rt) => {
     const loaded = await loadForInference(rt, f);
+    const busy = f.run ? trainingInProgress(f.run) : null;
+    if (busy) console.error(`dcam: WARNING: ${busy}: inspecting with its latest checkpoint, which the training will replace`);
     if (!loaded.run?.thresholds) console.error('dcam: NOTE: the run has no thresholds (run dcam eval, or dcam calibrate with good images): scores only, no labels');
     const records = await withProgress('infer', (bar) => {
       bar.start(inputs.length, 0, { info: '' });

@@ -4,6 +4,7 @@
  */
 import { loadDetector } from '../node.js';
 import { InspectionServer, runName, type ServedRun, type ServeOptions } from '../serve/server.js';
+import { trainingInProgress } from '../train/run.js';
 import { withDevice } from './common.js';
 
 /** The command's flags: the server's options, with the body limit in MB and the runs and teacher to load. */
@@ -23,7 +24,11 @@ export async function runServe(f: ServeFlags): Promise<void> {
   await withDevice(async (rt) => {
     const runs: ServedRun[] = [];
     try {
-      for (const dir of f.run) runs.push({ name: runName(dir), dir, detector: await loadDetector({ run: dir, runtime: rt, teacher: f.teacher, force: f.force }) });
+      for (const dir of f.run) {
+        const busy = trainingInProgress(dir);
+        if (busy) console.error(`dcam: WARNING: ${busy}: serving its latest checkpoint, which stays loaded (restart the service when the training has finished)`);
+        runs.push({ name: runName(dir), dir, detector: await loadDetector({ run: dir, runtime: rt, teacher: f.teacher, force: f.force }) });
+      }
     } catch (e) {
       for (const r of runs) r.detector.dispose();
       throw e;

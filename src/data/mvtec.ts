@@ -54,7 +54,8 @@ export function discoverCategories(roots: DataRoots, only: readonly string[] = [
   if (list.length === 0) throw new DatasetError('no data folder given');
   const where = new Map<string, string>();
   for (const root of list) {
-    if (!isDir(root)) throw new DatasetError(`data folder ${root} does not exist`);
+    if (!existsSync(root)) throw new DatasetError(`data folder ${root} does not exist`);
+    if (!isDir(root)) throw new DatasetError(`data folder ${root} is a file, not a folder`);
     const found = readdirSync(root).filter((d) => isDir(join(root, d, 'train'))).sort();
     if (found.length === 0) throw new DatasetError(`no MVTec-style categories (folders with train/good) under ${root}`);
     for (const name of found) {

@@ -43,6 +43,8 @@ export interface ScoredImage {
 
 export interface EvalResult {
   categories: CategoryMetrics[];
+  /** Categories asked for that had nothing to evaluate, with why. */
+  skipped: Array<{ category: string; reason: string }>;
   /** F1-optimal thresholds over every evaluated image (null without defect images). */
   thresholds: Thresholds | null;
   mean: Pick<CategoryMetrics, 'imageAUROC' | 'pixelAUROC' | 'auPRO' | 'legacyPRO'>;
@@ -133,14 +135,17 @@ export async function evaluate(rt: Runtime, model: DistillationModel, o: EvalOpt
   const cats = discoverCategories(o.data, o.categories);
   const total = cats.reduce((a, c) => a + c.test.length, 0);
   let done = 0;
-  const result: EvalResult = { categories: [], thresholds: null, mean: { imageAUROC: 0, pixelAUROC: 0, auPRO: 0, legacyPRO: 0 }, images: [], curves: {} };
+  const result: EvalResult = { categories: [], skipped: [], thresholds: null, mean: { imageAUROC: 0, pixelAUROC: 0, auPRO: 0, legacyPRO: 0 }, images: [], curves: {} };
   const stride = Math.max(1, Math.ceil((total * o.size * o.size) / PIXEL_THRESHOLD_BUDGET));
   const pixelScores = new Float32Array(Math.ceil((total * o.size * o.size) / stride) + total);
   const pixelLabels = new Uint8Array(pixelScores.length);
   let pixels = 0;
   let mapMin = Infinity;
   for (const cat of cats) {
-    if (cat.test.length === 0) continue;
+    if (cat.test.length === 0) {
+      result.skipped.push({ category: cat.name, reason: `no test images in ${join(cat.dir, 'test')}` });
+      continue;
+    }
     const S = o.size;
     const maps: Float32Array[] = [];
     const inputs: Float32Array[] = [];

@@ -214,9 +214,17 @@ export class InspectionServer {
 
   private async body(req: FastifyRequest): Promise<Uint8Array> {
     if (req.isMultipart()) {
-      const part = await req.file();
-      if (!part) throw new RequestError(400, 'the multipart form has no file part');
-      const bytes = await part.toBuffer(); // @fastify/multipart enforces the size limit (413)
+      let bytes: Buffer;
+      try {
+        const part = await req.file();
+        if (!part) throw new RequestError(400, 'the multipart form has no file part');
+        bytes = await part.toBuffer(); // @fastify/multipart enforces the size limit (413)
+      } catch (e) {
+        // a malformed form (no boundary, no closing boundary, broken headers) is the client's fault
+        const status = (e as { statusCode?: number }).statusCode;
+        if (e instanceof RequestError || (status && status >= 400 && status < 500)) throw e;
+        throw new RequestError(400, `malformed multipart body: ${(e as Error).message}`);
+      }
       return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     }
     const b = req.body;

@@ -54,6 +54,13 @@ export interface Thresholds {
 }
 
 /** A run's config.json, with a clear error for a folder that is not a run or a damaged file. */
+/**
+ * The image sizes a run may have: from 32 (layer3 then 2 x 2) to 2048 (a training batch's activations at
+ * 2048 px already need gigabytes), multiples of 16.
+ */
+export const MIN_SIZE = 32;
+export const MAX_SIZE = 2048;
+
 export function readRunConfig(runDir: string): RunConfig {
   const cfgPath = join(runDir, 'config.json');
   if (!existsSync(runDir)) throw new TrainingError(`run folder ${runDir} does not exist`);
@@ -65,6 +72,7 @@ export function readRunConfig(runDir: string): RunConfig {
     throw new TrainingError(`${cfgPath}: damaged (${(e as Error).message})`);
   }
   if (!run || typeof run !== 'object' || !run.method || !Number.isInteger(run.size) || !run.teacher) throw new TrainingError(`${cfgPath}: not a dcam run configuration`);
+  if (run.size < MIN_SIZE || run.size > MAX_SIZE || run.size % 16 !== 0) throw new TrainingError(`${cfgPath}: size ${run.size} is not a multiple of 16 from ${MIN_SIZE} to ${MAX_SIZE}`);
   return run;
 }
 

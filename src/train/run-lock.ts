@@ -1,14 +1,15 @@
 /**
- * One training process per run folder: `RUN/.lock` holds the owner's PID and host, created exclusively.
- * A lock whose process is gone (same host, no such PID) is stale and taken over; a live one, or one from
- * another host, is refused with who holds it.
+ * One process writing a folder at a time (a run being trained, an inference's output folder):
+ * `DIR/.lock` holds the owner's PID and host, created exclusively. A lock whose process is gone (same
+ * host, no such PID) is stale and taken over; a live one, or one from another host, is refused with who
+ * holds it. Readers of a run ask `lockHolder` whether it is still being written.
  */
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { TrainingError } from './run-config.js';
 
-interface LockInfo {
+export interface LockInfo {
   pid: number;
   host: string;
   since: string;
@@ -23,8 +24,20 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Takes the run's lock; returns the function that releases it. */
-export function lockRun(runDir: string): () => void {
+/** The live process holding `dir`'s lock (not this one), or null when the folder is free. */
+export function lockHolder(dir: string): LockInfo | null {
+  let held: LockInfo;
+  try {
+    held = JSON.parse(readFileSync(join(dir, '.lock'), 'utf8')) as LockInfo;
+  } catch {
+    return null;
+  }
+  if (held.pid === process.pid && held.host === hostname()) return null;
+  return held.host !== hostname() || alive(held.pid) ? held : null;
+}
+
+/** Takes the folder's lock; returns the function that releases it. */
+export function lockFolder(runDir: string): () => void {
   const path = join(runDir, '.lock');
   const me: LockInfo = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
   for (let attempt = 0; attempt < 2; attempt++) {

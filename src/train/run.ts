@@ -8,9 +8,16 @@ import { ResNetTrunk } from '../model/resnet.js';
 import { readStateDict } from '../model/weights/index.js';
 import { readCheckpoint } from './checkpoint-store.js';
 import { readRunConfig, TrainingError, type RunConfig } from './run-config.js';
+import { lockHolder } from './run-lock.js';
 import { loadTeacher, openRunTeacher } from './trainer.js';
 
 export { readRunConfig, runDataDir } from './run-config.js';
+
+/** Who is training the run right now, as a phrase ("RUN is being trained by ..."), or null. */
+export function trainingInProgress(runDir: string): string | null {
+  const held = lockHolder(runDir);
+  return held ? `${runDir} is being trained by process ${held.pid} on ${held.host} (since ${held.since})` : null;
+}
 
 export interface LoadedModel {
   model: DistillationModel;

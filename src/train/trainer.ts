@@ -16,8 +16,8 @@ import { attentionSafetensors, studentSafetensors } from '../model/checkpoint.js
 import { probeImage } from '../data/image.js';
 import { cleanTemporaries, finishCheckpoint, writeCheckpoint, type CheckpointStage, type CheckpointState, type LoadedCheckpoint } from './checkpoint-store.js';
 import { writeFileAtomic } from './files.js';
-import { lockRun } from './run-lock.js';
-import { readRunConfig, runDataDir, TrainingError, type RunConfig } from './run-config.js';
+import { lockFolder } from './run-lock.js';
+import { MAX_SIZE, MIN_SIZE, readRunConfig, runDataDir, TrainingError, type RunConfig } from './run-config.js';
 import { TrainStepper } from './step.js';
 import type { TeacherCacheBudget } from './teacher-cache.js';
 import { preset, type MethodConfig } from '../model/config.js';
@@ -177,7 +177,7 @@ export async function train(rt: Runtime, o: TrainOptions): Promise<TrainResult> 
   }
   const runDir = o.out;
   mkdirSync(runDir, { recursive: true });
-  const unlock = lockRun(runDir);
+  const unlock = lockFolder(runDir);
   try {
     cleanTemporaries(runDir);
     return await trainLocked(rt, o, runDir, o.resume ? finishCheckpoint(runDir) : null);
@@ -210,10 +210,12 @@ async function trainLocked(rt: Runtime, o: TrainOptions, runDir: string, saved: 
       ...(o.momentum !== undefined ? { momentum: o.momentum } : {}),
       ...(o.weightDecay !== undefined ? { weightDecay: o.weightDecay } : {}),
     });
+    const size = o.size ?? 256;
+    if (!Number.isInteger(size) || size < MIN_SIZE || size > MAX_SIZE || size % 16 !== 0) throw new TrainingError(`size ${size}: must be a multiple of 16 from ${MIN_SIZE} to ${MAX_SIZE}`);
     const cats = discoverCategories(o.data, [...new Set(o.categories ?? [])]);
     const teacherFile = o.teacher ? resolve(o.teacher) : null;
     config = {
-      method, size: o.size ?? 256, batch: o.batch ?? 32, epochs: o.steps ? null : (o.epochs ?? 100), steps: o.steps ?? null, seed: o.seed ?? 0,
+      method, size, batch: o.batch ?? 32, epochs: o.steps ? null : (o.epochs ?? 100), steps: o.steps ?? null, seed: o.seed ?? 0,
       shuffle: o.shuffle ?? true, balanced: o.balanced ?? false, categories: cats.map((c) => c.name), data: absoluteRoots(o.data),
       teacher: { file: teacherFile, sha256: teacherFile ? sha256File(teacherFile) : null, shipped: isShippedTeacher(teacherFile) },
       trainImages: cats.reduce((a, c) => a + c.train.length, 0),
