@@ -131,6 +131,7 @@ function checkStrips(bytes: Uint8Array, dir: TiffDirectory): void {
     const rows = Math.min(rowsPerStrip, height - s * rowsPerStrip);
     if (off + n > bytes.length) throw new TiffError(`strip ${s} (${n} bytes at byte ${off}) runs past the end of the file (${bytes.length} bytes): truncated`);
     if (compression === 1 && n < rows * rowBytes) throw new TiffError(`strip ${s} holds ${n} bytes, its ${rows} rows need ${rows * rowBytes}: truncated`);
+    if (compression === 5) checkLzwStrip(bytes.subarray(off, off + n), rowsPerStrip * rowBytes, rows * rowBytes, s);
     if (compression === 8 || compression === 32946) {
       try {
         checkInflatesTo(bytes.subarray(off, off + n), rowsPerStrip * rowBytes, `strip ${s}`, true, rows * rowBytes);
@@ -140,6 +141,46 @@ function checkStrips(bytes: Uint8Array, dir: TiffDirectory): void {
       }
     }
   }
+}
+
+/**
+ * Checks a TIFF LZW strip (codes of 9 to 12 bits, most significant bit first, 256 clears the table, 257
+ * ends; the width grows one code early, as libtiff writes): every code must be in the table built so
+ * far, and the strip must produce at least `min` bytes (its rows) and is stopped at `max` (a full strip).
+ * utif2's decoder accepts codes that are not in the table and stops silently; libtiff (and so PIL)
+ * refuses them.
+ */
+function checkLzwStrip(data: Uint8Array, max: number, min: number, strip: number): void {
+  if (data.length >= 2 && data[0] === 0 && data[1] & 1) throw new TiffError(`strip ${strip}: old-style LZW is not supported`);
+  const length = new Uint16Array(4096); // bytes each code stands for
+  for (let c = 0; c < 256; c++) length[c] = 1;
+  let next = 258;
+  let width = 9;
+  let prev = -1;
+  let out = 0;
+  let bit = 0;
+  const bits = data.length * 8;
+  while (bit + width <= bits && out < max) {
+    let code = 0;
+    for (let k = 0; k < width; k++, bit++) code = (code << 1) | ((data[bit >> 3] >> (7 - (bit & 7))) & 1);
+    if (code === 257) break;
+    if (code === 256) {
+      [next, width, prev] = [258, 9, -1];
+      continue;
+    }
+    if (prev < 0) {
+      if (code > 255) throw new TiffError(`strip ${strip}: LZW code ${code} after a clear code (damaged data)`);
+    } else {
+      if (code > next) throw new TiffError(`strip ${strip}: LZW code ${code} is not yet in the table (damaged data)`);
+      if (next >= 4096) throw new TiffError(`strip ${strip}: the LZW table overflows without a clear code (damaged data)`);
+      length[next] = length[prev] + 1;
+      next++;
+      if (next + 1 >= 1 << width && width < 12) width++;
+    }
+    out += length[code];
+    prev = code;
+  }
+  if (out < min) throw new TiffError(`strip ${strip}: the LZW data ends after ${out} of the ${min} bytes its rows need`);
 }
 
 /** 8-bit RGBA pixels of a directory read by `readTiffDirectory`. */
