@@ -200,6 +200,14 @@ const grayEntries = (w: number, h: number, count: number, compression = 1): Tiff
   { tag: 279, type: 4, values: [count] },
 ];
 
+/** 9-bit LZW codes packed most significant bit first, padded to 6 bytes. */
+function lzwCodes(codes: number[]): Uint8Array {
+  const out = new Uint8Array(6);
+  let bit = 0;
+  for (const c of codes) for (let k = 8; k >= 0; k--, bit++) if ((c >> k) & 1) out[bit >> 3] |= 0x80 >> (bit & 7);
+  return out;
+}
+
 export function validTiff(w = 32, h = 16): Uint8Array {
   return tiff(grayEntries(w, h, w * h), Uint8Array.from({ length: w * h }, (_, i) => i & 255)).bytes;
 }
@@ -237,5 +245,7 @@ export function hostileTiffs(bombBytes = 64 << 20): HostileFile[] {
     { name: 'tiff-entry-count-lie.tif', why: 'the directory declares 65535 entries', bytes: (() => { const t = good.slice(); new DataView(t.buffer).setUint16(8, 65535, true); return t; })() },
     { name: 'tiff-value-offset-past-end.tif', why: "BitsPerSample's three values stored past the end of the file", bytes: tiff(replace(258, { raw: { count: 3, value: 1 << 28 } }), pixels).bytes },
     { name: 'tiff-16-bit.tif', why: '16 bits per sample (not supported)', bytes: tiff(replace(258, { values: [16] }), pixels).bytes },
+    { name: 'tiff-lzw-bad-code.tif', why: 'an LZW strip with a code not yet in the table', bytes: tiff(grayEntries(32, 16, 6, 5), lzwCodes([256, 65, 300, 257])).bytes },
+    { name: 'tiff-lzw-short.tif', why: 'an LZW strip that ends after 2 of its 512 bytes', bytes: tiff(grayEntries(32, 16, 6, 5), lzwCodes([256, 65, 66, 257])).bytes },
   ];
 }
