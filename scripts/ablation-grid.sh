@@ -42,13 +42,22 @@ while :; do
     read -r -a args <<< "$line"
     code=$(git rev-parse --short HEAD)
     rows0=$(wc -l < "$dir/rows.jsonl" 2>/dev/null || echo 0)
+    committed=$rows0
     echo "$(date -u +%FT%TZ) start [$line] code $code, load $(cut -d' ' -f1-3 /proc/loadavg)" >> "$dir/grid-log.txt"
-    npx tsx bench/ablation.ts "${common[@]}" "${args[@]}" --results "$dir" > "$dir/last-line.out" 2>&1
+    npx tsx bench/ablation.ts "${common[@]}" "${args[@]}" --results "$dir" > "$dir/last-line.out" 2>&1 &
+    pid=$!
+    # a line can take hours: its rows are committed as each run finishes, not only at its end
+    while kill -0 "$pid" 2>/dev/null; do
+      sleep 60
+      now=$(wc -l < "$dir/rows.jsonl" 2>/dev/null || echo 0)
+      if [ "$now" != "$committed" ]; then commit_results; committed=$now; fi
+    done
+    wait "$pid"
     rc=$?
     rows1=$(wc -l < "$dir/rows.jsonl" 2>/dev/null || echo 0)
     echo "$(date -u +%FT%TZ) end   [$line] exit $rc, $((rows1 - rows0)) new rows, load $(cut -d' ' -f1-3 /proc/loadavg)" >> "$dir/grid-log.txt"
     if [ "$rc" != 0 ]; then tail -5 "$dir/last-line.out" >> "$dir/grid-log.txt"; fi
-    [ "$rows1" != "$rows0" ] && commit_results
+    [ "$rows1" != "$committed" ] && commit_results
   done
   after=$(wc -l < "$dir/rows.jsonl" 2>/dev/null || echo 0)
   [ "$after" = "$before" ] && break
