@@ -24,7 +24,7 @@ import { discoverCategories } from '../src/data/mvtec.js';
 import { evaluate } from '../src/eval/evaluate.js';
 import type { MapAggregation } from '../src/model/anomaly-map.js';
 import type { MethodConfig } from '../src/model/config.js';
-import { loadRun } from '../src/train/run.js';
+import { loadDetector } from '../src/node.js';
 import { findTeacher, train } from '../src/train/trainer.js';
 import { VARIANTS } from './lib/variants.js';
 
@@ -123,11 +123,11 @@ async function trainAndEvaluate(variant: string, setting: Setting, seed: number,
     teacher, size, epochs, batch, seed, balanced: a.balanced || v.balanced,
   });
   const trainSeconds = (performance.now() - t0) / 1000;
-  const { model, config } = await loadRun(rt, run);
+  const det = await loadDetector({ run, runtime: rt });
   try {
     for (const aggregation of AGGREGATIONS) {
-      const ev = await evaluate(rt, model, { data: roots, categories: r.config.categories, size, aggregation });
-      const own = aggregation === config.aggregation;
+      const ev = await evaluate(det, { data: roots, categories: r.config.categories, aggregation });
+      const own = aggregation === det.method.aggregation;
       appendFileSync(scoresFile, `${JSON.stringify({ run: name, variant, setting, seed, epochs, size, batch, aggregation, own, images: ev.images.map((i) => [i.category, i.label, +i.score.toPrecision(7)]) })}\n`);
       for (const c of ev.categories) {
         const finite = (x: number) => (Number.isFinite(x) ? x : null);
@@ -141,8 +141,7 @@ async function trainAndEvaluate(variant: string, setting: Setting, seed: number,
       }
     }
   } finally {
-    model.dispose();
-    model.teacher.dispose(); // loadRun's own
+    det.dispose();
   }
 }
 

@@ -14,7 +14,11 @@ import { evaluate } from '../src/eval/evaluate.js';
 import { createAttention, loadAttention } from '../src/model/attention.js';
 import { DistillationModel } from '../src/model/distill.js';
 import { readStateDict } from '../src/model/weights/index.js';
-import { loadRun, readRunConfig, runDataDir } from '../src/train/run.js';
+import { Detector } from '../src/detector.js';
+import { loadDetector } from '../src/node.js';
+import { readRunConfig, runDataDir, runStudent } from '../src/train/run.js';
+import { loadTeacher, runTeacherFile } from '../src/train/trainer.js';
+import { ResNetTrunk } from '../src/model/resnet.js';
 
 const { values: a } = parseArgs({ options: { run: { type: 'string', multiple: true, default: [] }, out: { type: 'string', default: 'runs/attention-maps' } } });
 const rt = await createDevice();
@@ -23,24 +27,26 @@ const lines = ['| run | category | maps | image AUROC | pixel AUROC | AU-PRO@0.3
 for (const run of a.run!) {
   const config = readRunConfig(run);
   if (config.method.attention === 'none' || config.method.placement !== 'loss') throw new Error(`${run}: not a run with loss-side attention`);
-  const { model } = await loadRun(rt, run);
+  const raw = await loadDetector({ run, runtime: rt });
+  // the same student and teacher, scored on the attended features (Detector.fromModel: the research door)
   const blocks = createAttention(rt, config.method.attention, 0, config.method.reduction);
   const file = join(run, 'attention.safetensors');
   loadAttention(blocks, readStateDict(readFileSync(file), file), file);
-  const attended = new DistillationModel(model.teacher, model.student, blocks, config.method);
-  attended.scoreWithAttention = true;
+  const s = runStudent(run);
+  const attendedModel = new DistillationModel(await loadTeacher(rt, runTeacherFile(config), config.seed), ResNetTrunk.fromStateDict(rt, readStateDict(s.bytes, s.file), s.file, false), blocks, config.method);
+  attendedModel.scoreWithAttention = true;
+  const attended = await Detector.fromModel(rt, attendedModel, config.size, null, { runtime: false, teacher: true });
   const data = runDataDir(config, run);
-  for (const [maps, m] of [['raw student (as shipped)', model], ['attended student', attended]] as const) {
-    const ev = await evaluate(rt, m, { data, categories: config.categories, size: config.size });
+  for (const [maps, det] of [['raw student (as shipped)', raw], ['attended student', attended]] as const) {
+    const ev = await evaluate(det, { data, categories: config.categories });
     for (const c of [...ev.categories, { category: 'mean', ...ev.mean }]) {
       rows.push({ run, maps, category: c.category, imageAUROC: c.imageAUROC, pixelAUROC: c.pixelAUROC, auPRO: c.auPRO });
       const b = (s: string) => (c.category === 'mean' ? `**${s}**` : s);
       lines.push(`| ${run.split('/').pop()} | ${b(c.category)} | ${maps} | ${b(c.imageAUROC.toFixed(3))} | ${b(c.pixelAUROC.toFixed(3))} | ${b(c.auPRO.toFixed(3))} |`);
     }
   }
-  model.dispose();
-  model.teacher.dispose();
-  for (const blk of blocks) for (const p of blk.parameters()) p.dispose();
+  raw.dispose();
+  attended.dispose(); // its model's student, attention and teacher
 }
 const md = ['# Maps of the raw vs the attended student (loss-side attention)', '', `Adapter: ${describeAdapter(rt)}. Command: \`npx tsx bench/attention-maps.ts ${process.argv.slice(2).join(' ')}\`.`, '', ...lines, ''].join('\n');
 mkdirSync(a.out!, { recursive: true });

@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { expandInputs, inferImages } from '../src/cli/infer.js';
 import { generateSyntheticDataset } from '../src/data/synthetic.js';
 import { createDevice, describeAdapter } from '../src/index.js';
-import { loadRun } from '../src/train/run.js';
+import { loadDetector } from '../src/node.js';
 import { findTeacher, train } from '../src/train/trainer.js';
 
 const { values: a } = parseArgs({ options: { images: { type: 'string', default: '2000' }, size: { type: 'string', default: '32' }, out: { type: 'string', default: 'runs/infer-soak' } } });
@@ -31,10 +31,10 @@ const rt = await createDevice();
 console.log(`adapter: ${describeAdapter(rt)}`);
 const run = join(a.out!, 'run');
 await train(rt, { data, out: run, teacher: findTeacher(), size, steps: 1, batch: 4, method: 'stfpm' });
-const loaded = await loadRun(rt, run);
+const det = await loadDetector({ run, runtime: rt });
 const samples: Array<{ done: number; rssMiB: number; gpuMiB: number }> = [];
 const t0 = performance.now();
-await inferImages(rt, loaded, expandInputs([folder]), {
+await inferImages(det, expandInputs([folder]), {
   out: join(a.out!, 'inspected'),
   onProgress: (done) => samples.push({ done, rssMiB: process.memoryUsage().rss / 2 ** 20, gpuMiB: rt.memory().liveBytes / 2 ** 20 }),
 });

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { createDevice, describeAdapter } from '../src/index.js';
 import { evaluate } from '../src/eval/evaluate.js';
 import { writeReport } from '../src/eval/report.js';
-import { loadRun } from '../src/train/run.js';
+import { loadDetector } from '../src/node.js';
 import { findTeacher, train } from '../src/train/trainer.js';
 
 const { values: a } = parseArgs({
@@ -54,8 +54,9 @@ const r = await train(rt, {
   },
 });
 const trainSeconds = (performance.now() - t0) / 1000;
-const { model, size } = await loadRun(rt, out);
-const ev = await evaluate(rt, model, { data: r.config.data, categories: r.config.categories, size, out });
+const det = await loadDetector({ run: out, runtime: rt });
+const size = det.size;
+const ev = await evaluate(det, { data: r.config.data, categories: r.config.categories, out });
 writeReport(out, ev, { method, size });
 const c = ev.categories[0];
 const summary = { method, category: c.category, size, epochs: Number(a.epochs), batch: Number(a.batch), lr: r.config.method.lr, seed: Number(a.seed),

@@ -19,9 +19,9 @@ import { createDevice } from './graph/device.js';
 import { RecordingCache, type Recording } from './graph/recording.js';
 import type { Runtime } from './graph/runtime.js';
 import type { MethodConfig } from './model/config.js';
-import { imageScore } from './model/anomaly-map.js';
+import { gaussianSmooth, imageScore, type MapAggregation } from './model/anomaly-map.js';
 import { DistillationModel } from './model/distill.js';
-import { FINGERPRINT_TOLERANCE, fingerprintDistance, teacherFingerprint } from './model/fingerprint.js';
+import { teacherMismatch } from './model/fingerprint.js';
 import { FoldedTrunk, ResNetTrunk } from './model/resnet.js';
 import { readStateDict } from './model/weights/index.js';
 import type { RunConfig, Thresholds } from './train/run-config.js';
@@ -62,6 +62,13 @@ export interface InspectionResult {
 
 export interface InspectOptions {
   keepInput?: boolean;
+  /**
+   * Gaussian smoothing of the maps before scoring (sigma in map pixels); default the run's, as `dcam eval
+   * --sigma` set it with the thresholds (0: none). Evaluation passes the sigma it evaluates.
+   */
+  sigma?: number;
+  /** Combine the levels' maps this way instead of by the run's method (research: bench/ablation.ts). */
+  aggregation?: MapAggregation;
 }
 
 /** A run: its config.json and student weights (bytes), or its files by name (loose or one zip). */
@@ -92,11 +99,24 @@ export async function fetchBytes(url: string | URL): Promise<Uint8Array> {
   return new Uint8Array(await r.arrayBuffer());
 }
 
-/** The run's config and student bytes from any RunSource (URLs are fetched; a folder URL ends with '/'). */
-export async function readRunSource(run: RunSource): Promise<{ config: RunConfig; student: Uint8Array; name: string }> {
+/** A run's files as loading needs them. */
+export interface RunFiles {
+  config: RunConfig;
+  student: Uint8Array;
+  /** How the run is named in messages (its folder or URL). */
+  name: string;
+}
+
+/**
+ * The run's config and student bytes from any RunSource (URLs are fetched; a folder URL ends with '/').
+ * Where the source has the run's checkpoint manifest (checkpoint.json), the student must be the one it
+ * committed: a published student.safetensors that differs (replaced, damaged) is refused by name.
+ */
+export async function readRunSource(run: RunSource): Promise<RunFiles> {
   if (typeof run === 'string' || run instanceof URL) {
     const base = String(run).endsWith('/') ? String(run) : `${String(run)}/`;
-    const [config, student] = await Promise.all([fetchBytes(`${base}config.json`), fetchBytes(`${base}student.safetensors`)]);
+    const [config, student, manifest] = await Promise.all([fetchBytes(`${base}config.json`), fetchBytes(`${base}student.safetensors`), fetchBytes(`${base}checkpoint.json`).catch(() => null)]);
+    await checkAgainstManifest(student, manifest, `${base}student.safetensors`);
     return { config: parseConfig(config, `${base}config.json`), student, name: base };
   }
   if (run instanceof Map) {
@@ -106,10 +126,25 @@ export async function readRunSource(run: RunSource): Promise<{ config: RunConfig
     const config = named.get('config.json');
     const student = named.get('student.safetensors');
     if (!config || !student) throw new DetectorError(`a run needs config.json and student.safetensors (got: ${[...named.keys()].join(', ') || 'nothing'})`);
+    await checkAgainstManifest(student, named.get('checkpoint.json') ?? null, 'student.safetensors');
     return { config: parseConfig(config, 'config.json'), student, name: 'run' };
   }
   const config = run.config instanceof Uint8Array || typeof run.config === 'string' ? parseConfig(run.config, 'config.json') : run.config;
   return { config, student: run.student, name: 'run' };
+}
+
+/** Refuses student bytes that are not the ones the run's checkpoint manifest committed (sha256). */
+async function checkAgainstManifest(student: Uint8Array, manifest: Uint8Array | null, name: string): Promise<void> {
+  if (!manifest) return;
+  let want: string | undefined;
+  try {
+    want = (JSON.parse(strFromU8(manifest)) as { files?: Record<string, { sha256?: string }> }).files?.['student.safetensors']?.sha256;
+  } catch (e) {
+    throw new DetectorError(`the run's checkpoint.json is damaged (${(e as Error).message})`);
+  }
+  if (!want) return;
+  const got = [...new Uint8Array(await crypto.subtle.digest('SHA-256', student as Uint8Array<ArrayBuffer>))].map((b) => b.toString(16).padStart(2, '0')).join('');
+  if (got !== want) throw new DetectorError(`${name} is not the student the run's last checkpoint committed (sha256 ${got}, checkpoint.json has ${want}): it was replaced or damaged; refusing to load it`);
 }
 
 function parseConfig(bytes: Uint8Array | string, name: string): RunConfig {
@@ -131,7 +166,7 @@ export class Detector {
    */
   replay = true;
   /** Recorded inspections by chunk size (each holds its own working set of GPU buffers). */
-  private readonly recorded = new RecordingCache<number, { recording: Recording; input: GPUBuffer; output: GPUBuffer; dispose(): void }>(2);
+  private readonly recorded = new RecordingCache<string, { recording: Recording; input: GPUBuffer; output: GPUBuffer; dispose(): void }>(2);
 
   private constructor(
     readonly runtime: Runtime,
@@ -152,9 +187,21 @@ export class Detector {
    * detector owns the student, the teacher if `ownsTeacher`, the runtime if `ownsRuntime`.
    */
   static async create(rt: Runtime, teacher: FoldedTrunk, student: ResNetTrunk, method: MethodConfig, size: number, thresholds: Thresholds | null, own: { runtime: boolean; teacher: boolean }, batch = 8): Promise<Detector> {
-    const model = new DistillationModel(teacher, student, [], { ...method, attention: 'none' });
+    return Detector.fromModel(rt, new DistillationModel(teacher, student, [], { ...method, attention: 'none' }), size, thresholds, own, batch);
+  }
+
+  /**
+   * @internal: from a distillation model (folded for inference here). A research tool may pass a model
+   * that scores with its attention (bench/attention-maps.ts); everything else comes through `create`.
+   */
+  static async fromModel(rt: Runtime, model: DistillationModel, size: number, thresholds: Thresholds | null, own: { runtime: boolean; teacher: boolean }, batch = 8): Promise<Detector> {
     await model.foldForInference();
-    return new Detector(rt, model, own.teacher ? teacher : null, size, method, thresholds, own.runtime, batch);
+    return new Detector(rt, model, own.teacher ? model.teacher : null, size, model.config, thresholds, own.runtime, batch);
+  }
+
+  /** The maps' smoothing the run was evaluated (and its thresholds set) with: 0 for none. */
+  get sigma(): number {
+    return this.thresholds?.sigma ?? 0;
   }
 
   /**
@@ -166,30 +213,54 @@ export class Detector {
   async inspect(input: ImageInput | readonly ImageInput[], options: InspectOptions = {}): Promise<InspectionResult | InspectionResult[]> {
     const many = Array.isArray(input);
     const images = (many ? input : [input]) as readonly ImageInput[];
-    const S = this.size;
-    const per = 3 * S * S;
-    const out: InspectionResult[] = [];
-    for (let i = 0; i < images.length; i += this.batch) {
-      const chunk = images.slice(i, i + this.batch);
-      const data = new Float32Array(chunk.length * per);
-      chunk.forEach((img, j) => toInput(toRgb(img, i + j), S, data, j * per));
-      const maps = await this.maps(data, chunk.length);
-      for (let j = 0; j < chunk.length; j++) {
-        const r = this.result(maps.slice(j * S * S, (j + 1) * S * S));
-        if (options.keepInput) r.input = data.slice(j * per, (j + 1) * per);
-        out.push(r);
-      }
-    }
+    const out = await this.inspectPrepared(images.map((img, k) => this.prepare(img, `image ${k}`)), options);
     return many ? out : out[0];
   }
 
-  /** Anomaly maps of n network inputs, replayed when this chunk size was recorded before. */
-  private maps(data: Float32Array, n: number): Promise<Float32Array> {
+  /**
+   * @internal: the network input of one image: decoded (bytes), converted to RGB and resized as in
+   * training, ImageNet-normalised CHW. Throws naming `name` for an image that cannot be read.
+   */
+  prepare(image: ImageInput, name = 'image'): Float32Array {
+    return toInput(toRgb(image, name), this.size);
+  }
+
+  /**
+   * @internal: the inspection of prepared network inputs (`prepare`), the one path every caller takes:
+   * maps on the GPU in chunks of `batch` (recorded, then replayed), smoothed by the run's sigma (or
+   * `options.sigma`), scored by their maximum, judged by the run's thresholds.
+   */
+  async inspectPrepared(inputs: readonly Float32Array[], options: InspectOptions = {}): Promise<InspectionResult[]> {
+    const S = this.size;
+    const per = 3 * S * S;
+    const sigma = options.sigma ?? this.sigma;
+    const out: InspectionResult[] = [];
+    for (let i = 0; i < inputs.length; i += this.batch) {
+      const chunk = inputs.slice(i, i + this.batch);
+      const data = new Float32Array(chunk.length * per);
+      chunk.forEach((x, j) => {
+        if (x.length !== per) throw new DetectorError(`input ${i + j}: ${x.length} values, a ${S} x ${S} network input has ${per}`);
+        data.set(x, j * per);
+      });
+      const maps = await this.maps(data, chunk.length, options.aggregation ?? this.method.aggregation);
+      if (sigma > 0) gaussianSmooth(maps, chunk.length, S, S, sigma);
+      for (let j = 0; j < chunk.length; j++) {
+        const r = this.result(maps.slice(j * S * S, (j + 1) * S * S));
+        if (options.keepInput) r.input = chunk[j];
+        out.push(r);
+      }
+    }
+    return out;
+  }
+
+  /** Anomaly maps of n network inputs, replayed when this chunk size (and aggregation) was recorded before. */
+  private maps(data: Float32Array, n: number, aggregation: MapAggregation): Promise<Float32Array> {
     const rt = this.runtime;
     const S = this.size;
+    const key = `${n}:${aggregation}`;
     // exclusive: an inspection asked for while a training step (or another inspection) runs waits its turn
     return rt.exclusive(async () => {
-      const recorded = this.replay ? this.recorded.use(n) : undefined;
+      const recorded = this.replay ? this.recorded.use(key) : undefined;
       if (recorded) {
         recorded.recording.replay([[recorded.input, data]]);
         return new Float32Array(await rt.readBuffer(recorded.output, n * S * S * 4));
@@ -199,13 +270,13 @@ export class Detector {
       const run = () =>
         rt.tidyAsync(async () => {
           const x = rt.tensor(data, [n, 3, S, S]);
-          const map = this.model.anomalyMap(x);
+          const map = this.model.anomalyMap(x, aggregation);
           [input, output] = [x.buffer, map.buffer];
           return map.read();
         });
       if (!this.replay) return run();
       const { result, recording } = await rt.capture(run);
-      this.recorded.add(n, { recording, input, output, dispose: () => recording.dispose() });
+      this.recorded.add(key, { recording, input, output, dispose: () => recording.dispose() });
       return result;
     });
   }
@@ -226,12 +297,12 @@ export class Detector {
   }
 }
 
-/** @internal: any ImageInput as 8-bit RGB. */
-export function toRgb(img: ImageInput, k: number): RgbImage {
-  if (img instanceof Uint8Array || img instanceof ArrayBuffer) return decodeImage(img instanceof ArrayBuffer ? new Uint8Array(img) : img, `image ${k}`);
+/** @internal: any ImageInput as 8-bit RGB; errors name the image `name`. */
+export function toRgb(img: ImageInput, name: string): RgbImage {
+  if (img instanceof Uint8Array || img instanceof ArrayBuffer) return decodeImage(img instanceof ArrayBuffer ? new Uint8Array(img) : img, name);
   const n = img.width * img.height;
   const ch = img.data.length / n;
-  if (ch !== 3 && ch !== 4) throw new DetectorError(`image ${k}: ${img.data.length} values for ${img.width}x${img.height} (expected RGB or RGBA)`);
+  if (ch !== 3 && ch !== 4) throw new DetectorError(`${name}: ${img.data.length} values for ${img.width}x${img.height} (expected RGB or RGBA)`);
   if (ch === 3) return { width: img.width, height: img.height, data: new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.length) };
   return { width: img.width, height: img.height, data: pickRgb(img.data, 4, n) };
 }
@@ -254,32 +325,36 @@ function regionsOf(map: Float32Array, S: number, threshold: number): Region[] {
   return r.map((g) => ({ x: g.x0, y: g.y0, width: g.x1 - g.x0 + 1, height: g.y1 - g.y0 + 1, area: g.area, peak: g.peak })).sort((a, b) => b.area - a.area);
 }
 
-/** @internal: a folded teacher from weight bytes, with its fingerprint. */
-export async function openTeacher(rt: Runtime, bytes: Uint8Array, name: string): Promise<{ teacher: FoldedTrunk; fingerprint: number[] }> {
-  const trunk = ResNetTrunk.fromStateDict(rt, readStateDict(bytes, name), name, false);
-  const teacher = await FoldedTrunk.fromTrunk(trunk).finally(() => trunk.dispose());
-  return { teacher, fingerprint: await teacherFingerprint(rt, teacher) };
+/** Where a teacher comes from: weight bytes (a file's, a URL's), or the random trunk of a run trained without one. */
+export type TeacherSource = { bytes: Uint8Array; name: string } | { randomSeed: number };
+
+/** @internal: a teacher, folded for inference (the one way teachers are opened: loading, training, the app). */
+export async function openTeacher(rt: Runtime, source: TeacherSource): Promise<FoldedTrunk> {
+  const trunk = 'bytes' in source ? ResNetTrunk.fromStateDict(rt, readStateDict(source.bytes, source.name), source.name, false) : ResNetTrunk.random(rt, source.randomSeed + 7919);
+  return FoldedTrunk.fromTrunk(trunk).finally(() => trunk.dispose());
 }
 
 /** Browser-safe loading: run and teacher as bytes or URLs (Node's entry also takes folder and file paths). */
 export async function loadDetector(o: LoadDetectorOptions): Promise<Detector> {
-  const teacherBytes = o.teacher instanceof Uint8Array ? o.teacher : await fetchBytes(o.teacher ?? SHIPPED_TEACHER_URL);
-  return detectorFrom(await readRunSource(o.run), teacherBytes, String(o.teacher instanceof Uint8Array ? 'teacher' : (o.teacher ?? 'the shipped teacher')), o);
+  const bytes = o.teacher instanceof Uint8Array ? o.teacher : await fetchBytes(o.teacher ?? SHIPPED_TEACHER_URL);
+  return detectorFrom(await readRunSource(o.run), { bytes, name: String(o.teacher instanceof Uint8Array ? 'teacher' : (o.teacher ?? 'the shipped teacher')) }, o);
 }
 
-/** @internal: the shared tail of both loadDetector()s. */
-export async function detectorFrom(run: { config: RunConfig; student: Uint8Array; name: string }, teacherBytes: Uint8Array, teacherName: string, o: Pick<LoadDetectorOptions, 'force' | 'runtime' | 'batch'>): Promise<Detector> {
+/**
+ * @internal: the one way a run becomes a detector (both loadDetector()s, the CLI, the service): the
+ * teacher checked against the run's fingerprint (unless `force`), the student, the run's thresholds.
+ */
+export async function detectorFrom(run: RunFiles, teacherSource: TeacherSource, o: Pick<LoadDetectorOptions, 'force' | 'runtime' | 'batch'>): Promise<Detector> {
   const rt = o.runtime ?? (await createDevice());
   try {
-    const { teacher, fingerprint } = await openTeacher(rt, teacherBytes, teacherName);
-    const recorded = run.config.teacher?.fingerprint;
-    if (recorded && !o.force) {
-      const d = fingerprintDistance(fingerprint, recorded);
-      if (!(d <= FINGERPRINT_TOLERANCE)) {
-        teacher.dispose();
-        throw new DetectorError(`${teacherName} is not the teacher ${run.name} was trained with (features differ by ${d.toExponential(2)}): pass the run's teacher, or force: true`);
-      }
+    const teacher = await openTeacher(rt, teacherSource);
+    const what = 'bytes' in teacherSource ? teacherSource.name : 'the random teacher';
+    const problem = await teacherMismatch(rt, teacher, run.config.teacher?.fingerprint);
+    if (problem && !o.force) {
+      teacher.dispose();
+      throw new DetectorError(`${what} is not the teacher ${run.name} was trained with: ${problem}; pass the run's teacher, or force it (--force)`);
     }
+    if (problem) console.error(`dcam: WARNING: --force: using ${what} although ${problem}`);
     const student = ResNetTrunk.fromStateDict(rt, readStateDict(run.student, 'student.safetensors'), 'student.safetensors', false);
     return await Detector.create(rt, teacher, student, run.config.method, run.config.size, run.config.thresholds ?? null, { runtime: !o.runtime, teacher: true }, o.batch);
   } catch (e) {

@@ -8,6 +8,7 @@
  *   const det = await trainer.detector();
  */
 import { strToU8 } from 'fflate';
+import { teacherFingerprint } from './model/fingerprint.js';
 import { Detector, DetectorError, fetchBytes, openTeacher, SHIPPED_TEACHER_URL, toRgb, type ImageInput } from './detector.js';
 import { toInput } from './data/resize.js';
 import { createDevice } from './graph/device.js';
@@ -80,9 +81,10 @@ export class FewShotTrainer {
       const size = o.size ?? 128;
       const seed = o.seed ?? 0;
       const config = preset(o.method ?? 'stfpm', o.lr !== undefined ? { lr: o.lr } : {});
-      const data = o.images.map((img, k) => toInput(toRgb(img, k), size));
+      const data = o.images.map((img, k) => toInput(toRgb(img, `image ${k}`), size));
       const teacherBytes = o.teacher instanceof Uint8Array ? o.teacher : await fetchBytes(o.teacher ?? SHIPPED_TEACHER_URL);
-      const { teacher, fingerprint } = await openTeacher(rt, teacherBytes, 'teacher');
+      const teacher = await openTeacher(rt, { bytes: teacherBytes, name: 'teacher' });
+      const fingerprint = await teacherFingerprint(rt, teacher);
       const model = new DistillationModel(teacher, ResNetTrunk.random(rt, seed), createAttention(rt, config.attention, seed, config.reduction), config);
       const opt = new SGD(model.parameters(), { lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay });
       return new FewShotTrainer(rt, teacher, { fingerprint }, model, opt, config, data, size, Math.min(o.batch ?? 8, data.length), o.epochs ?? 20, seed, new Rng(seed), !o.runtime);

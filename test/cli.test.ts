@@ -10,8 +10,8 @@ import { dcam } from './cli-helpers.js';
 import { generateSyntheticDataset } from '../src/data/synthetic.js';
 import { readStateDict, toFloat32, writeSafetensors, fromFloat32 } from '../src/model/weights/index.js';
 import { train } from '../src/train/trainer.js';
-import { loadRun } from '../src/train/run.js';
-import { computeMaps } from '../src/eval/evaluate.js';
+import { loadDetector } from '../src/node.js';
+import { mapsOf } from '../src/eval/evaluate.js';
 import { auPro, auroc } from '../src/eval/metrics.js';
 import { decodeGray } from '../src/data/image.js';
 import { discoverCategories } from '../src/data/mvtec.js';
@@ -92,10 +92,10 @@ describe('evaluation at the ground truth\'s full resolution', () => {
     const got = JSON.parse(readFileSync(join(tmp, 'eval-full', 'metrics.json'), 'utf8')).categories[0];
 
     // Independently: the 32 x 32 maps, upsampled in float64 on the CPU, masks read at 48 x 48.
-    const rt = ctx.rt;
-    const { model } = await loadRun(rt, run);
+    const det = await loadDetector({ run, runtime: ctx.rt });
     const cat = discoverCategories(big, ['synth_disc'])[0];
-    const { maps } = await computeMaps(rt, model, cat.test.map((t) => t.path), 32);
+    const { maps } = await mapsOf(det, cat.test.map((t) => t.path));
+    det.dispose();
     const up = maps.map((m) => Float32Array.from(ref.upsampleBilinear(Float64Array.from(m), [1, 1, 32, 32], 48, 48)));
     const masks = cat.test.map((t) => (t.maskPath ? decodeGray(readFileSync(t.maskPath)).data.map((v) => (v > 127 ? 1 : 0)) : new Uint8Array(48 * 48)));
     const flat = new Float32Array(up.length * 48 * 48);

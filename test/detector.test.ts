@@ -11,6 +11,7 @@ import { decodeImage } from '../src/data/image.js';
 import { generateSyntheticDataset } from '../src/data/synthetic.js';
 import { FewShotTrainer, loadDetector, trainDetector } from '../src/node.js';
 import { dcam } from './cli-helpers.js';
+import { findTeacher } from '../src/train/teacher.js';
 import { useRuntime } from './helpers.js';
 
 const ctx = useRuntime();
@@ -50,11 +51,15 @@ describe('loadDetector / inspect', () => {
     }
   });
 
-  it('refuses a run trained with another teacher (fingerprint), unless forced', async () => {
+  it('loads a run with the teacher it was trained with (a random-teacher run gets its random teacher back); refuses another one unless forced', async () => {
     const random = join(tmp, 'random-run');
     expect((await dcam('train', '--data', data, '--out', random, '--random-teacher', '--size', '32', '--steps', '1', '--batch', '4')).code).toBe(0);
-    await expect(loadDetector({ run: random, teacher: undefined, runtime: ctx.rt })).rejects.toThrow(/is not the teacher .*random-run was trained with \(features differ by/);
-    const det = await loadDetector({ run: random, runtime: ctx.rt, force: true });
+    const own = await loadDetector({ run: random, runtime: ctx.rt });
+    own.dispose();
+    const shipped = findTeacher();
+    const refused = await loadDetector({ run: random, teacher: shipped, runtime: ctx.rt }).then((d) => (d.dispose(), null), (e: Error) => e);
+    expect(refused?.message).toMatch(/is not the teacher .*random-run was trained with: its features differ/);
+    const det = await loadDetector({ run: random, teacher: shipped, runtime: ctx.rt, force: true });
     det.dispose();
   });
 });

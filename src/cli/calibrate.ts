@@ -4,10 +4,11 @@
  */
 import { join, resolve } from 'node:path';
 import { discoverCategories } from '../data/mvtec.js';
-import { computeMaps } from '../eval/evaluate.js';
+import { mapsOf } from '../eval/evaluate.js';
 import { fprThreshold } from '../eval/thresholds.js';
 import { writeFileAtomic } from '../train/files.js';
-import { loadRun, readRunConfig, runDataDir, trainingInProgress } from '../train/run.js';
+import { loadDetector } from '../node.js';
+import { readRunConfig, runDataDir, trainingInProgress } from '../train/run.js';
 import type { RunConfig, Thresholds } from '../train/run-config.js';
 import { withDevice, withProgress } from './common.js';
 import { expandInputs } from './infer.js';
@@ -31,15 +32,17 @@ export async function runCalibrate(f: CalibrateFlags): Promise<void> {
   if (inputs.length < enough) {
     console.error(`dcam: WARNING: ${inputs.length} good image(s): too few to set a threshold for a false-positive rate of ${(f.fpr * 100).toFixed(2)}% (that needs ${enough} or more); the threshold will only clear these images, and parts like them may be flagged more often`);
   }
+  // the smoothing the run's scores are judged with stays (set by dcam eval --sigma); 0 for a new run
+  const sigma = run.thresholds?.sigma ?? 0;
   await withDevice(async (rt) => {
-    const { model, size } = await loadRun(rt, f.run, f.teacher, f.force);
+    const det = await loadDetector({ run: f.run, runtime: rt, teacher: f.teacher, force: f.force });
     const scoresOf = async (paths: string[], label: string) =>
       withProgress(label, async (bar) => {
         bar.start(paths.length, 0, { info: '' });
         const scores: number[] = [];
         let mapMin = Infinity;
         for (let i = 0; i < paths.length; i += 8) {
-          const { maps } = await computeMaps(rt, model, paths.slice(i, i + 8), size);
+          const { maps } = await mapsOf(det, paths.slice(i, i + 8), { sigma });
           for (const m of maps) {
             let hi = -Infinity;
             for (const v of m) [hi, mapMin] = [Math.max(hi, v), Math.min(mapMin, v)];
@@ -56,7 +59,7 @@ export async function runCalibrate(f: CalibrateFlags): Promise<void> {
     const t: Thresholds = {
       image: threshold, pixel: keepPixel ? run.thresholds!.pixel : threshold, pixelSource: keepPixel ? 'f1' : 'image',
       ...(keepPixel && run.thresholds!.pixelF1 !== undefined ? { pixelF1: run.thresholds!.pixelF1 } : {}),
-      min, max: threshold + (threshold - min), mapMin: good.mapMin, source: 'fpr', fpr: f.fpr, sigma: 0,
+      min, max: threshold + (threshold - min), mapMin: good.mapMin, source: 'fpr', fpr: f.fpr, sigma,
       from: f.good.map((g) => resolve(g)).join(', '), images: good.scores.length,
     };
     saveThresholds(f.run, t);

@@ -8,15 +8,12 @@ import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'nod
 import { basename, dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { encode } from 'fast-png';
 import { globSync, isDynamicPattern } from 'tinyglobby';
-import { IMAGE_EXT, loadImage } from '../data/mvtec.js';
-import type { Runtime } from '../graph/runtime.js';
+import { IMAGE_EXT, readImageFile } from '../data/mvtec.js';
+import type { Detector } from '../detector.js';
 import { overlayScaledPng } from '../eval/heatmap.js';
 import { npyFloat32 } from '../eval/npy.js';
-import { normalizeScore, rangeColourScale, thresholdColourScale } from '../eval/thresholds.js';
-import { gaussianSmooth, imageScore } from '../model/anomaly-map.js';
-import type { LoadedModel } from '../train/run.js';
+import { rangeColourScale, thresholdColourScale } from '../eval/thresholds.js';
 import { lockFolder } from '../train/run-lock.js';
-import type { Thresholds } from '../train/run-config.js';
 
 export interface InferInput {
   /** The image file. */
@@ -121,26 +118,32 @@ export interface InferOptions {
   onProgress?: (done: number, total: number, defects: number) => void;
 }
 
+const concatMaps = (maps: Float32Array[]) => {
+  const all = new Float32Array(maps.reduce((n, m) => n + m.length, 0));
+  maps.reduce((at, m) => (all.set(m, at), at + m.length), 0);
+  return all;
+};
+
 const csvField = (v: unknown) => (v === null || v === undefined ? '' : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
 
-export async function inferImages(rt: Runtime, loaded: LoadedModel, inputs: readonly InferInput[], o: InferOptions): Promise<InferRecord[]> {
+export async function inferImages(det: Detector, inputs: readonly InferInput[], o: InferOptions): Promise<InferRecord[]> {
   const stems = outputStems(inputs);
-  planOutputs(inputs, stems, o.out, !!loaded.run?.thresholds, !!o.raw);
+  planOutputs(inputs, stems, o.out, !!det.thresholds, !!o.raw);
   mkdirSync(o.out, { recursive: true });
   // one inference per output folder: a second one would interleave its files and keep only its own tables
   const unlock = lockFolder(o.out);
   try {
-    return await inferInto(rt, loaded, inputs, stems, o);
+    return await inferInto(det, inputs, stems, o);
   } finally {
     unlock();
   }
 }
 
-async function inferInto(rt: Runtime, loaded: LoadedModel, inputs: readonly InferInput[], stems: readonly string[], o: InferOptions): Promise<InferRecord[]> {
-  const S = loaded.size;
-  const t: Thresholds | undefined = loaded.run?.thresholds;
+/** Every image through the detector's one inspection path; each file's outputs written as its chunk is done. */
+async function inferInto(det: Detector, inputs: readonly InferInput[], stems: readonly string[], o: InferOptions): Promise<InferRecord[]> {
+  const S = det.size;
+  const t = det.thresholds;
   const batch = o.batch ?? 8;
-  const per = 3 * S * S;
   const records: InferRecord[] = [];
   // One colour scale for every overlay: the run's (around its pixel threshold), else the first batch's range.
   let toUnit: ((v: number) => number) | null = t ? thresholdColourScale(t) : null;
@@ -152,22 +155,19 @@ async function inferInto(rt: Runtime, loaded: LoadedModel, inputs: readonly Infe
   };
   for (let i = 0; i < inputs.length; i += batch) {
     const chunk = inputs.slice(i, i + batch);
-    const data = new Float32Array(chunk.length * per);
+    const prepared: Float32Array[] = [];
     const ok: number[] = [];
     const errors = new Map<number, string>();
     chunk.forEach((inp, j) => {
       try {
-        loadImage(inp.path, S, data, ok.length * per);
+        prepared.push(det.prepare(readImageFile(inp.path), inp.path));
         ok.push(j);
       } catch (e) {
         errors.set(j, (e as Error).message);
       }
     });
-    const maps = ok.length
-      ? await rt.tidyAsync(async () => loaded.model.anomalyMap(rt.tensor(data.subarray(0, ok.length * per), [ok.length, 3, S, S])).read())
-      : new Float32Array();
-    if (t?.sigma) for (let k = 0; k < ok.length; k++) gaussianSmooth(maps.subarray(k * S * S, (k + 1) * S * S), 1, S, S, t.sigma);
-    if (!toUnit && ok.length) toUnit = rangeColourScale(maps);
+    const results = await det.inspectPrepared(prepared);
+    if (!toUnit && results.length) toUnit = rangeColourScale(concatMaps(results.map((r) => r.map)));
     chunk.forEach((inp, j) => {
       const err = errors.get(j);
       if (err !== undefined) {
@@ -175,19 +175,15 @@ async function inferInto(rt: Runtime, loaded: LoadedModel, inputs: readonly Infe
         return;
       }
       const k = ok.indexOf(j);
-      const m = maps.subarray(k * S * S, (k + 1) * S * S);
-      const input = data.subarray(k * per, (k + 1) * per);
-      const score = imageScore(m);
+      const r = results[k];
       const stem = stems[i + j];
-      write(`${stem}.png`, overlayScaledPng(input, m, S, toUnit!));
-      if (o.raw) write(`${stem}.npy`, npyFloat32(m.slice(), [S, S]));
-      const rec: InferRecord = { image: inp.path, score, normalized: null, label: null, overlay: `${stem}.png`, mask: null };
+      write(`${stem}.png`, overlayScaledPng(prepared[k], r.map, S, toUnit!));
+      if (o.raw) write(`${stem}.npy`, npyFloat32(r.map, [S, S]));
+      const rec: InferRecord = { image: inp.path, score: r.score, normalized: r.normalized, label: r.label, overlay: `${stem}.png`, mask: null };
       if (t) {
-        rec.normalized = normalizeScore(score, t);
-        rec.label = score >= t.image ? 'defect' : 'ok';
-        if (rec.label === 'defect') defects++;
+        if (r.label === 'defect') defects++;
         const mask = new Uint8Array(S * S);
-        for (let p = 0; p < m.length; p++) mask[p] = m[p] >= t.pixel ? 255 : 0;
+        for (let p = 0; p < r.map.length; p++) mask[p] = r.map[p] >= t.pixel ? 255 : 0;
         write(`${stem}_mask.png`, encode({ width: S, height: S, data: mask, channels: 1, depth: 8 }));
         rec.mask = `${stem}_mask.png`;
       }

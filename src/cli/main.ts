@@ -13,7 +13,9 @@ import { generateSyntheticDataset } from '../data/synthetic.js';
 import { discoverCategories } from '../data/mvtec.js';
 import { evaluate } from '../eval/evaluate.js';
 import { writeReport } from '../eval/report.js';
-import { loadFiles, loadRun, readRunConfig, runDataDir, trainingInProgress, type LoadedModel } from '../train/run.js';
+import { readRunConfig, runDataDir, trainingInProgress } from '../train/run.js';
+import type { Detector } from '../detector.js';
+import { loadDetector, loadDetectorFromFiles } from '../node.js';
 import { cacheDir, fetchTeacher, findTeacher, isShippedTeacher, SHIPPED_TEACHER } from '../train/teacher.js';
 import { train, type TrainOptions } from '../train/trainer.js';
 import { collect, collectList, fraction, int, nonNegativeInt, num, portArg, progress, sizeArg, withDevice, withProgress } from './common.js';
@@ -89,13 +91,14 @@ async function runEval(f: EvalFlags): Promise<{ report: string; mean: Record<str
   const categories = f.category ?? run.categories;
   discoverCategories(data, categories); // a missing folder or category fails before the device starts
   return withDevice(async (rt) => {
-    const { model, size } = await loadRun(rt, f.run, f.teacher, f.force);
+    const det = await loadDetector({ run: f.run, runtime: rt, teacher: f.teacher, force: f.force });
+    const size = det.size;
     const out = f.out ?? f.run;
     mkdirSync(out, { recursive: true });
     const result = await withProgress('eval ', (bar) => {
       bar.start(1, 0, { info: '' });
-      return evaluate(rt, model, {
-        data, categories, size, out, sigma: f.sigma, resolution: f.resolution ?? 'size',
+      return evaluate(det, {
+        data, categories, out, sigma: f.sigma, resolution: f.resolution ?? 'size',
         onImage: (done, total) => {
           bar.setTotal(total);
           bar.update(done, { info: 'computing maps' });
@@ -104,7 +107,8 @@ async function runEval(f: EvalFlags): Promise<{ report: string; mean: Record<str
     });
     for (const k of result.skipped) console.error(`dcam: category ${k.category}: nothing to evaluate (${k.reason})`);
     if (result.categories.length === 0) throw new Error(`nothing to evaluate: ${result.skipped.map((k) => `${k.category} has ${k.reason}`).join('; ')}`);
-    const { report, metrics } = writeReport(out, result, { run: f.run, method: model.config.method, size, sigma: f.sigma, resolution: f.resolution ?? 'size', thresholds: result.thresholds });
+    det.dispose();
+    const { report, metrics } = writeReport(out, result, { run: f.run, method: det.method.method, size, sigma: f.sigma, resolution: f.resolution ?? 'size', thresholds: result.thresholds });
     const fmt = (v: number) => (Number.isFinite(v) ? v.toFixed(4) : ' n/a ');
     console.log('category            image-AUROC  pixel-AUROC  AU-PRO@0.3  legacy-PRO');
     for (const c of result.categories) console.log(`${c.category.padEnd(20)}${fmt(c.imageAUROC).padStart(11)}  ${fmt(c.pixelAUROC).padStart(11)}  ${fmt(c.auPRO).padStart(10)}  ${fmt(c.legacyPRO).padStart(10)}${c.pixelNote ? `   (pixel metrics n/a: ${c.pixelNote})` : ''}`);
@@ -121,10 +125,10 @@ async function runEval(f: EvalFlags): Promise<{ report: string; mean: Record<str
 
 interface LoadFlags { run?: string; student?: string; teacher?: string; method: string; size?: number; force?: boolean }
 
-async function loadForInference(rt: Runtime, f: LoadFlags): Promise<LoadedModel> {
-  if (f.run) return loadRun(rt, f.run, f.teacher, f.force);
+async function loadForInference(rt: Runtime, f: LoadFlags): Promise<Detector> {
+  if (f.run) return loadDetector({ run: f.run, runtime: rt, teacher: f.teacher, force: f.force });
   if (!f.student || !f.size) throw new Error('either --run RUN, or --student FILE with --method and --size (and --teacher FILE unless the shipped teacher)');
-  return loadFiles(rt, f.student, findTeacher(f.teacher), f.method, f.size);
+  return loadDetectorFromFiles({ student: f.student, method: f.method, size: f.size, teacher: f.teacher, runtime: rt });
 }
 
 async function runInfer(args: string[], f: LoadFlags & { out: string; raw?: boolean }): Promise<void> {
@@ -132,18 +136,18 @@ async function runInfer(args: string[], f: LoadFlags & { out: string; raw?: bool
   if (f.run) readRunConfig(f.run); // a wrong run fails before the device starts
   const inputs = expandInputs(args);
   await withDevice(async (rt) => {
-    const loaded = await loadForInference(rt, f);
     const busy = f.run ? trainingInProgress(f.run) : null;
     if (busy) console.error(`dcam: WARNING: ${busy}: inspecting with its latest checkpoint, which the training will replace`);
-    if (!loaded.run?.thresholds) console.error('dcam: NOTE: the run has no thresholds (run dcam eval, or dcam calibrate with good images): scores only, no labels');
+    const det = await loadForInference(rt, f);
+    if (!det.thresholds) console.error('dcam: NOTE: the run has no thresholds (run dcam eval, or dcam calibrate with good images): scores only, no labels');
     const records = await withProgress('infer', (bar) => {
       bar.start(inputs.length, 0, { info: '' });
-      return inferImages(rt, loaded, inputs, { out: f.out, raw: f.raw, onProgress: (done, _, defects) => bar.update(done, { info: loaded.run?.thresholds ? `${defects} defect(s)` : '' }) });
-    });
+      return inferImages(det, inputs, { out: f.out, raw: f.raw, onProgress: (done, _, defects) => bar.update(done, { info: det.thresholds ? `${defects} defect(s)` : '' }) });
+    }).finally(() => det.dispose());
     const failed = records.filter((r) => r.error);
     const defects = records.filter((r) => r.label === 'defect').length;
-    const verdict = loaded.run?.thresholds ? `: ${defects} defect, ${records.length - failed.length - defects} ok` : '';
-    console.log(`inspected ${records.length - failed.length} image(s)${verdict}; overlays${loaded.run?.thresholds ? ', defect masks' : ''}${f.raw ? ', .npy maps' : ''}, scores.json and scores.csv in ${f.out}`);
+    const verdict = det.thresholds ? `: ${defects} defect, ${records.length - failed.length - defects} ok` : '';
+    console.log(`inspected ${records.length - failed.length} image(s)${verdict}; overlays${det.thresholds ? ', defect masks' : ''}${f.raw ? ', .npy maps' : ''}, scores.json and scores.csv in ${f.out}`);
     if (failed.length) throw new Error(`${failed.length} image(s) could not be read, e.g. ${failed[0].error} (all listed in ${join(f.out, 'scores.csv')})`);
   });
 }

@@ -95,15 +95,18 @@ function readCategory(root: string, name: string): Category {
   return { name, dir, train, test };
 }
 
-/** Decoded, PIL-resized, ImageNet-normalised CHW float32 image. */
-export function loadImage(path: string, size: number, out = new Float32Array(3 * size * size), offset = 0): Float32Array {
-  let bytes: Uint8Array;
+/** An image file's bytes, with a clear error for one that cannot be read. */
+export function readImageFile(path: string): Uint8Array {
   try {
-    bytes = readFileSync(path);
+    return readFileSync(path);
   } catch (e) {
     throw new DatasetError(`cannot read ${path}: ${(e as Error).message}`);
   }
-  return toInput(decodeImage(bytes, path), size, out, offset);
+}
+
+/** Decoded, PIL-resized, ImageNet-normalised CHW float32 image (a training image). */
+export function loadImage(path: string, size: number, out = new Float32Array(3 * size * size), offset = 0): Float32Array {
+  return toInput(decodeImage(readImageFile(path), path), size, out, offset);
 }
 
 /** Ground-truth mask at size x size (nearest), 1 where the mask is > 127; all zeros without a mask. */

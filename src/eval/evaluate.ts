@@ -8,10 +8,10 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { upsampleBilinear } from '../autograd/ops.js';
 import { decodeGray, decodeImage } from '../data/image.js';
-import { DatasetError, dataRootList, discoverCategories, loadImage, loadMask, type DataRoots, type TestSample } from '../data/mvtec.js';
+import { DatasetError, dataRootList, discoverCategories, loadMask, readImageFile, type DataRoots, type TestSample } from '../data/mvtec.js';
 import type { Runtime } from '../graph/runtime.js';
-import { gaussianSmooth, imageScore, type MapAggregation } from '../model/anomaly-map.js';
-import type { DistillationModel } from '../model/distill.js';
+import type { Detector } from '../detector.js';
+import { imageScore, type MapAggregation } from '../model/anomaly-map.js';
 import { overlayPng } from './heatmap.js';
 import { auPro, auroc, legacyPro, proCurve } from './metrics.js';
 import { f1OptimalThreshold } from './thresholds.js';
@@ -55,8 +55,6 @@ export interface EvalResult {
 export interface EvalOptions {
   data: DataRoots;
   categories: string[];
-  size: number;
-  batch?: number;
   /** Write overlays under OUT/maps/<category>/. */
   out?: string;
   sigma?: number;
@@ -93,25 +91,14 @@ async function fullResolution(rt: Runtime, samples: readonly TestSample[], maps:
   return { maps: out, masks, h, w };
 }
 
-/** Maps [N, S*S] for a list of images. */
-export async function computeMaps(rt: Runtime, model: DistillationModel, paths: readonly string[], size: number, batch = 8, aggregation?: MapAggregation): Promise<{ maps: Float32Array[]; inputs: Float32Array[] }> {
-  const maps: Float32Array[] = [];
-  const inputs: Float32Array[] = [];
-  const per = 3 * size * size;
-  for (let i = 0; i < paths.length; i += batch) {
-    const chunk = paths.slice(i, i + batch);
-    const data = new Float32Array(chunk.length * per);
-    chunk.forEach((p, j) => loadImage(p, size, data, j * per));
-    const all = await rt.tidyAsync(async () => {
-      const x = rt.tensor(data, [chunk.length, 3, size, size]);
-      return model.anomalyMap(x, aggregation).read();
-    });
-    chunk.forEach((_, j) => {
-      maps.push(all.slice(j * size * size, (j + 1) * size * size));
-      inputs.push(data.slice(j * per, (j + 1) * per));
-    });
-  }
-  return { maps, inputs };
+/**
+ * Maps (size x size, smoothed by `sigma`) and network inputs of image files, through the detector's one
+ * inspection path.
+ */
+export async function mapsOf(det: Detector, paths: readonly string[], o: Pick<EvalOptions, 'sigma' | 'aggregation'> = {}): Promise<{ maps: Float32Array[]; inputs: Float32Array[] }> {
+  const inputs = paths.map((p) => det.prepare(readImageFile(p), p));
+  const results = await det.inspectPrepared(inputs, { sigma: o.sigma ?? 0, aggregation: o.aggregation });
+  return { maps: results.map((r) => r.map), inputs };
 }
 
 /** ROC points (fpr, tpr), thinned for plotting. */
@@ -131,13 +118,19 @@ function rocPoints(scores: ArrayLike<number>, labels: ArrayLike<number>, maxPoin
   return pts.filter((_, k) => k % step === 0 || k === pts.length - 1);
 }
 
-export async function evaluate(rt: Runtime, model: DistillationModel, o: EvalOptions): Promise<EvalResult> {
+/**
+ * Evaluates a detector on the categories' test images: maps through `det` (the inference path every
+ * command and the service take), smoothed by `o.sigma` (0 by default: evaluation chooses the sigma it
+ * then records with the thresholds), at `det.size`.
+ */
+export async function evaluate(det: Detector, o: EvalOptions): Promise<EvalResult> {
+  const rt = det.runtime;
   const cats = discoverCategories(o.data, o.categories);
   const total = cats.reduce((a, c) => a + c.test.length, 0);
   let done = 0;
   const result: EvalResult = { categories: [], skipped: [], thresholds: null, mean: { imageAUROC: 0, pixelAUROC: 0, auPRO: 0, legacyPRO: 0 }, images: [], curves: {} };
-  const stride = Math.max(1, Math.ceil((total * o.size * o.size) / PIXEL_THRESHOLD_BUDGET));
-  const pixelScores = new Float32Array(Math.ceil((total * o.size * o.size) / stride) + total);
+  const stride = Math.max(1, Math.ceil((total * det.size * det.size) / PIXEL_THRESHOLD_BUDGET));
+  const pixelScores = new Float32Array(Math.ceil((total * det.size * det.size) / stride) + total);
   const pixelLabels = new Uint8Array(pixelScores.length);
   let pixels = 0;
   let mapMin = Infinity;
@@ -146,18 +139,17 @@ export async function evaluate(rt: Runtime, model: DistillationModel, o: EvalOpt
       result.skipped.push({ category: cat.name, reason: `no test images in ${join(cat.dir, 'test')}` });
       continue;
     }
-    const S = o.size;
+    const S = det.size;
     const maps: Float32Array[] = [];
     const inputs: Float32Array[] = [];
-    for (let i = 0; i < cat.test.length; i += o.batch ?? 8) {
-      const chunk = cat.test.slice(i, i + (o.batch ?? 8));
-      const r = await computeMaps(rt, model, chunk.map((s) => s.path), S, chunk.length, o.aggregation);
+    for (let i = 0; i < cat.test.length; i += 8) {
+      const chunk = cat.test.slice(i, i + 8);
+      const r = await mapsOf(det, chunk.map((s) => s.path), o);
       maps.push(...r.maps);
       inputs.push(...r.inputs);
       done += chunk.length;
       o.onImage?.(done, total);
     }
-    if (o.sigma) for (const m of maps) gaussianSmooth(m, 1, S, S, o.sigma);
     const masks = cat.test.map((s: TestSample) => loadMask(s.maskPath, S));
     const scores = maps.map(imageScore);
     const labels = cat.test.map((s) => s.label);

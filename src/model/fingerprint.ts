@@ -49,3 +49,13 @@ export function fingerprintDistance(a: readonly number[], b: readonly number[]):
   }
   return Math.sqrt(d / Math.max(n, 1e-30));
 }
+
+/**
+ * Why `teacher` is not the network whose fingerprint a run recorded, as a phrase, or null when it is the
+ * same network (or the run recorded none). The one teacher check of loading and of resuming a run.
+ */
+export async function teacherMismatch(rt: Runtime, teacher: FoldedTrunk, recorded: readonly number[] | undefined): Promise<string | null> {
+  if (!recorded) return null;
+  const d = fingerprintDistance(await teacherFingerprint(rt, teacher), recorded);
+  return d <= FINGERPRINT_TOLERANCE ? null : `its features differ from the run's teacher by ${d.toExponential(2)} (relative; the same network is below ${FINGERPRINT_TOLERANCE})`;
+}

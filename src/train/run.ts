@@ -1,15 +1,13 @@
-/** Loading a trained run (or loose checkpoint files) for evaluation and inference. */
+/**
+ * A trained run on disk, as readers take it: its config, its student weights (verified), whether it is
+ * still being trained. Loading it for inspection is `loadDetector` (node.ts), for every command alike.
+ */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Runtime } from '../graph/runtime.js';
-import { preset, type MethodConfig } from '../model/config.js';
-import { DistillationModel } from '../model/distill.js';
-import { ResNetTrunk } from '../model/resnet.js';
-import { readStateDict } from '../model/weights/index.js';
 import { readCheckpoint } from './checkpoint-store.js';
-import { readRunConfig, TrainingError, type RunConfig } from './run-config.js';
+import { TrainingError } from './run-config.js';
 import { lockHolder } from './run-lock.js';
-import { loadTeacher, openRunTeacher } from './trainer.js';
 
 export { readRunConfig, runDataDir } from './run-config.js';
 
@@ -19,46 +17,29 @@ export function trainingInProgress(runDir: string): string | null {
   return held ? `${runDir} is being trained by process ${held.pid} on ${held.host} (since ${held.since})` : null;
 }
 
-export interface LoadedModel {
-  model: DistillationModel;
-  size: number;
-  config: MethodConfig;
-  run: RunConfig | null;
-}
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 /**
- * The run's student: from its last committed checkpoint (checked against the manifest), or, for a run
- * without checkpoints (one exported by the browser demo), its student.safetensors.
+ * The run's student: the one its last committed checkpoint holds (checked against checkpoint.json). The
+ * published `student.safetensors` beside it is a copy of that one (what PyTorch, the browser and a copy of
+ * the folder read), so a published file that differs is refused by name rather than served by some
+ * readers and not others. A run without checkpoints (exported by the browser demo) has only the published file.
  */
 export function runStudent(runDir: string): { bytes: Uint8Array; file: string } {
   const c = readCheckpoint(runDir);
-  if (c) return { bytes: c.student, file: c.studentFile };
   const published = join(runDir, 'student.safetensors');
+  if (c) {
+    if (existsSync(published) && published !== c.studentFile) {
+      const got = sha256(readFileSync(published));
+      if (got !== sha256(c.student)) {
+        throw new TrainingError(
+          `${published} is not the student of the run's last committed checkpoint (${c.studentFile}, step ${c.step}; sha256 ${got}): it was replaced or damaged, ` +
+            `or a training stopped while publishing it. Copy ${c.studentFile} over it (dcam train --resume does), or remove it`,
+        );
+      }
+    }
+    return { bytes: c.student, file: c.studentFile };
+  }
   if (!existsSync(published)) throw new TrainingError(`${runDir} has no student weights yet (training did not finish an epoch)`);
   return { bytes: readFileSync(published), file: published };
-}
-
-export async function loadRun(rt: Runtime, runDir: string, teacherOverride?: string, force = false): Promise<LoadedModel> {
-  const run = readRunConfig(runDir);
-  const s = runStudent(runDir);
-  const teacher = await openRunTeacher(rt, run, runDir, teacherOverride, force);
-  let student: ResNetTrunk;
-  try {
-    student = ResNetTrunk.fromStateDict(rt, readStateDict(s.bytes, s.file), s.file, false);
-  } catch (e) {
-    teacher.dispose();
-    throw e;
-  }
-  const model = new DistillationModel(teacher, student, [], { ...run.method, attention: 'none' });
-  await model.foldForInference();
-  return { model, size: run.size, config: run.method, run };
-}
-
-export async function loadFiles(rt: Runtime, studentPath: string, teacherPath: string, method: string, size: number): Promise<LoadedModel> {
-  const config = preset(method);
-  const teacher = await loadTeacher(rt, teacherPath, 0);
-  const student = ResNetTrunk.fromStateDict(rt, readStateDict(readFileSync(studentPath), studentPath), studentPath, false);
-  const model = new DistillationModel(teacher, student, [], { ...config, attention: 'none' });
-  await model.foldForInference();
-  return { model, size, config, run: null };
 }

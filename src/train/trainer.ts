@@ -22,9 +22,10 @@ import { TrainStepper } from './step.js';
 import type { TeacherCacheBudget } from './teacher-cache.js';
 import { preset, type MethodConfig } from '../model/config.js';
 import { DistillationModel } from '../model/distill.js';
-import { FINGERPRINT_TOLERANCE, fingerprintDistance, teacherFingerprint } from '../model/fingerprint.js';
+import { teacherFingerprint, teacherMismatch } from '../model/fingerprint.js';
 import { FoldedTrunk, ResNetTrunk } from '../model/resnet.js';
 import { findTeacher, isShippedTeacher, sha256File } from './teacher.js';
+import { openTeacher } from '../detector.js';
 import { fromFloat32, readStateDict, toFloat32, writeSafetensors, type RawTensor } from '../model/weights/index.js';
 
 export { TrainingError, type RunConfig, type Thresholds } from './run-config.js';
@@ -77,9 +78,9 @@ export interface StepInfo {
 
 export { findTeacher } from './teacher.js';
 
+/** The teacher in `file`, or (null) the random teacher of a run trained without one. */
 export function loadTeacher(rt: Runtime, file: string | null, seed: number): Promise<FoldedTrunk> {
-  const trunk = file ? ResNetTrunk.fromStateDict(rt, readStateDict(readFileSync(file), file), file, false) : ResNetTrunk.random(rt, seed + 7919);
-  return FoldedTrunk.fromTrunk(trunk).finally(() => trunk.dispose());
+  return openTeacher(rt, file ? { bytes: readFileSync(file), name: file } : { randomSeed: seed });
 }
 
 /** The teacher file a run uses: `override`, else its own if unchanged, else the default; null for a random teacher. */
@@ -103,8 +104,7 @@ export async function openRunTeacher(rt: Runtime, run: RunConfig, runDir: string
   const what = file ?? 'the random teacher';
   let problem: string | null = null;
   if (rec.fingerprint) {
-    const d = fingerprintDistance(await teacherFingerprint(rt, teacher), rec.fingerprint);
-    if (!(d <= FINGERPRINT_TOLERANCE)) problem = `its features differ from the run's teacher by ${d.toExponential(2)} (relative; the same network is below ${FINGERPRINT_TOLERANCE})`;
+    problem = await teacherMismatch(rt, teacher, rec.fingerprint);
   } else if (file !== rec.file && (!file || sha256File(file) !== rec.sha256)) {
     problem = 'the run records no teacher fingerprint and the file is not the one it was trained with';
   }
