@@ -163,11 +163,11 @@ describe('infer never overwrites', () => {
 });
 
 describe('flags are validated before anything starts', () => {
-  it('--size below the trunk minimum or not a multiple of 16; a repeated --category counts once', async () => {
-    for (const size of ['1', '7', '16', '40']) {
+  it('--size below the trunk minimum, above 2048 or not a multiple of 16; a repeated --category counts once', async () => {
+    for (const size of ['1', '7', '16', '40', '2064', '100000']) {
       const r = await dcam('train', '--data', data, '--out', join(tmp, 'x'), '--size', size);
       expect(r.code).not.toBe(0);
-      expect(r.err).toMatch(/--size must be a multiple of 16 and at least 32/);
+      expect(r.err).toMatch(/--size must be a multiple of 16 from 32 to 2048/);
     }
     const run = join(tmp, 'dedup');
     const r = await dcam('train', '--data', data, '--out', run, '--category', 'parts', '--category', 'parts', '--random-teacher', '--size', '32', '--steps', '1', '--batch', '2');
