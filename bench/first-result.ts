@@ -5,6 +5,7 @@
  *
  *   node --import tsx bench/first-result.ts [--size 256] [--teacher FILE] [--conv3x3 direct|winograd]
  */
+import { setConvPolicy } from '../src/kernels/conv2d.js';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createDevice } from '../src/graph/device.js';
@@ -17,7 +18,8 @@ const { values } = parseArgs({ options: { size: { type: 'string', default: '256'
 const size = Number(values.size);
 const tStart = performance.now(); // ms since the process started (performance.timeOrigin)
 const conv3x3 = values.conv3x3 === 'direct' || values.conv3x3 === 'winograd' ? values.conv3x3 : undefined;
-const rt = await createDevice({ conv3x3 });
+const rt = await createDevice();
+if (conv3x3) setConvPolicy(rt, { conv3x3 });
 const tDevice = performance.now();
 const f = values.teacher;
 const trunk = f ? ResNetTrunk.fromStateDict(rt, readStateDict(readFileSync(f), f), f, false) : ResNetTrunk.random(rt, 7919);

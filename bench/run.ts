@@ -9,6 +9,7 @@
  *
  * Writes bench/results/<date>-<adapter>.json and .md (--out DIR to change) and prints the summary.
  */
+import { setConvPolicy } from '../src/kernels/conv2d.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -111,7 +112,8 @@ export async function runBench(argv: string[]): Promise<BenchReport | null> {
   const gpu = create([]);
   (globalThis as { navigator?: unknown }).navigator = { gpu };
   // navigator.gpu is set, so createDevice cannot tell that this is Dawn's Node binding: say how to wait.
-  const rt = await createDevice({ hostWait, conv3x3 });
+  const rt = await createDevice({ hostWait });
+  if (conv3x3) setConvPolicy(rt, { conv3x3 });
   const adapter = describeAdapter(rt);
   const teacherFile = findTeacher(a.teacher);
   const b: Bench = {
@@ -140,7 +142,7 @@ export async function runBench(argv: string[]): Promise<BenchReport | null> {
       teacher: teacherFile ?? 'random (no weights found)',
       timing: b.timing,
       hostWait: { ours: hostWait, tfjs: peerWait },
-      conv3x3: { algorithm: rt.conv3x3, chosen: conv3x3 ? '--conv3x3' : "the adapter's default" },
+      conv3x3: { algorithm: conv3x3 ?? (rt.adapter.isSoftware ? 'winograd' : 'direct'), chosen: conv3x3 ? '--conv3x3' : "the adapter's default (conv-plan.ts: RULES.winogradOnSoftware)" },
     },
   };
   console.log(`adapter: ${adapter}\nCPU: ${report.environment.cpu}; timing: ${b.timing.warmup} warm-up, median of ${b.timing.runs}`);

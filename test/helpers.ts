@@ -3,15 +3,18 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll } from 'vitest';
 import { createDevice, describeAdapter, type Runtime, type CreateDeviceOptions } from '../src/index.js';
 import { Rng } from '../src/nn/init.js';
+import { setConvPolicy } from '../src/kernels/conv2d.js';
+import type { ConvPolicy } from '../src/kernels/conv-plan.js';
 
 /**
  * Creates the device before the file's tests (printing the adapter) and destroys it after. The runtime
  * poisons every new buffer with NaN, so an element a kernel forgets to write fails the comparison.
  */
-export function useRuntime(options: CreateDeviceOptions = {}): { rt: Runtime } {
+export function useRuntime(options: CreateDeviceOptions = {}, convPolicy?: ConvPolicy): { rt: Runtime } {
   const holder = {} as { rt: Runtime };
   beforeAll(async () => {
     holder.rt = await createDevice({ poison: true, ...options });
+    if (convPolicy) setConvPolicy(holder.rt, convPolicy);
     console.log(`[webgpu] ${describeAdapter(holder.rt)}`);
   });
   afterAll(() => holder.rt?.destroy());

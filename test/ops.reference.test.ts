@@ -8,8 +8,16 @@ import { backward } from '../src/autograd/engine.js';
 import * as ops from '../src/autograd/ops.js';
 import * as losses from '../src/model/losses.js';
 import type { Tensor } from '../src/index.js';
-import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, convAlgorithm, convGeometryOf, convRoute, PackedConvWeights, trainedForwardTile } from '../src/kernels/conv2d.js';
-import { MIN_PHASE_BACKWARD_DATA_TILES, MIN_PHASE_TILES, phaseWinogradConv, phaseWinogradConvBackwardData, phaseWinogradConvBackwardWeight, phaseWinogradWeights, WEIGHT_GRADIENT_TILE, WINOGRAD_TILE, winogradConv, winogradConvBackwardWeight, winogradWeights } from '../src/kernels/conv2d-winograd.js';
+import { adapterCaps, conv2dBackwardData, conv2dBackwardWeight, conv2dForward, convGeometryOf, PackedConvWeights, planOn } from '../src/kernels/conv2d.js';
+import { planConv, RULES, trainedForwardTile, type ConvPass } from '../src/kernels/conv-plan.js';
+import { phaseWinogradConv, phaseWinogradConvBackwardData, phaseWinogradConvBackwardWeight, phaseWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradWeights } from '../src/kernels/conv2d-winograd.js';
+
+/** Whether the planner prefers Winograd on this test's adapter (RULES.winogradOnSoftware). */
+const prefersWinograd = (rt: { adapter: { isSoftware: boolean } }) => rt.adapter.isSoftware;
+const MIN_PHASE_TILES = RULES.phaseForwardMinTiles.value;
+const MIN_PHASE_BACKWARD_DATA_TILES = RULES.phaseBackwardDataMinTiles.value;
+const WINOGRAD_TILE = RULES.frozenTile.value;
+const WEIGHT_GRADIENT_TILE = RULES.frozenTile.value;
 import { globalPoolForward, maxPool2dForward } from '../src/kernels/pool.js';
 import * as ref from './reference.js';
 import { finiteDifference, randn, relErr, Rng, useRuntime } from './helpers.js';
@@ -353,10 +361,10 @@ describe('fused inference epilogues of conv2d (no autograd)', () => {
         const y = conv2dForward(rt, t(x, xs), t(w, ws), t(b, [cout]), { stride, padding: pad, relu: true, residual: t(r, conv.shape) });
         expect(relErr(await y.read(), want)).toBeLessThan(TOL);
         // prepacked weights give the same result: bit-identical through the direct kernel; through Winograd
-        // frozen weights take 4x4 tiles and trained ones 2x2 or 3x3 (trainedForwardTile), so within the tolerance
+        // frozen weights take 4x4 tiles and trained ones 2x2 or 3x3 (RULES.trainedForwardTile), so within the tolerance
         const packed = PackedConvWeights.of(rt, t(w, ws), { stride, padding: pad });
         const y2 = conv2dForward(rt, t(x, xs), packed, t(b, [cout]), { stride, padding: pad, relu: true, residual: t(r, conv.shape) });
-        if (convAlgorithm(rt, convGeometryOf(xs, ws, { stride, padding: pad })) === 'direct') expect(Array.from(await y2.read())).toEqual(Array.from(await y.read()));
+        if (planOn(rt, convGeometryOf(xs, ws, { stride, padding: pad }), 'forward', 'trained').algorithm === 'direct') expect(Array.from(await y2.read())).toEqual(Array.from(await y.read()));
         else expect(relErr(await y2.read(), want), 'packed (Winograd 4x4 tiles)').toBeLessThan(TOL);
         packed.dispose();
         // input channels split into chunks (what a GPU does for small feature maps), with and without the epilogue
@@ -413,7 +421,7 @@ function convCase(seed: number, N: number, cin: number, cout: number, H: number,
 describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3), F(3x3, 3x3) and F(2x2, 3x3); F(3x3, 4x4) and F(3x3, 2x2) for the weight gradient), every pass, against float64', () => {
   // odd sizes (half tiles at the edges), paddings 0..2, channel counts off the block of 8, batch > 1; maps whose
   // width divides by 4 (the output transform stores tile rows as vec4s), one with a partial row of tiles
-  // (and one map large enough that weights being trained take 3x3 tiles: trainedForwardTile)
+  // (and one map large enough that weights being trained take 3x3 tiles: RULES.trainedForwardTile)
   const shapes = [[1, 3, 5, 7, 9, 1], [2, 13, 17, 8, 6, 1], [3, 4, 9, 5, 6, 0], [2, 6, 3, 6, 5, 2], [1, 20, 12, 11, 3, 1], [2, 5, 10, 9, 12, 1], [2, 5, 6, 33, 34, 1]] as const;
   for (const [N, cin, cout, H, W, pad] of shapes) {
     for (const algorithm of ['direct', 'winograd'] as const) {
@@ -436,7 +444,7 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3), F(3x3, 3x3) and F
           expect(relErr(await dw.read(), ref.conv2dWeightGrad(dy, x, xs, ws, OH, OW, pad)), 'backward-weight').toBeLessThan(TOL);
           // frozen weights: packed once, with the transform of the runtime's algorithm
           const packed = PackedConvWeights.of(rt, t(w, ws), { padding: pad });
-          expect(packed.winograd !== null).toBe(rt.conv3x3 === 'winograd');
+          expect(packed.winograd !== null).toBe(prefersWinograd(rt));
           const yp = conv2dForward(rt, t(x, xs), packed, t(b, [cout]), { padding: pad, relu: true, residual: t(r, conv.shape) });
           expect(relErr(await yp.read(), fused), 'forward with packed weights').toBeLessThan(TOL);
           packed.dispose();
@@ -504,7 +512,7 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3), F(3x3, 3x3) and F
         expect(Array.from(await chunked.read())).toEqual(Array.from(await y.read()));
         // frozen weights: packed with the phases' transform where the runtime prefers Winograd
         const packed = PackedConvWeights.of(rt, t(w, ws), { stride: 2, padding: pad });
-        expect(packed.winograd?.shape[0] ?? null).toBe(rt.conv3x3 === 'winograd' ? u.shape[0] : null);
+        expect(packed.winograd?.shape[0] ?? null).toBe(prefersWinograd(rt) ? u.shape[0] : null);
         const yp = conv2dForward(rt, t(x, xs), packed, t(b, [cout]), { stride: 2, padding: pad, relu: true, residual: t(r, conv.shape) });
         expect(relErr(await yp.read(), fused), 'forward with packed weights').toBeLessThan(TOL);
         const direct = conv2dForward(rt, t(x, xs), packed, t(b, [cout]), { stride: 2, padding: pad, relu: true, residual: t(r, conv.shape), algorithm: 'direct' });
@@ -520,7 +528,7 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3), F(3x3, 3x3) and F
         const { out: trained, dispatches } = dispatchesOf();
         // a 3x3 one on fewer tiles than the GEMM computes at a time stays direct
         const tiles = N * Math.ceil(conv.shape[2] / 4) * Math.ceil(conv.shape[3] / 4);
-        expect(dispatches > directly.dispatches, 'trained weights by Winograd (more passes than direct)').toBe(rt.conv3x3 === 'winograd' && (K === 7 || tiles >= MIN_PHASE_TILES));
+        expect(dispatches > directly.dispatches, 'trained weights by Winograd (more passes than direct)').toBe(prefersWinograd(rt) && (K === 7 || tiles >= MIN_PHASE_TILES));
         expect(relErr(await trained.read(), fused), 'forward with weights being trained').toBeLessThan(TOL);
         packed.dispose();
         // the weight gradient by the transposed algorithm over the phases, and as conv2dBackwardWeight picks it
@@ -551,18 +559,19 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3), F(3x3, 3x3) and F
           return rt.recorder.dispatchCount - before;
         };
         const directPasses = passesOf('direct');
-        expect(passesOf() > directPasses, 'backward-data by Winograd (more passes than direct)').toBe(rt.conv3x3 === 'winograd' && (K === 7 || tiles >= MIN_PHASE_BACKWARD_DATA_TILES));
-        // convRoute says which way each pass went (the kernels benchmark reports it)
+        expect(passesOf() > directPasses, 'backward-data by Winograd (more passes than direct)').toBe(prefersWinograd(rt) && (K === 7 || tiles >= MIN_PHASE_BACKWARD_DATA_TILES));
+        // the planner says which way each pass went (the kernels benchmark reports it)
         const weightGradientPasses = (algorithm?: 'direct') => {
           const before = rt.recorder.dispatchCount;
           conv2dBackwardWeight(rt, dyt, xt, g, { algorithm });
           return rt.recorder.dispatchCount - before;
         };
-        const route = (byPhases: boolean) => (byPhases ? 'phases' : 'direct');
-        expect(convRoute(rt, g, 'forward'), 'route of the forward').toBe(route(dispatches > directly.dispatches));
-        expect(convRoute(rt, g, 'backward-data'), 'route of backward-data').toBe(route(passesOf() > directPasses));
-        expect(convRoute(rt, g, 'backward-weight'), 'route of the weight gradient').toBe(route(weightGradientPasses() !== weightGradientPasses('direct')));
-        expect(convRoute(rt, g, 'forward', 'direct')).toBe('direct');
+        const route = (pass: ConvPass) => (planOn(rt, g, pass, 'trained').algorithm === 'direct' ? 'direct' : 'phases');
+        const byPhases = (yes: boolean) => (yes ? 'phases' : 'direct');
+        expect(route('forward'), 'plan of the forward').toBe(byPhases(dispatches > directly.dispatches));
+        expect(route('backward-data'), 'plan of backward-data').toBe(byPhases(passesOf() > directPasses));
+        expect(route('backward-weight'), 'plan of the weight gradient').toBe(byPhases(weightGradientPasses() !== weightGradientPasses('direct')));
+        expect(planOn(rt, g, 'forward', 'trained', 'direct').algorithm).toBe('direct');
         expect(() => phaseWinogradConvBackwardData(rt, dyt, uData, { ...g, Cout: cout + 1 })).toThrow(/weights transformed as .*output x 4 input phases.*has \d+ output and \d+ input channels/);
         expect(() => phaseWinogradConv(rt, t(x, xs), u, cout + 8, pad)).toThrow(/weights transformed as .*4 input phases.*input has \d+ channels and the output \d+/);
       });
@@ -570,23 +579,25 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3), F(3x3, 3x3) and F
   }
 
   it('weights being trained take 3x3 tiles where their GEMM does at most 3/4 of the 2x2 tiles\' multiply-adds', () => {
-    const tileOf = (side: number) => trainedForwardTile(ctx.rt, { OH: side, OW: side });
+    const tileOf = (side: number) => trainedForwardTile({ OH: side, OW: side });
     expect([4, 8, 16, 32, 64, 128].map(tileOf)).toEqual([2, 2, 2, 3, 3, 3]);
-    expect(trainedForwardTile(ctx.rt, { OH: 33, OW: 34 })).toBe(3);
+    expect(trainedForwardTile({ OH: 33, OW: 34 })).toBe(3);
+    expect(trainedForwardTile({ OH: 8, OW: 8 }, { trainedForwardTile: 3 })).toBe(3);
   });
 
   it('a trained forward whose 3x3 or 2x2 tiles\' temporaries exceed one binding goes direct where 4x4 ones would fit', () => {
     // 8 -> 8 channels on a 64x64 map: one image's widest temporary is 295 KiB with 4x4 tiles, 387 KiB with
     // 3x3 (what trainedForwardTile takes there), 524 KiB with 2x2
     const g = convGeometryOf([1, 8, 64, 64], [8, 8, 3, 3], { padding: 1 });
-    const limited = (bytes: number, trainedTile?: 2 | 3) =>
-      Object.assign(Object.create(Object.getPrototypeOf(ctx.rt)), ctx.rt, { conv3x3: 'winograd', trainedForwardTile: trainedTile, limits: { maxStorageBufferBindingSize: bytes } });
-    const rt = limited(320 * 1024);
-    expect(convRoute(rt, g, 'backward-data')).toBe('winograd');
-    expect(convRoute(rt, g, 'forward')).toBe('direct');
-    expect(() => convRoute(rt, g, 'forward', 'winograd')).toThrow(/Winograd temporaries of this trained forward for one 8x64x64 image exceed one binding/);
-    expect(convRoute(limited(450 * 1024), g, 'forward')).toBe('winograd');
-    expect(convRoute(limited(450 * 1024, 2), g, 'forward')).toBe('direct');
+    const caps = (bytes: number) => ({ isSoftware: true, maxStorageBufferBindingSize: bytes });
+    const plan = (bytes: number, pass: ConvPass, tile?: 2 | 3, request?: 'winograd') => planConv(caps(bytes), g, pass, 'trained', request, { trainedForwardTile: tile }).algorithm;
+    expect(plan(320 * 1024, 'backward-data')).toBe('winograd-f4x3');
+    expect(plan(320 * 1024, 'forward')).toBe('direct');
+    expect(() => plan(320 * 1024, 'forward', undefined, 'winograd')).toThrow(/Winograd was asked for but cannot run this conv \(3x3, stride 1, padding 1, input 1x8x64x64\): the Winograd temporaries \(3x3 tiles\) of one image exceed one binding/);
+    expect(plan(450 * 1024, 'forward')).toBe('winograd-f3x3');
+    expect(plan(450 * 1024, 'forward', 2)).toBe('direct');
+    // a device's real caps: the plan the passes take
+    expect(planOn(ctx.rt, g, 'forward', 'trained').algorithm).toBe(planConv(adapterCaps(ctx.rt), g, 'forward', 'trained').algorithm);
   });
 
   it('Winograd asked for where it cannot run is an error naming the geometry; packed weights without its transform refuse it', async () => {
@@ -594,10 +605,10 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3), F(3x3, 3x3) and F
     await rt.tidyAsync(async () => {
       const x = rt.tensor(new Float32Array(2 * 4 * 8 * 8).fill(1), [2, 4, 8, 8]);
       const w3 = rt.tensor(new Float32Array(5 * 4 * 9).fill(0.1), [5, 4, 3, 3]);
-      expect(() => conv2dForward(rt, x, w3, null, { stride: 3, padding: 1, algorithm: 'winograd' })).toThrow(/Winograd needs a stride-1 3x3 convolution.*stride 3/);
-      expect(() => conv2dBackwardData(rt, rt.tensor(new Float32Array(2 * 5 * 9), [2, 5, 3, 3]), w3, convGeometryOf(x.shape, w3.shape, { stride: 3, padding: 1 }), { algorithm: 'winograd' })).toThrow(/also takes stride-2.*stride 3/);
+      expect(() => conv2dForward(rt, x, w3, null, { stride: 3, padding: 1, algorithm: 'winograd' })).toThrow(/^conv2d: Winograd was asked for but cannot run this conv \(3x3, stride 3, padding 1, input 2x4x8x8\): Winograd needs a stride-1 3x3 convolution/);
+      expect(() => conv2dBackwardData(rt, rt.tensor(new Float32Array(2 * 5 * 9), [2, 5, 3, 3]), w3, convGeometryOf(x.shape, w3.shape, { stride: 3, padding: 1 }), { algorithm: 'winograd' })).toThrow(/^conv2d backward \(input\): Winograd was asked for .*stride 3.*or a 7x7 or 3x3 stride-2 one/);
       const w1 = rt.tensor(new Float32Array(5 * 4).fill(0.1), [5, 4, 1, 1]);
-      expect(() => conv2dForward(rt, x, w1, null, { algorithm: 'winograd' })).toThrow(/got 1x1/);
+      expect(() => conv2dForward(rt, x, w1, null, { algorithm: 'winograd' })).toThrow(/\(1x1, stride 1, .*Winograd needs a stride-1 3x3/);
       const packedForStride3 = PackedConvWeights.of(rt, w3, { stride: 3, padding: 1 });
       expect(packedForStride3.winograd).toBeNull();
       expect(() => conv2dForward(rt, x, packedForStride3, null, { padding: 1, algorithm: 'winograd' })).toThrow(/no Winograd transform/);

@@ -31,8 +31,8 @@ interface StepFixture {
 // (tools/make_train_step_fixture.py --images test/broken_large/000,test/contamination/001,test/broken_small/002,train/good/100)
 const FIXTURES = [['train-step.json', '4 training images'], ['train-step-defects.json', '3 defect images and a training image']] as const;
 // the fixtures' maps (16x16 and less at 64 px) take F(2x2, 3x3) in the trained forward by default; the second
-// runtime takes F(3x3, 3x3) there in every layer, as maps of 32 and more do (trainedForwardTile)
-const RUNTIMES = [['default tiles', useRuntime()], ['F(3x3, 3x3) in every trained forward', useRuntime({ trainedForwardTile: 3 })]] as const;
+// runtime takes F(3x3, 3x3) there in every layer, as maps of 32 and more do (conv-plan.ts: RULES.trainedForwardTile)
+const RUNTIMES = [['default tiles', useRuntime()], ['F(3x3, 3x3) in every trained forward', useRuntime({}, { trainedForwardTile: 3 })]] as const;
 const CASES = FIXTURES.flatMap(([file, what]) => RUNTIMES.map(([tiles, ctx]) => [file, what, tiles, ctx] as const));
 const TOL = 2e-3;
 

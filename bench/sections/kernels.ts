@@ -5,7 +5,7 @@
  * (a 1x1 convolution is a matmul).
  */
 import type { Runtime } from '../../src/graph/runtime.js';
-import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dMacs, convGeometryOf, convRoute, type ConvAlgorithm, type ConvPass } from '../../src/kernels/conv2d.js';
+import { conv2dBackwardData, conv2dBackwardWeight, conv2dForward, conv2dMacs, convGeometryOf, planOn, type ConvAlgorithm, type ConvPass, type ConvPlan } from '../../src/kernels/conv2d.js';
 import { Rng } from '../../src/nn/init.js';
 import type { Bench } from '../lib/context.js';
 import { nchwToNhwc, oihwToHwio, type TfjsPeer } from '../lib/tfjs-peer.js';
@@ -52,8 +52,8 @@ const PASSES: Pass[] = ['forward', 'backward-data', 'backward-weight'];
 export interface ConvRow {
   conv: string;
   pass: Pass;
-  /** The algorithm the engine chose (stride-1 3x3 convs and stride-2 3x3 and 7x7 ones may run Winograd; GFLOP/s stay direct-equivalent). */
-  algorithm: ConvAlgorithm;
+  /** The algorithm the planner chose (stride-1 3x3 convs and stride-2 3x3 and 7x7 ones may run Winograd; GFLOP/s stay direct-equivalent). */
+  algorithm: ConvPlan['algorithm'];
   gflop: number;
   ours: Timing;
   oursGflops: number;
@@ -153,7 +153,7 @@ export async function benchKernels(b: Bench): Promise<KernelsResult> {
       const o = ours[pass];
       const p: PeerResult<Timing> = 'ok' in peer ? { ok: peer.ok[pass] } : peer;
       const oursGflops = gflop / (o.median / 1000);
-      const algorithm = convRoute(rt, g, pass) === 'direct' ? 'direct' : 'winograd';
+      const algorithm = planOn(rt, g, pass, 'trained').algorithm;
       rows.push({ conv: c.name, pass, algorithm, gflop, ours: o, oursGflops, fractionOfCeiling: oursGflops / ceiling.gflops, tfjs: p, ratio: 'ok' in p ? p.ok.median / o.median : null });
       const r = rows[rows.length - 1];
       console.log(`${c.name.padEnd(30)} ${pass.padEnd(16)} ours ${o.median.toFixed(2).padStart(8)} ms  tfjs ${'ok' in p ? p.ok.median.toFixed(2).padStart(8) : 'n/a'.padStart(8)} ms  ratio ${r.ratio?.toFixed(2) ?? 'n/a'}`);

@@ -31,19 +31,6 @@ export interface RuntimeOptions {
   /** Fill every new tensor with NaN (tests: an element a kernel forgets to write then shows up). */
   poison?: boolean;
   /**
-   * How stride-1 3x3 convolutions are computed (forward and backward-data) where no algorithm is asked
-   * for: `winograd` (F(4x4, 3x3); F(2x2, 3x3) or F(3x3, 3x3) for the forward of weights being trained) or `direct`; with
-   * `winograd`, 7x7 stride-2 stems take F(3x3, 4x4) over their input's stride-2 phases. Default: the
-   * one measured faster on this kind of adapter (DESIGN.md, "conv2d").
-   */
-  conv3x3?: 'direct' | 'winograd';
-  /**
-   * The Winograd tile of a forward pass with weights being trained: 2 (F(2x2, 3x3): the least rounding)
-   * or 3 (F(3x3, 3x3): 1.44x fewer multiply-adds, about twice the rounding). Default: by the size of the
-   * map (`trainedForwardTile` in kernels/conv2d.ts).
-   */
-  trainedForwardTile?: 2 | 3;
-  /**
    * How the thread waits for the GPU (reads, `sync`): `sleep` between polls (graph/host-wait.ts; the
    * default for a device from Dawn's Node binding, whose own waiting spins a core) or `poll`, leaving
    * it to the WebGPU implementation (the default elsewhere; what a browser does).
@@ -69,8 +56,6 @@ export class Runtime {
   /** Autograd recording switch (see `noGrad`). */
   gradEnabled = true;
   readonly poison: boolean;
-  readonly conv3x3: 'direct' | 'winograd';
-  readonly trainedForwardTile: 2 | 3 | undefined;
   readonly hostWait: HostWait;
 
   constructor(
@@ -79,8 +64,6 @@ export class Runtime {
     options: RuntimeOptions = {},
   ) {
     this.poison = options.poison ?? false;
-    this.conv3x3 = options.conv3x3 ?? (adapter.isSoftware ? 'winograd' : 'direct');
-    this.trainedForwardTile = options.trainedForwardTile;
     this.hostWait = options.hostWait ?? 'poll';
     this.limits = device.limits;
     this.features = new Set(device.features as unknown as Iterable<string>);

@@ -7,24 +7,20 @@ import type { Runtime } from '../graph/runtime.js';
 import { shapeStr, type Tensor } from '../graph/tensor.js';
 import { assertRank, blockWorkgroup, grid1d } from './util.js';
 import { sumToShape } from './reduce.js';
-import { byPhaseWinograd, byPhaseWinogradBackwardData, byPhaseWinogradWeightGradient, phaseWinogradApplies, phaseWinogradBackwardDataFits, phaseWinogradConv, phaseWinogradConvBackwardData, phaseWinogradConvBackwardWeight, phaseWinogradFits, phaseWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradFits, winogradForwardFits, winogradWeights, type WinogradTile } from './conv2d-winograd.js';
+import { phaseWinogradConv, phaseWinogradConvBackwardData, phaseWinogradConvBackwardWeight, phaseWinogradWeights, winogradConv, winogradConvBackwardWeight, winogradWeights, type WinogradTile } from './conv2d-winograd.js';
+import { frozenTransform, planConv, SCHEMES, type AdapterCaps, type ConvAlgorithm, type ConvPass, type ConvPlan, type ConvPolicy, type WeightKind, type WinogradScheme } from './conv-plan.js';
+
+export type { ConvAlgorithm, ConvPass, ConvPlan } from './conv-plan.js';
 
 export interface Conv2dOptions {
   stride?: number;
   padding?: number;
 }
 
-/**
- * How a convolution is computed: `direct` (implicit GEMM, any shape) or `winograd` (stride-1 3x3 only:
- * F(4x4, 3x3), 4x fewer multiply-adds, 2.25x the input and output in temporaries; for the forward of
- * weights being trained F(2x2, 3x3), 2.25x fewer and 4x, or F(3x3, 3x3), 3.24x and 2.8x: see
- * trainedForwardTile).
- */
-export type ConvAlgorithm = 'direct' | 'winograd';
-
-/** Options of a pass that may take either algorithm (unset: the runtime's choice for the adapter). */
+/** Options of a pass: an algorithm asked for (unset: the planner's choice), or a whole plan (tests). */
 export interface ConvAlgorithmOption {
   algorithm?: ConvAlgorithm;
+  plan?: ConvPlan;
 }
 
 export interface Conv2dForwardOptions extends Conv2dOptions, ConvAlgorithmOption {
@@ -32,7 +28,7 @@ export interface Conv2dForwardOptions extends Conv2dOptions, ConvAlgorithmOption
   relu?: boolean;
   /** Added to the output before the ReLU (a ResNet block's shortcut), same shape as the output. */
   residual?: Tensor;
-  /** Input-channel chunks computed in parallel (default: chosen from the size and the adapter). */
+  /** Input-channel chunks computed in parallel (default: the plan's). */
   splits?: number;
 }
 
@@ -166,16 +162,38 @@ export function convGeometryOf(xs: readonly number[], ws: readonly number[], opt
   return { N, Cin, H, W, Cout, KH, KW, OH, OW, stride, pad };
 }
 
+/** What the planner needs of a runtime's adapter. */
+export const adapterCaps = (rt: Runtime): AdapterCaps => ({ isSoftware: rt.adapter.isSoftware, maxStorageBufferBindingSize: rt.limits.maxStorageBufferBindingSize });
+
+/** Planner overrides by device: kept here, not on the runtime (which holds no conv policy). */
+const policies = new WeakMap<Runtime, ConvPolicy>();
+
 /**
- * Forward-packed weights of a frozen conv (teacher, folded student): packed once, not at every call. On a
- * runtime that prefers Winograd, a stride-1 3x3 conv also keeps its Winograd transform (`winograd`), and
- * so do the stride-2 convs, the 7x7 stem and the 3x3 ones (their transforms over the input's stride-2
- * phases); the direct packing stays for inputs too large for Winograd's temporaries.
+ * Overrides the planner's defaults for every conv on this device from now on (tests that pin a Winograd
+ * tile; the benchmark's --conv3x3 A/B). Frozen weights packed before keep their transform.
+ */
+export function setConvPolicy(rt: Runtime, policy: ConvPolicy): void {
+  policies.set(rt, { ...policy });
+}
+
+export const convPolicy = (rt: Runtime): ConvPolicy => policies.get(rt) ?? {};
+
+/** The plan of a pass on this device (conv-plan.ts decides; the passes below execute it). */
+export const planOn = (rt: Runtime, g: ConvGeometry, pass: ConvPass, weights: WeightKind, request?: ConvAlgorithm, available: WinogradScheme | null = null): ConvPlan =>
+  planConv(adapterCaps(rt), g, pass, weights, request, convPolicy(rt), available);
+
+/**
+ * Forward-packed weights of a frozen conv (teacher, folded student): packed once, not at every call, with
+ * the Winograd transform the planner keeps for this conv shape (`frozenTransform`: a stride-1 3x3 conv's
+ * F(4x4, 3x3), a stride-2 conv's over its input's phases) where it prefers Winograd; the direct packing
+ * stays for inputs too large for Winograd's temporaries.
  */
 export class PackedConvWeights {
   private constructor(
     readonly packed: Tensor,
     readonly winograd: Tensor | null,
+    /** The scheme of `winograd`. */
+    readonly scheme: WinogradScheme | null,
     /** The OIHW shape of the weights. */
     readonly shape: readonly number[],
     /** The stride they were packed for (which `winograd` is for). */
@@ -185,11 +203,12 @@ export class PackedConvWeights {
   /** `opts`: the stride and padding the conv is used with (they decide whether Winograd applies). */
   static of(rt: Runtime, w: Tensor, opts: Conv2dOptions = {}): PackedConvWeights {
     assertRank('conv2d', w, 4, 'weight');
-    const [Cout, Cin, KH, KW] = w.shape;
-    const g = convGeometryOf([1, Cin, KH + 2, KW + 2], w.shape, opts);
+    const [Cout, , KH, KW] = w.shape;
+    const g = convGeometryOf([1, w.shape[1], KH + 2, KW + 2], w.shape, opts);
     const packed = packWeights(rt, w, g, pad4Of(Cout), true).keep();
-    const winograd = phaseWinogradApplies(rt, g) ? phaseWinogradWeights(rt, w).keep() : convAlgorithm(rt, g) === 'winograd' ? winogradWeights(rt, w, true).keep() : null;
-    return new PackedConvWeights(packed, winograd, w.shape, g.stride);
+    const scheme = frozenTransform(adapterCaps(rt), g, convPolicy(rt));
+    const winograd = scheme === null ? null : (SCHEMES[scheme].phases ? phaseWinogradWeights(rt, w) : winogradWeights(rt, w, true, SCHEMES[scheme].tile as WinogradTile)).keep();
+    return new PackedConvWeights(packed, winograd, scheme, w.shape, g.stride);
   }
 
   dispose(): void {
@@ -198,92 +217,11 @@ export class PackedConvWeights {
   }
 }
 
-/**
- * The algorithm of a pass: the one asked for (an error if it cannot run this geometry), else Winograd where
- * the runtime prefers it for 3x3 convs and it fits, else direct.
- */
-export function convAlgorithm(rt: Runtime, g: ConvGeometry, requested?: ConvAlgorithm, op = 'conv2d'): ConvAlgorithm {
-  if (requested === 'winograd' && !winogradFits(rt, g)) {
-    throw new Error(`${op}: Winograd needs a stride-1 3x3 convolution with padding <= 2 (every pass also takes stride-2 3x3 and 7x7 ones) whose temporaries for one image fit one binding (got ${g.KH}x${g.KW}, stride ${g.stride}, padding ${g.pad}, input ${g.N}x${g.Cin}x${g.H}x${g.W})`);
-  }
-  if (requested) return requested;
-  return rt.conv3x3 === 'winograd' && winogradFits(rt, g) ? 'winograd' : 'direct';
-}
-
-/** The three passes of a convolution. */
-export type ConvPass = 'forward' | 'backward-data' | 'backward-weight';
-
-/**
- * How a pass with weights being trained (a Tensor, not PackedConvWeights) runs: 'phases' (a stride-2 conv by
- * Winograd over its input's stride-2 phases), 'winograd' (a stride-1 3x3 conv) or 'direct'. The one place
- * that routes those passes: the pass functions below follow it, and the benchmark reports it.
- */
-export type ConvRoute = 'phases' | 'winograd' | 'direct';
-export function convRoute(rt: Runtime, g: ConvGeometry, pass: ConvPass, requested?: ConvAlgorithm): ConvRoute {
-  if (pass === 'forward' && byPhaseWinograd(rt, g, requested) && phaseWinogradFits(rt, g)) return 'phases';
-  if (pass === 'backward-weight' && byPhaseWinogradWeightGradient(rt, g, requested)) return 'phases';
-  if (pass === 'backward-data' && byPhaseWinogradBackwardData(rt, g, requested)) {
-    if (phaseWinogradBackwardDataFits(rt, g)) return 'phases';
-    if (requested === 'winograd') throw new Error(`conv2d backward (input): the Winograd temporaries of this stride-2 conv for one ${g.Cout}x${g.OH}x${g.OW} output gradient exceed one binding`);
-  }
-  const op = pass === 'forward' ? 'conv2d' : pass === 'backward-data' ? 'conv2d backward (input)' : 'conv2d backward (weight)';
-  const algorithm = convAlgorithm(rt, g, requested, op);
-  // the trained forward's tile has larger temporaries than the 4x4 ones convAlgorithm checked
-  if (pass === 'forward' && algorithm === 'winograd' && !winogradForwardFits(rt, g, trainedForwardTile(rt, g))) {
-    if (requested === 'winograd') throw new Error(`conv2d: the Winograd temporaries of this trained forward for one ${g.Cin}x${g.H}x${g.W} image exceed one binding`);
-    return 'direct';
-  }
-  return algorithm;
-}
-
-/**
- * The Winograd tile of a forward pass with weights being trained (a Tensor, not PackedConvWeights). Its
- * output goes into batch statistics, which subtract the channel's mean and divide by its batch standard
- * deviation, so the forward's absolute rounding error comes out multiplied by |mean| / std. F(4x4, 3x3)
- * rounds 5-10x more than F(2x2, 3x3) (DESIGN.md), and there that moved one SGD step's conv1 update 3.6e-3
- * from PyTorch's (the contract is 2e-3); F(3x3, 3x3), between the two (about twice F(2x2)'s rms), leaves
- * it where F(2x2) does (1.5-1.9e-5). F(3x3) needs 25 multiply-adds per 9 outputs against F(2x2)'s 16 per
- * 4, but its tiles overhang maps that 3 does not divide, and its transforms and smaller GEMMs cost more per
- * multiply-add: on lavapipe it was 1.12-1.38x faster on 32x32 and 64x64 maps, 1.04-1.07x on 16x16 and
- * 0.84x on 8x8. So F(3x3) where its GEMM does at most 3/4 of F(2x2)'s multiply-adds (maps of 32 and
- * more, overhang included), else F(2x2), unless the runtime says which (RuntimeOptions.trainedForwardTile).
- * Frozen weights (teacher, folded student), every backward-data pass and the weight gradient (F(3x3,
- * 4x4)) take 4x4 tiles: measured, they leave the step at 1.9e-5.
- */
-export function trainedForwardTile(rt: Runtime, g: Pick<ConvGeometry, 'OH' | 'OW'>): WinogradTile {
-  if (rt.trainedForwardTile !== undefined) return rt.trainedForwardTile;
-  // the GEMM's multiply-adds per channel pair: (t+2)^2 tile elements for each t x t tile over the map
-  const gemmMacs = (t: number) => (t + 2) ** 2 * Math.ceil(g.OH / t) * Math.ceil(g.OW / t);
-  return gemmMacs(3) <= 0.75 * gemmMacs(2) ? 3 : 2;
-}
-
-/** Invocations to aim for when choosing a split-K factor (enough to fill a large GPU). */
-const TARGET_INVOCATIONS = 1 << 15;
-/**
- * The same for the weight gradient on a software adapter: a few cores of 8 SIMD lanes are busy with far
- * fewer invocations, and every further split only adds partial sums to write and add up. Measured on
- * lavapipe (batch 8, the trunk's direct weight gradients): 68 -> 39-43 ms at 64 px and 177 -> 140-153 ms
- * at 128 px with a target of 256-1024 (no split at all: 60 and 147 ms).
- */
-const SOFTWARE_WGRAD_TARGET_INVOCATIONS = 256;
-
-/**
- * Chunks of the reduced channels (input channels of the forward, output channels of backward-data): on a
- * GPU, enough to reach TARGET_INVOCATIONS when the feature map is small (at least 16 channels per chunk);
- * never on a software adapter, whose few cores are already busy and would only pay for the partial sums.
- */
-function gpuSplits(rt: Runtime, invocations: number, reduced: number): number {
-  if (rt.adapter.isSoftware || invocations >= TARGET_INVOCATIONS) return 1;
-  return Math.max(1, Math.min(Math.ceil(TARGET_INVOCATIONS / invocations), Math.floor(reduced / 16)));
-}
-
 /** Channels per chunk for `splits` requested chunks of `reduced` channels, and how many chunks that makes. */
 function chunking(reduced: number, splits: number): { chunk: number; used: number } {
   const chunk = Math.ceil(reduced / splits);
   return { chunk, used: Math.ceil(reduced / chunk) };
 }
-
-const NO_TRANSFORM = 'conv2d: these packed weights have no Winograd transform (packed for another stride or padding, or on a runtime that computes convs directly)';
 
 export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeights, bias: Tensor | null, opts: Conv2dForwardOptions = {}): Tensor {
   assertRank('conv2d', x, 4, 'input');
@@ -296,29 +234,16 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
     throw new Error(`conv2d: residual must have the output's shape ${shapeStr([g.N, g.Cout, g.OH, g.OW])}, got ${shapeStr(res.shape)}`);
   }
   const epilogue = { bias, residual: res, relu: opts.relu };
-  if (w instanceof PackedConvWeights) {
-    // the transform is the one for the stride the weights were packed for (a stride-2 conv's is over its input's phases)
-    const transform = w.stride === g.stride ? w.winograd : null;
-    if (byPhaseWinograd(rt, g, opts.algorithm) && (transform || opts.algorithm === 'winograd')) {
-      // an image too large for the temporaries goes direct unless Winograd is asked for
-      if (!transform) throw new Error(NO_TRANSFORM);
-      if (phaseWinogradFits(rt, g)) return phaseWinogradConv(rt, x, transform, g.Cout, g.pad, epilogue);
-      if (opts.algorithm === 'winograd') throw new Error(`conv2d: the Winograd temporaries of this stride-2 conv for one ${g.Cin}x${g.H}x${g.W} image exceed one binding`);
-    } else if (convAlgorithm(rt, g, opts.algorithm ?? (transform ? undefined : 'direct')) === 'winograd') {
-      // frozen weights packed without the Winograd transform stay direct unless Winograd is asked for
-      if (!transform) throw new Error(NO_TRANSFORM);
-      return winogradConv(rt, x, transform, g.Cout, g.pad, epilogue);
-    }
-  } else {
-    const route = convRoute(rt, g, 'forward', opts.algorithm);
-    if (route !== 'direct') {
-      // trained weights, transformed at each call: a stride-2 conv's over its phases (their rounding:
-      // byPhaseWinograd), a stride-1 3x3 conv's with trainedForwardTile
-      const u = route === 'phases' ? phaseWinogradWeights(rt, w) : winogradWeights(rt, w, true, trainedForwardTile(rt, g));
-      const y = route === 'phases' ? phaseWinogradConv(rt, x, u, g.Cout, g.pad, epilogue) : winogradConv(rt, x, u, g.Cout, g.pad, epilogue);
-      u.dispose();
-      return y;
-    }
+  const frozen = w instanceof PackedConvWeights;
+  // frozen weights offer the transform they were packed with, for the stride they were packed for
+  const plan = opts.plan ?? planOn(rt, g, 'forward', frozen ? 'frozen' : 'trained', opts.algorithm, frozen && w.stride === g.stride ? w.scheme : null);
+  if (plan.algorithm !== 'direct') {
+    const shape = SCHEMES[plan.algorithm];
+    const u = frozen ? w.winograd! : shape.phases ? phaseWinogradWeights(rt, w) : winogradWeights(rt, w, true, shape.tile as WinogradTile);
+    const chunked = { ...epilogue, maxImagesPerChunk: plan.imagesPerChunk };
+    const y = shape.phases ? phaseWinogradConv(rt, x, u, g.Cout, g.pad, chunked) : winogradConv(rt, x, u, g.Cout, g.pad, chunked);
+    if (!frozen) u.dispose();
+    return y;
   }
   const y = rt.empty([g.N, g.Cout, g.OH, g.OW], 'f32', 'conv2d output');
   const pad4 = pad4Of(g.Cout);
@@ -328,7 +253,7 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
   const channelBlocks = Math.ceil(g.Cout / BLOCK);
   const [wx, wy] = blockWorkgroup(pixelGroups, channelBlocks);
   const groups: [number, number, number] = [Math.ceil(pixelGroups / wx), Math.ceil(channelBlocks / wy), g.N];
-  const splits = opts.splits ?? gpuSplits(rt, groups[0] * wx * groups[1] * wy * g.N, g.Cin);
+  const splits = opts.splits ?? plan.splits;
   if (splits <= 1) {
     rt.dispatch('conv2d', forwardSpec(!!bias, !!opts.relu, !!res, false, [wx, wy]), { ...geometryValues(g), pad4 }, { x, wp, bias, res, y }, groups);
   } else {
@@ -346,18 +271,15 @@ export function conv2dForward(rt: Runtime, x: Tensor, w: Tensor | PackedConvWeig
 
 /** Gradient with respect to the input (a transposed convolution of dy with the same weights). */
 export function conv2dBackwardData(rt: Runtime, dy: Tensor, w: Tensor, g: ConvGeometry, opts: { splits?: number } & ConvAlgorithmOption = {}): Tensor {
-  const route = convRoute(rt, g, 'backward-data', opts.algorithm);
-  if (route === 'phases') {
-    // stride 2 (the stem, a 3x3 conv): dy convolved with each phase's rotated filter, into the input's phases
-    const u = phaseWinogradWeights(rt, w, false);
-    const dx = phaseWinogradConvBackwardData(rt, dy, u, g);
-    u.dispose();
-    return dx;
-  }
-  if (route === 'winograd') {
-    // stride 1: a convolution of dy with the flipped, transposed weights, padded by 2 - pad
-    const u = winogradWeights(rt, w, false);
-    const dx = winogradConv(rt, dy, u, g.Cin, 2 - g.pad, {}, 'conv2d backward (input)');
+  const plan = opts.plan ?? planOn(rt, g, 'backward-data', 'trained', opts.algorithm);
+  if (plan.algorithm !== 'direct') {
+    // stride 2: dy convolved with each phase's rotated filter, into the input's phases; stride 1: a
+    // convolution of dy with the flipped, transposed weights, padded by 2 - pad
+    const intoPhases = plan.algorithm.endsWith('into-phases');
+    const u = intoPhases ? phaseWinogradWeights(rt, w, false) : winogradWeights(rt, w, false, SCHEMES[plan.algorithm].tile as WinogradTile);
+    const dx = intoPhases
+      ? phaseWinogradConvBackwardData(rt, dy, u, g, plan.imagesPerChunk)
+      : winogradConv(rt, dy, u, g.Cin, 2 - g.pad, { maxImagesPerChunk: plan.imagesPerChunk }, 'conv2d backward (input)');
     u.dispose();
     return dx;
   }
@@ -371,7 +293,7 @@ export function conv2dBackwardData(rt: Runtime, dy: Tensor, w: Tensor, g: ConvGe
   const [wx, wy] = blockWorkgroup(invocations, channelBlocks);
   const groups: [number, number, number] = [Math.ceil(invocations / wx), Math.ceil(channelBlocks / wy), g.N];
   const params = { ...geometryValues(g), groupsPerRow, rowsPerPhase, pad4 };
-  const splits = opts.splits ?? gpuSplits(rt, groups[0] * wx * groups[1] * wy * g.N, g.Cout);
+  const splits = opts.splits ?? plan.splits;
   if (splits <= 1) {
     rt.dispatch('conv2d backward (input)', backwardDataSpec(false, [wx, wy]), params, { dy, wp, dx }, groups);
   } else {
@@ -389,19 +311,19 @@ export function conv2dBackwardData(rt: Runtime, dy: Tensor, w: Tensor, g: ConvGe
 
 /** Gradient with respect to the weights: direct (split-K over output rows), or Winograd F(3x3, 4x4) for stride-1 3x3 convs. */
 export function conv2dBackwardWeight(rt: Runtime, dy: Tensor, x: Tensor, g: ConvGeometry, opts: ConvAlgorithmOption = {}): Tensor {
-  const route = convRoute(rt, g, 'backward-weight', opts.algorithm);
-  // a stride-2 conv (the stem, a 3x3 one) by the transposed algorithm of its forward over the input's phases
-  if (route === 'phases') return phaseWinogradConvBackwardWeight(rt, dy, x, g);
-  if (route === 'winograd') return winogradConvBackwardWeight(rt, dy, x, g);
+  const plan = opts.plan ?? planOn(rt, g, 'backward-weight', 'trained', opts.algorithm);
+  if (plan.algorithm !== 'direct') {
+    // the transposed algorithm of the forward's, over the input's phases for a stride-2 conv
+    return SCHEMES[plan.algorithm].phases
+      ? phaseWinogradConvBackwardWeight(rt, dy, x, g, plan.imagesPerChunk)
+      : winogradConvBackwardWeight(rt, dy, x, g, SCHEMES[plan.algorithm].tile as 2 | 4, plan.imagesPerChunk);
+  }
   const cols = g.Cin * g.KH * g.KW;
   const columnQuads = wgradColumnQuads(g);
   const colGroups = Math.ceil(cols / (4 * columnQuads));
   const channelBlocks = Math.ceil(g.Cout / WGRAD_TM);
-  const tiles = colGroups * channelBlocks;
   const rows = g.N * g.OH;
-  const target = rt.adapter.isSoftware ? SOFTWARE_WGRAD_TARGET_INVOCATIONS : TARGET_INVOCATIONS;
-  const wantSplits = Math.max(1, Math.min(rows, Math.round(target / tiles)));
-  const rowsPerSplit = Math.ceil(rows / wantSplits);
+  const rowsPerSplit = Math.ceil(rows / plan.splits);
   const splits = Math.ceil(rows / rowsPerSplit);
   const dw = rt.empty([g.Cout, g.Cin, g.KH, g.KW], 'f32', 'conv2d weight gradient');
   const partial = splits === 1 ? dw : rt.empty([splits, g.Cout * cols], 'f32', 'conv2d weight gradient (partial sums)');
