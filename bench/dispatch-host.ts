@@ -35,11 +35,11 @@ async function measure(rt: Runtime, name: string, repeats: number, record: () =>
   let dispatches = 0;
   for (let i = 0; i < repeats + 2; i++) {
     await rt.sync();
-    const d0 = rt.recorder.dispatchCount;
+    const d0 = rt.commands.dispatchCount;
     const t0 = performance.now();
     record();
     const t1 = performance.now();
-    dispatches = fixedDispatches ?? rt.recorder.dispatchCount - d0;
+    dispatches = fixedDispatches ?? rt.commands.dispatchCount - d0;
     if (i >= 2) times.push(t1 - t0); // two warm-up rounds compile the pipelines
   }
   await rt.sync();
@@ -88,7 +88,7 @@ async function main(): Promise<void> {
 
   // The same step recorded once and replayed (train/step.ts does this from a run's third step on): the
   // replay re-encodes the recorded dispatches and submits them; no autograd, no parameter packing.
-  const { recording } = await rt.capture(async () => trainingStep());
+  const { recording } = await rt.record(async () => trainingStep());
   const input = recording.inputs()[0];
   cases.push(await measure(rt, 'the same step, recorded and replayed', repeats, () => recording.replay([[input, data]]), recording.dispatchCount));
   recording.dispose();
@@ -100,12 +100,12 @@ async function main(): Promise<void> {
   const pixels = data.subarray(0, 3 * 32 * 32);
   const image = rt.tensor(pixels, [1, 3, 32, 32]).keep();
   cases.push(await measure(rt, 'anomaly map (teacher, folded student, map), batch 1, 32 px', repeats, () => rt.tidy(() => inspect.anomalyMap(image).dispose())));
-  const inspection = await rt.capture(async () => rt.tidy(() => inspect.anomalyMap(rt.tensor(pixels, [1, 3, 32, 32])).dispose()));
+  const inspection = await rt.record(async () => rt.tidy(() => inspect.anomalyMap(rt.tensor(pixels, [1, 3, 32, 32])).dispose()));
   const imageInput = inspection.recording.inputs()[0];
   cases.push(await measure(rt, 'the same map, recorded and replayed', repeats, () => inspection.recording.replay([[imageInput, pixels]]), inspection.recording.dispatchCount));
   inspection.recording.dispose();
 
-  const bg = rt.recorder.bindGroups;
+  const bg = rt.commands.bindGroups;
   const bindGroups = { hits: bg.hits, misses: bg.misses };
   console.log(`bind groups over all cases: ${bg.hits} cache hits, ${bg.misses} created`);
   const result = { adapter: rt.adapter.description || rt.adapter.device, date: new Date().toISOString(), repeats, cases, bindGroups };

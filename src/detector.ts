@@ -275,7 +275,7 @@ export class Detector {
           return map.read();
         });
       if (!this.replay) return run();
-      const { result, recording } = await rt.capture(run);
+      const { result, recording } = await rt.record(run);
       this.recorded.add(key, { recording, input, output, dispose: () => recording.dispose() });
       return result;
     });

@@ -4,7 +4,7 @@
  * and misuse of scopes fails loudly.
  */
 import { describe, expect, it } from 'vitest';
-import { backward, record } from '../src/autograd/engine.js';
+import { backward, attachBackward } from '../src/autograd/engine.js';
 import { add, mul, relu, sub, sum } from '../src/autograd/ops.js';
 import { compileKernel, kernelVariants, read, write, type KernelSpec } from '../src/graph/kernel.js';
 import type { Tensor } from '../src/graph/tensor.js';
@@ -94,7 +94,7 @@ describe('kernels bound by name', () => {
 
   it('caches bind groups: repeating the same dispatches creates none, and a destroyed buffer leaves the cache', async () => {
     const rt = ctx.rt;
-    const cache = rt.recorder.bindGroups;
+    const cache = rt.commands.bindGroups;
     const run = () => rt.tidy(() => {
       const x = rt.zeros([64]);
       relu(add(x, x)).dispose();
@@ -186,7 +186,7 @@ describe('autograd cannot lose a gradient', () => {
         const b = rt.tensor([1, 2], [2]);
         a.requiresGrad = true;
         b.requiresGrad = needB;
-        const y = record('badop', [a, b], rt.zeros([2]), (g) => rule(g));
+        const y = attachBackward('badop', [a, b], rt.zeros([2]), (g) => rule(g));
         backward(y, rt.zeros([2]));
       });
     expect(bad((g) => [g.reshape([2])])).toThrow(/the backward rule of badop returned 1 gradient\(s\) for 2 input\(s\)/);

@@ -5,7 +5,7 @@
  * its split-K), and computes what the direct kernel computes.
  */
 import { describe, expect, it } from 'vitest';
-import type { CapturedOp } from '../src/graph/recording.js';
+import type { RecordedOp } from '../src/graph/recording.js';
 import { adapterCaps, conv2dBackwardData, conv2dBackwardWeight, conv2dForward, PackedConvWeights } from '../src/kernels/conv2d.js';
 import type { AdapterCaps } from '../src/kernels/conv-plan.js';
 import { routingTable, type RouteRow } from '../src/model/conv-routes.js';
@@ -17,12 +17,12 @@ const ctx = useRuntime();
 /** The shaders a function dispatches. */
 function dispatched(fn: () => void): string[] {
   const rt = ctx.rt;
-  const ops: CapturedOp[] = [];
-  rt.recorder.capture = ops;
+  const ops: RecordedOp[] = [];
+  rt.commands.recordingTo = ops;
   try {
     fn();
   } finally {
-    rt.recorder.capture = null;
+    rt.commands.recordingTo = null;
   }
   return ops.flatMap((o) => (o.kind === 'dispatch' ? [o.kernel] : []));
 }

@@ -520,9 +520,9 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3), F(3x3, 3x3) and F
         // weights being trained (transformed at each call where the runtime prefers Winograd)
         const [xt, wt, bt, rest] = [t(x, xs), t(w, ws), t(b, [cout]), t(r, conv.shape)];
         const dispatchesOf = (algorithm?: 'direct') => {
-          const before = rt.recorder.dispatchCount;
+          const before = rt.commands.dispatchCount;
           const out = conv2dForward(rt, xt, wt, bt, { stride: 2, padding: pad, relu: true, residual: rest, algorithm });
-          return { out, dispatches: rt.recorder.dispatchCount - before };
+          return { out, dispatches: rt.commands.dispatchCount - before };
         };
         const directly = dispatchesOf('direct');
         const { out: trained, dispatches } = dispatchesOf();
@@ -554,17 +554,17 @@ describe('conv2d algorithms: direct and Winograd (F(4x4, 3x3), F(3x3, 3x3) and F
         }
         // by default a 3x3 one on fewer tiles than MIN_PHASE_BACKWARD_DATA_TILES stays direct
         const passesOf = (algorithm?: 'direct') => {
-          const before = rt.recorder.dispatchCount;
+          const before = rt.commands.dispatchCount;
           conv2dBackwardData(rt, dyt, wt, g, { algorithm });
-          return rt.recorder.dispatchCount - before;
+          return rt.commands.dispatchCount - before;
         };
         const directPasses = passesOf('direct');
         expect(passesOf() > directPasses, 'backward-data by Winograd (more passes than direct)').toBe(prefersWinograd(rt) && (K === 7 || tiles >= MIN_PHASE_BACKWARD_DATA_TILES));
         // the planner says which way each pass went (the kernels benchmark reports it)
         const weightGradientPasses = (algorithm?: 'direct') => {
-          const before = rt.recorder.dispatchCount;
+          const before = rt.commands.dispatchCount;
           conv2dBackwardWeight(rt, dyt, xt, g, { algorithm });
-          return rt.recorder.dispatchCount - before;
+          return rt.commands.dispatchCount - before;
         };
         const route = (pass: ConvPass) => (planOn(rt, g, pass, 'trained').algorithm === 'direct' ? 'direct' : 'phases');
         const byPhases = (yes: boolean) => (yes ? 'phases' : 'direct');

@@ -94,10 +94,10 @@ describe('recorded training steps', () => {
   });
 });
 
-describe('Runtime.capture and Recording.replay', () => {
+describe('Runtime.record and Recording.replay', () => {
   it('replays with new inputs; the buffers it binds are never handed to other tensors', async () => {
     const rt = ctx.rt;
-    const { result: y, recording } = await rt.capture(async () =>
+    const { result: y, recording } = await rt.record(async () =>
       rt.tidy(() => {
         const x = rt.tensor([1, -2, 3, -4], [4]);
         return scale(relu(scale(x, 2)), 0.5).keep();
@@ -122,10 +122,10 @@ describe('Runtime.capture and Recording.replay', () => {
     for (const o of [...others, ...after]) o.dispose();
   });
 
-  it('refuses nested captures and captures inside a profile', async () => {
+  it('refuses nested recordings and recordings inside a profile', async () => {
     const rt = ctx.rt;
-    await expect(rt.capture(() => rt.capture(async () => 1))).rejects.toThrow(/a capture is already open/);
-    if (rt.features.has('timestamp-query')) await expect(rt.profile(() => rt.capture(async () => 1))).rejects.toThrow(/not while a profile is open/);
+    await expect(rt.record(() => rt.record(async () => 1))).rejects.toThrow(/a recording is already open/);
+    if (rt.features.has('timestamp-query')) await expect(rt.profile(() => rt.record(async () => 1))).rejects.toThrow(/not while a profile is open/);
   });
 });
 
@@ -134,7 +134,7 @@ describe('Runtime.capture and Recording.replay', () => {
     if (!rt.features.has('timestamp-query')) return; // reported by the profiler tests
     const session = () => rt.tidy(() => scale(relu(scale(rt.tensor([1, -2, 3, -4], [4]), 2)), 0.5).keep());
     const direct = await rt.profile(session);
-    const { result: y, recording } = await rt.capture(async () => session());
+    const { result: y, recording } = await rt.record(async () => session());
     // more dispatches than one query set holds: the replay spreads them over several command buffers
     const replays = Math.ceil(1100 / recording.dispatchCount);
     const { kernels } = await rt.profile(() => {

@@ -93,15 +93,15 @@ describe('scopes and autograd bookkeeping', () => {
   it('batches many dispatches per submit', async () => {
     const rt = ctx.rt;
     await rt.sync();
-    const submits = rt.recorder.submitCount;
-    const dispatches = rt.recorder.dispatchCount;
+    const submits = rt.commands.submitCount;
+    const dispatches = rt.commands.dispatchCount;
     rt.tidy(() => {
       let t = rt.zeros([64]);
       for (let i = 0; i < 50; i++) t = relu(t);
     });
     await rt.sync();
-    expect(rt.recorder.dispatchCount - dispatches).toBeGreaterThanOrEqual(50);
-    expect(rt.recorder.submitCount - submits).toBeLessThanOrEqual(2);
+    expect(rt.commands.dispatchCount - dispatches).toBeGreaterThanOrEqual(50);
+    expect(rt.commands.submitCount - submits).toBeLessThanOrEqual(2);
   });
 
   it('profiles GPU time per kernel with timestamp queries, and results are unchanged', async () => {
@@ -130,7 +130,7 @@ describe('scopes and autograd bookkeeping', () => {
     for (const k of kernels) expect(k.ms).toBeGreaterThanOrEqual(0);
     expect(kernels.reduce((a, k) => a + k.ms, 0)).toBeGreaterThan(0);
     // profiling is off again: one pass per batch
-    expect(rt.recorder.profiler).toBeNull();
+    expect(rt.commands.profiler).toBeNull();
     x.dispose();
     w.dispose();
   });

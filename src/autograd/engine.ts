@@ -1,5 +1,5 @@
 /**
- * Reverse-mode autograd in the shape of micrograd: each differentiable op records its inputs and a
+ * Reverse-mode autograd in the shape of micrograd: each differentiable op attaches its inputs and a
  * backward rule on its output; `backward()` makes one topological order from the root and runs the rules
  * in reverse, summing gradients of tensors used more than once (residual connections) and freeing what
  * each node saved as soon as its rule has run.
@@ -14,7 +14,7 @@ import { Tensor, shapeStr, type GradNode } from '../graph/tensor.js';
  */
 export type BackwardRule = (grad: Tensor, saved: readonly Tensor[], needs: readonly boolean[]) => Array<Tensor | null>;
 
-export interface RecordOptions {
+export interface BackwardOptions {
   /** Tensors the rule reads (inputs or outputs); the node holds its own handles on them. */
   save?: readonly Tensor[];
   /** Tensors made by the forward for the backward only (argmax, statistics); the node takes ownership. */
@@ -93,12 +93,12 @@ function checkGradients(op: string, inputs: ReadonlyArray<Tensor | null>, needs:
  * Attaches a backward rule to `output` when grad mode is on and some input requires a gradient;
  * otherwise frees the tensors the rule would have needed. The rule gets `save` then `own`, in order.
  */
-export function record(
+export function attachBackward(
   op: string,
   inputs: ReadonlyArray<Tensor | null>,
   output: Tensor,
   rule: BackwardRule,
-  opts: RecordOptions = {},
+  opts: BackwardOptions = {},
 ): Tensor {
   const needed = output.runtime.gradEnabled && inputs.some((t) => t?.requiresGrad);
   if (!needed) {
@@ -147,7 +147,7 @@ export function backward(root: Tensor, grad?: Tensor): void {
   const grads = new Map<Tensor, Tensor>();
   grads.set(root, grad ? grad.ref() : rt.full(root.shape, 1).keep());
   const prevGrad = rt.gradEnabled;
-  rt.gradEnabled = false; // backward rules are not themselves recorded
+  rt.gradEnabled = false; // backward rules get no backward rules of their own
   try {
     for (let k = order.length - 1; k >= 0; k--) {
       const t = order[k];

@@ -1,5 +1,5 @@
 /**
- * Differentiable ops: each runs its GPU forward and records the rule that gives its inputs' gradients.
+ * Differentiable ops: each runs its GPU forward and attaches the rule that gives its inputs' gradients.
  * The kernels themselves (forward and backward side by side) live in src/kernels.
  */
 import type { Tensor } from '../graph/tensor.js';
@@ -15,7 +15,7 @@ import {
 import { sumAll, sumToShape } from '../kernels/reduce.js';
 import { klSpatialBackward, klSpatialForward, softmaxBackward, softmaxForward } from '../kernels/softmax.js';
 import { upsampleBilinearBackward, upsampleBilinearForward } from '../kernels/upsample.js';
-import { record } from './engine.js';
+import { attachBackward } from './engine.js';
 
 // ---- convolution and linear -----------------------------------------------------------------------
 
@@ -23,7 +23,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   const rt = x.runtime;
   const g = convGeometry(x, weight, opts);
   const y = conv2dForward(rt, x, weight, bias, opts);
-  return record('conv2d', [x, weight, bias], y, (dy, [xs, ws], [needX, needW, needB]) => [
+  return attachBackward('conv2d', [x, weight, bias], y, (dy, [xs, ws], [needX, needW, needB]) => [
     needX ? conv2dBackwardData(rt, dy, ws, g) : null,
     needW ? conv2dBackwardWeight(rt, dy, xs, g) : null,
     needB ? conv2dBackwardBias(rt, dy) : null,
@@ -59,7 +59,7 @@ export function batchNorm2d(x: Tensor, s: BatchNormState, opts: { training: bool
   const rt = x.runtime;
   const { residual = null, relu = false } = opts;
   const { y, saved } = batchNormForward(rt, x, s.weight, s.bias, s.runningMean, s.runningVar, opts, { residual, relu });
-  return record('batchnorm2d', [x, s.weight, s.bias, residual], y, (dy, [xs, gamma, ...rest], needs) => {
+  return attachBackward('batchnorm2d', [x, s.weight, s.bias, residual], y, (dy, [xs, gamma, ...rest], needs) => {
     const ys = relu ? rest[0] : null;
     const stats = rest[rest.length - 1];
     // One kernel pair makes them all (dx needs dgamma and dbeta in training anyway); unwanted ones are dropped.
@@ -72,18 +72,18 @@ export function batchNorm2d(x: Tensor, s: BatchNormState, opts: { training: bool
 
 export function relu(x: Tensor): Tensor {
   const y = reluForward(x.runtime, x);
-  return record('relu', [x], y, (dy, [ys]) => [unaryBackward(x.runtime, 'relu', ys, dy)], { save: [y] });
+  return attachBackward('relu', [x], y, (dy, [ys]) => [unaryBackward(x.runtime, 'relu', ys, dy)], { save: [y] });
 }
 
 export function sigmoid(x: Tensor): Tensor {
   const y = sigmoidForward(x.runtime, x);
-  return record('sigmoid', [x], y, (dy, [ys]) => [unaryBackward(x.runtime, 'sigmoid', ys, dy)], { save: [y] });
+  return attachBackward('sigmoid', [x], y, (dy, [ys]) => [unaryBackward(x.runtime, 'sigmoid', ys, dy)], { save: [y] });
 }
 
 /** a * x + b */
 export function affine(x: Tensor, a: number, b = 0): Tensor {
   const y = affineForward(x.runtime, x, a, b);
-  return record('affine', [x], y, (dy) => [affineForward(x.runtime, dy, a, 0)]);
+  return attachBackward('affine', [x], y, (dy) => [affineForward(x.runtime, dy, a, 0)]);
 }
 
 export const scale = (x: Tensor, a: number): Tensor => affine(x, a, 0);
@@ -92,7 +92,7 @@ export const scale = (x: Tensor, a: number): Tensor => affine(x, a, 0);
 export function add(a: Tensor, b: Tensor): Tensor {
   const rt = a.runtime;
   const y = binaryForward(rt, 'add', a, b);
-  return record('add', [a, b], y, (dy, _, [needA, needB]) => [
+  return attachBackward('add', [a, b], y, (dy, _, [needA, needB]) => [
     needA ? unbroadcast(rt, dy, a.shape) : null,
     needB ? unbroadcast(rt, dy, b.shape) : null,
   ]);
@@ -104,7 +104,7 @@ export function sub(a: Tensor, b: Tensor): Tensor {
   const nb = affineForward(rt, b, -1, 0);
   const y = binaryForward(rt, 'add', a, nb);
   nb.dispose();
-  return record('sub', [a, b], y, (dy, _, [needA, needB]) => {
+  return attachBackward('sub', [a, b], y, (dy, _, [needA, needB]) => {
     let db: Tensor | null = null;
     if (needB) {
       const g = unbroadcast(rt, dy, b.shape);
@@ -120,7 +120,7 @@ export function mul(a: Tensor, b: Tensor): Tensor {
   const rt = a.runtime;
   broadcastShape('mul', a.shape, b.shape);
   const y = binaryForward(rt, 'mul', a, b);
-  return record('mul', [a, b], y, (dy, [as, bs], [needA, needB]) => {
+  return attachBackward('mul', [a, b], y, (dy, [as, bs], [needA, needB]) => {
     const grad = (other: Tensor, shape: readonly number[]) => {
       const full = binaryForward(rt, 'mul', dy, other);
       const g = unbroadcast(rt, full, shape);
@@ -134,7 +134,7 @@ export function mul(a: Tensor, b: Tensor): Tensor {
 /** A view with another shape; the gradient is viewed back. */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const y = x.reshape(shape);
-  return record('reshape', [x], y, (dy) => [dy.reshape(x.shape)]);
+  return attachBackward('reshape', [x], y, (dy) => [dy.reshape(x.shape)]);
 }
 
 // ---- pooling --------------------------------------------------------------------------------------
@@ -142,13 +142,13 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
 export function maxPool2d(x: Tensor, opts: MaxPoolOptions = { kernel: 3, stride: 2, padding: 1 }): Tensor {
   const { y, argmax } = maxPool2dForward(x.runtime, x, opts);
   const shape = x.shape;
-  return record('maxpool2d', [x], y, (dy, [am]) => [maxPool2dBackward(x.runtime, dy, am, shape, opts)], { own: [argmax] });
+  return attachBackward('maxpool2d', [x], y, (dy, [am]) => [maxPool2dBackward(x.runtime, dy, am, shape, opts)], { own: [argmax] });
 }
 
 function globalPool(x: Tensor, kind: 'avg' | 'max'): Tensor {
   const { y, argmax } = globalPoolForward(x.runtime, x, kind);
   const shape = x.shape;
-  return record(`global ${kind} pool`, [x], y, (dy, [am]) => [globalPoolBackward(x.runtime, dy, am ?? null, shape)], {
+  return attachBackward(`global ${kind} pool`, [x], y, (dy, [am]) => [globalPoolBackward(x.runtime, dy, am ?? null, shape)], {
     own: argmax ? [argmax] : [],
   });
 }
@@ -160,7 +160,7 @@ export const globalMaxPool2d = (x: Tensor) => globalPool(x, 'max');
 function channelPool(x: Tensor, kinds: ChannelPoolKinds): Tensor {
   const { y, argmax } = channelPoolForward(x.runtime, x, kinds);
   const shape = x.shape;
-  return record('channel pool', [x], y, (dy, [am]) => [channelPoolBackward(x.runtime, dy, am ?? null, shape, kinds)], {
+  return attachBackward('channel pool', [x], y, (dy, [am]) => [channelPoolBackward(x.runtime, dy, am ?? null, shape, kinds)], {
     own: argmax ? [argmax] : [],
   });
 }
@@ -177,7 +177,7 @@ export const channelMeanMax = (x: Tensor) => channelPool(x, { mean: true, max: t
 export function cosineSimilarity(a: Tensor, b: Tensor, axis: CosineAxis, eps = 1e-8): Tensor {
   const rt = a.runtime;
   const { y, saved } = cosineForward(rt, a, b, axis, eps);
-  return record(`cosine (${axis})`, [a, b], y, (dy, [as, bs, sv], [needA, needB]) => {
+  return attachBackward(`cosine (${axis})`, [a, b], y, (dy, [as, bs, sv], [needA, needB]) => {
     const { da, db } = cosineBackward(rt, as, bs, dy, sv, axis, eps, { a: needA, b: needB });
     return [da, db];
   }, { save: [a, b], own: [saved] });
@@ -186,20 +186,20 @@ export function cosineSimilarity(a: Tensor, b: Tensor, axis: CosineAxis, eps = 1
 /** Softmax over H x W for each (n, c). */
 export function softmaxSpatial(x: Tensor): Tensor {
   const y = softmaxForward(x.runtime, x, false);
-  return record('softmax', [x], y, (dy, [ys]) => [softmaxBackward(x.runtime, ys, dy, false)], { save: [y] });
+  return attachBackward('softmax', [x], y, (dy, [ys]) => [softmaxBackward(x.runtime, ys, dy, false)], { save: [y] });
 }
 
 /** Log-softmax over H x W for each (n, c). */
 export function logSoftmaxSpatial(x: Tensor): Tensor {
   const y = softmaxForward(x.runtime, x, true);
-  return record('log_softmax', [x], y, (dy, [ys]) => [softmaxBackward(x.runtime, ys, dy, true)], { save: [y] });
+  return attachBackward('log_softmax', [x], y, (dy, [ys]) => [softmaxBackward(x.runtime, ys, dy, true)], { save: [y] });
 }
 
 /** KL(softmax(t/T) || softmax(s/T)) over H x W for each (n, c): [N, C]. */
 export function klDivSpatial(t: Tensor, s: Tensor, temperature = 1): Tensor {
   const rt = t.runtime;
   const { kl, saved } = klSpatialForward(rt, t, s, temperature);
-  return record('spatial KL', [t, s], kl, (dy, [ts, ss, kls, sv], [needT, needS]) => {
+  return attachBackward('spatial KL', [t, s], kl, (dy, [ts, ss, kls, sv], [needT, needS]) => {
     const { dt, ds } = klSpatialBackward(rt, ts, ss, dy, kls, sv, temperature, { t: needT, s: needS });
     return [dt, ds];
   }, { save: [t, s, kl], own: [saved] });
@@ -207,18 +207,18 @@ export function klDivSpatial(t: Tensor, s: Tensor, temperature = 1): Tensor {
 
 export function sum(x: Tensor): Tensor {
   const y = sumAll(x.runtime, x);
-  return record('sum', [x], y, (dy) => [broadcastTo(dy, x.shape, 1)]);
+  return attachBackward('sum', [x], y, (dy) => [broadcastTo(dy, x.shape, 1)]);
 }
 
 export function mean(x: Tensor): Tensor {
   const y = sumAll(x.runtime, x, 1 / x.size);
-  return record('mean', [x], y, (dy) => [broadcastTo(dy, x.shape, 1 / x.size)]);
+  return attachBackward('mean', [x], y, (dy) => [broadcastTo(dy, x.shape, 1 / x.size)]);
 }
 
 /** Sum over the axes where `shape` has extent 1 (same rank as x). */
 export function sumTo(x: Tensor, shape: readonly number[]): Tensor {
   const y = sumToShape(x.runtime, x, shape);
-  return record('sumTo', [x], y, (dy) => [broadcastTo(dy, x.shape, 1)]);
+  return attachBackward('sumTo', [x], y, (dy) => [broadcastTo(dy, x.shape, 1)]);
 }
 
 /** scale * dy broadcast to `shape` (dy has one element or broadcastable extent). */
@@ -233,5 +233,5 @@ function broadcastTo(dy: Tensor, shape: readonly number[], s: number): Tensor {
 export function upsampleBilinear(x: Tensor, size: readonly [number, number]): Tensor {
   const y = upsampleBilinearForward(x.runtime, x, size);
   const shape = x.shape;
-  return record('upsample_bilinear', [x], y, (dy) => [upsampleBilinearBackward(x.runtime, dy, shape)]);
+  return attachBackward('upsample_bilinear', [x], y, (dy) => [upsampleBilinearBackward(x.runtime, dy, shape)]);
 }

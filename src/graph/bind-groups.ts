@@ -2,7 +2,7 @@
  * Bind groups cached by layout and buffers. A training step or an inference batch binds the same pooled
  * buffers in the same order every time, so after the first step nearly every dispatch finds its bind
  * group here instead of creating one (the largest host cost per dispatch before). Kernel parameters are
- * not part of the key: they sit in the recorder's uniform arena, bound with a dynamic offset.
+ * not part of the key: they sit in the command stream's uniform arena, bound with a dynamic offset.
  */
 export interface UniformBinding {
   buffer: GPUBuffer;

@@ -37,7 +37,7 @@ export class KernelProfiler {
     });
   }
 
-  /** True when the query set is full and the recorder must submit before the next dispatch. */
+  /** True when the query set is full and the command stream must submit before the next dispatch. */
   get full(): boolean {
     return this.labels.length >= MAX_DISPATCHES_PER_SUBMIT;
   }

@@ -14,7 +14,7 @@ import { BindGroupCache } from './bind-groups.js';
 import type { BufferPool } from './buffer-pool.js';
 import type { KernelProfiler } from './profiler.js';
 
-export type CapturedOp =
+export type RecordedOp =
   | {
       kind: 'dispatch';
       op: string;
@@ -52,7 +52,7 @@ interface ReplayDispatch {
   offsets: number[];
   workgroups: [number, number, number];
 }
-type ReplayCommand = ReplayDispatch | Extract<CapturedOp, { kind: 'copy' }>;
+type ReplayCommand = ReplayDispatch | Extract<RecordedOp, { kind: 'copy' }>;
 /** Queue writes, then commands: one submit each. A write recorded after commands starts a new segment. */
 interface Segment {
   writes: Array<{ buffer: GPUBuffer; data: Uint8Array }>;
@@ -68,7 +68,7 @@ export class Recording {
 
   constructor(
     private readonly host: RecordingHost,
-    ops: readonly CapturedOp[],
+    ops: readonly RecordedOp[],
   ) {
     const { device } = host;
     const align = device.limits.minUniformBufferOffsetAlignment;
@@ -80,7 +80,7 @@ export class Recording {
     this.arena = arenaBytes > 0 ? device.createBuffer({ size: arenaBytes, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'recording-params' }) : null;
     const arenaCpu = new Uint8Array(arenaBytes);
     // the arena is bound with a dynamic offset, so a group depends on the layout and buffers only, as in
-    // the recorder; this cache is the recording's own (its groups bind its arena)
+    // the command stream; this cache is the recording's own (its groups bind its arena)
     const groups = new BindGroupCache(device);
     let offset = 0;
     let segment: Segment = { writes: [], commands: [] };

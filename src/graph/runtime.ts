@@ -1,16 +1,15 @@
 /**
- * The runtime ties a GPUDevice to the buffer pool, the pipeline cache, the command recorder and the
- * `tidy` scopes. Ops record work synchronously; reads (`Tensor.read`) and `sync()` are the points where
+ * The runtime ties a GPUDevice to the buffer pool, the pipeline cache, the command stream and the
+ * `tidy` scopes. Ops encode work synchronously; reads (`Tensor.read`) and `sync()` are the points where
  * the CPU waits and where asynchronous errors (WGSL validation, device loss, out of memory) surface.
  */
-import { fill } from '../kernels/elementwise.js';
 import { waitAs, type HostWait } from './host-wait.js';
 import { BufferPool, type MemoryStats } from './buffer-pool.js';
 import { compileKernel, type CompiledKernel, type KernelSpec, type ParamValues } from './kernel.js';
 import { PipelineCache } from './pipeline-cache.js';
 import { KernelProfiler, type KernelTime } from './profiler.js';
-import { CommandRecorder } from './recorder.js';
-import { Recording, type CapturedOp, type RecordingHost } from './recording.js';
+import { CommandStream } from './command-stream.js';
+import { Recording, type RecordedOp, type RecordingHost } from './recording.js';
 import { ScopeStack, type TensorContainer } from './scope.js';
 import { Storage, Tensor, shapeStr, sizeOf, type DType, type Shape } from './tensor.js';
 
@@ -43,7 +42,7 @@ export class DeviceLostError extends Error {}
 export class Runtime {
   readonly pool: BufferPool;
   readonly pipelines: PipelineCache;
-  readonly recorder: CommandRecorder;
+  readonly commands: CommandStream;
   readonly scopes = new ScopeStack();
   readonly limits: GPUSupportedLimits;
   readonly features: ReadonlySet<string>;
@@ -68,10 +67,10 @@ export class Runtime {
     this.limits = device.limits;
     this.features = new Set(device.features as unknown as Iterable<string>);
     this.pipelines = new PipelineCache(device);
-    this.recorder = new CommandRecorder(device, { dispatchesPerSubmit: options.dispatchesPerSubmit ?? 128 });
+    this.commands = new CommandStream(device, { dispatchesPerSubmit: options.dispatchesPerSubmit ?? 128 });
     // A destroyed buffer must leave the bind group cache first (a cached group would keep binding it).
-    this.pool = new BufferPool(device, device.limits.maxBufferSize, (b) => this.recorder.bindGroups.forget(b));
-    this.recorder.onSubmit = () => this.pool.onSubmit();
+    this.pool = new BufferPool(device, device.limits.maxBufferSize, (b) => this.commands.bindGroups.forget(b));
+    this.commands.onSubmit = () => this.pool.onSubmit();
     device.addEventListener('uncapturederror', (ev) => {
       const e = (ev as GPUUncapturedErrorEvent).error;
       this.asyncError ??= new Error(`WebGPU error: ${e.message}`);
@@ -83,11 +82,27 @@ export class Runtime {
 
   // ---- tensors -------------------------------------------------------------------------------------
 
-  /** A tensor with uninitialised contents (pooled buffers keep whatever they held). */
+  /** A tensor with uninitialised contents (pooled buffers keep whatever they held; NaN with `poison`). */
   empty(shape: Shape, dtype: DType = 'f32', what = 'tensor'): Tensor {
     const t = this.allocate(shape, dtype, what);
-    if (this.poison && t.size * 4 <= this.limits.maxStorageBufferBindingSize) fill(this, t, NaN);
+    if (this.poison) this.fillWithNaN(t.buffer, t.size * 4);
     return t;
+  }
+
+  /** A buffer of NaNs that `fillWithNaN` copies from (made on first use). */
+  private nanSource: GPUBuffer | null = null;
+
+  /**
+   * Fills a new buffer with NaN by copies from one NaN buffer (no kernel: the graph layer dispatches none
+   * of its own), so that an element a kernel forgets to write shows up in tests.
+   */
+  private fillWithNaN(buffer: GPUBuffer, bytes: number): void {
+    const piece = 4 * 2 ** 20;
+    if (!this.nanSource) {
+      this.nanSource = this.device.createBuffer({ size: piece, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: 'poison (NaN)' });
+      this.device.queue.writeBuffer(this.nanSource, 0, new Float32Array(piece / 4).fill(NaN));
+    }
+    for (let at = 0; at < bytes; at += piece) this.commands.copy(this.nanSource, 0, buffer, at, Math.min(piece, bytes - at));
   }
 
   private allocate(shape: Shape, dtype: DType, what: string): Tensor {
@@ -118,12 +133,12 @@ export class Runtime {
     return this.tensor(new Float32Array(sizeOf(shape)).fill(value), shape);
   }
 
-  /** Writes `data` into `buffer` from `byteOffset` on (0 inside a capture: a replay rewrites whole buffers). */
+  /** Writes `data` into `buffer` from `byteOffset` on (0 while recording: a replay rewrites whole buffers). */
   writeBuffer(buffer: GPUBuffer, data: Float32Array | Uint32Array, mayBeInUse = true, byteOffset = 0): void {
     // Recorded commands that touch this buffer must run before the queue write overtakes them.
-    if (mayBeInUse) this.recorder.submit();
-    if (this.recorder.capture && byteOffset !== 0) throw new Error('writeBuffer: a write at an offset cannot be captured');
-    this.recorder.capture?.push({ kind: 'write', buffer, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice() });
+    if (mayBeInUse) this.commands.submit();
+    if (this.commands.recordingTo && byteOffset !== 0) throw new Error('writeBuffer: a write at an offset cannot be recorded');
+    this.commands.recordingTo?.push({ kind: 'write', buffer, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice() });
     this.device.queue.writeBuffer(buffer, byteOffset, data.buffer, data.byteOffset, data.byteLength);
   }
 
@@ -131,8 +146,8 @@ export class Runtime {
     this.checkAlive();
     const staging = this.device.createBuffer({ size: Math.max(4, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     try {
-      if (bytes > 0) this.recorder.copy(buffer, 0, staging, 0, bytes, false);
-      this.recorder.submit();
+      if (bytes > 0) this.commands.copy(buffer, 0, staging, 0, bytes, false);
+      this.commands.submit();
       await this.waitFor(this.pipelines.checkErrors());
       await this.waitFor(staging.mapAsync(GPUMapMode.READ));
       this.throwAsyncErrors();
@@ -171,7 +186,7 @@ export class Runtime {
     }
     if (workgroups.some((g) => g === 0)) return; // empty tensors: nothing to do
     const pipeline = this.pipelines.get(spec);
-    this.recorder.dispatch(op, kernel, pipeline, this.pipelines.layoutOf(kernel), params, raw, workgroups);
+    this.commands.dispatch(op, kernel, pipeline, this.pipelines.layoutOf(kernel), params, raw, workgroups);
   }
 
   /** The variant's buffers in binding order, each checked: present, of the right element type, within limits, not aliased. */
@@ -219,16 +234,16 @@ export class Runtime {
    * GPU time per kernel. Work recorded before is submitted first so that it is not counted.
    */
   async profile<T>(fn: () => Promise<T> | T): Promise<{ result: T; kernels: KernelTime[] }> {
-    if (this.recorder.profiler) throw new Error('profile: a profile is already open');
-    this.recorder.submit();
+    if (this.commands.profiler) throw new Error('profile: a profile is already open');
+    this.commands.submit();
     const profiler = new KernelProfiler(this.device);
-    this.recorder.profiler = profiler;
+    this.commands.profiler = profiler;
     try {
       const result = await fn();
-      this.recorder.submit();
+      this.commands.submit();
       return { result, kernels: await profiler.results() };
     } finally {
-      this.recorder.profiler = null;
+      this.commands.profiler = null;
       profiler.destroy();
     }
   }
@@ -238,32 +253,32 @@ export class Runtime {
    * `Recording` that can run it again without `fn` (see graph/recording.ts for what stays valid). Work
    * recorded before is submitted first; read-backs inside `fn` are not part of the recording.
    */
-  async capture<T>(fn: () => Promise<T>): Promise<{ result: T; recording: Recording }> {
+  async record<T>(fn: () => Promise<T>): Promise<{ result: T; recording: Recording }> {
     this.checkAlive();
-    if (this.recorder.capture) throw new Error('capture: a capture is already open on this runtime');
-    if (this.recorder.profiler) throw new Error('capture: not while a profile is open');
-    this.recorder.submit();
-    const ops: CapturedOp[] = [];
-    this.recorder.capture = ops;
+    if (this.commands.recordingTo) throw new Error('record: a recording is already open on this runtime');
+    if (this.commands.profiler) throw new Error('record: not while a profile is open');
+    this.commands.submit();
+    const ops: RecordedOp[] = [];
+    this.commands.recordingTo = ops;
     let result: T;
     try {
       result = await fn();
-      this.recorder.submit();
+      this.commands.submit();
     } finally {
-      this.recorder.capture = null;
+      this.commands.recordingTo = null;
     }
     return { result, recording: new Recording(this.recordingHost, ops) };
   }
 
   private get recordingHost(): RecordingHost {
-    const recorder = this.recorder;
+    const commands = this.commands;
     return {
       device: this.device,
       pool: this.pool,
-      flush: () => recorder.submit(),
+      flush: () => commands.submit(),
       checkAlive: () => this.checkAlive(),
       get profiler() {
-        return recorder.profiler;
+        return commands.profiler;
       },
     };
   }
@@ -275,12 +290,12 @@ export class Runtime {
 
   /** Submits recorded work. */
   flush(): void {
-    this.recorder.submit();
+    this.commands.submit();
   }
 
   /** Submits recorded work, waits for the GPU to finish it and throws any asynchronous error. */
   async sync(): Promise<void> {
-    this.recorder.submit();
+    this.commands.submit();
     await this.waitFor(this.pipelines.checkErrors());
     await this.waitFor(this.device.queue.onSubmittedWorkDone());
     this.throwAsyncErrors();
@@ -344,12 +359,13 @@ export class Runtime {
 
   destroy(): void {
     try {
-      this.recorder.submit();
+      this.commands.submit();
     } catch {
       // a lost device cannot submit; destroying is all that is left
     }
     this.pool.destroy();
-    this.recorder.destroy();
+    this.commands.destroy();
+    this.nanSource?.destroy();
     this.device.destroy();
   }
 

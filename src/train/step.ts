@@ -87,7 +87,7 @@ export class TrainStepper {
         if (this.options.replay === false || this.opt.updates === 0) return (await this.run(inputs)).values;
         const bns = this.model.student.batchNormLayers();
         const before = bns.map((b) => b.batchesTracked);
-        const { result, recording } = await this.rt.capture(() => this.run(inputs));
+        const { result, recording } = await this.rt.record(() => this.run(inputs));
         const tracked = bns.map((b, i) => b.batchesTracked - before[i]);
         this.recorded.add(key, { recording, inputs, outputs: result.outputs, tracked, dispose: () => (recording.dispose(), freeInputs(inputs)) });
         kept = true;

@@ -69,7 +69,7 @@ export class TeacherFeatureCache {
     this.stats.computed += B;
     await this.rt.tidyAsync(async () => {
       const ft = this.teacher.forward(x);
-      ft.forEach((f, k) => this.rt.recorder.copy(f.buffer, 0, out[k].buffer, 0, f.size * 4, false));
+      ft.forEach((f, k) => this.rt.commands.copy(f.buffer, 0, out[k].buffer, 0, f.size * 4, false));
       if (keys) await this.keep(keys, ft);
     });
   }
@@ -87,7 +87,7 @@ export class TeacherFeatureCache {
       let offset = 0;
       levels.forEach((per, level) => {
         const dst = out[level].buffer;
-        if ('slab' in k) this.rt.recorder.copy(k.slab.buffer, (k.offset + offset) * 4, dst, i * per * 4, per * 4, false);
+        if ('slab' in k) this.rt.commands.copy(k.slab.buffer, (k.offset + offset) * 4, dst, i * per * 4, per * 4, false);
         else this.rt.writeBuffer(dst, k.host.subarray(offset, offset + per), true, i * per * 4);
         offset += per;
       });
@@ -105,7 +105,7 @@ export class TeacherFeatureCache {
       if (slot) {
         let offset = 0;
         levels.forEach((n, level) => {
-          this.rt.recorder.copy(ft[level].buffer, i * n * 4, slot.slab.buffer, (slot.offset + offset) * 4, n * 4, false);
+          this.rt.commands.copy(ft[level].buffer, i * n * 4, slot.slab.buffer, (slot.offset + offset) * 4, n * 4, false);
           offset += n;
         });
         this.kept.set(key, slot);

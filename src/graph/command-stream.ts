@@ -9,7 +9,7 @@
 import { BindGroupCache } from './bind-groups.js';
 import { packParams, type CompiledKernel, type ParamValues } from './kernel.js';
 import type { KernelProfiler } from './profiler.js';
-import type { CapturedOp } from './recording.js';
+import type { RecordedOp } from './recording.js';
 
 const ARENA_BYTES = 64 * 1024;
 
@@ -18,7 +18,7 @@ export interface RecorderOptions {
   dispatchesPerSubmit: number;
 }
 
-export class CommandRecorder {
+export class CommandStream {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private readonly arenaCpu = new ArrayBuffer(ARENA_BYTES);
@@ -33,8 +33,8 @@ export class CommandRecorder {
   /** While set, each dispatch runs in a timestamped pass of its own (see KernelProfiler). */
   profiler: KernelProfiler | null = null;
   readonly bindGroups: BindGroupCache;
-  /** While set, every dispatch and copy is also appended here (Runtime.capture). */
-  capture: CapturedOp[] | null = null;
+  /** While set, every dispatch and copy is also appended here (Runtime.record). */
+  recordingTo: RecordedOp[] | null = null;
   /** Called right after each submit (the buffer pool frees what was released before it). */
   onSubmit: (() => void) | null = null;
 
@@ -69,9 +69,9 @@ export class CommandRecorder {
     const uniform = paramBytes > 0 ? { buffer: this.arenaGpu, size: paramBytes } : null;
     const bindGroup = this.bindGroups.get(layout, kernel.layoutSignature, uniform, buffers);
     const [x, y = 1, z = 1] = workgroups;
-    if (this.capture) {
+    if (this.recordingTo) {
       const params = new Uint8Array(this.arenaCpu, offset, paramBytes).slice();
-      this.capture.push({ kind: 'dispatch', op, kernel: kernel.spec.shader, pipeline, layout, signature: kernel.layoutSignature, params, buffers: [...buffers], workgroups: [x, y, z] });
+      this.recordingTo.push({ kind: 'dispatch', op, kernel: kernel.spec.shader, pipeline, layout, signature: kernel.layoutSignature, params, buffers: [...buffers], workgroups: [x, y, z] });
     }
 
     if (this.profiler) {
@@ -88,9 +88,9 @@ export class CommandRecorder {
     if (++this.dispatchesInBatch >= this.options.dispatchesPerSubmit) this.submit();
   }
 
-  /** A buffer copy; `captured` false for read-backs into a staging buffer, which are not part of a session. */
-  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number, captured = true): void {
-    if (captured) this.capture?.push({ kind: 'copy', src, srcOffset, dst, dstOffset, bytes });
+  /** A buffer copy; `recorded` false for read-backs into a staging buffer, which are not part of a session. */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number, recorded = true): void {
+    if (recorded) this.recordingTo?.push({ kind: 'copy', src, srcOffset, dst, dstOffset, bytes });
     this.closePass();
     this.openEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
   }
