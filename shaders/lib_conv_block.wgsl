@@ -2,7 +2,7 @@
 // packed weight row (TM/4 vec4 loads of `wp`, at an address uniform across the workgroup) times the
 // invocation's QUADS vec4s of values `v` (4 pixels or columns each), added to its TM x QUADS accumulators
 // acc[q * TM + r]. Each loaded value feeds TM (or 4 * QUADS) multiply-adds; on software rasterisers that
-// ratio is the kernel's speed (DESIGN.md, "What lavapipe makes of a kernel").
+// ratio is the kernel's speed (docs/JOURNAL.md, "What lavapipe makes of a kernel").
 fn accumulate_block(acc: ptr<function, array<vec4f, TM * QUADS>>, row: u32, v: ptr<function, array<vec4f, QUADS>>) {
   for (var b = 0u; b < TM / 4u; b = b + 1u) {
     let wv = wp[row + b];

@@ -3,7 +3,7 @@
 // invocation takes UNITS units, strided by the grid's size so that neighbouring invocations touch
 // neighbouring addresses (coalesced on GPUs). On lavapipe every storage access costs about ten
 // instructions per lane whatever its width, and so does each invocation's setup: one value per invocation
-// ran at 0.8 GB/s, 4 vec4s per invocation at 6-7 GB/s (DESIGN.md, "Elementwise kernels").
+// ran at 0.8 GB/s, 4 vec4s per invocation at 6-7 GB/s (docs/JOURNAL.md, "Elementwise kernels").
 //!include lib_units
 
 @compute @workgroup_size(WG_X)

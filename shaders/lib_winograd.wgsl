@@ -1,7 +1,7 @@
 // The transforms of Winograd F(TILE x TILE, 3x3) (Lavin & Gray 2016), one line of a tile at a time: a 2-D
 // transform X' = T X T^T is the line transform applied to every row, then to every column. F(2x2, 3x3)
 // uses the points 0, 1, -1 (and infinity), F(4x4, 3x3) also 2 and -2: 36 products per 16 outputs instead
-// of 16 per 4, at the price of larger constants (more rounding; measured in DESIGN.md).
+// of 16 per 4, at the price of larger constants (more rounding; measured in docs/JOURNAL.md).
 // The weight gradient is the transposed algorithm, F(3x3, TILE x TILE): the gradient of
 // sum(dy . A^T [(G g) . (B^T d)]) with respect to g is G^T [(A dy) . (B^T d)], so it reuses the input
 // transform and swaps the roles of A and G (gradient_line, weight_gradient_line).

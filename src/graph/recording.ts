@@ -3,7 +3,7 @@
  * running the host code that produced them (autograd, tensor bookkeeping, kernel parameter packing), as
  * ONNX Runtime's WebGPU graph capture does. WebGPU command buffers are single-use, so a replay re-encodes
  * the recorded commands; what it saves is everything else: ~45 µs of host work per dispatch becomes the
- * three encoder calls (DESIGN.md, "Recorded steps").
+ * three encoder calls (DESIGN.md, "Runtime": recordings).
  *
  * A recording is valid while the buffers it binds keep their roles. The buffers of the session's
  * temporaries are reserved in the pool (see `BufferPool.reserve`), so nothing else is handed them while

@@ -72,39 +72,39 @@ export interface ConvPlan {
 export const RULES = {
   winogradOnSoftware: {
     value: true,
-    why: 'On a software adapter (lavapipe) Winograd runs every stride-1 3x3 and stride-2 conv pass faster than the direct kernel (bench/reports: conv-winograd, the full benchmark). On GPUs it was never measured against direct: direct until a lent GPU decides (bench --conv3x3 winograd).',
+    why: 'Software adapters (lavapipe) run every stride-1 3x3 and stride-2 pass faster by Winograd (journal 2026-11-30, 2026-12-01); GPUs stay direct until a lent one measures both (bench --conv3x3 winograd).',
   },
   asked: { value: true, why: 'The caller asked for this algorithm (tests, the error script, the A/B benchmarks).' },
-  notWinograd: { value: true, why: 'Winograd is written for stride-1 3x3 convs and the 7x7 and 3x3 stride-2 ones: every other geometry (1x1 downsamples, other strides) is direct.' },
+  notWinograd: { value: true, why: 'Winograd is written for stride-1 3x3 convs and 7x7 and 3x3 stride-2 ones; 1x1 downsamples and other strides are direct.' },
   phaseForwardMinTiles: {
     value: 8,
-    why: 'A 3x3 stride-2 forward over its phases needs 8 output tiles in the batch: the GEMM computes 8 at a time. Frozen weights on lavapipe: 1 tile 0.33x, 4 tiles 0.54-1.18x, 8 tiles 0.89-1.47x, 16-32 tiles 1.1-1.6x the direct kernel. The stem (9 outputs a tile, 3.1x fewer multiply-adds) was faster at every size.',
+    why: 'The GEMM computes 8 tiles at a time: a 3x3 stride-2 forward over its phases with fewer measured slower than direct (journal 2026-12-01); the stem is faster at every size.',
   },
   phaseBackwardDataMinTiles: {
     value: 256,
-    why: "A 3x3 stride-2 conv's backward-data over the phases: 1.44x fewer multiply-adds but a scattering output transform; on lavapipe 0.4-1.2x the direct kernel below 256 tiles, 1.1-1.5x from 256. The stem's: 2.5-2.9x, always.",
+    why: "A 3x3 stride-2 backward-data over the phases saves 1.44x multiply-adds but scatters its output: faster than direct only from 256 tiles (journal 2026-12-01); the stem's always.",
   },
   phaseWeightGradientMinTiles: {
     value: 64,
-    why: "A 3x3 stride-2 conv's weight gradient over the phases: its products are written and read once whatever the batch; on lavapipe 0.78-0.88x the direct kernel at 8 tiles, 0.89-1.38x at 32, 1.4-2.7x from 64. The stem's: 1.2-1.9x from batch 2, always.",
+    why: "A 3x3 stride-2 weight gradient's products are written and read whatever the batch: faster than direct from 64 tiles (journal 2026-12-01); the stem's always.",
   },
   trainedForwardTile: {
     value: 0.75,
-    why: "A trained forward's output goes into batch statistics, which amplify rounding: F(4x4, 3x3) moved one SGD step 3.6e-3 from PyTorch's (contract 2e-3). F(3x3, 3x3) keeps it at F(2x2)'s 1.5-1.9e-5 and is taken where its GEMM does at most 0.75x F(2x2)'s multiply-adds (maps of 32 and more; 1.12-1.38x faster there on lavapipe, 0.84-1.07x below).",
+    why: "Batch statistics amplify a trained forward's rounding (F(4x4, 3x3) broke the 2e-3 step contract): F(3x3, 3x3) where its GEMM does at most 0.75x F(2x2)'s multiply-adds (maps of 32 and more), else F(2x2) (journal 2026-12-01).",
   },
-  frozenTile: { value: 4, why: 'Frozen weights, every backward-data pass and the weight gradient take 4x4 tiles (1.78x fewer multiply-adds than 2x2; the training step stays at 1.9e-5 from PyTorch).' },
-  bindingFits: { value: true, why: "Winograd's temporaries (transformed input, products) of at least one image must fit one binding (maxStorageBufferBindingSize); larger batches go through in chunks of images, one that does not fit at all goes direct." },
+  frozenTile: { value: 4, why: 'Frozen weights, backward-data and the weight gradient take 4x4 tiles: 1.78x fewer multiply-adds than 2x2, and no amplification (journal 2026-11-30).' },
+  bindingFits: { value: true, why: "Winograd's temporaries of one image must fit one binding (maxStorageBufferBindingSize); batches go in chunks of images that fit, a conv none fits goes direct." },
   weightGradientChunk: {
     value: 64 * 2 ** 20,
-    why: "A weight gradient's chunks add only their small products to the last's (the stem's at batch 8, 256 px: chunks of 7, 4 and 3 images within noise), while the whole batch's temporaries would set a training step's peak memory: chunks of at most 64 MiB a temporary.",
+    why: "A weight gradient's chunks only add their products, at no measurable cost, while the whole batch's temporaries would set a training step's peak memory (journal 2026-12-01).",
   },
   directSplitK: {
     value: 1 << 15,
-    why: 'Direct forward and backward-data on a GPU split the reduced channels into chunks (16 channels at least) until about 32768 invocations fill it; never on a software adapter, whose few cores are busy already and would only pay for the partial sums.',
+    why: "On a GPU a direct forward or backward-data splits its reduced channels (16 at least a chunk) until about this many invocations fill it; a software adapter's few cores are busy already and would only pay for the partial sums.",
   },
   softwareWeightGradientInvocations: {
     value: 256,
-    why: 'The direct weight gradient splits its output rows until about this many invocations on a software adapter (32768 on a GPU): lavapipe, batch 8, 64 px 68 -> 39-43 ms, 128 px 177 -> 140-153 ms.',
+    why: 'The direct weight gradient splits its output rows until about this many invocations on a software adapter (directSplitK on a GPU): more only adds partial sums (journal 2026-11-30).',
   },
 } as const;
 export type RuleName = keyof typeof RULES;

@@ -10,7 +10,7 @@
  *            with contiguous vec4 loads instead of gathers)
  *   output   Y = A^T M A, with bias, residual and ReLU
  * The price is memory: V and M are (t+2)^2/t^2 times the input and output (2.25x for 4x4 tiles, 4x for
- * 2x2). Error against float64 is stated in DESIGN.md (`bench/winograd-error.ts`).
+ * 2x2). Error against float64 is in docs/JOURNAL.md (`bench/winograd-error.ts`).
  *
  * Stride-2 convs go the same way over their input's four stride-2 phases (`phaseWinogradWeights`,
  * `phaseWinogradConv`): phase (ph, pw) of the input is the image z[r][s] = x[2r + ph][2s + pw], and a
@@ -46,7 +46,7 @@ const schemeDefines = ({ tile, kernel, phases }: SchemeShape) => ({ TILE: tile, 
 
 /** Output channels per GEMM invocation (two vec4 loads of U), as the direct convolution's block. */
 const BLOCK = 8;
-/** Column quads per GEMM invocation: 2 measured 10-25% faster than 1 on lavapipe (3 and 4 within noise of 2). */
+/** Column quads per GEMM invocation (journal 2026-11-30). */
 const COLUMN_QUADS = 2;
 
 const weightsSpec = kernelVariants((forward: boolean, scheme: WinogradScheme): KernelSpec => ({

@@ -43,11 +43,7 @@ export interface ConvGeometry {
  * invocations over columns, so that the channel block (and every dy address) is uniform across it.
  */
 const WGRAD_TM = 8;
-/**
- * Quads of 4 weight columns (ci, kh, kw) per weight-gradient invocation, as the forward's pixel quads: 2
- * measured 1.1-1.25x faster than 1 on lavapipe for the trunk's 7x7 and 3x3 convs, 1.4x slower for its
- * 1x1 convs (only Cin columns: too few invocations), which keep 1.
- */
+/** Quads of 4 weight columns per weight-gradient invocation: 2 for 3x3 and 7x7 convs, 1 for 1x1 ones (too few columns; journal 2026-11-30). */
 const wgradColumnQuads = (g: ConvGeometry) => (g.KH * g.KW > 1 ? 2 : 1);
 
 const GEOMETRY_PARAMS = [
@@ -67,11 +63,7 @@ const BLOCK = 8;
 /** vec4s per packed weight row: `channels` rounded up to whole channel blocks. */
 const pad4Of = (channels: number) => Math.ceil(channels / BLOCK) * (BLOCK / 4);
 
-/**
- * Quads of 4 output pixels per forward invocation (with BLOCK channels): 2 gives 64 multiply-adds per 16
- * loaded values instead of 32 per 12. On lavapipe the direct forward convs of the trunk ran 1.2-1.9x
- * faster with 2 than with 1 (3 and 4 slower or mixed; DESIGN.md, "What lavapipe makes of a kernel").
- */
+/** Quads of 4 output pixels per forward invocation (with BLOCK channels): 64 multiply-adds per 16 loaded values (journal 2026-11-30, "What lavapipe makes of a kernel"). */
 const FORWARD_PIXEL_QUADS = 2;
 
 const forwardSpec = kernelVariants((hasBias: boolean, relu: boolean, residual: boolean, split: boolean, wg: readonly number[]): KernelSpec => ({

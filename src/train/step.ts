@@ -37,7 +37,7 @@ interface RecordedStep {
  * A step is the same dispatches on the same buffers every time, so the stepper records the second step
  * of a batch shape (the first creates the momentum buffers) and replays it from then on: the GPU work is
  * identical, the host work per step drops from autograd and ~270 kernel launches to re-encoding them
- * (DESIGN.md, "Recorded steps"). The two most recently used batch shapes stay recorded; new momentum
+ * (DESIGN.md, "Runtime": recordings). The two most recently used batch shapes stay recorded; new momentum
  * buffers (a resumed run) drop every recording. The teacher's features are an input of the step, written
  * before it runs by the teacher feature cache: for images given by key, computed once and kept.
  */
