@@ -75,6 +75,84 @@ describe('distillation variants', () => {
   }
 });
 
+describe('the attention knobs of the search', () => {
+  /** One loss and backward of a fresh student (seed 12) and CBAM blocks (seed 13) with these settings. */
+  async function step(teacher: FoldedTrunk, x: Tensor, over: Parameters<typeof preset>[1]) {
+    const rt = ctx.rt;
+    const student = ResNetTrunk.random(rt, 12);
+    const config = preset('dcam', { attention: 'cbam', ...over });
+    const blocks = createAttention(rt, config.attention, 13);
+    const model = new DistillationModel(teacher, student, blocks, config);
+    try {
+      const out = await rt.tidyAsync(async () => {
+        const { loss, terms } = model.trainLoss(x);
+        backward(loss);
+        const termValues = Object.fromEntries(await Promise.all(Object.entries(terms).map(async ([k, t]) => [k, await t.item()] as const)));
+        return { loss: await loss.item(), terms: termValues };
+      });
+      const attentionGrads = await Promise.all(attentionTensorNames(blocks).map(async ([name, t]) => [name, t.grad ? Array.from(await t.grad.read()) : null] as const));
+      const studentGrad = Array.from(await student.tensor('layer1.0.conv1.weight').grad!.read());
+      // the gates of this batch, by hand: the student's training-mode features through each block
+      const gates = await rt.tidyAsync(async () => {
+        const fs = rt.noGrad(() => student.forward(x).map((f, k) => (blocks.length ? blocks[k].attend(f).gates : [])));
+        return Promise.all(fs.map((g) => Promise.all(g.map((t) => t.read()))));
+      });
+      return { ...out, attentionGrads, studentGrad, gates };
+    } finally {
+      model.dispose();
+    }
+  }
+
+  it('gate penalty, attention on chosen levels, gates detached from the student', async () => {
+    const rt = ctx.rt;
+    const teacherTrunk = ResNetTrunk.random(rt, 11);
+    const teacher = await FoldedTrunk.fromTrunk(teacherTrunk);
+    teacherTrunk.dispose();
+    const x = rt.tensor(Float32Array.from(randn(new Rng(4), 2 * 3 * 32 * 32)), [2, 3, 32, 32]).keep();
+    try {
+      const base = await step(teacher, x, {});
+      expect(base.terms.gatePenalty).toBeUndefined();
+
+      // the penalty: lambda * sum over gates of mean((1 - g)^2), in float64 from the gates read back
+      const lambda = 0.7;
+      const pen = await step(teacher, x, { gatePenalty: lambda });
+      let expected = 0;
+      for (const level of pen.gates) for (const g of level) expected += g.reduce((s, v) => s + (1 - v) ** 2, 0) / g.length;
+      expect(pen.gates.flat()).toHaveLength(6); // CBAM: a channel and a spatial gate per level
+      expect(Math.abs(pen.terms.gatePenalty - lambda * expected) / (lambda * expected)).toBeLessThan(1e-5);
+      expect(Math.abs(pen.loss - base.loss - pen.terms.gatePenalty)).toBeLessThan(1e-4 * Math.abs(pen.loss));
+      // it pushes the gates' weights: their gradients change
+      expect(pen.attentionGrads[0][1]).not.toEqual(base.attentionGrads[0][1]);
+
+      // attention on layer3 only: the other levels' blocks get no gradient, and their terms are the raw student's
+      const deep = await step(teacher, x, { attentionLevels: [2], gatePenalty: lambda });
+      for (const [name, g] of deep.attentionGrads) {
+        if (name.startsWith('2.')) expect(g!.some((v) => v !== 0), name).toBe(true);
+        else expect(g, name).toBeNull();
+      }
+      let deepExpected = 0;
+      for (const g of deep.gates[2]) deepExpected += g.reduce((s, v) => s + (1 - v) ** 2, 0) / g.length;
+      expect(Math.abs(deep.terms.gatePenalty - lambda * deepExpected) / (lambda * deepExpected)).toBeLessThan(1e-5);
+      const none = await step(teacher, x, { attention: 'none' });
+      expect(deep.terms.channelCD).not.toBeCloseTo(none.terms.channelCD, 6); // layer3's term differs ...
+      const onlyShallow = await step(teacher, x, { attentionLevels: [] });
+      expect(onlyShallow.loss).toBeCloseTo(none.loss, 5); // ... and with no level gated the loss is attention-free
+
+      // detached gates: the same loss and the same gradients for the gates' weights; the student's differ
+      const det = await step(teacher, x, { gateDetached: true });
+      expect(det.loss).toBe(base.loss);
+      for (let i = 0; i < base.attentionGrads.length; i++) {
+        const [a, b] = [base.attentionGrads[i][1]!, det.attentionGrads[i][1]!];
+        expect(Math.max(...a.map((v, k) => Math.abs(v - b[k]))) / Math.max(...a.map(Math.abs)), base.attentionGrads[i][0]).toBeLessThan(1e-4);
+      }
+      expect(Math.max(...base.studentGrad.map((v, k) => Math.abs(v - det.studentGrad[k])))).toBeGreaterThan(1e-7);
+    } finally {
+      x.dispose();
+      teacher.dispose();
+    }
+  });
+});
+
 describe('checkpoints', () => {
   it('student and attention safetensors round-trip, written atomically', async () => {
     const rt = ctx.rt;

@@ -35,4 +35,15 @@ export const VARIANTS: Record<string, Variant> = {
   'dcam-cbam': { preset: 'dcam', overrides: { attention: 'cbam' }, note: 'CBAM (channel then spatial)' },
   'dcam-channel-inline': { preset: 'dcam', overrides: { attention: 'channel', placement: 'inline' }, note: 'channel attention in line (layer k+1 consumes it in training)' },
   'dcam-channel-kdsum': { preset: 'dcam', overrides: { attention: 'channel', kdReduction: 'sum' }, note: 'KD summed over channels (the authors\' code)' },
+  // the search (experiment 3): DCAM's weights, temperature, reduction, lr, sampling, and the gates themselves
+  'dcam-kd0.1': { preset: 'dcam', overrides: { losses: { channelCD: 1, spatialCD: 0, spatialKD: 0.1, stfpmL2: 0 } }, note: 'dcam, spatial KD weighted 0.1' },
+  'dcam-t4': { preset: 'dcam', overrides: { temperature: 4 }, note: 'dcam, KD temperature 4' },
+  'dcam-r16': { preset: 'dcam', overrides: { reduction: 16 }, note: 'dcam, attention MLP reduction 16' },
+  'dcam-lr0.4': { preset: 'dcam', overrides: { lr: 0.4 }, note: 'dcam at lr 0.4' },
+  'dcam-balanced': { preset: 'dcam', overrides: {}, balanced: true, note: 'dcam, batches balanced over categories' },
+  'dcam-deep': { preset: 'dcam', overrides: { attentionLevels: [2] }, note: 'dcam, attention on layer3 only' },
+  'dcam-gate1': { preset: 'dcam', overrides: { gatePenalty: 1 }, note: 'dcam + penalty mean((1 - gate)^2), weight 1' },
+  'dcam-detached': { preset: 'dcam', overrides: { gateDetached: true }, note: 'dcam, no gradient from the gates into the student' },
+  'stfpm-channel': { preset: 'stfpm', overrides: { attention: 'channel' }, note: 'STFPM\'s loss and lr on channel-attended student features (loss side)' },
+  'stfpm-channel-gate1': { preset: 'stfpm', overrides: { attention: 'channel', gatePenalty: 1 }, note: 'stfpm-channel + gate penalty, weight 1' },
 };

@@ -132,6 +132,11 @@ export function mul(a: Tensor, b: Tensor): Tensor {
 }
 
 /** A view with another shape; the gradient is viewed back. */
+/** The same values as a constant: a view of `x` that no gradient flows back through (torch's detach). */
+export function detach(x: Tensor): Tensor {
+  return x.reshape(x.shape);
+}
+
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const y = x.reshape(shape);
   return attachBackward('reshape', [x], y, (dy) => [dy.reshape(x.shape)]);

@@ -4,7 +4,7 @@
  * (7x7 conv, no bias, over [channel mean; channel max], sigmoid), or CBAM (channel, then spatial).
  * Used only in training; never at inference.
  */
-import { add, channelMeanMax, conv2d, globalAvgPool2d, globalMaxPool2d, linear, mul, relu, reshape, sigmoid } from '../autograd/ops.js';
+import { add, channelMeanMax, conv2d, detach, globalAvgPool2d, globalMaxPool2d, linear, mul, relu, reshape, sigmoid } from '../autograd/ops.js';
 import type { Runtime } from '../graph/runtime.js';
 import type { Tensor } from '../graph/tensor.js';
 import { defaultUniform, Rng } from '../nn/init.js';
@@ -26,18 +26,34 @@ export class AttentionBlock {
   ) {}
 
   forward(x: Tensor): Tensor {
+    return this.attend(x).y;
+  }
+
+  /**
+   * The attended features and the gates that made them ([N, C] channel, [N, 1, H, W] spatial). `detached`:
+   * the gates see the features as constants (their own weights still learn; the features get gradient only
+   * through the product).
+   */
+  attend(x: Tensor, detached = false): { y: Tensor; gates: Tensor[] } {
+    const gates: Tensor[] = [];
+    // what the gates see: the features, or (detached) the same values with no way back into the student
+    let seen = detached ? detach(x) : x;
     let y = x;
     if (this.mlp) {
       const [N, C] = x.shape;
       const mlp = (v: Tensor) => linear(relu(linear(reshape(v, [N, C]), this.mlp![0])), this.mlp![1]);
-      const gate = sigmoid(add(mlp(globalAvgPool2d(y)), mlp(globalMaxPool2d(y))));
-      y = mul(y, reshape(gate, [N, C, 1, 1]));
+      const gate = sigmoid(add(mlp(globalAvgPool2d(seen)), mlp(globalMaxPool2d(seen))));
+      gates.push(gate);
+      const g = reshape(gate, [N, C, 1, 1]);
+      y = mul(y, g);
+      seen = detached ? mul(seen, g) : y; // CBAM's spatial gate sees the channel-gated features (its gate keeps its gradient)
     }
     if (this.spatial) {
-      const gate = sigmoid(conv2d(channelMeanMax(y), this.spatial, null, { padding: 3 }));
+      const gate = sigmoid(conv2d(channelMeanMax(seen), this.spatial, null, { padding: 3 }));
+      gates.push(gate);
       y = mul(y, gate);
     }
-    return y;
+    return { y, gates };
   }
 
   parameters(): Tensor[] {

@@ -31,6 +31,16 @@ export interface MethodConfig {
   momentum: number;
   weightDecay: number;
   aggregation: MapAggregation;
+  /** Levels (0: layer1 .. 2: layer3) whose student features the attention gates in training (default all). */
+  attentionLevels?: number[];
+  /**
+   * Weight of a penalty on gates below 1, mean((1 - gate)^2) summed over the gated levels (default 0): the
+   * student is scored on raw features, so a channel a gate turns down in training is a channel it never
+   * learns to match.
+   */
+  gatePenalty?: number;
+  /** The gates computed from the student's features with no gradient back into the student through them. */
+  gateDetached?: boolean;
 }
 
 const NO_LOSSES: LossWeights = { channelCD: 0, spatialCD: 0, spatialKD: 0, stfpmL2: 0 };

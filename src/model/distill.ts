@@ -3,7 +3,7 @@
  * trunk, DCAM attention blocks used only for the training loss, the losses of the configured method, and
  * the anomaly map at inference (raw student features, no attention).
  */
-import { add, scale } from '../autograd/ops.js';
+import { add, affine, globalAvgPool2d, mean, mul, reshape, scale } from '../autograd/ops.js';
 import type { Tensor } from '../graph/tensor.js';
 import { anomalyMap, type MapAggregation } from './anomaly-map.js';
 import { AttentionBlock } from './attention.js';
@@ -58,13 +58,17 @@ export class DistillationModel {
     const c = this.config;
     this.student.setTraining(true);
     const ft = teacher ?? this.teacher.forward(x);
+    const levels = c.attentionLevels ?? [0, 1, 2];
+    const gates: Tensor[] = [];
+    const attend = (f: Tensor, k: number) => {
+      if (!this.attention.length || !levels.includes(k)) return f;
+      const a = this.attention[k].attend(f, c.gateDetached ?? false);
+      gates.push(...a.gates);
+      return a.y;
+    };
     let fs: Features;
-    if (c.placement === 'inline' && this.attention.length) {
-      fs = this.student.forward(x, (k, f) => this.attention[k].forward(f));
-    } else {
-      const raw = this.student.forward(x);
-      fs = this.attention.length ? (raw.map((f, k) => this.attention[k].forward(f)) as Features) : raw;
-    }
+    if (c.placement === 'inline' && this.attention.length) fs = this.student.forward(x, (k, f) => attend(f, k));
+    else fs = this.student.forward(x).map(attend) as Features;
     const terms: Record<string, Tensor> = {};
     const addTerm = (name: string, weight: number, f: (t: Tensor, s: Tensor) => Tensor) => {
       if (weight === 0) return;
@@ -76,6 +80,13 @@ export class DistillationModel {
     addTerm('spatialCD', c.losses.spatialCD, spatialCosineDistance);
     addTerm('spatialKD', c.losses.spatialKD, (t, s) => spatialKD(t, s, c.temperature, c.kdReduction));
     addTerm('stfpmL2', c.losses.stfpmL2, stfpmL2);
+    if ((c.gatePenalty ?? 0) > 0 && gates.length) {
+      const below = gates.map((g) => {
+        const d = affine(g, -1, 1);
+        return mean(mul(d, d));
+      });
+      terms.gatePenalty = scale(below.reduce((a, b) => add(a, b)), c.gatePenalty!);
+    }
     const values = Object.values(terms);
     if (values.length === 0) throw new Error('distillation: every loss weight is 0');
     return { loss: values.reduce((a, b) => add(a, b)), terms };
@@ -94,6 +105,15 @@ export class DistillationModel {
    * combined by the method's aggregation unless another is given (the ablation scores one run both ways).
    */
   anomalyMap(x: Tensor, aggregation: MapAggregation = this.config.aggregation): Tensor {
+    return this.inspect(x, aggregation).map;
+  }
+
+  /**
+   * The anomaly maps and, per image, the embedding that tells categories apart: the teacher's layer3
+   * features averaged over the image ([N, 256]; a category's good images cluster, so the nearest category
+   * mean names the part when the line does not).
+   */
+  inspect(x: Tensor, aggregation: MapAggregation = this.config.aggregation): { map: Tensor; embedding: Tensor } {
     const rt = x.runtime;
     this.student.setTraining(false);
     if (this.scoreWithAttention && this.attention.length !== 3) throw new Error('distillation: scoring with attention needs the attention blocks');
@@ -101,7 +121,9 @@ export class DistillationModel {
       const ft = this.teacher.forward(x);
       const raw = this.folded ? this.folded.forward(x) : rt.noGrad(() => this.student.forward(x));
       const fs = this.scoreWithAttention ? rt.noGrad(() => raw.map((f, k) => this.attention[k].forward(f)) as Features) : raw;
-      return anomalyMap(ft, fs, [x.shape[2], x.shape[3]], aggregation);
+      const map = anomalyMap(ft, fs, [x.shape[2], x.shape[3]], aggregation);
+      const embedding = rt.noGrad(() => reshape(globalAvgPool2d(ft[2]), [x.shape[0], ft[2].shape[1]]));
+      return { map, embedding };
     });
   }
 }
