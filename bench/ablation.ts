@@ -126,7 +126,7 @@ async function trainAndEvaluate(variant: string, setting: Setting, seed: number,
   const det = await loadDetector({ run, runtime: rt });
   try {
     for (const aggregation of AGGREGATIONS) {
-      const ev = await evaluate(det, { data: roots, categories: r.config.categories, aggregation });
+      const ev = await evaluate(det, { categories: discoverCategories(roots, r.config.categories), aggregation });
       const own = aggregation === det.method.aggregation;
       appendFileSync(scoresFile, `${JSON.stringify({ run: name, variant, setting, seed, epochs, size, batch, aggregation, own, images: ev.images.map((i) => [i.category, i.label, +i.score.toPrecision(7)]) })}\n`);
       for (const c of ev.categories) {

@@ -6,6 +6,7 @@
  *
  *   npx tsx bench/attention-maps.ts --run runs/ablation/runs/dcam-channel-multi-seed0 [--run ...] [--out DIR]
  */
+import { discoverCategories } from '../src/data/mvtec.js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -38,7 +39,7 @@ for (const run of a.run!) {
   const attended = await Detector.fromModel(rt, attendedModel, config.size, null, { runtime: false, teacher: true });
   const data = runDataDir(config, run);
   for (const [maps, det] of [['raw student (as shipped)', raw], ['attended student', attended]] as const) {
-    const ev = await evaluate(det, { data, categories: config.categories });
+    const ev = await evaluate(det, { categories: discoverCategories(data, config.categories) });
     for (const c of [...ev.categories, { category: 'mean', ...ev.mean }]) {
       rows.push({ run, maps, category: c.category, imageAUROC: c.imageAUROC, pixelAUROC: c.pixelAUROC, auPRO: c.auPRO });
       const b = (s: string) => (c.category === 'mean' ? `**${s}**` : s);

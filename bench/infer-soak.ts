@@ -8,7 +8,8 @@
 import { copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { expandInputs, inferImages } from '../src/cli/infer.js';
+import { listImages } from '../src/data/folders.js';
+import { inferImages } from '../src/cli/infer.js';
 import { generateSyntheticDataset } from '../src/data/synthetic.js';
 import { createDevice, describeAdapter } from '../src/index.js';
 import { loadDetector } from '../src/node.js';
@@ -34,7 +35,7 @@ await train(rt, { data, out: run, teacher: findTeacher(), size, steps: 1, batch:
 const det = await loadDetector({ run, runtime: rt });
 const samples: Array<{ done: number; rssMiB: number; gpuMiB: number }> = [];
 const t0 = performance.now();
-await inferImages(det, expandInputs([folder]), {
+await inferImages(det, listImages([folder]), {
   out: join(a.out!, 'inspected'),
   onProgress: (done) => samples.push({ done, rssMiB: process.memoryUsage().rss / 2 ** 20, gpuMiB: rt.memory().liveBytes / 2 ** 20 }),
 });

@@ -7,6 +7,7 @@
  * Prints image AUROC, pixel AUROC, AU-PRO@0.3 and the training time, and writes them to OUT/quality.json.
  * The PyTorch reference of the same recipe is tools/reference_quality.py.
  */
+import { discoverCategories } from '../src/data/mvtec.js';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -56,7 +57,7 @@ const r = await train(rt, {
 const trainSeconds = (performance.now() - t0) / 1000;
 const det = await loadDetector({ run: out, runtime: rt });
 const size = det.size;
-const ev = await evaluate(det, { data: r.config.data, categories: r.config.categories, out });
+const ev = await evaluate(det, { categories: discoverCategories(r.config.data, r.config.categories), out });
 writeReport(out, ev, { method, size });
 const c = ev.categories[0];
 const summary = { method, category: c.category, size, epochs: Number(a.epochs), batch: Number(a.batch), lr: r.config.method.lr, seed: Number(a.seed),

@@ -13,6 +13,7 @@
 import { unzipSync, strFromU8 } from 'fflate';
 import { decodeImage, pickRgb, type RgbImage } from './data/image.js';
 import { toInput } from './data/resize.js';
+import { checkTiling, cutTiles, stitch, type Tiling } from './data/tiles.js';
 import { labelComponents } from './eval/metrics.js';
 import { normalizeScore } from './eval/thresholds.js';
 import { createDevice } from './graph/device.js';
@@ -24,7 +25,7 @@ import { DistillationModel } from './model/distill.js';
 import { teacherMismatch } from './model/fingerprint.js';
 import { FoldedTrunk, ResNetTrunk } from './model/resnet.js';
 import { readStateDict } from './model/weights/index.js';
-import type { RunConfig, Thresholds } from './train/run-config.js';
+import type { CategoryThresholds, RunConfig, Thresholds } from './train/run-config.js';
 
 /** The ImageNet teacher that ships with the package (bundlers emit it as an asset; Node reads the file). */
 export const SHIPPED_TEACHER_URL = new URL('../weights/resnet18-imagenet-layer1to3.safetensors', import.meta.url);
@@ -51,13 +52,25 @@ export interface InspectionResult {
   /** With thresholds: in [0, 1], the threshold at 0.5; else null. */
   normalized: number | null;
   label: 'ok' | 'defect' | null;
-  /** Anomaly map, size x size, row-major. */
+  /** Anomaly map, width x height, row-major: the network's size, or the (scaled) image's for a tiled run. */
   map: Float32Array;
+  width: number;
+  height: number;
+  /** The network's input size (a tile's side for a tiled run). */
   size: number;
   /** Connected regions over the pixel threshold (8-connected), largest first; [] without thresholds. */
   regions: Region[];
-  /** With `keepInput`: the network input (ImageNet-normalised CHW, size x size). */
+  /** With `keepInput`: the image as the map sees it (ImageNet-normalised CHW, width x height). */
   input?: Float32Array;
+  /**
+   * The category whose thresholds judged the image (a run with thresholds per category), and how it was
+   * known: given by the caller, or the category whose good training images' embedding is nearest; null
+   * when the run's one threshold judged it.
+   */
+  category: string | null;
+  categoryFrom: 'given' | 'nearest' | null;
+  /** The image's embedding (the teacher's layer3 features averaged over the image). */
+  embedding: Float32Array;
 }
 
 export interface InspectOptions {
@@ -69,6 +82,11 @@ export interface InspectOptions {
   sigma?: number;
   /** Combine the levels' maps this way instead of by the run's method (research: bench/ablation.ts). */
   aggregation?: MapAggregation;
+  /**
+   * The images' category, where the line knows it: its thresholds judge them (a run with thresholds per
+   * category; an unknown name is an error). Unset: the nearest category's, or the run's one threshold.
+   */
+  category?: string;
 }
 
 /** A run: its config.json and student weights (bytes), or its files by name (loose or one zip). */
@@ -84,6 +102,11 @@ export interface LoadDetectorOptions {
   runtime?: Runtime;
   /** Images per GPU batch in inspect() (default 8). */
   batch?: number;
+  /**
+   * The tiling the caller expects (any of tile, stride, scale): a run trained otherwise is refused by name.
+   * Leave it out to apply the run's own, whatever it is.
+   */
+  tiling?: Partial<Tiling>;
 }
 
 /** @internal: bytes from a URL; file: URLs (the shipped teacher, in Node) are read from disk. */
@@ -166,7 +189,7 @@ export class Detector {
    */
   replay = true;
   /** Recorded inspections by chunk size (each holds its own working set of GPU buffers). */
-  private readonly recorded = new RecordingCache<string, { recording: Recording; input: GPUBuffer; output: GPUBuffer; dispose(): void }>(2);
+  private readonly recorded = new RecordingCache<string, { recording: Recording; input: GPUBuffer; output: GPUBuffer; embedding: GPUBuffer; embeddingBytes: number; dispose(): void }>(2);
 
   private constructor(
     readonly runtime: Runtime,
@@ -180,23 +203,26 @@ export class Detector {
     readonly thresholds: Thresholds | null,
     private readonly ownsRuntime: boolean,
     private readonly batch: number,
+    /** How the run cuts images into tiles (null: each image resized to `size`). */
+    readonly tiling: Tiling | null,
   ) {}
 
   /**
    * @internal: from a folded teacher and a student (used by loadDetector and the few-shot trainer). The
    * detector owns the student, the teacher if `ownsTeacher`, the runtime if `ownsRuntime`.
    */
-  static async create(rt: Runtime, teacher: FoldedTrunk, student: ResNetTrunk, method: MethodConfig, size: number, thresholds: Thresholds | null, own: { runtime: boolean; teacher: boolean }, batch = 8): Promise<Detector> {
-    return Detector.fromModel(rt, new DistillationModel(teacher, student, [], { ...method, attention: 'none' }), size, thresholds, own, batch);
+  static async create(rt: Runtime, teacher: FoldedTrunk, student: ResNetTrunk, method: MethodConfig, size: number, thresholds: Thresholds | null, own: { runtime: boolean; teacher: boolean }, batch = 8, tiling: Tiling | null = null): Promise<Detector> {
+    return Detector.fromModel(rt, new DistillationModel(teacher, student, [], { ...method, attention: 'none' }), size, thresholds, own, batch, tiling);
   }
 
   /**
    * @internal: from a distillation model (folded for inference here). A research tool may pass a model
    * that scores with its attention (bench/attention-maps.ts); everything else comes through `create`.
    */
-  static async fromModel(rt: Runtime, model: DistillationModel, size: number, thresholds: Thresholds | null, own: { runtime: boolean; teacher: boolean }, batch = 8): Promise<Detector> {
+  static async fromModel(rt: Runtime, model: DistillationModel, size: number, thresholds: Thresholds | null, own: { runtime: boolean; teacher: boolean }, batch = 8, tiling: Tiling | null = null): Promise<Detector> {
+    if (tiling && tiling.tile !== size) throw new DetectorError(`tiles of ${tiling.tile} for a network of ${size}: a run's tile is its size`);
     await model.foldForInference();
-    return new Detector(rt, model, own.teacher ? model.teacher : null, size, model.config, thresholds, own.runtime, batch);
+    return new Detector(rt, model, own.teacher ? model.teacher : null, size, model.config, thresholds, own.runtime, batch, tiling);
   }
 
   /** The maps' smoothing the run was evaluated (and its thresholds set) with: 0 for none. */
@@ -218,23 +244,33 @@ export class Detector {
   }
 
   /**
-   * @internal: the network input of one image: decoded (bytes), converted to RGB and resized as in
-   * training, ImageNet-normalised CHW. Throws naming `name` for an image that cannot be read.
+   * @internal: an image made ready for the network: decoded (bytes), converted to RGB, then resized to
+   * the network's size as in training, or (a tiled run) cut into tiles at its own resolution; normalised.
+   * Throws naming `name` for an image that cannot be read.
    */
-  prepare(image: ImageInput, name = 'image'): Float32Array {
-    return toInput(toRgb(image, name), this.size);
+  prepare(image: ImageInput, name = 'image'): PreparedImage {
+    const rgb = toRgb(image, name);
+    if (this.tiling) {
+      const t = cutTiles(rgb, this.tiling, name);
+      return { inputs: t.tiles, origins: t.origins, width: t.width, height: t.height, image: t.image };
+    }
+    const x = toInput(rgb, this.size);
+    return { inputs: [x], origins: null, width: this.size, height: this.size, image: x };
   }
 
   /**
-   * @internal: the inspection of prepared network inputs (`prepare`), the one path every caller takes:
-   * maps on the GPU in chunks of `batch` (recorded, then replayed), smoothed by the run's sigma (or
-   * `options.sigma`), scored by their maximum, judged by the run's thresholds.
+   * @internal: the inspection of prepared images (`prepare`), the one path every caller takes: the
+   * network's inputs (or tiles, of several images together) on the GPU in chunks of `batch` (recorded,
+   * then replayed), a tiled image's maps stitched, smoothed by the run's sigma (or `options.sigma`), scored
+   * by their maximum, judged by the thresholds of the image's category or the run's.
    */
-  async inspectPrepared(inputs: readonly Float32Array[], options: InspectOptions = {}): Promise<InspectionResult[]> {
+  async inspectPrepared(images: readonly PreparedImage[], options: InspectOptions = {}): Promise<InspectionResult[]> {
     const S = this.size;
     const per = 3 * S * S;
     const sigma = options.sigma ?? this.sigma;
-    const out: InspectionResult[] = [];
+    const inputs = images.flatMap((p) => p.inputs);
+    const maps: Float32Array[] = [];
+    const embeddings: Float32Array[] = [];
     for (let i = 0; i < inputs.length; i += this.batch) {
       const chunk = inputs.slice(i, i + this.batch);
       const data = new Float32Array(chunk.length * per);
@@ -242,19 +278,28 @@ export class Detector {
         if (x.length !== per) throw new DetectorError(`input ${i + j}: ${x.length} values, a ${S} x ${S} network input has ${per}`);
         data.set(x, j * per);
       });
-      const maps = await this.maps(data, chunk.length, options.aggregation ?? this.method.aggregation);
-      if (sigma > 0) gaussianSmooth(maps, chunk.length, S, S, sigma);
+      const out = await this.maps(data, chunk.length, options.aggregation ?? this.method.aggregation);
+      const width = out.embeddings.length / chunk.length;
       for (let j = 0; j < chunk.length; j++) {
-        const r = this.result(maps.slice(j * S * S, (j + 1) * S * S));
-        if (options.keepInput) r.input = chunk[j];
-        out.push(r);
+        maps.push(out.maps.subarray(j * S * S, (j + 1) * S * S));
+        embeddings.push(out.embeddings.subarray(j * width, (j + 1) * width));
       }
     }
-    return out;
+    let next = 0;
+    return images.map((p) => {
+      const own = maps.slice(next, next + p.inputs.length);
+      const embedding = meanOf(embeddings.slice(next, next + p.inputs.length));
+      next += p.inputs.length;
+      const map = p.origins ? stitch(own, p.origins, S, p.width, p.height) : own[0].slice();
+      if (sigma > 0) gaussianSmooth(map, 1, p.height, p.width, sigma);
+      const r = this.result(map, p.width, p.height, embedding, options.category);
+      if (options.keepInput) r.input = p.image;
+      return r;
+    });
   }
 
-  /** Anomaly maps of n network inputs, replayed when this chunk size (and aggregation) was recorded before. */
-  private maps(data: Float32Array, n: number, aggregation: MapAggregation): Promise<Float32Array> {
+  /** Anomaly maps and embeddings of n network inputs, replayed when this chunk size (and aggregation) was recorded before. */
+  private maps(data: Float32Array, n: number, aggregation: MapAggregation): Promise<{ maps: Float32Array; embeddings: Float32Array }> {
     const rt = this.runtime;
     const S = this.size;
     const key = `${n}:${aggregation}`;
@@ -263,29 +308,56 @@ export class Detector {
       const recorded = this.replay ? this.recorded.use(key) : undefined;
       if (recorded) {
         recorded.recording.replay([[recorded.input, data]]);
-        return new Float32Array(await rt.readBuffer(recorded.output, n * S * S * 4));
+        const maps = new Float32Array(await rt.readBuffer(recorded.output, n * S * S * 4));
+        return { maps, embeddings: new Float32Array(await rt.readBuffer(recorded.embedding, recorded.embeddingBytes)) };
       }
       let input!: GPUBuffer;
       let output!: GPUBuffer;
+      let embedding!: GPUBuffer;
+      let embeddingBytes = 0;
       const run = () =>
         rt.tidyAsync(async () => {
           const x = rt.tensor(data, [n, 3, S, S]);
-          const map = this.model.anomalyMap(x, aggregation);
-          [input, output] = [x.buffer, map.buffer];
-          return map.read();
+          const r = this.model.inspect(x, aggregation);
+          [input, output, embedding, embeddingBytes] = [x.buffer, r.map.buffer, r.embedding.buffer, r.embedding.size * 4];
+          return { maps: await r.map.read(), embeddings: await r.embedding.read() };
         });
       if (!this.replay) return run();
       const { result, recording } = await rt.record(run);
-      this.recorded.add(key, { recording, input, output, dispose: () => recording.dispose() });
+      this.recorded.add(key, { recording, input, output, embedding, embeddingBytes, dispose: () => recording.dispose() });
       return result;
     });
   }
 
-  private result(map: Float32Array): InspectionResult {
+  /** The categories with thresholds of their own (empty: the run's one threshold judges every image). */
+  get categories(): string[] {
+    return Object.keys(this.thresholds?.categories ?? {});
+  }
+
+  /** @internal: an inspection judged again, by the thresholds of `category` (its map and embedding unchanged). */
+  judged(r: InspectionResult, category?: string): InspectionResult {
+    return this.result(r.map, r.width, r.height, r.embedding, category);
+  }
+
+  private result(map: Float32Array, width: number, height: number, embedding: Float32Array, given?: string): InspectionResult {
     const score = imageScore(map);
-    const t = this.thresholds;
-    if (!t) return { score, normalized: null, label: null, map, size: this.size, regions: [] };
-    return { score, normalized: normalizeScore(score, t), label: score >= t.image ? 'defect' : 'ok', map, size: this.size, regions: regionsOf(map, this.size, t.pixel) };
+    const { category, categoryFrom, t } = this.judge(embedding, given);
+    const base = { score, map, width, height, size: this.size, category, categoryFrom, embedding };
+    if (!t) return { ...base, normalized: null, label: null, regions: [] };
+    return { ...base, normalized: normalizeScore(score, t), label: score >= t.image ? 'defect' : 'ok', regions: regionsOf(map, width, height, t.pixel) };
+  }
+
+  /** The thresholds an image is judged by: its category's (given, or the nearest by embedding), else the run's. */
+  private judge(embedding: Float32Array, given?: string): { category: string | null; categoryFrom: 'given' | 'nearest' | null; t: Thresholds | CategoryThresholds | null } {
+    const per = this.thresholds?.categories;
+    if (given !== undefined) {
+      const t = per?.[given];
+      if (!t) throw new DetectorError(`no thresholds for category ${JSON.stringify(given)} (${per ? `the run has ${Object.keys(per).join(', ')}` : 'the run has one threshold for all its images'})`);
+      return { category: given, categoryFrom: 'given', t };
+    }
+    const nearest = per ? nearestCategory(embedding, per) : null;
+    if (nearest) return { category: nearest, categoryFrom: 'nearest', t: per![nearest] };
+    return { category: null, categoryFrom: null, t: this.thresholds };
   }
 
   /** Frees the model's GPU memory (and the runtime, if the detector made it). */
@@ -307,17 +379,56 @@ export function toRgb(img: ImageInput, name: string): RgbImage {
   return { width: img.width, height: img.height, data: pickRgb(img.data, 4, n) };
 }
 
-function regionsOf(map: Float32Array, S: number, threshold: number): Region[] {
-  const mask = new Uint8Array(S * S);
+/** The element-wise mean of equal-length vectors (a tiled image's embedding: its tiles' mean). */
+function meanOf(vs: readonly Float32Array[]): Float32Array {
+  if (vs.length === 1) return vs[0].slice();
+  const out = new Float32Array(vs[0].length);
+  for (const v of vs) for (let i = 0; i < v.length; i++) out[i] += v[i] / vs.length;
+  return out;
+}
+
+/** @internal: an image made ready for the network (`Detector.prepare`). */
+export interface PreparedImage {
+  /** The network's input, or each tile's (tile x tile, normalised CHW). */
+  inputs: Float32Array[];
+  /** Each tile's origin in the (scaled) image; null when the image was resized to the network's size. */
+  origins: Array<[number, number]> | null;
+  /** The map's size: the network's, or the (scaled) image's. */
+  width: number;
+  height: number;
+  /** The image as the map sees it, normalised CHW (the network input itself when not tiled). */
+  image: Float32Array;
+}
+
+/** The category whose centroid is most similar (cosine) to the embedding; null when none has a centroid. */
+export function nearestCategory(embedding: ArrayLike<number>, per: Record<string, CategoryThresholds>): string | null {
+  let best: string | null = null;
+  let bestSim = -Infinity;
+  let norm = 0;
+  for (let i = 0; i < embedding.length; i++) norm += embedding[i] * embedding[i];
+  for (const [name, t] of Object.entries(per)) {
+    const c = t.centroid;
+    if (!c || c.length !== embedding.length) continue;
+    let dot = 0;
+    let cn = 0;
+    for (let i = 0; i < c.length; i++) [dot, cn] = [dot + c[i] * embedding[i], cn + c[i] * c[i]];
+    const sim = dot / Math.sqrt(Math.max(cn * norm, 1e-30));
+    if (sim > bestSim) [best, bestSim] = [name, sim];
+  }
+  return best;
+}
+
+function regionsOf(map: Float32Array, W: number, H: number, threshold: number): Region[] {
+  const mask = new Uint8Array(W * H);
   for (let p = 0; p < mask.length; p++) mask[p] = map[p] >= threshold ? 1 : 0;
-  const { labels, count } = labelComponents(mask, S, S);
-  const r = Array.from({ length: count }, () => ({ x0: S, y0: S, x1: -1, y1: -1, area: 0, peak: -Infinity }));
+  const { labels, count } = labelComponents(mask, H, W);
+  const r = Array.from({ length: count }, () => ({ x0: W, y0: H, x1: -1, y1: -1, area: 0, peak: -Infinity }));
   for (let p = 0; p < labels.length; p++) {
     const l = labels[p];
     if (!l) continue;
     const g = r[l - 1];
-    const y = Math.floor(p / S);
-    const x = p % S;
+    const y = Math.floor(p / W);
+    const x = p % W;
     [g.x0, g.y0, g.x1, g.y1] = [Math.min(g.x0, x), Math.min(g.y0, y), Math.max(g.x1, x), Math.max(g.y1, y)];
     g.area++;
     g.peak = Math.max(g.peak, map[p]);
@@ -344,7 +455,12 @@ export async function loadDetector(o: LoadDetectorOptions): Promise<Detector> {
  * @internal: the one way a run becomes a detector (both loadDetector()s, the CLI, the service): the
  * teacher checked against the run's fingerprint (unless `force`), the student, the run's thresholds.
  */
-export async function detectorFrom(run: RunFiles, teacherSource: TeacherSource, o: Pick<LoadDetectorOptions, 'force' | 'runtime' | 'batch'>): Promise<Detector> {
+export async function detectorFrom(run: RunFiles, teacherSource: TeacherSource, o: Pick<LoadDetectorOptions, 'force' | 'runtime' | 'batch' | 'tiling'>): Promise<Detector> {
+  try {
+    checkTiling(o.tiling ?? {}, run.config.tiling, run.name);
+  } catch (e) {
+    throw new DetectorError((e as Error).message);
+  }
   const rt = o.runtime ?? (await createDevice());
   try {
     const teacher = await openTeacher(rt, teacherSource);
@@ -356,7 +472,7 @@ export async function detectorFrom(run: RunFiles, teacherSource: TeacherSource, 
     }
     if (problem) console.error(`dcam: WARNING: --force: using ${what} although ${problem}`);
     const student = ResNetTrunk.fromStateDict(rt, readStateDict(run.student, 'student.safetensors'), 'student.safetensors', false);
-    return await Detector.create(rt, teacher, student, run.config.method, run.config.size, run.config.thresholds ?? null, { runtime: !o.runtime, teacher: true }, o.batch);
+    return await Detector.create(rt, teacher, student, run.config.method, run.config.size, run.config.thresholds ?? null, { runtime: !o.runtime, teacher: true }, o.batch, run.config.tiling ?? null);
   } catch (e) {
     if (!o.runtime) rt.destroy();
     throw e;

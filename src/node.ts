@@ -5,8 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { detectorFrom, fetchBytes, loadDetector as loadDetectorFromSources, type Detector, type LoadDetectorOptions, type TeacherSource } from './detector.js';
+import { DetectorError, detectorFrom, fetchBytes, loadDetector as loadDetectorFromSources, type Detector, type LoadDetectorOptions, type TeacherSource } from './detector.js';
 import type { Runtime } from './graph/runtime.js';
+import type { Tiling } from './data/tiles.js';
 import { preset } from './model/config.js';
 import type { RunConfig } from './train/run-config.js';
 import { readRunConfig, runStudent } from './train/run.js';
@@ -55,7 +56,8 @@ async function teacherSource(t: Uint8Array | string | URL): Promise<TeacherSourc
  * A detector from loose files rather than a run folder (`dcam infer --student FILE --method M --size S`):
  * no thresholds, no teacher check (no run records one).
  */
-export async function loadDetectorFromFiles(o: { student: string; method: string; size: number; teacher?: string; runtime?: Runtime; batch?: number }): Promise<Detector> {
-  const config = { method: preset(o.method), size: o.size, teacher: { file: null, sha256: null } } as unknown as RunConfig;
-  return detectorFrom({ config, student: readFileSync(o.student), name: o.student }, await teacherSource(o.teacher ?? findTeacher()), o);
+export async function loadDetectorFromFiles(o: { student: string; method: string; size: number; teacher?: string; runtime?: Runtime; batch?: number; tiling?: Tiling }): Promise<Detector> {
+  if (o.tiling && o.tiling.tile !== o.size) throw new DetectorError(`tiles of ${o.tiling.tile} for a network of ${o.size}: the tile is the network's size`);
+  const config = { method: preset(o.method), size: o.size, teacher: { file: null, sha256: null }, ...(o.tiling ? { tiling: o.tiling } : {}) } as unknown as RunConfig;
+  return detectorFrom({ config, student: readFileSync(o.student), name: o.student }, await teacherSource(o.teacher ?? findTeacher()), { ...o, tiling: undefined });
 }

@@ -105,7 +105,7 @@ describe('evaluation at the ground truth\'s full resolution', () => {
       flatMasks.set(masks[i], i * 48 * 48);
     });
     expect(Math.abs(got.pixelAUROC - auroc(flat, flatMasks))).toBeLessThan(1e-4);
-    expect(Math.abs(got.auPRO - auPro(up, masks, 48, 48))).toBeLessThan(1e-4);
+    expect(Math.abs(got.auPRO - auPro(up, masks, [48, 48]))).toBeLessThan(1e-4);
     // the default stays the training size, and the report says which
     const small = await dcam('eval', '--run', run, '--out', join(tmp, 'eval-size'));
     expect(small.code).toBe(0);

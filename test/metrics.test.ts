@@ -30,8 +30,8 @@ describe('metrics match the references within 1e-6', () => {
       const { all, maps, masks, flatMasks } = unpack(c);
       expect(Math.abs(auroc(c.image_scores, c.image_labels) - c.image_auroc)).toBeLessThan(1e-6);
       expect(Math.abs(auroc(all, flatMasks) - c.pixel_auroc)).toBeLessThan(1e-6);
-      expect(Math.abs(auPro(maps, masks, c.h, c.w) - c.aupro_03)).toBeLessThan(1e-6);
-      expect(Math.abs(legacyPro(maps, masks, c.h, c.w) - c.legacy_pro)).toBeLessThan(1e-6);
+      expect(Math.abs(auPro(maps, masks, [c.h, c.w]) - c.aupro_03)).toBeLessThan(1e-6);
+      expect(Math.abs(legacyPro(maps, masks, [c.h, c.w]) - c.legacy_pro)).toBeLessThan(1e-6);
     });
   });
 

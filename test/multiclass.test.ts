@@ -80,4 +80,28 @@ describe('one model over several data folders', () => {
     expect(m.categories.map((c) => [c.category, c.images])).toEqual([['bottle', 83], ['kolektorsdd', 117]]);
     expect(Number.isFinite(m.mean.imageAUROC)).toBe(true);
   }, 300_000);
+
+  itShared('five real categories (bottle, KolektorSDD, screw, ELPV mono and poly; three classification-only) in one dcam model: image metrics for all, pixel metrics where masks exist, thresholds per category', ['data/mvtec/bottle', 'data/kolektorsdd', 'data/extra/screw', 'data/extra/elpv_mono', 'data/extra/elpv_poly'], async () => {
+    const run = join(tmp, 'five');
+    const five = ['bottle', 'kolektorsdd', 'screw', 'elpv_mono', 'elpv_poly'];
+    const r = await dcam('train', '--data', join(sharedDir, 'data/mvtec'), '--data', join(sharedDir, 'data'), '--data', join(sharedDir, 'data/extra'), '--category', five.join(','),
+      '--out', run, '--method', 'dcam', '--size', '32', '--steps', '2', '--batch', '5');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/categories \(training images\): bottle 209, kolektorsdd 266, screw 320, elpv_mono 200, elpv_poly 200/);
+    const ev = await dcam('eval', '--run', run);
+    expect(ev.code, ev.err).toBe(0);
+    const m = JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8')) as { categories: Array<{ category: string; imageAUROC: number; pixelAUROC: number | null; pixelNote?: string }>; mean: { imageAUROC: number; pixelAUROC: number } };
+    expect(m.categories.map((c) => c.category)).toEqual(five);
+    for (const c of m.categories) {
+      expect(Number.isFinite(c.imageAUROC), c.category).toBe(true);
+      if (c.category === 'bottle' || c.category === 'kolektorsdd') expect(Number.isFinite(c.pixelAUROC), c.category).toBe(true);
+      else expect(c.pixelNote, c.category).toMatch(/no ground_truth masks/);
+    }
+    // the means: image over all five, pixel over the two with masks
+    expect(m.mean.imageAUROC).toBeCloseTo(m.categories.reduce((s, c) => s + c.imageAUROC, 0) / 5, 10);
+    expect(m.mean.pixelAUROC).toBeCloseTo((m.categories[0].pixelAUROC! + m.categories[1].pixelAUROC!) / 2, 10);
+    const t = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')).thresholds;
+    expect(Object.keys(t.categories).sort()).toEqual([...five].sort());
+    for (const c of five) expect(t.categories[c].centroid.length, c).toBe(256);
+  }, 900_000);
 });

@@ -26,7 +26,7 @@ beforeAll(() => {
   generateSyntheticDataset(data, { seed: 11, size: 32, train: 8, testGood: 4, testPerDefect: 2 });
 });
 
-interface Rec { image: string; score: number; normalized: number; label: 'ok' | 'defect'; mask: string }
+interface Rec { image: string; score: number; normalized: number; label: 'ok' | 'defect'; mask: string; category?: string }
 const config = (r: string) => JSON.parse(readFileSync(join(r, 'config.json'), 'utf8'));
 
 /**
@@ -96,21 +96,25 @@ describe('train -> eval -> infer: a verdict per image', () => {
     const recs = JSON.parse(readFileSync(join(out, 'scores.json'), 'utf8')) as Rec[];
     expect(recs.length).toBe(discoverCategories(data).reduce((a, c) => a + c.test.length, 0)); // every test image of both categories
     expect(recs.length).toBe(t.images);
-    let tp = 0;
-    let fp = 0;
-    let pos = 0;
+    // two categories: each image is judged by its category's own thresholds (the nearest, here always its own)
+    expect(Object.keys(t.categories).sort()).toEqual(['synth_disc', 'synth_weave']);
+    const counts = new Map<string, { tp: number; fp: number; pos: number }>();
     for (const r of recs) {
       const truth = r.image.includes(`${join('test', 'good')}`) ? 0 : 1;
-      pos += truth;
-      if (r.label === 'defect') truth ? tp++ : fp++;
-      expect(r.label).toBe(r.score >= t.image ? 'defect' : 'ok');
+      const category = r.image.includes('synth_disc') ? 'synth_disc' : 'synth_weave';
+      expect(r.category, r.image).toBe(category);
+      const c = counts.get(category) ?? { tp: 0, fp: 0, pos: 0 };
+      c.pos += truth;
+      if (r.label === 'defect') truth ? c.tp++ : c.fp++;
+      counts.set(category, c);
+      expect(r.label).toBe(r.score >= t.categories[category].image ? 'defect' : 'ok');
       expect(r.normalized >= 0.5).toBe(r.label === 'defect');
       const mask = decodeGray(readFileSync(join(out, r.mask)));
       expect([mask.width, mask.height]).toEqual([32, 32]);
     }
-    expect((2 * tp) / (tp + fp + pos)).toBe(t.f1);
+    for (const [category, c] of counts) expect((2 * c.tp) / (c.tp + c.fp + c.pos), category).toBe(t.categories[category].f1);
     const csv = readFileSync(join(out, 'scores.csv'), 'utf8').trim().split('\n');
-    expect(csv[0]).toBe('image,score,normalized,label,overlay,mask,error');
+    expect(csv[0]).toBe('image,score,normalized,label,category,overlay,mask,error');
     expect(csv.length).toBe(recs.length + 1);
     // folders keep their structure: good/000.png of both categories do not collide
     expect(new Set(recs.map((r) => r.mask)).size).toBe(recs.length);

@@ -199,11 +199,11 @@ function scale(): { lo: number; hi: number } {
   return { lo, hi };
 }
 
-function toCanvas(rgb: Uint8Array, size: number): HTMLCanvasElement {
+function toCanvas(rgb: Uint8Array, width: number, height = width): HTMLCanvasElement {
   const c = document.createElement('canvas');
-  c.width = c.height = size;
-  const img = new ImageData(size, size);
-  for (let i = 0; i < size * size; i++) {
+  [c.width, c.height] = [width, height];
+  const img = new ImageData(width, height);
+  for (let i = 0; i < width * height; i++) {
     img.data.set([rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2], 255], 4 * i);
   }
   c.getContext('2d')!.putImageData(img, 0, 0);
@@ -212,14 +212,14 @@ function toCanvas(rgb: Uint8Array, size: number): HTMLCanvasElement {
 
 /** Heatmap overlay with the regions above the threshold outlined. */
 function overlayCanvas(r: Inspection, lo: number, hi: number, thr: number): HTMLCanvasElement {
-  const S = r.size;
-  const rgb = overlayRgb(r.input, r.map, S, lo, hi);
-  const above = (x: number, y: number) => x >= 0 && y >= 0 && x < S && y < S && r.map[y * S + x] >= thr;
-  for (let y = 0; y < S; y++)
-    for (let x = 0; x < S; x++) {
-      if (above(x, y) && !(above(x - 1, y) && above(x + 1, y) && above(x, y - 1) && above(x, y + 1))) rgb.set([255, 255, 255], 3 * (y * S + x));
+  const { width: W, height: H } = r;
+  const rgb = overlayRgb(r.input, r.map, { width: W, height: H }, lo, hi);
+  const above = (x: number, y: number) => x >= 0 && y >= 0 && x < W && y < H && r.map[y * W + x] >= thr;
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++) {
+      if (above(x, y) && !(above(x - 1, y) && above(x + 1, y) && above(x, y - 1) && above(x, y + 1))) rgb.set([255, 255, 255], 3 * (y * W + x));
     }
-  return toCanvas(rgb, S);
+  return toCanvas(rgb, W, H);
 }
 
 function renderResults(): void {
@@ -243,7 +243,7 @@ function renderResults(): void {
       if (r.label) card.dataset.label = r.label;
       const pair = document.createElement('div');
       pair.className = 'pair';
-      pair.append(toCanvas(imageRgb(r.input, r.size), r.size), overlayCanvas(r, lo, hi, thr));
+      pair.append(toCanvas(imageRgb(r.input, { width: r.width, height: r.height }), r.width, r.height), overlayCanvas(r, lo, hi, thr));
       const meta = document.createElement('div');
       meta.className = 'meta';
       meta.innerHTML = `<span class="name"></span><span class="score"></span><span class="ms"></span>`;
@@ -389,10 +389,10 @@ class LiveView {
       const lo = t ? t.mapMin : Math.min(...r.map);
       const hi = t ? t.max : r.score;
       const canvas = $<HTMLCanvasElement>('live-canvas');
-      const rgb = overlayRgb(r.input, r.map, r.size, lo, hi);
-      [canvas.width, canvas.height] = [r.size, r.size];
-      const img = new ImageData(r.size, r.size);
-      for (let i = 0; i < r.size * r.size; i++) img.data.set([rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2], 255], 4 * i);
+      const rgb = overlayRgb(r.input, r.map, { width: r.width, height: r.height }, lo, hi);
+      [canvas.width, canvas.height] = [r.width, r.height];
+      const img = new ImageData(r.width, r.height);
+      for (let i = 0; i < r.width * r.height; i++) img.data.set([rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2], 255], 4 * i);
       canvas.getContext('2d')!.putImageData(img, 0, 0);
       const verdict = $('live-verdict');
       verdict.textContent = r.label ? `${r.label === 'defect' ? 'DEFECT' : 'OK'} ${r.normalized!.toFixed(2)}` : `score ${r.score.toFixed(4)}`;

@@ -18,10 +18,13 @@ export class DemoError extends Error {}
 export interface Inspection {
   name: string;
   score: number;
-  /** size x size anomaly map. */
+  /** width x height anomaly map (the network's size, or the image's for a tiled run). */
   map: Float32Array;
-  /** The network input (normalised CHW), for drawing. */
+  /** The image as the map sees it (normalised CHW, width x height), for drawing. */
   input: Float32Array;
+  width: number;
+  height: number;
+  /** The network's input size. */
   size: number;
   /** Map computation, upload to read-back, in ms. */
   ms: number;
@@ -153,7 +156,7 @@ export class DemoSession {
       if (userFacing(e)) throw new DemoError(`${name}: not an image this demo can read (PNG, JPEG, BMP or TIFF): ${(e as Error).message}`);
       throw e;
     }
-    return { name, score: r.score, map: r.map, input: r.input!, size: r.size, ms: performance.now() - t0, label: r.label, normalized: r.normalized };
+    return { name, score: r.score, map: r.map, input: r.input!, width: r.width, height: r.height, size: r.size, ms: performance.now() - t0, label: r.label, normalized: r.normalized };
   }
 
   /**

@@ -1,6 +1,6 @@
 /** What every `dcam` subcommand shares: the device, progress bars, option parsers. */
 import { SingleBar, Presets } from 'cli-progress';
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { createDevice, describeAdapter } from '../graph/device.js';
 import type { Runtime } from '../graph/runtime.js';
 import { MAX_SIZE, MIN_SIZE } from '../train/run-config.js';
@@ -75,3 +75,16 @@ export async function withProgress<T>(label: string, fn: (bar: SingleBar) => Pro
     bar.stop();
   }
 }
+
+/** `--tile`, `--stride`, `--scale` as given (a run's own tiling is applied without them; given, they must agree). */
+export interface TilingFlags { tile?: number; stride?: number; scale?: number }
+
+/** The tiling flags of eval, infer, calibrate and serve: checks against the run's, which applies by itself. */
+export function tilingChecks(cmd: Command, what = "must be the run's (applied without it); a run tiled otherwise is refused"): Command {
+  return cmd
+    .option('--tile <px>', `tile size: ${what}`, sizeArg('--tile'))
+    .option('--stride <px>', `tile stride: ${what}`, int('--stride'))
+    .option('--scale <x>', `downscale before tiling: ${what}`, num('--scale'));
+}
+
+export const tilingOf = (f: TilingFlags): TilingFlags => ({ tile: f.tile, stride: f.stride, scale: f.scale });

@@ -4,55 +4,19 @@
  * on one colour scale for the whole call, with the run's thresholds the normalised score, the label and
  * the defect region as a mask PNG; `scores.json` and `scores.csv` for all of them.
  */
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, extname, join, relative, resolve, sep } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { encode } from 'fast-png';
-import { globSync, isDynamicPattern } from 'tinyglobby';
-import { IMAGE_EXT, readImageFile } from '../data/mvtec.js';
-import type { Detector } from '../detector.js';
+import type { ImageFile } from '../data/folders.js';
+import { readImageFile } from '../data/mvtec.js';
+import type { Detector, PreparedImage } from '../detector.js';
 import { overlayScaledPng } from '../eval/heatmap.js';
 import { npyFloat32 } from '../eval/npy.js';
 import { rangeColourScale, thresholdColourScale } from '../eval/thresholds.js';
 import { lockFolder } from '../train/run-lock.js';
 
-export interface InferInput {
-  /** The image file. */
-  path: string;
-  /** Its name relative to the folder or pattern it came from (the output name, without extension). */
-  rel: string;
-}
-
-const isImage = (f: string) => IMAGE_EXT.has(extname(f).toLowerCase());
-
-function walk(dir: string, out: string[]): void {
-  for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) walk(p, out);
-    else if (e.isFile() && isImage(e.name)) out.push(p);
-  }
-}
-
-/** Files, folders (recursively, images only) and glob patterns to a list of images with output names. */
-export function expandInputs(args: readonly string[]): InferInput[] {
-  const out: InferInput[] = [];
-  for (const a of args) {
-    if (existsSync(a) && statSync(a).isDirectory()) {
-      const files: string[] = [];
-      walk(a, files);
-      if (files.length === 0) throw new Error(`folder ${a} holds no images (${[...IMAGE_EXT].join(' ')})`);
-      for (const f of files) out.push({ path: f, rel: relative(a, f) });
-    } else if (existsSync(a)) {
-      out.push({ path: a, rel: a.split(sep).pop()! });
-    } else if (isDynamicPattern(a)) {
-      const files = globSync(a, { onlyFiles: true }).filter(isImage).sort();
-      if (files.length === 0) throw new Error(`pattern '${a}' matches no images`);
-      for (const f of files) out.push({ path: f, rel: f.split(/[\\/]/).pop()! });
-    } else {
-      throw new Error(`no such file or folder: ${a}`);
-    }
-  }
-  return out;
-}
+/** An image to inspect: its path, and its name relative to the folder or pattern it came from (the output name). */
+export type InferInput = ImageFile;
 
 /**
  * Output stems: the relative name without its extension. Where two inputs would get one stem, x.png and
@@ -108,12 +72,16 @@ export interface InferRecord {
   label: 'ok' | 'defect' | null;
   overlay: string | null;
   mask: string | null;
+  /** The category whose thresholds judged it (given, or nearest), for a run with thresholds per category. */
+  category?: string | null;
   error?: string;
 }
 
 export interface InferOptions {
   out: string;
   raw?: boolean;
+  /** The images' category, where the line knows it (a run with thresholds per category). */
+  category?: string;
   batch?: number;
   onProgress?: (done: number, total: number, defects: number) => void;
 }
@@ -155,7 +123,7 @@ async function inferInto(det: Detector, inputs: readonly InferInput[], stems: re
   };
   for (let i = 0; i < inputs.length; i += batch) {
     const chunk = inputs.slice(i, i + batch);
-    const prepared: Float32Array[] = [];
+    const prepared: PreparedImage[] = [];
     const ok: number[] = [];
     const errors = new Map<number, string>();
     chunk.forEach((inp, j) => {
@@ -166,7 +134,7 @@ async function inferInto(det: Detector, inputs: readonly InferInput[], stems: re
         errors.set(j, (e as Error).message);
       }
     });
-    const results = await det.inspectPrepared(prepared);
+    const results = await det.inspectPrepared(prepared, { category: o.category });
     if (!toUnit && results.length) toUnit = rangeColourScale(concatMaps(results.map((r) => r.map)));
     chunk.forEach((inp, j) => {
       const err = errors.get(j);
@@ -177,14 +145,17 @@ async function inferInto(det: Detector, inputs: readonly InferInput[], stems: re
       const k = ok.indexOf(j);
       const r = results[k];
       const stem = stems[i + j];
-      write(`${stem}.png`, overlayScaledPng(prepared[k], r.map, S, toUnit!));
-      if (o.raw) write(`${stem}.npy`, npyFloat32(r.map, [S, S]));
-      const rec: InferRecord = { image: inp.path, score: r.score, normalized: r.normalized, label: r.label, overlay: `${stem}.png`, mask: null };
+      // at the map's size: the network's, or the image's own for a tiled run
+      const dims = { width: r.width, height: r.height };
+      write(`${stem}.png`, overlayScaledPng(prepared[k].image, r.map, dims, toUnit!));
+      if (o.raw) write(`${stem}.npy`, npyFloat32(r.map, [r.height, r.width]));
+      const rec: InferRecord = { image: inp.path, score: r.score, normalized: r.normalized, label: r.label, overlay: `${stem}.png`, mask: null, ...(r.category ? { category: r.category } : {}) };
       if (t) {
         if (r.label === 'defect') defects++;
-        const mask = new Uint8Array(S * S);
-        for (let p = 0; p < r.map.length; p++) mask[p] = r.map[p] >= t.pixel ? 255 : 0;
-        write(`${stem}_mask.png`, encode({ width: S, height: S, data: mask, channels: 1, depth: 8 }));
+        const pixel = (r.category ? t.categories?.[r.category]?.pixel : undefined) ?? t.pixel;
+        const mask = new Uint8Array(r.map.length);
+        for (let p = 0; p < r.map.length; p++) mask[p] = r.map[p] >= pixel ? 255 : 0;
+        write(`${stem}_mask.png`, encode({ ...dims, data: mask, channels: 1, depth: 8 }));
         rec.mask = `${stem}_mask.png`;
       }
       records.push(rec);
@@ -192,7 +163,7 @@ async function inferInto(det: Detector, inputs: readonly InferInput[], stems: re
     o.onProgress?.(Math.min(i + batch, inputs.length), inputs.length, defects);
   }
   writeFileSync(join(o.out, 'scores.json'), JSON.stringify(records, null, 2));
-  const cols = ['image', 'score', 'normalized', 'label', 'overlay', 'mask', 'error'] as const;
+  const cols = ['image', 'score', 'normalized', 'label', 'category', 'overlay', 'mask', 'error'] as const;
   writeFileSync(join(o.out, 'scores.csv'), [cols.join(','), ...records.map((r) => cols.map((c) => csvField(r[c])).join(','))].join('\n') + '\n');
   return records;
 }

@@ -10,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import type { Runtime } from '../graph/runtime.js';
 import { generateSyntheticDataset } from '../data/synthetic.js';
-import { discoverCategories } from '../data/mvtec.js';
+import { dataRootList, discoverCategories, type Category } from '../data/mvtec.js';
+import { folderCategory, groupSources, listImages } from '../data/folders.js';
+import type { RunConfig } from '../train/run-config.js';
 import { evaluate } from '../eval/evaluate.js';
 import { writeReport } from '../eval/report.js';
 import { readRunConfig, runDataDir, trainingInProgress } from '../train/run.js';
@@ -18,10 +20,10 @@ import type { Detector } from '../detector.js';
 import { loadDetector, loadDetectorFromFiles } from '../node.js';
 import { cacheDir, fetchTeacher, findTeacher, isShippedTeacher, SHIPPED_TEACHER } from '../train/teacher.js';
 import { train, type TrainOptions } from '../train/trainer.js';
-import { collect, collectList, fraction, int, nonNegativeInt, num, portArg, progress, sizeArg, withDevice, withProgress } from './common.js';
+import { collect, collectList, fraction, int, nonNegativeInt, num, portArg, progress, sizeArg, tilingChecks, tilingOf, withDevice, withProgress, type TilingFlags } from './common.js';
 import { runCalibrate, saveThresholds, type CalibrateFlags } from './calibrate.js';
 import { runExport, type ExportFlags } from './export.js';
-import { expandInputs, inferImages } from './infer.js';
+import { inferImages } from './infer.js';
 import type { ServeFlags } from './serve.js';
 import { limits as imageLimits } from '../data/image.js';
 import { DEFAULT_TEACHER_CACHE } from '../train/teacher-cache.js';
@@ -29,10 +31,10 @@ import { DEFAULT_TEACHER_CACHE } from '../train/teacher-cache.js';
 const describeTeacher = (file: string) => (isShippedTeacher(file) ? `${SHIPPED_TEACHER.description}: ${file}` : file);
 
 interface TrainFlags {
-  data: string[]; out: string; category?: string[]; method?: 'stfpm' | 'dcam'; teacher?: string; randomTeacher?: boolean;
+  data?: string[]; good?: string[]; out: string; category?: string[]; method?: 'stfpm' | 'dcam'; teacher?: string; randomTeacher?: boolean;
   size?: number; epochs?: number; steps?: number; batch?: number; lr?: number; momentum?: number; weightDecay?: number;
   seed?: number; init?: string; initAttention?: string; shuffle?: boolean; balanced?: boolean; resume?: boolean; overwrite?: boolean;
-  teacherCacheMb?: number; teacherCacheHostMb?: number;
+  teacherCacheMb?: number; teacherCacheHostMb?: number; tile?: number; stride?: number; scale?: number;
 }
 
 /** The options the user gave (commander fills in defaults; a resume compares only what was given). */
@@ -42,11 +44,17 @@ function given<T extends object>(opts: T, cmd?: Command): Partial<T> {
 }
 
 async function runTrain(all: TrainFlags, cmd?: Command): Promise<void> {
-  const f = { ...given(all, cmd), data: all.data, out: all.out };
+  const f = { ...given(all, cmd), data: all.data, good: all.good, out: all.out };
   if (f.resume && f.overwrite) throw new Error('--resume and --overwrite exclude each other');
+  if (!f.resume && !f.data === !f.good) throw new Error('give the training images: --data DIR (MVTec layout: <category>/train/good) or --good DIR|GLOB (any folder of good images), one of the two');
+  if (f.good && f.category && f.category.length > 1) throw new Error('with --good, --category names the one category of bare sources; name several as --good NAME=PATH');
+  if ((f.stride !== undefined || f.scale !== undefined) && f.tile === undefined) throw new Error('--stride and --scale cut images into tiles: give --tile too');
+  if (f.tile !== undefined && f.size !== undefined && f.size !== f.tile) throw new Error(`--tile ${f.tile} with --size ${f.size}: a tiled run's size is its tile (leave --size out)`);
+  // plain sources by category: NAME=PATH, else --category, else the folder's name
+  const good = f.good ? Object.fromEntries(groupSources(f.good, f.category?.[0])) : undefined;
   if (!f.resume) {
     // a missing or malformed data folder fails before the device starts
-    const cats = discoverCategories(f.data, f.category ?? []);
+    const cats = good ? Object.entries(good).map(([name, sources]) => folderCategory(name, { good: sources })) : discoverCategories(f.data!, f.category ?? []);
     if (cats.length > 1) {
       const counts = cats.map((c) => `${c.name} ${c.train.length}`).join(', ');
       console.log(`categories (training images): ${counts}; batches ${f.balanced ? 'balanced across categories (--balanced)' : 'drawn uniformly over all images (--balanced draws them evenly)'}`);
@@ -58,8 +66,8 @@ async function runTrain(all: TrainFlags, cmd?: Command): Promise<void> {
     const bar = progress('train');
     let started = false;
     const opts: TrainOptions = {
-      data: f.data, out: f.out, categories: f.category, method: f.method, teacher: f.resume && !f.teacher ? null : teacher, randomTeacher: f.randomTeacher,
-      size: f.size, epochs: f.epochs, steps: f.steps, batch: f.batch, lr: f.lr, momentum: f.momentum, weightDecay: f.weightDecay,
+      data: f.data, good, out: f.out, categories: good ? undefined : f.category, method: f.method, teacher: f.resume && !f.teacher ? null : teacher, randomTeacher: f.randomTeacher,
+      size: f.tile ?? f.size, tiling: f.tile !== undefined ? { stride: f.stride, scale: f.scale } : undefined, epochs: f.epochs, steps: f.steps, batch: f.batch, lr: f.lr, momentum: f.momentum, weightDecay: f.weightDecay,
       seed: f.seed, init: f.init, initAttention: f.initAttention, shuffle: f.shuffle, balanced: f.balanced, resume: f.resume, overwrite: f.overwrite,
       teacherCache: { gpuBytes: all.teacherCacheMb! * 2 ** 20, hostBytes: all.teacherCacheHostMb! * 2 ** 20 },
       onStep: (s) => {
@@ -81,24 +89,49 @@ async function runTrain(all: TrainFlags, cmd?: Command): Promise<void> {
   });
 }
 
-interface EvalFlags { data?: string[]; run: string; teacher?: string; category?: string[]; out?: string; sigma: number; resolution?: 'size' | 'full'; force?: boolean }
+interface EvalFlags extends TilingFlags {
+  data?: string[]; good?: string[]; defect?: string[]; masks?: string[];
+  run: string; teacher?: string; category?: string[]; out?: string; sigma: number; resolution?: 'size' | 'full'; force?: boolean;
+}
+
+/**
+ * The categories to evaluate: from plain folders (--good, --defect, --masks; a bare source belongs to
+ * --category, else to the run's only category, else to its folder's name), or in the MVTec layout (--data,
+ * default the run's own data folders).
+ */
+function evalCategories(f: EvalFlags, run: RunConfig): { categories: Category[]; source: string } {
+  if (f.good || f.defect || f.masks) {
+    if (f.data) throw new Error('--data (MVTec layout) or --good / --defect / --masks (plain folders), not both');
+    const fallback = f.category?.[0] ?? (run.categories.length === 1 ? run.categories[0] : undefined);
+    const [good, defect, masks] = [f.good, f.defect, f.masks].map((s) => groupSources(s ?? [], fallback));
+    for (const name of masks.keys()) if (!defect.has(name)) throw new Error(`--masks for ${name}, which has no --defect images`);
+    const names = [...new Set([...good.keys(), ...defect.keys()])];
+    for (const name of names) {
+      if (!good.has(name) || !defect.has(name)) throw new Error(`category ${name}: evaluation needs its good images (--good) and its defect images (--defect)${good.size + defect.size > 2 ? '; name each source NAME=PATH' : ''}`);
+    }
+    const source = [['--good', f.good], ['--defect', f.defect], ['--masks', f.masks]].filter(([, v]) => v).map(([k, v]) => `${k} ${(v as string[]).join(' ')}`).join(' ');
+    return { categories: names.map((name) => folderCategory(name, { good: good.get(name)!, defect: defect.get(name)!, masks: masks.get(name) })), source };
+  }
+  if (run.good && !f.data) throw new Error(`${f.run} was trained from folders of good images: evaluate it with --good DIR --defect DIR [--masks DIR] (or --data for an MVTec-layout folder)`);
+  const data = f.data ?? runDataDir(run, f.run);
+  return { categories: discoverCategories(data, f.category ?? run.categories), source: dataRootList(data).join(', ') };
+}
 
 async function runEval(f: EvalFlags): Promise<{ report: string; mean: Record<string, number> }> {
   const run = readRunConfig(f.run);
   const busy = trainingInProgress(f.run);
   if (busy) throw new Error(`${busy}: its weights change every epoch, and thresholds set from them would not fit the finished model; evaluate it once the training has finished or stopped`);
-  const data = f.data ?? runDataDir(run, f.run);
-  const categories = f.category ?? run.categories;
-  discoverCategories(data, categories); // a missing folder or category fails before the device starts
+  // a missing folder, category or mask fails before the device starts
+  const { categories, source } = evalCategories(f, run);
   return withDevice(async (rt) => {
-    const det = await loadDetector({ run: f.run, runtime: rt, teacher: f.teacher, force: f.force });
+    const det = await loadDetector({ run: f.run, runtime: rt, teacher: f.teacher, force: f.force, tiling: tilingOf(f) });
     const size = det.size;
     const out = f.out ?? f.run;
     mkdirSync(out, { recursive: true });
     const result = await withProgress('eval ', (bar) => {
       bar.start(1, 0, { info: '' });
       return evaluate(det, {
-        data, categories, out, sigma: f.sigma, resolution: f.resolution ?? 'size',
+        categories, source, out, sigma: f.sigma, resolution: f.resolution ?? 'size',
         onImage: (done, total) => {
           bar.setTotal(total);
           bar.update(done, { info: 'computing maps' });
@@ -117,24 +150,31 @@ async function runEval(f: EvalFlags): Promise<{ report: string; mean: Record<str
     if (t) {
       saveThresholds(f.run, t);
       console.log(`thresholds (F1-optimal, in ${join(f.run, 'config.json')}): image ${t.image.toPrecision(6)} (F1 ${t.f1!.toFixed(4)}), pixel ${t.pixel.toPrecision(6)}${t.pixelF1 !== undefined ? ` (F1 ${t.pixelF1.toFixed(4)})` : ' (the image threshold: no masks)'}; scores normalised from [${t.min.toPrecision(4)}, ${t.max.toPrecision(4)}]`);
+      for (const [name, c] of Object.entries(t.categories ?? {})) console.log(`  ${name.padEnd(18)} its own: image ${c.image.toPrecision(6)} (F1 ${c.f1!.toFixed(4)}), pixel ${c.pixel.toPrecision(6)}, normalised from [${c.min.toPrecision(4)}, ${c.max.toPrecision(4)}]`);
+      if (t.categories) console.log('infer, serve and the package judge an image by its category\'s thresholds: given (--category, ?category=), else the category whose training images it is nearest to');
     } else console.log('thresholds: not computed (the evaluated set needs good and defect images); dcam calibrate sets one from good images');
     console.log(`metrics: ${metrics}\nreport:  ${report}`);
     return { report, mean: result.mean };
   });
 }
 
-interface LoadFlags { run?: string; student?: string; teacher?: string; method: string; size?: number; force?: boolean }
+interface LoadFlags extends TilingFlags { run?: string; student?: string; teacher?: string; method: string; size?: number; force?: boolean }
 
 async function loadForInference(rt: Runtime, f: LoadFlags): Promise<Detector> {
-  if (f.run) return loadDetector({ run: f.run, runtime: rt, teacher: f.teacher, force: f.force });
-  if (!f.student || !f.size) throw new Error('either --run RUN, or --student FILE with --method and --size (and --teacher FILE unless the shipped teacher)');
-  return loadDetectorFromFiles({ student: f.student, method: f.method, size: f.size, teacher: f.teacher, runtime: rt });
+  if (f.run) return loadDetector({ run: f.run, runtime: rt, teacher: f.teacher, force: f.force, tiling: tilingOf(f) });
+  // loose files record no tiling: --tile (with --stride, --scale) sets it
+  if (f.tile !== undefined && f.size !== undefined && f.size !== f.tile) throw new Error(`--tile ${f.tile} with --size ${f.size}: the tile is the network's size (leave --size out)`);
+  const size = f.tile ?? f.size;
+  if (!f.student || !size) throw new Error('either --run RUN, or --student FILE with --method and --size (or --tile) (and --teacher FILE unless the shipped teacher)');
+  if ((f.stride !== undefined || f.scale !== undefined) && f.tile === undefined) throw new Error('--stride and --scale cut images into tiles: give --tile too');
+  const tiling = f.tile !== undefined ? { tile: f.tile, stride: f.stride ?? Math.max(1, Math.floor(f.tile / 2)), scale: f.scale ?? 1 } : undefined;
+  return loadDetectorFromFiles({ student: f.student, method: f.method, size, teacher: f.teacher, runtime: rt, tiling });
 }
 
-async function runInfer(args: string[], f: LoadFlags & { out: string; raw?: boolean }): Promise<void> {
+async function runInfer(args: string[], f: LoadFlags & { out: string; raw?: boolean; category?: string }): Promise<void> {
   if (args.length === 0) throw new Error('no images given');
   if (f.run) readRunConfig(f.run); // a wrong run fails before the device starts
-  const inputs = expandInputs(args);
+  const inputs = listImages(args);
   await withDevice(async (rt) => {
     const busy = f.run ? trainingInProgress(f.run) : null;
     if (busy) console.error(`dcam: WARNING: ${busy}: inspecting with its latest checkpoint, which the training will replace`);
@@ -142,7 +182,8 @@ async function runInfer(args: string[], f: LoadFlags & { out: string; raw?: bool
     if (!det.thresholds) console.error('dcam: NOTE: the run has no thresholds (run dcam eval, or dcam calibrate with good images): scores only, no labels');
     const records = await withProgress('infer', (bar) => {
       bar.start(inputs.length, 0, { info: '' });
-      return inferImages(det, inputs, { out: f.out, raw: f.raw, onProgress: (done, _, defects) => bar.update(done, { info: det.thresholds ? `${defects} defect(s)` : '' }) });
+      if (f.category !== undefined && !det.categories.includes(f.category)) throw new Error(`--category ${f.category}: the run has no thresholds for it (${det.categories.length ? `it has ${det.categories.join(', ')}` : 'it has one threshold for all its images; dcam eval on several categories sets one per category'})`);
+      return inferImages(det, inputs, { out: f.out, raw: f.raw, category: f.category, onProgress: (done, _, defects) => bar.update(done, { info: det.thresholds ? `${defects} defect(s)` : '' }) });
     }).finally(() => det.dispose());
     const failed = records.filter((r) => r.error);
     const defects = records.filter((r) => r.label === 'defect').length;
@@ -192,10 +233,11 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (str, write) => write(`dcam: ${str.trim().replace(/^error: /, '')} (dcam <command> --help lists the options)\n`) });
 
   program.command('train')
-    .description('train one model on every category under --data (or the --category ones)')
-    .requiredOption('--data <dir>', 'MVTec-style data folder (repeatable: categories from several folders train one model)', collect)
+    .description('train one model on folders of good images (--good), or on every category under --data (or the --category ones)')
+    .option('--good <path>', 'good images: a folder (searched recursively), file or glob; NAME=PATH puts them in category NAME (repeatable)', collect)
+    .option('--data <dir>', 'MVTec-layout data folder: <category>/train/good (repeatable: categories from several folders train one model)', collect)
     .requiredOption('--out <run>', 'run folder (config, checkpoints, log)')
-    .option('--category <name>', 'category to use (repeatable, or comma-separated)', collectList)
+    .option('--category <name>', 'with --data: categories to use (repeatable, or comma-separated); with --good: the name of bare sources (default: the folder name)', collectList)
     .option('--balanced', 'draw each batch evenly across categories (default: uniformly over all images)')
     .addOption(new Option('--method <m>', 'method preset (stfpm: the best measured on real multi-class data, README "Results")').choices(['stfpm', 'dcam']).default('stfpm'))
     .option('--teacher <file>', 'ImageNet ResNet18 weights (.pth or .safetensors); default $DCAM_TEACHER, else the shipped one')
@@ -213,15 +255,21 @@ export function buildProgram(): Command {
     .option('--no-shuffle', 'batches in sorted path order')
     .option('--resume', 'continue the run in --out from its last checkpoint (only --steps / --epochs may change)')
     .option('--overwrite', 'replace the run already in --out')
+    .option('--tile <px>', 'cut each image into tiles of this size at its own resolution (each a training sample; inspection stitches their maps at the image\'s size) instead of resizing it to --size', sizeArg('--tile'))
+    .option('--stride <px>', 'tiles this far apart (default: half a tile)', int('--stride'))
+    .option('--scale <x>', 'downscale images by this factor before tiling (default 1: native resolution)', num('--scale'))
     .option('--teacher-cache-mb <n>', "GPU memory for keeping the teacher's features of the training images after the first epoch (0: none)", nonNegativeInt('--teacher-cache-mb'), DEFAULT_TEACHER_CACHE.gpuBytes / 2 ** 20)
     .option('--teacher-cache-host-mb <n>', 'host memory for the features the GPU budget leaves out (0: compute those every epoch)', nonNegativeInt('--teacher-cache-host-mb'), DEFAULT_TEACHER_CACHE.hostBytes / 2 ** 20)
     .action((opts: TrainFlags, cmd: Command) => runTrain(opts, cmd));
 
-  program.command('eval')
+  tilingChecks(program.command('eval'))
     .description('evaluate a run: image/pixel AUROC, AU-PRO@0.3, legacy PRO; metrics.json, report.html, maps/')
     .requiredOption('--run <run>', 'run folder')
-    .option('--data <dir>', 'data folder (repeatable; default: the one(s) the run trained on)', collect)
-    .option('--category <name>', 'category (repeatable, or comma-separated)', collectList)
+    .option('--data <dir>', 'MVTec-layout data folder (repeatable; default: the one(s) the run trained on)', collect)
+    .option('--good <path>', 'good test images: a folder, file or glob, or NAME=PATH for category NAME (repeatable)', collect)
+    .option('--defect <path>', 'defect test images, as --good', collect)
+    .option('--masks <dir>', 'their masks, matched by file stem (x.png or x_mask.png); without: image metrics only', collect)
+    .option('--category <name>', 'category (repeatable, or comma-separated; with --good, the name of bare sources)', collectList)
     .option('--teacher <file>', "teacher weights (default: the run's own, else $DCAM_TEACHER, else the shipped one)")
     .option('--force', "use --teacher even if it is not the network the run was trained with")
     .option('--out <dir>', 'output folder (default: the run folder)')
@@ -231,7 +279,7 @@ export function buildProgram(): Command {
       await runEval(opts);
     });
 
-  program.command('infer')
+  tilingChecks(program.command('infer'), "with --run, must be the run's (applied without it); with --student, the tiling to apply")
     .description("anomaly maps, scores and, with the run's thresholds, an OK / defect verdict and defect mask per image")
     .argument('<images...>', 'image files, folders (searched recursively) or glob patterns')
     .option('--run <run>', 'run folder')
@@ -242,6 +290,7 @@ export function buildProgram(): Command {
     .option('--size <px>', 'image size (a multiple of 16, at least 32)', sizeArg('--size'))
     .requiredOption('--out <dir>', 'output folder')
     .option('--raw', 'also write the maps as .npy (float32, size x size)')
+    .option('--category <name>', "the images' category, when the line knows it (a run evaluated on several categories has thresholds per category; unset: the nearest category's)")
     .action((images: string[], opts) => runInfer(images, opts));
 
   program.command('export')
@@ -255,16 +304,17 @@ export function buildProgram(): Command {
       await runExport(opts);
     });
 
-  program.command('calibrate')
+  tilingChecks(program.command('calibrate'))
     .description('set the image threshold from good images alone (at most --fpr of them flagged)')
     .requiredOption('--run <run>', 'run folder')
     .requiredOption('--good <dir>', 'good images: files, folders or glob patterns (repeatable)', collect)
     .option('--fpr <x>', 'target false-positive rate on good parts', fraction('--fpr'), 0.01)
+    .option('--category <name>', "set this category's own threshold (a run trained on several; also what routes its parts to it)")
     .option('--teacher <file>', "teacher weights (default: the run's own, else the shipped one)")
     .option('--force', "use --teacher even if it is not the network the run was trained with")
     .action((opts: CalibrateFlags) => runCalibrate(opts));
 
-  program.command('serve')
+  tilingChecks(program.command('serve'), "must be every run's (each applies its own without it); a run tiled otherwise is refused")
     .description('an HTTP inspection service: runs kept on the GPU, requests batched, OK / defect per image (POST /v1/inspect)')
     .requiredOption('--run <run>', 'run folder (repeatable; requests choose one with ?run=NAME, the folder name)', collect)
     .option('--host <addr>', 'address to listen on (loopback unless told otherwise)', '127.0.0.1')

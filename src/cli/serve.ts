@@ -5,7 +5,7 @@
 import { loadDetector } from '../node.js';
 import { InspectionServer, runName, type ServedRun, type ServeOptions } from '../serve/server.js';
 import { trainingInProgress } from '../train/run.js';
-import { withDevice } from './common.js';
+import { tilingOf, withDevice, type TilingFlags } from './common.js';
 
 /** The command's flags: the server's options, with the body limit in MB and the runs and teacher to load. */
 export type ServeFlags = Omit<ServeOptions, 'bodyLimit' | 'token'> & {
@@ -14,7 +14,7 @@ export type ServeFlags = Omit<ServeOptions, 'bodyLimit' | 'token'> & {
   token?: string;
   teacher?: string;
   force?: boolean;
-};
+} & TilingFlags;
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
@@ -27,7 +27,7 @@ export async function runServe(f: ServeFlags): Promise<void> {
       for (const dir of f.run) {
         const busy = trainingInProgress(dir);
         if (busy) console.error(`dcam: WARNING: ${busy}: serving its latest checkpoint, which stays loaded (restart the service when the training has finished)`);
-        runs.push({ name: runName(dir), dir, detector: await loadDetector({ run: dir, runtime: rt, teacher: f.teacher, force: f.force }) });
+        runs.push({ name: runName(dir), dir, detector: await loadDetector({ run: dir, runtime: rt, teacher: f.teacher, force: f.force, tiling: tilingOf(f) }) });
       }
     } catch (e) {
       for (const r of runs) r.detector.dispose();

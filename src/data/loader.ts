@@ -32,6 +32,12 @@ export interface LoaderOptions {
    * through a seeded permutation of its own, continued across epochs).
    */
   balanced?: readonly (readonly string[])[];
+  /**
+   * How a sample is made from its key (default: the key is an image's path, decoded and resized to
+   * `size`). It may return the samples of the key's whole image at once (a tiled image's tiles, keyed
+   * `path#k`): they are all kept, within the memory budget, for the batches that will want them.
+   */
+  load?: (key: string) => Map<string, Float32Array>;
 }
 
 const DEFAULT_CACHE_BYTES = 2 ** 31;
@@ -97,17 +103,21 @@ export class BatchLoader {
     return { data, paths, epoch, index };
   }
 
-  private image(path: string): Float32Array {
-    const hit = this.cache.get(path);
+  private image(key: string): Float32Array {
+    const hit = this.cache.get(key);
     if (hit) {
       this.cacheStats.hits++;
       return hit;
     }
     this.cacheStats.misses++;
-    const img = loadImage(path, this.opts.size);
-    if (this.cachedBytes + img.byteLength <= (this.opts.cacheBytes ?? DEFAULT_CACHE_BYTES)) {
-      this.cache.set(path, img);
-      this.cachedBytes += img.byteLength;
+    const made = this.opts.load ? this.opts.load(key) : new Map([[key, loadImage(key, this.opts.size)]]);
+    const img = made.get(key);
+    if (!img) throw new Error(`loader: no sample ${key}`);
+    for (const [k, v] of made) {
+      if (this.cachedBytes + v.byteLength > (this.opts.cacheBytes ?? DEFAULT_CACHE_BYTES)) break;
+      if (this.cache.has(k)) continue;
+      this.cache.set(k, v);
+      this.cachedBytes += v.byteLength;
     }
     return img;
   }

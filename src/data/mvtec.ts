@@ -109,9 +109,9 @@ export function loadImage(path: string, size: number, out = new Float32Array(3 *
   return toInput(decodeImage(readImageFile(path), path), size, out, offset);
 }
 
-/** Ground-truth mask at size x size (nearest), 1 where the mask is > 127; all zeros without a mask. */
-export function loadMask(path: string | null, size: number): Uint8Array {
-  if (!path) return new Uint8Array(size * size);
-  const m = resizeNearest(decodeGray(readFileSync(path), path), size, size);
+/** Ground-truth mask at width x height (nearest; height default width), 1 where the mask is > 127; all zeros without a mask. */
+export function loadMask(path: string | null, width: number, height = width): Uint8Array {
+  if (!path) return new Uint8Array(width * height);
+  const m = resizeNearest(decodeGray(readFileSync(path), path), width, height);
   return m.map((v) => (v > 127 ? 1 : 0));
 }

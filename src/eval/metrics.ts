@@ -112,27 +112,34 @@ export interface ProCurve {
   pro: Float64Array;
 }
 
-/** The PRO curve over all pixels of a set of maps (each h x w) with binary masks. */
-export function proCurve(maps: readonly ArrayLike<number>[], masks: readonly ArrayLike<number>[], h: number, w: number): ProCurve {
-  const per = h * w;
-  const total = maps.length * per;
+/** Map sizes: one height and width for every map, or each map's [height, width]. */
+export type MapSizes = readonly [number, number] | ReadonlyArray<readonly [number, number]>;
+const sizeAt = (sizes: MapSizes, i: number): readonly [number, number] => (typeof sizes[0] === 'number' ? (sizes as readonly [number, number]) : (sizes as ReadonlyArray<readonly [number, number]>)[i]);
+
+/** The PRO curve over all pixels of a set of maps (each of its size: `sizes`) with binary masks. */
+export function proCurve(maps: readonly ArrayLike<number>[], masks: readonly ArrayLike<number>[], sizes: MapSizes): ProCurve {
+  const total = maps.reduce((n, m) => n + m.length, 0);
   const scores = new Float32Array(total);
   const fpChange = new Uint8Array(total);
   const proChange = new Float64Array(total);
   let okPixels = 0;
   let regions = 0;
+  let at = 0;
   maps.forEach((m, i) => {
+    const [h, w] = sizeAt(sizes, i);
+    const per = h * w;
     const { labels, count } = labelComponents(masks[i], h, w);
     const area = new Float64Array(count + 1);
     for (let p = 0; p < per; p++) area[labels[p]]++;
     regions += count;
     for (let p = 0; p < per; p++) {
-      scores[i * per + p] = m[p];
+      scores[at + p] = m[p];
       if (labels[p] === 0) {
-        fpChange[i * per + p] = 1;
+        fpChange[at + p] = 1;
         okPixels++;
-      } else proChange[i * per + p] = 1 / area[labels[p]];
+      } else proChange[at + p] = 1 / area[labels[p]];
     }
+    at += per;
   });
   const order = argsortAscending(scores); // walked from the end: descending scores
   const fpr = new Float64Array(total + 2);
@@ -157,8 +164,8 @@ export function proCurve(maps: readonly ArrayLike<number>[], masks: readonly Arr
 }
 
 /** Normalised area under the PRO curve up to `maxFpr` (0.3 by convention). */
-export function auPro(maps: readonly ArrayLike<number>[], masks: readonly ArrayLike<number>[], h: number, w: number, maxFpr = 0.3): number {
-  const { fpr, pro } = proCurve(maps, masks, h, w);
+export function auPro(maps: readonly ArrayLike<number>[], masks: readonly ArrayLike<number>[], sizes: MapSizes, maxFpr = 0.3): number {
+  const { fpr, pro } = proCurve(maps, masks, sizes);
   return trapezoid(fpr, pro, maxFpr) / maxFpr;
 }
 
@@ -167,13 +174,14 @@ export function auPro(maps: readonly ArrayLike<number>[], masks: readonly ArrayL
  * region of its covered fraction, FPR over all negative pixels, points with FPR <= maxFpr, both axes
  * min-max rescaled, then the area (not comparable with AU-PRO; reported for parity with the paper).
  */
-export function legacyPro(maps: readonly ArrayLike<number>[], masks: readonly ArrayLike<number>[], h: number, w: number, steps = 4000, maxFpr = 0.3): number {
-  const per = h * w;
+export function legacyPro(maps: readonly ArrayLike<number>[], masks: readonly ArrayLike<number>[], sizes: MapSizes, steps = 4000, maxFpr = 0.3): number {
   const regionScores: Float32Array[] = [];
   const negatives: number[] = [];
   let max = -Infinity;
   let min = Infinity;
   maps.forEach((m, i) => {
+    const [h, w] = sizeAt(sizes, i);
+    const per = h * w;
     const { labels, count } = labelComponents(masks[i], h, w);
     const byRegion: number[][] = Array.from({ length: count }, () => []);
     for (let p = 0; p < per; p++) {

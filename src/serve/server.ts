@@ -15,6 +15,7 @@ import { basename, resolve } from 'node:path';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ImageDecodeError, ImageTooLargeError, limits as imageLimits, probeImage } from '../data/image.js';
+import { tileGrid, type Tiling } from '../data/tiles.js';
 import type { Detector, InspectionResult } from '../detector.js';
 import { overlayScaledPng } from '../eval/heatmap.js';
 import { rangeColourScale, thresholdColourScale } from '../eval/thresholds.js';
@@ -81,6 +82,8 @@ class RequestError extends Error {
 interface Job {
   image: { width: number; height: number; data: Uint8Array };
   keepInput: boolean;
+  /** The category the client named (?category=), else the detector finds the nearest. */
+  category?: string;
 }
 
 /** A route's access rule, in its Fastify route config: routes are guarded by the token unless open. */
@@ -116,7 +119,7 @@ export class InspectionServer {
       if (this.runs.has(r.name)) throw new Error(`two runs are named ${r.name} (${this.runs.get(r.name)!.dir} and ${r.dir}): serve runs from folders with different names`);
       this.runs.set(r.name, r);
       const batcher = new DynamicBatcher<Job, InspectionResult>(
-        (jobs) => r.detector.inspect(jobs.map((j) => j.image), { keepInput: jobs.some((j) => j.keepInput) }),
+        (jobs) => this.inspectBatch(r.detector, jobs),
         { maxBatch: options.maxBatch, maxWaitMs: options.maxWaitMs, queueLimit: options.queueLimit },
       );
       batcher.onBatch = (size, ms) => this.metrics.batch(r.name, size, ms);
@@ -125,6 +128,16 @@ export class InspectionServer {
     this.decoder = new DecodePool({ workers: options.decodeWorkers, timeoutMs: options.decodeTimeoutMs, heapMb: options.decodeHeapMb });
     this.metrics = new ServeMetrics(runtime, () => [...this.batchers].map(([name, b]) => [name, b.depth + (b.busy ? 1 : 0)] as [string, number]), options.maxBatch);
     this.app = this.buildApp();
+  }
+
+  /** One GPU batch of jobs; jobs that name a category are judged by its thresholds (the maps are the same). */
+  private async inspectBatch(detector: Detector, jobs: Job[]): Promise<InspectionResult[]> {
+    const inputs = jobs.map((j, k) => detector.prepare(j.image, `image ${k}`));
+    const results = await detector.inspectPrepared(inputs, { keepInput: jobs.some((j) => j.keepInput) });
+    const named = jobs.map((j, k) => (j.category === undefined ? null : k)).filter((k): k is number => k !== null);
+    if (named.length === 0) return results;
+    // judged again by the named category (no second pass on the GPU: the maps and embeddings are kept)
+    return results.map((r, k) => (jobs[k].category === undefined ? r : { ...detector.judged(r, jobs[k].category!), input: r.input }));
   }
 
   /** Runs one map per run (compiles the pipelines), then reports ready. */
@@ -194,7 +207,7 @@ export class InspectionServer {
     app.get('/metrics', async (_req, reply) => reply.type(this.metrics.contentType).send(await this.metrics.text()));
     app.get('/v1/runs', async () => ({
       worker: this.worker,
-      runs: [...this.runs.values()].map((r) => ({ name: r.name, size: r.detector.size, method: r.detector.method.method, thresholds: r.detector.thresholds ?? null })),
+      runs: [...this.runs.values()].map((r) => ({ name: r.name, size: r.detector.size, tiling: r.detector.tiling, method: r.detector.method.method, thresholds: r.detector.thresholds ?? null })),
       batching: { maxBatch: o.maxBatch, maxWaitMs: o.maxWaitMs, queueLimit: o.queueLimit },
     }));
     app.post('/v1/inspect', (req, reply) => this.inspect(req, reply));
@@ -233,7 +246,7 @@ export class InspectionServer {
   }
 
   /** The image, checked and decoded: its header first (size, on this thread), then its pixels (in a worker). */
-  private async decode(bytes: Uint8Array): Promise<Job['image']> {
+  private async decode(bytes: Uint8Array, tiling: Tiling | null): Promise<Job['image']> {
     let header;
     try {
       header = probeImage(bytes, 'image');
@@ -244,6 +257,14 @@ export class InspectionServer {
     }
     if (header.width * header.height > this.options.maxPixels) {
       throw new RequestError(413, `image: ${header.width}x${header.height} is over the limit of ${this.options.maxPixels} pixels`);
+    }
+    if (tiling) {
+      // a tiled run's tiles, counted from the header: an image too small for one, or cut into too many, is refused undecoded
+      try {
+        tileGrid(header.width, header.height, tiling);
+      } catch (e) {
+        throw new RequestError(/smaller than/.test((e as Error).message) ? 400 : 413, `${(e as Error).message} (the run's tiling)`);
+      }
     }
     try {
       return await this.decoder.decode(bytes, this.options.maxPixels);
@@ -260,10 +281,15 @@ export class InspectionServer {
       if (this.closing) throw new RequestError(503, 'shutting down', { 'retry-after': '1' });
       const run = this.pickRun(req);
       runName = run.name;
-      const mapFormat = (req.query as Record<string, string | undefined>).map;
+      const query = req.query as Record<string, string | undefined>;
+      const mapFormat = query.map;
       if (mapFormat !== undefined && mapFormat !== 'png' && mapFormat !== 'raw') throw new RequestError(400, `map must be png or raw, got ${JSON.stringify(mapFormat)}`);
-      const image = await this.decode(await this.body(req));
-      const result = await this.withTimeout(this.batchers.get(run.name)!.submit({ image, keepInput: mapFormat === 'png' }));
+      const category = query.category;
+      if (category !== undefined && !run.detector.categories.includes(category)) {
+        throw new RequestError(400, `no thresholds for category ${JSON.stringify(category)} in run ${run.name} (${run.detector.categories.length ? `it has ${run.detector.categories.join(', ')}` : 'it has one threshold for all its images'})`);
+      }
+      const image = await this.decode(await this.body(req), run.detector.tiling);
+      const result = await this.withTimeout(this.batchers.get(run.name)!.submit({ image, keepInput: mapFormat === 'png', category }));
       const latency = performance.now() - t0;
       this.metrics.request(run.name, 200, latency);
       return {
@@ -271,6 +297,7 @@ export class InspectionServer {
         score: result.score,
         normalized: result.normalized,
         label: result.label,
+        ...(result.category ? { category: result.category, category_from: result.categoryFrom } : {}),
         latency_ms: Math.round(latency * 100) / 100,
         size: result.size,
         regions: result.regions,
@@ -295,13 +322,13 @@ export class InspectionServer {
 }
 
 function mapPayload(r: InspectionResult, format: 'png' | 'raw', det: Detector): { format: string; width: number; height: number; data: string } {
-  const S = r.size;
+  const { width, height } = r;
   if (format === 'raw') {
     const le = new Float32Array(r.map); // Float32Array is little-endian on every platform Node runs on
-    return { format: 'float32le', width: S, height: S, data: Buffer.from(le.buffer).toString('base64') };
+    return { format: 'float32le', width, height, data: Buffer.from(le.buffer).toString('base64') };
   }
   const toUnit = det.thresholds ? thresholdColourScale(det.thresholds) : rangeColourScale(r.map);
-  return { format: 'png', width: S, height: S, data: Buffer.from(overlayScaledPng(r.input!, r.map, S, toUnit)).toString('base64') };
+  return { format: 'png', width, height, data: Buffer.from(overlayScaledPng(r.input!, r.map, { width, height }, toUnit)).toString('base64') };
 }
 
 /** Run names from their folders: the folder's own name. */

@@ -1,6 +1,7 @@
 /** A run folder's config.json: what it records, and reading it with clear errors. */
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import type { Tiling } from '../data/tiles.js';
 import type { MethodConfig } from '../model/config.js';
 
 export class TrainingError extends Error {}
@@ -16,8 +17,12 @@ export interface RunConfig {
   /** Batches drawn evenly across categories (absent in older runs: false). */
   balanced?: boolean;
   categories: string[];
-  /** Absolute path of the data folder (or folders, when categories come from several). */
+  /** Absolute path of the data folder (or folders, when categories come from several); [] for a run from plain folders. */
   data: string | string[];
+  /** A run trained from plain files and folders (`--good`): each category's sources, absolute paths or globs. */
+  good?: Record<string, string[]>;
+  /** Images cut into tiles of `size` at their own resolution (`--tile`), instead of resized to `size`. */
+  tiling?: Tiling;
   /**
    * The teacher's file and sha256, whether it is the shipped one, and its fingerprint (features of a fixed
    * input): a run accepts any file that computes the same network (e.g. torchvision's .pth for the shipped file).
@@ -51,6 +56,28 @@ export interface Thresholds {
   /** What it was computed from. */
   from: string;
   images: number;
+  /**
+   * Per category, where a run serves several (dcam eval / calibrate): each its own image and pixel
+   * threshold and normalisation (one model's scores have a different scale per category), and the mean
+   * embedding of its good training images, which names the category of an image the line does not name.
+   */
+  categories?: Record<string, CategoryThresholds>;
+}
+
+export interface CategoryThresholds {
+  image: number;
+  pixel: number;
+  pixelSource: 'f1' | 'image';
+  min: number;
+  max: number;
+  mapMin: number;
+  source: 'f1' | 'fpr';
+  f1?: number;
+  fpr?: number;
+  pixelF1?: number;
+  images: number;
+  /** Mean teacher embedding (layer3, averaged over the image) of the category's good training images. */
+  centroid?: number[];
 }
 
 /** A run's config.json, with a clear error for a folder that is not a run or a damaged file. */

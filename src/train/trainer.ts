@@ -9,11 +9,17 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'nod
 import { join, resolve } from 'node:path';
 import { BatchLoader } from '../data/loader.js';
 import { discoverCategories, type DataRoots } from '../data/mvtec.js';
+import { folderCategory } from '../data/folders.js';
+
+/** The categories of a run from plain folders: each its good images. */
+const folderCategories = (good: Record<string, string[]>) => Object.entries(good).map(([name, sources]) => folderCategory(name, { good: sources }));
 import type { Runtime } from '../graph/runtime.js';
 import { SGD } from '../optim/sgd.js';
 import { createAttention, loadAttention } from '../model/attention.js';
 import { attentionSafetensors, studentSafetensors } from '../model/checkpoint.js';
-import { probeImage } from '../data/image.js';
+import { decodeImage, probeImage } from '../data/image.js';
+import { readImageFile } from '../data/mvtec.js';
+import { cutTiles, scaledSize, tileGrid, type Tiling } from '../data/tiles.js';
 import { cleanTemporaries, finishCheckpoint, writeCheckpoint, type CheckpointStage, type CheckpointState, type LoadedCheckpoint } from './checkpoint-store.js';
 import { writeFileAtomic } from './files.js';
 import { lockFolder } from './run-lock.js';
@@ -34,8 +40,10 @@ export { TrainingError, type RunConfig, type Thresholds } from './run-config.js'
 const absoluteRoots = (roots: DataRoots): string | string[] => (typeof roots === 'string' ? resolve(roots) : roots.length === 1 ? resolve(roots[0]) : roots.map((r) => resolve(r)));
 
 export interface TrainOptions {
-  /** The data folder, or several whose categories are trained together. */
-  data: DataRoots;
+  /** The data folder, or several whose categories are trained together (MVTec layout). */
+  data?: DataRoots;
+  /** Or plain files, folders and globs of good images, by category (`groupSources`). */
+  good?: Record<string, string[]>;
   out: string;
   categories?: string[];
   method?: 'stfpm' | 'dcam';
@@ -62,6 +70,8 @@ export interface TrainOptions {
   overrides?: Partial<MethodConfig>;
   /** Memory for keeping the teacher's features of the training images between epochs (train/teacher-cache.ts). */
   teacherCache?: TeacherCacheBudget;
+  /** Cut images into tiles of `size` (stride, scale) at their own resolution instead of resizing them to `size`. */
+  tiling?: { stride?: number; scale?: number };
   onStep?: (s: StepInfo) => void;
   /** Tests only: called at each stage of every checkpoint write (a throw simulates a crash there). */
   checkpointFault?: (stage: CheckpointStage, step: number) => void;
@@ -128,6 +138,16 @@ export interface TrainResult {
 /** Files a run folder holds (what --overwrite removes; nothing else in the folder is touched). */
 const RUN_FILES = ['config.json', 'checkpoint.json', 'checkpoints', 'state.json', 'student.safetensors', 'attention.safetensors', 'optimizer.safetensors', 'train.jsonl', 'metrics.json', 'report.html', 'maps'];
 
+/** The run's tiling from the options: tiles of the run's size, half a tile apart by default, at native scale. */
+function tilingOf(o: TrainOptions): Tiling {
+  const tile = o.size ?? 256;
+  const stride = o.tiling?.stride ?? Math.max(1, Math.floor(tile / 2));
+  const scale = o.tiling?.scale ?? 1;
+  if (!Number.isInteger(stride) || stride < 1 || stride > tile) throw new TrainingError(`--stride ${stride}: must be an integer from 1 to the tile (${tile})`);
+  if (!(scale > 0 && scale <= 1)) throw new TrainingError(`--scale ${scale}: must be in (0, 1] (a downscale before tiling)`);
+  return { tile, stride, scale };
+}
+
 /** Settings a resume must not change, with how each is read from the options and from the run. */
 function changedSettings(o: TrainOptions, c: RunConfig): string[] {
   const diffs: string[] = [];
@@ -144,6 +164,8 @@ function changedSettings(o: TrainOptions, c: RunConfig): string[] {
   check('--shuffle', o.shuffle, c.shuffle);
   check('--balanced', o.balanced, c.balanced ?? false);
   check('--data', o.data === undefined ? undefined : absoluteRoots(o.data), c.data);
+  check('--good', o.good, c.good);
+  check('--tile', o.tiling === undefined ? undefined : tilingOf(o), c.tiling);
   check('--category', o.categories?.length ? [...new Set(o.categories)].sort() : undefined, [...c.categories].sort());
   if (o.randomTeacher && c.teacher.file) diffs.push('--random-teacher (the run has a teacher)');
   if (o.init) diffs.push('--init (only a new run starts from given weights)');
@@ -159,7 +181,8 @@ function lastLoggedLoss(logPath: string): number {
 }
 
 /** Reads every training image's header before the first step: a bad file fails now, not an epoch later. */
-function checkTrainingImages(paths: readonly string[]): void {
+function checkTrainingImages(paths: readonly string[]): Map<string, { width: number; height: number }> {
+  const headers = new Map<string, { width: number; height: number }>();
   for (const p of paths) {
     let bytes: Uint8Array;
     try {
@@ -167,8 +190,24 @@ function checkTrainingImages(paths: readonly string[]): void {
     } catch (e) {
       throw new TrainingError(`cannot read ${p}: ${(e as Error).message}`);
     }
-    probeImage(bytes, p);
+    headers.set(p, probeImage(bytes, p));
   }
+  return headers;
+}
+
+/** An image a tile fits in (after the run's scale), or an error naming it. */
+function checkTileable(path: string, h: { width: number; height: number }, t: Tiling): void {
+  try {
+    tileGrid(h.width, h.height, t, path);
+  } catch (e) {
+    throw new TrainingError(`${(e as Error).message}: use a ${/smaller than/.test((e as Error).message) ? 'smaller --tile or a larger --scale' : 'larger --stride or a smaller --scale'}`);
+  }
+}
+
+/** The tiles of a training image, keyed `path#k` (the loader keeps them all for the batches that want them). */
+function tilesOf(path: string, t: Tiling): Map<string, Float32Array> {
+  const cut = cutTiles(decodeImage(readImageFile(path), path), t, path);
+  return new Map(cut.tiles.map((tile, k) => [`${path}#${k}`, tile]));
 }
 
 export async function train(rt: Runtime, o: TrainOptions): Promise<TrainResult> {
@@ -192,7 +231,7 @@ async function trainLocked(rt: Runtime, o: TrainOptions, runDir: string, saved: 
   if (o.resume) {
     if (!hasRun) throw new TrainingError(`nothing to resume in ${runDir} (no config.json): start the run without --resume`);
     config = readRunConfig(runDir);
-    config.data = runDataDir(config, runDir);
+    if (!config.good) config.data = runDataDir(config, runDir);
     const diffs = changedSettings(o, config);
     if (diffs.length) throw new TrainingError(`--resume keeps the run's settings, but these differ: ${diffs.join('; ')}. Only --steps or --epochs may change; start a new run (another --out, or --overwrite) for the rest`);
     if (o.steps !== undefined || o.epochs !== undefined) {
@@ -212,21 +251,28 @@ async function trainLocked(rt: Runtime, o: TrainOptions, runDir: string, saved: 
     });
     const size = o.size ?? 256;
     if (!Number.isInteger(size) || size < MIN_SIZE || size > MAX_SIZE || size % 16 !== 0) throw new TrainingError(`size ${size}: must be a multiple of 16 from ${MIN_SIZE} to ${MAX_SIZE}`);
-    const cats = discoverCategories(o.data, [...new Set(o.categories ?? [])]);
+    if (!o.good === !o.data) throw new TrainingError('give the training images as --data (MVTec layout) or as --good (plain folders), one of the two');
+    const cats = o.good ? folderCategories(o.good) : discoverCategories(o.data!, [...new Set(o.categories ?? [])]);
     const teacherFile = o.teacher ? resolve(o.teacher) : null;
     config = {
       method, size, batch: o.batch ?? 32, epochs: o.steps ? null : (o.epochs ?? 100), steps: o.steps ?? null, seed: o.seed ?? 0,
-      shuffle: o.shuffle ?? true, balanced: o.balanced ?? false, categories: cats.map((c) => c.name), data: absoluteRoots(o.data),
+      shuffle: o.shuffle ?? true, balanced: o.balanced ?? false, categories: cats.map((c) => c.name), data: o.good ? [] : absoluteRoots(o.data!), ...(o.good ? { good: o.good } : {}), ...(o.tiling ? { tiling: tilingOf(o) } : {}),
       teacher: { file: teacherFile, sha256: teacherFile ? sha256File(teacherFile) : null, shipped: isShippedTeacher(teacherFile) },
       trainImages: cats.reduce((a, c) => a + c.train.length, 0),
     };
   }
   const seed = config.seed;
-  const cats = discoverCategories(config.data, config.categories);
+  const cats = config.good ? folderCategories(config.good) : discoverCategories(config.data, config.categories);
   const paths = cats.flatMap((c) => c.train).sort();
-  checkTrainingImages(paths);
-  const balanced = config.balanced && cats.length > 1 ? cats.map((c) => c.train) : undefined;
-  const loader = new BatchLoader(paths, { batch: config.batch, size: config.size, shuffle: config.shuffle, seed, balanced });
+  const headers = checkTrainingImages(paths);
+  // the samples: each image, or each tile of each image (`path#k`), which the loader cuts when it decodes
+  const tiling = config.tiling;
+  if (tiling) for (const p of paths) checkTileable(p, headers.get(p)!, tiling);
+  const samplesOf = (p: string) => (tiling ? tileGrid(headers.get(p)!.width, headers.get(p)!.height, tiling).map((_, k) => `${p}#${k}`) : [p]);
+  const samples = paths.flatMap(samplesOf);
+  const balanced = config.balanced && cats.length > 1 ? cats.map((c) => c.train.flatMap(samplesOf)) : undefined;
+  const load = tiling ? (key: string) => tilesOf(key.slice(0, key.lastIndexOf('#')), tiling) : undefined;
+  const loader = new BatchLoader(samples, { batch: config.batch, size: config.size, shuffle: config.shuffle, seed, balanced, load });
   const totalSteps = config.steps ?? (config.epochs ?? 1) * loader.batchesPerEpoch;
   let state: CheckpointState = saved ? { step: saved.step, epoch: saved.epoch, index: saved.index } : { step: 0, epoch: 0, index: 0 };
   const logPath = join(runDir, 'train.jsonl');
