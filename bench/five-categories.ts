@@ -1,0 +1,160 @@
+/**
+ * The five-category report (issue 29) from a grid's results (never in CI): reads DIR/rows.jsonl (written
+ * by bench/ablation.ts through scripts/ablation-grid.sh) and DIR/grid-log.txt, and writes REPORT.md and
+ * REPORT.json:
+ *   1. the multi-class drop: one model per category vs one for all, per category and on the mean, paired
+ *      by seed, and the convergence check (one-class at twice the epochs);
+ *   2. every variant's mean over the categories, its gain over multi-class STFPM paired by seed (mean ±
+ *      sample sd over seeds), and whether it clears the bar (gain > 2 x the larger of the two seed spreads);
+ *      the chain from STFPM to DCAM one factor at a time;
+ *   3. the budget: training seconds per run, wall-clock per grid line, and what else shared the machine.
+ * Every variant is scored with its own map aggregation and with the other one (a column each).
+ *
+ *   npx tsx bench/five-categories.ts --results bench/reports/2026-12-06-five-categories \
+ *       --report bench/reports/2026-12-06-five-categories-lavapipe [--epochs 20]
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Row } from './ablation.js';
+import { VARIANTS } from './lib/variants.js';
+
+const { values: a } = parseArgs({ options: { results: { type: 'string' }, report: { type: 'string' }, epochs: { type: 'string', default: '20' }, note: { type: 'string', default: '' } } });
+if (!a.results || !a.report) throw new Error('give --results DIR and --report PATH (without extension)');
+const rows = readFileSync(join(a.results, 'rows.jsonl'), 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Row);
+const log = existsSync(join(a.results, 'grid-log.txt')) ? readFileSync(join(a.results, 'grid-log.txt'), 'utf8') : '';
+const epochs = Number(a.epochs);
+const categories = [...new Set(rows.map((r) => r.category))];
+const masked = categories.filter((c) => rows.some((r) => r.category === c && r.pixelAUROC !== null));
+
+const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
+const sd = (v: number[]) => (v.length > 1 ? Math.sqrt(v.reduce((s, x) => s + (x - mean(v)) ** 2, 0) / (v.length - 1)) : NaN);
+const pm = (v: number[], digits = 3) => (v.length === 0 ? '–' : v.length > 1 ? `${mean(v).toFixed(digits)} ± ${sd(v).toFixed(digits)}` : mean(v).toFixed(digits));
+const signed = (v: number[]) => (v.length === 0 ? '–' : `${mean(v) >= 0 ? '+' : ''}${mean(v).toFixed(3)}${v.length > 1 ? ` ± ${sd(v).toFixed(3)}` : ''}`);
+
+type Metric = 'imageAUROC' | 'pixelAUROC' | 'auPRO';
+interface Sel { variant: string; setting: Row['setting']; epochs?: number; own?: boolean; aggregation?: Row['aggregation'] }
+const pick = (s: Sel) => rows.filter((r) => r.variant === s.variant && r.setting === s.setting && r.epochs === (s.epochs ?? epochs) && (s.own === undefined || r.own === s.own) && (s.aggregation === undefined || r.aggregation === s.aggregation));
+/** Seeds with every category present. */
+const seedsOf = (rs: Row[], cats = categories) => [...new Set(rs.map((r) => r.seed))].filter((s) => cats.every((c) => rs.some((r) => r.seed === s && r.category === c))).sort();
+/** Per seed: the value for one category, or the mean over categories (image metric: all; pixel: the masked ones). */
+function perSeed(rs: Row[], m: Metric, category: string | 'mean', seeds: number[]): number[] {
+  return seeds.map((s) => {
+    const over = category !== 'mean' ? [category] : m === 'imageAUROC' ? categories : masked;
+    return mean(rs.filter((r) => r.seed === s && over.includes(r.category)).map((r) => r[m] ?? NaN));
+  });
+}
+
+const md: string[] = [];
+const json: Record<string, unknown> = { categories, masked, epochs };
+
+// ---- 1. the multi-class drop
+const multi = pick({ variant: 'stfpm', setting: 'multi-class', own: true });
+const one = pick({ variant: 'stfpm', setting: 'one-class', own: true });
+const paired = seedsOf(multi).filter((s) => seedsOf(one).includes(s));
+md.push('## 1. Is there a multi-class drop? (stfpm, its own product map)', '');
+md.push(`One model per category vs one model for all ${categories.length}, seeds ${paired.join(', ') || 'none yet'} (paired: drop = one-class − multi-class for the same seed). Image AUROC for every category; pixel AUROC and AU-PRO@0.3 where masks exist.`, '');
+md.push('| category | one-class image | multi-class image | drop | one-class pixel | multi-class pixel | drop | one-class AU-PRO | multi-class AU-PRO | drop |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+const drop: Record<string, unknown> = {};
+for (const c of [...categories, 'mean']) {
+  const cells: string[] = [];
+  const rec: Record<string, unknown> = {};
+  for (const m of ['imageAUROC', 'pixelAUROC', 'auPRO'] as Metric[]) {
+    if (c !== 'mean' && m !== 'imageAUROC' && !masked.includes(c)) {
+      cells.push('n/a', 'n/a', 'n/a');
+      continue;
+    }
+    const o = perSeed(one, m, c, paired);
+    const mu = perSeed(multi, m, c, paired);
+    const d = o.map((v, i) => v - mu[i]);
+    cells.push(pm(o), pm(mu), signed(d));
+    rec[m] = { oneClass: o, multiClass: mu, drop: d };
+  }
+  drop[c] = rec;
+  md.push(`| ${c === 'mean' ? '**mean**' : c} | ${cells.join(' | ')} |`);
+}
+json.drop = { seeds: paired, perCategory: drop };
+const e2 = pick({ variant: 'stfpm', setting: 'one-class', own: true, epochs: epochs * 2 });
+const conv = seedsOf(e2);
+if (conv.length) {
+  md.push('', `Convergence: one-class stfpm at ${epochs * 2} epochs minus ${epochs} epochs, seed(s) ${conv.join(', ')}, beside the seed spread (sd over seeds at ${epochs} epochs):`, '', '| category | image AUROC change | seed sd (one-class, image) |', '|---|---:|---:|');
+  const rec: Record<string, unknown> = {};
+  for (const c of [...categories, 'mean']) {
+    const d = perSeed(e2, 'imageAUROC', c, conv).map((v, i) => v - perSeed(one, 'imageAUROC', c, conv)[i]);
+    const spread = sd(perSeed(one, 'imageAUROC', c, seedsOf(one)));
+    md.push(`| ${c} | ${signed(d)} | ${Number.isFinite(spread) ? spread.toFixed(3) : '–'} |`);
+    rec[c] = { change: d, seedSd: spread };
+  }
+  json.convergence = { seeds: conv, epochs: [epochs, epochs * 2], perCategory: rec };
+}
+
+// ---- 2. variants against multi-class stfpm
+const base = pick({ variant: 'stfpm', setting: 'multi-class', own: true });
+const variants = [...new Set(rows.filter((r) => r.setting === 'multi-class' && r.epochs === epochs).map((r) => r.variant))];
+md.push('', '## 2-3. Variants, one model for all categories', '');
+md.push(`Mean over the categories (image AUROC over all ${categories.length}; pixel AUROC and AU-PRO over ${masked.join(', ')}), mean ± sample sd over seeds; gain = variant − stfpm (its own product map) for the same seed. A variant wins if its gain in mean image AUROC exceeds twice the larger of the two seed spreads. "own map": the variant's preset aggregation; "other map": the same trained models scored with the other one.`, '');
+md.push('| variant | what | seeds | image AUROC (own map) | gain | image AUROC (other map) | gain | pixel AUROC (own) | AU-PRO (own) | wins? |', '|---|---|---:|---:|---:|---:|---:|---:|---:|---|');
+const table: Array<Record<string, unknown>> = [];
+const order = Object.keys(VARIANTS).filter((v) => variants.includes(v)).concat(variants.filter((v) => !VARIANTS[v]));
+for (const v of order) {
+  const own = pick({ variant: v, setting: 'multi-class', own: true });
+  const other = pick({ variant: v, setting: 'multi-class', own: false });
+  const seeds = seedsOf(own);
+  const both = seeds.filter((s) => seedsOf(base).includes(s));
+  const img = perSeed(own, 'imageAUROC', 'mean', seeds);
+  const imgOther = perSeed(other, 'imageAUROC', 'mean', seedsOf(other));
+  const gain = perSeed(own, 'imageAUROC', 'mean', both).map((x, i) => x - perSeed(base, 'imageAUROC', 'mean', both)[i]);
+  const gainOther = both.filter((s) => seedsOf(other).includes(s)).map((s) => perSeed(other, 'imageAUROC', 'mean', [s])[0] - perSeed(base, 'imageAUROC', 'mean', [s])[0]);
+  const spread = Math.max(sd(img), sd(perSeed(base, 'imageAUROC', 'mean', seedsOf(base))));
+  const bar = 2 * spread;
+  const wins = v === 'stfpm' ? '(baseline)' : both.length < 2 ? 'needs 2+ seeds' : mean(gain) > bar ? `**yes** (bar ${bar.toFixed(3)})` : `no (bar ${bar.toFixed(3)})`;
+  md.push(`| ${v} | ${VARIANTS[v]?.note ?? ''} | ${seeds.length} | ${pm(img)} | ${v === 'stfpm' ? '' : signed(gain)} | ${pm(imgOther)} | ${signed(gainOther)} | ${pm(perSeed(own, 'pixelAUROC', 'mean', seeds))} | ${pm(perSeed(own, 'auPRO', 'mean', seeds))} | ${wins} |`);
+  table.push({ variant: v, note: VARIANTS[v]?.note, seeds, imageAUROC: img, imageAUROCOtherMap: imgOther, gain, gainOtherMap: gainOther, bar, pixelAUROC: perSeed(own, 'pixelAUROC', 'mean', seeds), auPRO: perSeed(own, 'auPRO', 'mean', seeds) });
+}
+json.variants = table;
+
+md.push('', 'Per category (image AUROC, own map, mean ± sd over seeds):', '', `| variant | ${categories.join(' | ')} |`, `|---|${categories.map(() => '---:').join('|')}|`);
+for (const v of order) {
+  const own = pick({ variant: v, setting: 'multi-class', own: true });
+  const seeds = seedsOf(own);
+  md.push(`| ${v} | ${categories.map((c) => pm(perSeed(own, 'imageAUROC', c, seeds))).join(' | ')} |`);
+}
+
+const chain = ['stfpm', 'stfpm-lr0.05', 'dcam-cd', 'dcam-none', 'dcam-channel'].filter((v) => variants.includes(v));
+if (chain.length > 1) {
+  md.push('', 'From STFPM to DCAM one factor at a time (mean image AUROC, each step paired by seed with the one before; the "sum map" column scores the same models with the sum of the levels\' maps):', '', '| step | changes | image AUROC, product map | step | image AUROC, sum map | step |', '|---|---|---:|---:|---:|---:|');
+  const agg = (v: string, g: Row['aggregation']) => pick({ variant: v, setting: 'multi-class', aggregation: g });
+  chain.forEach((v, i) => {
+    const cells = (['product', 'sum'] as const).map((g) => {
+      const cur = agg(v, g);
+      const seeds = seedsOf(cur);
+      if (i === 0) return [pm(perSeed(cur, 'imageAUROC', 'mean', seeds)), ''];
+      const prev = agg(chain[i - 1], g);
+      const both = seeds.filter((s) => seedsOf(prev).includes(s));
+      return [pm(perSeed(cur, 'imageAUROC', 'mean', seeds)), signed(perSeed(cur, 'imageAUROC', 'mean', both).map((x, k) => x - perSeed(prev, 'imageAUROC', 'mean', both)[k]))];
+    });
+    md.push(`| ${v} | ${VARIANTS[v]?.note ?? ''} | ${cells[0][0]} | ${cells[0][1]} | ${cells[1][0]} | ${cells[1][1]} |`);
+  });
+}
+
+// ---- budget
+const runs = new Map<string, number>();
+for (const r of rows) runs.set(`${r.variant}|${r.setting}|${r.seed}|${r.epochs}|${r.setting === 'one-class' ? r.category : ''}`, r.trainSeconds);
+const trainHours = [...runs.values()].reduce((s, x) => s + x, 0) / 3600;
+const starts = [...log.matchAll(/^(\S+) start \[(.*?)\]/gm)];
+const ends = [...log.matchAll(/^(\S+) end {3}\[(.*?)\]/gm)];
+let wall = 0;
+for (const e of ends) {
+  const s = starts.filter((x) => x[2] === e[2] && x[1] < e[1]).at(-1);
+  if (s) wall += (Date.parse(e[1]) - Date.parse(s[1])) / 3600e3;
+}
+const pauses = [...log.matchAll(/^(\S+) paused.*$/gm)].map((m) => m[0]);
+md.push('', '## Budget and what shared the machine', '');
+md.push(`${runs.size} trained models, ${trainHours.toFixed(2)} h of training (their own clocks, evaluation not included); ${wall.toFixed(2)} h of wall-clock over the grid lines that finished (pauses included). The grid ran detached (scripts/ablation-grid.sh) on the 2 cores while other work went on beside it: the test suite and builds at times, and ${pauses.length} pause(s) for timing runs that needed a quiet machine:`, '', ...pauses.map((p) => `- ${p}`));
+if (a.note) md.push('', a.note);
+json.budget = { models: runs.size, trainHours, gridWallHours: wall, pauses };
+
+const header = ['# One model for five real categories: the multi-class drop, DCAM variants and the search', '', `Generated by \`npx tsx bench/five-categories.ts ${process.argv.slice(2).join(' ')}\` from \`${join(a.results, 'rows.jsonl')}\` (${rows.length} rows). Categories: ${categories.join(', ')}. ${epochs} epochs (the convergence check ${epochs * 2}), sizes and batches as recorded in the rows: ${[...new Set(rows.map((r) => `${r.size} px, batch ${r.batch}`))].join('; ')}.`, ''];
+writeFileSync(`${a.report}.md`, [...header, ...md, ''].join('\n'));
+writeFileSync(`${a.report}.json`, JSON.stringify({ generatedFrom: join(a.results, 'rows.jsonl'), ...json }, null, 2));
+console.log([...header, ...md].join('\n'));
