@@ -28,6 +28,18 @@ beforeAll(() => {
 
 const weightsOf = (file: string) => readStateDict(readFileSync(file));
 
+describe('dcam demo: the README\'s first command (npm start) at a tiny size', () => {
+  it('generates the data, trains the default preset, evaluates, sets thresholds and says what to run next', async () => {
+    const dir = join(tmp, 'demo');
+    const r = await dcam('demo', '--dir', dir, '--steps', '3', '--size', '32');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/trained 3 steps/);
+    expect(r.out).toMatch(/^mean\s+\d\.\d{4}/m);
+    expect(r.out).toMatch(/next: npx dcam infer --run /);
+    expect(JSON.parse(readFileSync(join(dir, 'run', 'config.json'), 'utf8')).method.method).toBe('stfpm');
+  });
+});
+
 describe('dcam train / eval / infer', () => {
   it('train --steps 1 performs exactly one step; eval and infer --raw write their outputs', async () => {
     const run = join(tmp, 'run1');

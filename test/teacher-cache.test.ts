@@ -14,7 +14,7 @@ import { preset } from '../src/model/config.js';
 import { DistillationModel } from '../src/model/distill.js';
 import { FoldedTrunk, ResNetTrunk } from '../src/model/resnet.js';
 import { TrainStepper } from '../src/train/step.js';
-import type { TeacherCacheBudget } from '../src/train/teacher-cache.js';
+import { TeacherFeatureCache, type TeacherCacheBudget } from '../src/train/teacher-cache.js';
 import { findTeacher, train } from '../src/train/trainer.js';
 import { useRuntime } from './helpers.js';
 import { teacherStateDict } from './model-helpers.js';
@@ -63,6 +63,12 @@ async function trainSteps(method: 'stfpm' | 'dcam', budget: TeacherCacheBudget, 
 const perImageBytes = (64 * 8 * 8 + 128 * 4 * 4 + 256 * 2 * 2) * 4;
 
 describe('teacher feature cache', () => {
+  it('refuses a budget that is not a number of bytes (a caller that forgot the defaults)', () => {
+    for (const budget of [{ gpuBytes: NaN }, { hostBytes: -1 }, { gpuBytes: Infinity }]) {
+      expect(() => new TeacherFeatureCache(ctx.rt, null as never, budget)).toThrow(/teacher feature cache: (gpuBytes|hostBytes) must be a number of bytes >= 0/);
+    }
+  });
+
   // dcam: its step has every input the stfpm step has, and the attention's
   for (const method of ['dcam'] as const) {
     it(`${method}: the same losses and weights with the teacher's features kept (GPU, host, both) as computed every step`, async () => {

@@ -69,7 +69,11 @@ async function runTrain(all: TrainFlags, cmd?: Command): Promise<void> {
       data: f.data, good, out: f.out, categories: good ? undefined : f.category, method: f.method, teacher: f.resume && !f.teacher ? null : teacher, randomTeacher: f.randomTeacher,
       size: f.tile ?? f.size, tiling: f.tile !== undefined ? { stride: f.stride, scale: f.scale } : undefined, epochs: f.epochs, steps: f.steps, batch: f.batch, lr: f.lr, momentum: f.momentum, weightDecay: f.weightDecay,
       seed: f.seed, init: f.init, initAttention: f.initAttention, shuffle: f.shuffle, balanced: f.balanced, resume: f.resume, overwrite: f.overwrite,
-      teacherCache: { gpuBytes: all.teacherCacheMb! * 2 ** 20, hostBytes: all.teacherCacheHostMb! * 2 ** 20 },
+      // flags as parsed, or the defaults for a caller that builds them (the demo)
+      teacherCache: {
+        gpuBytes: all.teacherCacheMb !== undefined ? all.teacherCacheMb * 2 ** 20 : DEFAULT_TEACHER_CACHE.gpuBytes,
+        hostBytes: all.teacherCacheHostMb !== undefined ? all.teacherCacheHostMb * 2 ** 20 : DEFAULT_TEACHER_CACHE.hostBytes,
+      },
       onStep: (s) => {
         if (!started) {
           bar.start(s.totalSteps, s.step - 1, { info: '' });

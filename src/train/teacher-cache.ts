@@ -51,6 +51,9 @@ export class TeacherFeatureCache {
     budget: TeacherCacheBudget = {},
   ) {
     this.budget = { ...DEFAULT_TEACHER_CACHE, ...budget };
+    for (const [k, v] of Object.entries(this.budget)) {
+      if (!(Number.isFinite(v) && v >= 0)) throw new Error(`teacher feature cache: ${k} must be a number of bytes >= 0, got ${v}`);
+    }
   }
 
   /**
