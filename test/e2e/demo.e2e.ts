@@ -6,7 +6,6 @@
  *     score must equal the CLI's within 1e-3 relative;
  *  3. the webcam: one frame, and the live mode over 20+ frames (Chromium's synthetic camera);
  *  4. a few training steps in the page at a tiny size: the loss falls and a heatmap is drawn.
- * It also writes the README's screenshot (docs/demo.png) when UPDATE_SCREENSHOT=1.
  */
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
@@ -151,7 +150,6 @@ describe('browser demo (headless Chromium, WebGPU)', () => {
       return seen.size;
     });
     expect(colours).toBeGreaterThan(50);
-    if (process.env.UPDATE_SCREENSHOT === '1') await page.screenshot({ path: join(repo, 'docs/demo.png'), fullPage: true });
   });
 
   it('exports the model trained in the page as a run that `dcam infer` accepts', async () => {
