@@ -11,6 +11,7 @@ import { strToU8 } from 'fflate';
 import { teacherFingerprint } from './model/fingerprint.js';
 import { Detector, DetectorError, fetchBytes, openTeacher, SHIPPED_TEACHER_URL, toRgb, type ImageInput } from './detector.js';
 import { toInput } from './data/resize.js';
+import { cutTiles, makeTiling, type Tiling } from './data/tiles.js';
 import { createDevice } from './graph/device.js';
 import type { Runtime } from './graph/runtime.js';
 import { createAttention } from './model/attention.js';
@@ -37,6 +38,12 @@ export interface FewShotOptions {
   /** Teacher weights: bytes or a URL; default the shipped ImageNet ResNet18. */
   teacher?: Uint8Array | string | URL;
   runtime?: Runtime;
+  /**
+   * Cut each image into tiles of `tile` px (every `stride`, default half a tile, after a downscale by
+   * `scale`, default 1) at its own resolution instead of resizing it to `size`: every tile is a training
+   * sample, and the detector stitches its tiles' maps at the image's size (`dcam train --tile`).
+   */
+  tiling?: { tile: number; stride?: number; scale?: number };
 }
 
 export interface TrainProgress {
@@ -70,6 +77,9 @@ export class FewShotTrainer {
     private readonly seed: number,
     private readonly rng: Rng,
     private readonly ownsRuntime: boolean,
+    /** How images are cut into tiles (null: resized to `size`). */
+    readonly tiling: Tiling | null,
+    private readonly imageCount: number,
   ) {
     this.stepper = new TrainStepper(runtime, model, opt);
   }
@@ -78,16 +88,19 @@ export class FewShotTrainer {
     if (o.images.length === 0) throw new DetectorError('few-shot training needs at least one good image');
     const rt = o.runtime ?? (await createDevice());
     try {
-      const size = o.size ?? 128;
+      if (o.tiling && o.size !== undefined && o.size !== o.tiling.tile) throw new DetectorError(`tiles of ${o.tiling.tile} with size ${o.size}: a tiled model's size is its tile`);
+      const tiling = o.tiling ? makeTiling(o.tiling.tile, o.tiling.stride, o.tiling.scale) : null;
+      const size = tiling?.tile ?? o.size ?? 128;
       const seed = o.seed ?? 0;
       const config = preset(o.method ?? 'stfpm', o.lr !== undefined ? { lr: o.lr } : {});
-      const data = o.images.map((img, k) => toInput(toRgb(img, `image ${k}`), size));
+      // the samples: each image resized, or each tile of each image
+      const data = o.images.flatMap((img, k) => (tiling ? cutTiles(toRgb(img, `image ${k}`), tiling, `image ${k}`).tiles : [toInput(toRgb(img, `image ${k}`), size)]));
       const teacherBytes = o.teacher instanceof Uint8Array ? o.teacher : await fetchBytes(o.teacher ?? SHIPPED_TEACHER_URL);
       const teacher = await openTeacher(rt, { bytes: teacherBytes, name: 'teacher' });
       const fingerprint = await teacherFingerprint(rt, teacher);
       const model = new DistillationModel(teacher, ResNetTrunk.random(rt, seed), createAttention(rt, config.attention, seed, config.reduction), config);
       const opt = new SGD(model.parameters(), { lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay });
-      return new FewShotTrainer(rt, teacher, { fingerprint }, model, opt, config, data, size, Math.min(o.batch ?? 8, data.length), o.epochs ?? 20, seed, new Rng(seed), !o.runtime);
+      return new FewShotTrainer(rt, teacher, { fingerprint }, model, opt, config, data, size, Math.min(o.batch ?? 8, data.length), o.epochs ?? 20, seed, new Rng(seed), !o.runtime, tiling, o.images.length);
     } catch (e) {
       if (!o.runtime) rt.destroy();
       throw e;
@@ -142,12 +155,12 @@ export class FewShotTrainer {
    * teacher and runtime: dispose it before the trainer. No thresholds.
    */
   async detector(): Promise<Detector> {
-    return Detector.create(this.runtime, this.teacher, await this.studentCopy(), this.config, this.size, null, { runtime: false, teacher: false });
+    return Detector.create(this.runtime, this.teacher, await this.studentCopy(), this.config, this.size, null, { runtime: false, teacher: false }, 8, this.tiling);
   }
 
   /** Ends the training: the detector takes over the teacher (and the runtime, if the trainer made it). */
   async finish(): Promise<Detector> {
-    const det = await Detector.create(this.runtime, this.teacher, await this.studentCopy(), this.config, this.size, null, { runtime: this.ownsRuntime, teacher: true });
+    const det = await Detector.create(this.runtime, this.teacher, await this.studentCopy(), this.config, this.size, null, { runtime: this.ownsRuntime, teacher: true }, 8, this.tiling);
     this.stepper.dispose();
     this.opt.dispose();
     this.model.dispose();
@@ -158,7 +171,7 @@ export class FewShotTrainer {
   async runFiles(): Promise<Map<string, Uint8Array>> {
     const config: RunConfig = {
       method: this.config, size: this.size, batch: this.batch, epochs: this.epochs, steps: null, seed: this.seed, shuffle: true,
-      categories: ['few-shot'], data: '(images given to the app)', trainImages: this.data.length,
+      categories: ['few-shot'], data: '(images given to the app)', trainImages: this.imageCount, ...(this.tiling ? { tiling: this.tiling } : {}),
       // not a file on any disk (file null would mean a random teacher): the CLI then takes the default
       // teacher, or --teacher, and checks it by this fingerprint
       teacher: { file: '(the teacher given to the app)', sha256: null, fingerprint: this.teacherInfo.fingerprint },

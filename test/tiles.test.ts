@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSyntheticDataset } from '../src/data/synthetic.js';
 import { checkTiling, cutTiles, describeTiling, MAX_TILES_PER_IMAGE, stitch, tileGrid, tileOrigins, type Tiling } from '../src/data/tiles.js';
 import { Detector, DetectorError } from '../src/detector.js';
+import { FewShotTrainer } from '../src/fewshot.js';
 import { loadDetector } from '../src/node.js';
 import { InspectionServer, SERVE_DEFAULTS } from '../src/serve/server.js';
 import { dcam } from './cli-helpers.js';
@@ -189,6 +190,26 @@ describe('a tiled run', () => {
       await server.close();
     }
   }, 180_000);
+
+  it('the package\'s trainer trains on tiles too: its detector stitches at the image\'s size, its run files record the tiling', async () => {
+    const images = readdirSync(dirs.train).slice(0, 3).map((f) => new Uint8Array(readFileSync(join(dirs.train, f))));
+    const trainer = await FewShotTrainer.create({ images, tiling: { tile: 32, stride: 24 }, epochs: 1, batch: 8, runtime: ctx.rt });
+    try {
+      expect(trainer.tiling).toEqual(TILING);
+      expect(trainer.totalSteps).toBe(3); // 3 images x 8 tiles, batches of 8
+      await trainer.run();
+      const config = JSON.parse(new TextDecoder().decode((await trainer.runFiles()).get('config.json')));
+      expect(config.tiling).toEqual(TILING);
+      expect(config.trainImages).toBe(3);
+      const det = await trainer.detector();
+      const r = await det.inspect(images[0]);
+      expect([r.width, r.height, r.map.length]).toEqual([W, H, W * H]);
+      det.dispose();
+    } finally {
+      trainer.dispose();
+    }
+    await expect(FewShotTrainer.create({ images, tiling: { tile: 32 }, size: 64, runtime: ctx.rt })).rejects.toThrow(/tiles of 32 with size 64/);
+  }, 120_000);
 
   it('the package applies the run\'s tiling, refuses another, and its map is the untiled maps of the same crops stitched', async () => {
     await expect(loadDetector({ run, runtime: ctx.rt, tiling: { stride: 16 } })).rejects.toThrow(DetectorError);

@@ -12,6 +12,7 @@ import type { Runtime } from '../graph/runtime.js';
 import { generateSyntheticDataset } from '../data/synthetic.js';
 import { dataRootList, discoverCategories, type Category } from '../data/mvtec.js';
 import { folderCategory, groupSources, listImages } from '../data/folders.js';
+import { makeTiling } from '../data/tiles.js';
 import type { RunConfig } from '../train/run-config.js';
 import { evaluate } from '../eval/evaluate.js';
 import { writeReport } from '../eval/report.js';
@@ -171,7 +172,7 @@ async function loadForInference(rt: Runtime, f: LoadFlags): Promise<Detector> {
   const size = f.tile ?? f.size;
   if (!f.student || !size) throw new Error('either --run RUN, or --student FILE with --method and --size (or --tile) (and --teacher FILE unless the shipped teacher)');
   if ((f.stride !== undefined || f.scale !== undefined) && f.tile === undefined) throw new Error('--stride and --scale cut images into tiles: give --tile too');
-  const tiling = f.tile !== undefined ? { tile: f.tile, stride: f.stride ?? Math.max(1, Math.floor(f.tile / 2)), scale: f.scale ?? 1 } : undefined;
+  const tiling = f.tile !== undefined ? makeTiling(f.tile, f.stride, f.scale) : undefined;
   return loadDetectorFromFiles({ student: f.student, method: f.method, size, teacher: f.teacher, runtime: rt, tiling });
 }
 

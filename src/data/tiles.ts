@@ -21,6 +21,18 @@ export function scaledSize(width: number, height: number, scale: number): [numbe
 }
 
 /**
+ * A tiling from its settings, checked: tiles of `tile` every `stride` px (default half a tile) after a
+ * downscale by `scale` (default 1). The one place the defaults and the bounds live (train, the package's
+ * trainer, a loose student given --tile).
+ */
+export function makeTiling(tile: number, stride?: number, scale?: number): Tiling {
+  const t = { tile, stride: stride ?? Math.max(1, Math.floor(tile / 2)), scale: scale ?? 1 };
+  if (!Number.isInteger(t.stride) || t.stride < 1 || t.stride > tile) throw new Error(`--stride ${t.stride}: must be an integer from 1 to the tile (${tile})`);
+  if (!(t.scale > 0 && t.scale <= 1)) throw new Error(`--scale ${t.scale}: must be in (0, 1] (a downscale before tiling)`);
+  return t;
+}
+
+/**
  * Tile origins along one side of `length` pixels: every `stride` from 0, and a last tile flush with the
  * far edge (so every pixel is covered and no tile hangs over).
  */

@@ -19,7 +19,7 @@ import { createAttention, loadAttention } from '../model/attention.js';
 import { attentionSafetensors, studentSafetensors } from '../model/checkpoint.js';
 import { decodeImage, probeImage } from '../data/image.js';
 import { readImageFile } from '../data/mvtec.js';
-import { cutTiles, scaledSize, tileGrid, type Tiling } from '../data/tiles.js';
+import { cutTiles, makeTiling, tileGrid, type Tiling } from '../data/tiles.js';
 import { cleanTemporaries, finishCheckpoint, writeCheckpoint, type CheckpointStage, type CheckpointState, type LoadedCheckpoint } from './checkpoint-store.js';
 import { writeFileAtomic } from './files.js';
 import { lockFolder } from './run-lock.js';
@@ -140,12 +140,11 @@ const RUN_FILES = ['config.json', 'checkpoint.json', 'checkpoints', 'state.json'
 
 /** The run's tiling from the options: tiles of the run's size, half a tile apart by default, at native scale. */
 function tilingOf(o: TrainOptions): Tiling {
-  const tile = o.size ?? 256;
-  const stride = o.tiling?.stride ?? Math.max(1, Math.floor(tile / 2));
-  const scale = o.tiling?.scale ?? 1;
-  if (!Number.isInteger(stride) || stride < 1 || stride > tile) throw new TrainingError(`--stride ${stride}: must be an integer from 1 to the tile (${tile})`);
-  if (!(scale > 0 && scale <= 1)) throw new TrainingError(`--scale ${scale}: must be in (0, 1] (a downscale before tiling)`);
-  return { tile, stride, scale };
+  try {
+    return makeTiling(o.size ?? 256, o.tiling?.stride, o.tiling?.scale);
+  } catch (e) {
+    throw new TrainingError((e as Error).message);
+  }
 }
 
 /** Settings a resume must not change, with how each is read from the options and from the run. */
