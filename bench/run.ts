@@ -5,7 +5,7 @@
  *   npm run bench                          # everything (long on a software adapter)
  *   npm run bench -- --quick               # every case once at tiny size (CI: the harness works)
  *   npm run bench -- --only kernels        # one or more sections: kernels, inference, training, startup
- *   npm run bench -- --no-peer --no-ort    # without tfjs / onnxruntime
+ *   npm run bench -- --no-peer --no-ort --no-ort-web   # without tfjs / onnxruntime-node / -web
  *
  * Writes bench/results/<date>-<adapter>.json and .md (--out DIR to change) and prints the summary.
  */
@@ -21,6 +21,7 @@ import { createDevice, describeAdapter } from '../src/graph/device.js';
 import { findTeacher } from '../src/train/trainer.js';
 import type { Bench } from './lib/context.js';
 import { markdown, type BenchReport, type StartupResult } from './lib/report.js';
+import { installHostCounters } from './lib/host-counts.js';
 import { loadTfjs } from './lib/tfjs-peer.js';
 import { tryPeer } from './lib/timing.js';
 import { benchKernels } from './sections/kernels.js';
@@ -34,7 +35,7 @@ function packageVersions(): Record<string, string> {
   // a bundled harness (scripts/device-bench.sh) has no node_modules: the versions it was built with lie beside it
   const beside = join(dirname(fileURLToPath(import.meta.url)), 'packages.json');
   const bundled = existsSync(beside) ? (JSON.parse(readFileSync(beside, 'utf8')) as Record<string, string>) : {};
-  for (const name of ['webgpu', '@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-webgpu', 'onnxruntime-node']) {
+  for (const name of ['webgpu', '@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-webgpu', 'onnxruntime-node', 'onnxruntime-web']) {
     try {
       out[name] = (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
     } catch {
@@ -57,17 +58,19 @@ function startup(size: number, teacher: string | null, conv3x3: string | undefin
 }
 
 const USAGE = `usage: npm run bench -- [--quick] [--only kernels,inference,training,startup] [--runs N]
-                     [--no-peer] [--no-ort] [--conv3x3 direct|winograd] [--teacher FILE] [--out DIR]
+                     [--no-peer] [--no-ort] [--no-ort-web] [--conv3x3 direct|winograd] [--teacher FILE] [--out DIR]
   --quick     every case once at tiny size (proves the harness works; not a speed)
   --only      sections to run (default: all)
   --runs      timed runs per case after warm-up (median reported; at least 5)
-  --no-peer   skip tfjs-backend-webgpu;  --no-ort  skip onnxruntime-node
+  --no-peer   skip tfjs-backend-webgpu;  --no-ort  skip onnxruntime-node;  --no-ort-web  skip onnxruntime-web
+              (its WebGPU EP and JSEP builds, inference only)
   --methods   training presets to time (default stfpm,dcam); --train-sizes (default 128,256)
   --teacher   teacher weights (default: $DCAM_TEACHER, else ../shared/weights; random if none)
   --conv3x3   how our engine computes 3x3 and stride-2 convs: direct or winograd (default: the adapter's,
               winograd on software adapters, direct on GPUs until a GPU run of both says otherwise)
   --host-wait how our engine waits for the GPU: sleep (default, what createDevice does in Node) or poll
-              (spin as Dawn's Node binding does);  --peer-wait  the same for tfjs (default poll: as it ships)
+              (spin as Dawn's Node binding does);  --peer-wait  the same for tfjs and onnxruntime-web (default poll:
+              as they ship)
   --out       results folder (default: bench/results)`;
 
 export async function runBench(argv: string[]): Promise<BenchReport | null> {
@@ -79,6 +82,7 @@ export async function runBench(argv: string[]): Promise<BenchReport | null> {
       runs: { type: 'string' },
       'no-peer': { type: 'boolean', default: false },
       'no-ort': { type: 'boolean', default: false },
+      'no-ort-web': { type: 'boolean', default: false },
       teacher: { type: 'string' },
       methods: { type: 'string', default: 'stfpm,dcam' },
       'train-sizes': { type: 'string', default: '128,256' },
@@ -123,6 +127,10 @@ export async function runBench(argv: string[]): Promise<BenchReport | null> {
     timing: { warmup: quick ? 1 : 2, runs: quick ? 1 : Math.max(5, Number(a.runs ?? 5)) },
     teacherFile,
     noOrt: a['no-ort']!,
+    ortWeb: a['no-ort-web'] ? [] : ['webgpu', 'jsep'],
+    gpuGlobals: globals as Record<string, unknown>,
+    counters: installHostCounters(globals as Record<string, unknown>),
+    peerWait,
     methods: a.methods!.split(',').map((m) => {
       if (m !== 'stfpm' && m !== 'dcam') throw new Error(`--methods ${m}: choose stfpm, dcam`);
       return m;
@@ -141,7 +149,7 @@ export async function runBench(argv: string[]): Promise<BenchReport | null> {
       packages: packageVersions(),
       teacher: teacherFile ?? 'random (no weights found)',
       timing: b.timing,
-      hostWait: { ours: hostWait, tfjs: peerWait },
+      hostWait: { ours: hostWait, tfjs: peerWait, ortWeb: peerWait },
       conv3x3: { algorithm: conv3x3 ?? (rt.adapter.isSoftware ? 'winograd' : 'direct'), chosen: conv3x3 ? '--conv3x3' : "the adapter's default (conv-plan.ts: RULES.winogradOnSoftware)" },
     },
   };
@@ -185,16 +193,19 @@ function checkFinite(report: BenchReport): void {
 
 /**
  * The comparison means something only if the peers compute what we compute: their anomaly maps must
- * match ours, and with the same weights the first stfpm loss must match.
+ * match ours, and with the same weights (student and attention) the first loss of each method must match.
  */
 function checkSameWork(report: BenchReport): void {
   const bad: string[] = [];
   for (const r of report.inference?.rows ?? []) {
-    for (const [peer, d] of Object.entries(r.agreement)) if (d !== null && !(d < 1e-3)) bad.push(`${peer} map at batch ${r.batch} differs by ${d}`);
+    const { ortWeb, ...others } = r.agreement;
+    for (const [peer, d] of [...Object.entries(others), ...Object.entries(ortWeb ?? {}).map(([k, v]) => [`onnxruntime-web ${k}`, v] as const)]) {
+      if (d !== null && !(d < 1e-3)) bad.push(`${peer} map at batch ${r.batch} differs by ${d}`);
+    }
   }
   for (const r of report.training ?? []) {
     const { ours, tfjs } = r.firstLoss;
-    if (r.method === 'stfpm' && tfjs !== null && !(Math.abs(ours - tfjs) <= 1e-3 * Math.abs(ours))) bad.push(`tfjs stfpm loss ${tfjs} vs ours ${ours}`);
+    if (tfjs !== null && !(Math.abs(ours - tfjs) <= 1e-3 * Math.abs(ours))) bad.push(`tfjs ${r.method} loss ${tfjs} vs ours ${ours}`);
   }
   if (bad.length) throw new Error(`the peers do not compute the same thing: ${bad.join('; ')}`);
 }

@@ -19,7 +19,7 @@ export interface BenchReport {
   quick: boolean;
   environment: Record<string, unknown>;
   kernels?: KernelsResult;
-  inference?: { rows: InferenceRow[]; ortVersion: string | null; ortThreads: number | null };
+  inference?: { rows: InferenceRow[]; ortVersion: string | null; ortThreads: number | null; ortWebVersion?: string | null };
   training?: TrainingRow[];
   startup?: PeerResult<StartupResult>;
 }
@@ -47,20 +47,20 @@ export function markdown(r: BenchReport): string {
     node: string;
     packages: Record<string, string>;
     teacher: string;
-    hostWait?: { ours: string; tfjs: string };
+    hostWait?: { ours: string; tfjs: string; ortWeb?: string };
     conv3x3?: { algorithm: string; chosen: string };
   };
   const out: string[] = [
     `# dcam-webgpu benchmark${r.quick ? ' (--quick: tiny sizes, one run; proves the harness, not a speed)' : ''}`,
     '',
     `${r.date} · adapter: ${env.adapter} · CPU: ${env.cpu} · Node ${env.node}`,
-    `peers: tfjs-backend-webgpu ${env.packages['@tensorflow/tfjs-backend-webgpu'] ?? '?'} (same Dawn adapter), onnxruntime-node ${env.packages['onnxruntime-node'] ?? '?'} (CPU) · teacher: ${env.teacher}`,
+    `peers: tfjs-backend-webgpu ${env.packages['@tensorflow/tfjs-backend-webgpu'] ?? '?'} (same Dawn adapter), onnxruntime-web ${env.packages['onnxruntime-web'] ?? '?'} (same Dawn adapter: its C++ WebGPU EP and JSEP, inference), onnxruntime-node ${env.packages['onnxruntime-node'] ?? '?'} (CPU) · teacher: ${env.teacher}`,
     '',
     'Times in ms: median (min-max) after warm-up, GPU queue drained around each run. Ratio = peer time / our time (above 1: dcam-webgpu is faster).',
   ];
   if (env.hostWait) {
     const how = (m: string) => (m === 'sleep' ? 'sleeps between polls' : "spins (Dawn's Node binding polls from setImmediate)");
-    out.push(`While waiting for the GPU the Node thread: ours ${how(env.hostWait.ours)}; tfjs ${how(env.hostWait.tfjs)}.`);
+    out.push(`While waiting for the GPU the Node thread: ours ${how(env.hostWait.ours)}; tfjs ${how(env.hostWait.tfjs)}${env.hostWait.ortWeb ? `; onnxruntime-web ${how(env.hostWait.ortWeb)}` : ''}.`);
   }
   if (env.conv3x3) out.push(`Our 3x3 and stride-2 convs: ${env.conv3x3.algorithm} (${env.conv3x3.chosen}; the kernels table marks the passes that run by Winograd).`);
   if (r.inference) {
@@ -73,6 +73,15 @@ export function markdown(r: BenchReport): string {
       );
     }
     if (r.inference.ortThreads) out.push('', `onnxruntime-node ${r.inference.ortVersion}, ${r.inference.ortThreads} intra-op threads, graph optimisation 'all'.`);
+    const builds = [...new Set(r.inference.rows.flatMap((x) => Object.keys(x.ortWeb ?? {})))] as Array<keyof InferenceRow['ortWeb']>;
+    if (builds.length) {
+      const name = { webgpu: 'ort-web WebGPU EP (C++)', jsep: 'ort-web JSEP' } as const;
+      out.push('', `### Beside onnxruntime-web ${r.inference.ortWebVersion ?? ''} on the same adapter (the same ONNX model; its wasm run by Liftoff only, one wasm thread)`, '');
+      out.push(`| batch | size | ours ms | ${builds.map((k) => `${name[k]} ms | vs ${name[k]}`).join(' | ')} | map agreement (${builds.join(' / ')}) |`, `|---:|---:|---:|${builds.map(() => '---:|---:').join('|')}|---|`);
+      for (const x of r.inference.rows) {
+        out.push(`| ${x.batch} | ${x.size} | ${fmtMs(x.ours)} | ${builds.map((k) => `${x.ortWeb[k] ? peer(x.ortWeb[k]!) : '-'} | ${ratio(x.ratioOrtWeb[k] ?? null)}`).join(' | ')} | ${builds.map((k) => x.agreement.ortWeb?.[k]?.toExponential(1) ?? '-').join(' / ')} |`);
+      }
+    }
     for (const x of r.inference.rows) profileTable(out, `one inference batch of ${x.batch} at ${x.size}x${x.size}`, x.profile);
   }
   if (r.training) {
@@ -83,6 +92,17 @@ export function markdown(r: BenchReport): string {
         `| ${x.method} | ${x.batch} | ${x.size} | ${x.gflopPerImage.toFixed(2)} | ${fmtMs(x.ours, 0)} | ${x.oursMsPerImage.toFixed(1)} | ${peer(x.tfjs, 0)} | ${ratio(x.ratioTfjs)} | ` +
           `${x.firstLoss.ours.toFixed(5)} / ${x.firstLoss.tfjs?.toFixed(5) ?? '-'} | ${mib(x.peakBytes)} | ${mib(x.tfjsAllocatedBytes)} |`,
       );
+    }
+    if (r.training.some((x) => x.host)) {
+      out.push('', '### The host side of a step (what our engine asks of WebGPU, counted at the API; the same on any adapter)', '');
+      out.push('Replayed: a step as training runs it (recorded once, replayed; the teacher\'s features computed by the engine each step here, as for an image seen the first time). Through autograd: the first steps of a shape. Host ms: the Node thread\'s busy time (wall time minus its sleep while the GPU works): what a GPU faster than that would wait on.', '');
+      out.push('| method | size | step | dispatches | submits | bind groups created | buffers created | KiB written | host ms | wall ms |', '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|');
+      for (const x of r.training) {
+        if (!x.host) continue;
+        for (const [kind, h] of [['replayed', x.host.replayed], ['through autograd', x.host.autograd]] as const) {
+          out.push(`| ${x.method} | ${x.size} | ${kind} | ${h.dispatches.toFixed(0)} | ${h.submits.toFixed(0)} | ${h.bindGroups.toFixed(0)} | ${h.buffers.toFixed(0)} | ${(h.bytesWritten / 1024).toFixed(0)} | ${h.hostMs.toFixed(1)} | ${h.wallMs.toFixed(1)} |`);
+        }
+      }
     }
     for (const x of r.training) profileTable(out, `one ${x.method} step at batch ${x.batch}, ${x.size}x${x.size}`, x.profile);
   }

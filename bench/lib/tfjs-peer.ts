@@ -126,7 +126,9 @@ export function tfTrainStep(
   teacher: TfTrunk,
   studentSd: ReadonlyMap<string, Float32Array>,
   method: 'stfpm' | 'dcam',
-  o: { lr: number; momentum: number; weightDecay: number; reduction: number; seed: number },
+  o: { lr: number; momentum: number; weightDecay: number; reduction: number },
+  /** The attention's initial weights by their names in attention.safetensors ({k}.mlp.0.weight [C/r, C], {k}.mlp.2.weight [C, C/r]): ours, so both engines take the same first step. */
+  attentionSd?: ReadonlyMap<string, Float32Array>,
 ): TfTrainStep {
   const vars = new Map<string, T>();
   for (const { conv, bn, cout, cin, k } of trunkConvs()) {
@@ -136,10 +138,13 @@ export function tfTrainStep(
     vars.set(`${bn}.bias`, tf.variable(tf.tensor1d(studentSd.get(`${bn}.bias`)!)));
   }
   if (method === 'dcam') {
+    if (!attentionSd) throw new Error('tfjs dcam step: give the attention weights');
     for (const [k, C] of [64, 128, 256].entries()) {
       const hidden = C / o.reduction;
-      vars.set(`att${k}.0`, tf.variable(tf.randomUniform([C, hidden], -1 / Math.sqrt(C), 1 / Math.sqrt(C), 'float32', o.seed + k)));
-      vars.set(`att${k}.2`, tf.variable(tf.randomUniform([hidden, C], -1 / Math.sqrt(hidden), 1 / Math.sqrt(hidden), 'float32', o.seed + 10 + k)));
+      // torch's Linear weights are [out, in]; v @ W^T is tf.matMul(v, W transposed)
+      const weight = (name: string, rows: number, cols: number) => tf.variable(tf.transpose(tf.tensor2d(attentionSd.get(name)!, [rows, cols])));
+      vars.set(`att${k}.0`, weight(`${k}.mlp.0.weight`, hidden, C));
+      vars.set(`att${k}.2`, weight(`${k}.mlp.2.weight`, C, hidden));
     }
   }
   const studentConv: Conv = (g, h, relu) => {
