@@ -86,6 +86,8 @@ export interface Row {
   size: number;
   batch: number;
   category: string;
+  /** The categories the model was trained on (one-class: [category]): a multi-class model of another set is another run. */
+  trainedOn: string[];
   /** How the levels' maps were combined for this row; `own` when it is the variant's own. */
   aggregation: MapAggregation;
   own: boolean;
@@ -103,17 +105,18 @@ mkdirSync(results, { recursive: true });
 const rowsFile = join(results, 'rows.jsonl');
 const scoresFile = join(results, 'scores.jsonl');
 const readRows = (): Row[] => (existsSync(rowsFile) ? readFileSync(rowsFile, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Row) : []);
-const sameRun = (r: Row, variant: string, setting: Setting, seed: number) =>
-  r.variant === variant && r.setting === setting && r.seed === seed && r.epochs === epochs && r.size === size && r.batch === batch;
+const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && [...a].sort().join() === [...b].sort().join();
+const sameRun = (r: Row, variant: string, setting: Setting, seed: number, trainCats: readonly string[]) =>
+  r.variant === variant && r.setting === setting && r.seed === seed && r.epochs === epochs && r.size === size && r.batch === batch && sameSet(r.trainedOn, trainCats);
 
 async function trainAndEvaluate(variant: string, setting: Setting, seed: number, trainCats: string[]): Promise<void> {
   const v = VARIANTS[variant];
-  const earlier = readRows().filter((r) => sameRun(r, variant, setting, seed) && trainCats.includes(r.category));
+  const earlier = readRows().filter((r) => sameRun(r, variant, setting, seed, trainCats) && trainCats.includes(r.category));
   if (earlier.length === trainCats.length * AGGREGATIONS.length) {
     console.log(`${variant} ${setting} seed ${seed}: done before (${rowsFile})`);
     return;
   }
-  const name = `${variant}-${setting === 'multi-class' ? 'multi' : trainCats[0]}-s${size}-e${epochs}-b${batch}-seed${seed}`;
+  const name = `${variant}-${setting === 'multi-class' ? `multi${trainCats.length}` : trainCats[0]}-s${size}-e${epochs}-b${batch}-seed${seed}`;
   const run = join(out, 'runs', name);
   mkdirSync(run, { recursive: true });
   const t0 = performance.now();
@@ -128,11 +131,11 @@ async function trainAndEvaluate(variant: string, setting: Setting, seed: number,
     for (const aggregation of AGGREGATIONS) {
       const ev = await evaluate(det, { categories: discoverCategories(roots, r.config.categories), aggregation });
       const own = aggregation === det.method.aggregation;
-      appendFileSync(scoresFile, `${JSON.stringify({ run: name, variant, setting, seed, epochs, size, batch, aggregation, own, images: ev.images.map((i) => [i.category, i.label, +i.score.toPrecision(7)]) })}\n`);
+      appendFileSync(scoresFile, `${JSON.stringify({ run: name, variant, setting, seed, epochs, size, batch, trainedOn: trainCats, aggregation, own, images: ev.images.map((i) => [i.category, i.label, +i.score.toPrecision(7)]) })}\n`);
       for (const c of ev.categories) {
         const finite = (x: number) => (Number.isFinite(x) ? x : null);
         const row: Row = {
-          variant, setting, seed, epochs, size, batch, category: c.category, aggregation, own,
+          variant, setting, seed, epochs, size, batch, category: c.category, trainedOn: [...trainCats], aggregation, own,
           imageAUROC: c.imageAUROC, pixelAUROC: finite(c.pixelAUROC), auPRO: finite(c.auPRO), trainSeconds: +trainSeconds.toFixed(1), finalLoss: r.lastLoss,
         };
         appendFileSync(rowsFile, `${JSON.stringify(row)}\n`);
@@ -155,7 +158,7 @@ for (const seed of seeds) {
 // ---- summary: per variant, setting and aggregation, each category and the mean over categories (image
 // metrics over every category, pixel metrics over the categories with masks); mean ± spread over seeds.
 
-const rows = readRows().filter((r) => r.epochs === epochs && r.size === size && r.batch === batch && seeds.includes(r.seed) && cats.includes(r.category));
+const rows = readRows().filter((r) => r.epochs === epochs && r.size === size && r.batch === batch && seeds.includes(r.seed) && cats.includes(r.category) && (r.setting === 'one-class' || sameSet(r.trainedOn, cats)));
 const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
 const spread = (v: number[]) => (v.length > 1 ? Math.sqrt(v.reduce((s, x) => s + (x - mean(v)) ** 2, 0) / (v.length - 1)) : 0);
 const fmt = (v: number[]) => (v.length === 0 || v.some((x) => !Number.isFinite(x)) ? 'n/a' : v.length > 1 ? `${mean(v).toFixed(3)} ± ${spread(v).toFixed(3)}` : mean(v).toFixed(3));
