@@ -25,7 +25,7 @@ import { DistillationModel } from './model/distill.js';
 import { teacherMismatch } from './model/fingerprint.js';
 import { FoldedTrunk, ResNetTrunk } from './model/resnet.js';
 import { readStateDict } from './model/weights/index.js';
-import type { CategoryThresholds, RunConfig, Thresholds } from './train/run-config.js';
+import type { CategoryThresholds, DecisionThresholds, RunConfig, Thresholds } from './train/run-config.js';
 
 /** The ImageNet teacher that ships with the package (bundlers emit it as an asset; Node reads the file). */
 export const SHIPPED_TEACHER_URL = new URL('../weights/resnet18-imagenet-layer1to3.safetensors', import.meta.url);
@@ -348,7 +348,7 @@ export class Detector {
   }
 
   /** The thresholds an image is judged by: its category's (given, or the nearest by embedding), else the run's. */
-  private judge(embedding: Float32Array, given?: string): { category: string | null; categoryFrom: 'given' | 'nearest' | null; t: Thresholds | CategoryThresholds | null } {
+  private judge(embedding: Float32Array, given?: string): { category: string | null; categoryFrom: 'given' | 'nearest' | null; t: DecisionThresholds | null } {
     const per = this.thresholds?.categories;
     if (given !== undefined) {
       const t = per?.[given];

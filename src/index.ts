@@ -9,7 +9,7 @@ export {
 export { FewShotTrainer, trainDetector, type FewShotOptions, type TrainDetectorOptions, type TrainProgress } from './fewshot.js';
 export { overlayRgb, imageRgb } from './eval/heatmap.js';
 export { fingerprintDistance, FINGERPRINT_TOLERANCE } from './model/fingerprint.js';
-export type { RunConfig, Thresholds, CategoryThresholds } from './train/run-config.js';
+export type { RunConfig, Thresholds, CategoryThresholds, DecisionThresholds } from './train/run-config.js';
 export type { Tiling } from './data/tiles.js';
 export { decodeImage, probeImage, type RgbImage } from './data/image.js';
 export { createDevice, describeAdapter, type CreateDeviceOptions } from './graph/device.js';

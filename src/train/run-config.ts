@@ -33,7 +33,8 @@ export interface RunConfig {
   thresholds?: Thresholds;
 }
 
-export interface Thresholds {
+/** One set of decisions: image and pixel thresholds and the score normalisation (a run's, or one category's). */
+export interface DecisionThresholds {
   /** Image score (map maximum) at and above which an image is a defect. */
   image: number;
   /** Map value at and above which a pixel belongs to a defect region. */
@@ -51,11 +52,15 @@ export interface Thresholds {
   pixelF1?: number;
   /** The pixel threshold's source: 'f1' on the evaluated masks, or 'image' (the image threshold, without masks). */
   pixelSource: 'f1' | 'image';
+  /** Images they were computed from. */
+  images: number;
+}
+
+export interface Thresholds extends DecisionThresholds {
   /** Gaussian smoothing of the maps the thresholds were computed on (infer applies the same). */
   sigma: number;
   /** What it was computed from. */
   from: string;
-  images: number;
   /**
    * Per category, where a run serves several (dcam eval / calibrate): each its own image and pixel
    * threshold and normalisation (one model's scores have a different scale per category), and the mean
@@ -64,23 +69,11 @@ export interface Thresholds {
   categories?: Record<string, CategoryThresholds>;
 }
 
-export interface CategoryThresholds {
-  image: number;
-  pixel: number;
-  pixelSource: 'f1' | 'image';
-  min: number;
-  max: number;
-  mapMin: number;
-  source: 'f1' | 'fpr';
-  f1?: number;
-  fpr?: number;
-  pixelF1?: number;
-  images: number;
+export interface CategoryThresholds extends DecisionThresholds {
   /** Mean teacher embedding (layer3, averaged over the image) of the category's good training images. */
   centroid?: number[];
 }
 
-/** A run's config.json, with a clear error for a folder that is not a run or a damaged file. */
 /**
  * The image sizes a run may have: from 32 (layer3 then 2 x 2) to 2048 (a training batch's activations at
  * 2048 px already need gigabytes), multiples of 16.
@@ -88,6 +81,7 @@ export interface CategoryThresholds {
 export const MIN_SIZE = 32;
 export const MAX_SIZE = 2048;
 
+/** A run's config.json, with a clear error for a folder that is not a run or a damaged file. */
 export function readRunConfig(runDir: string): RunConfig {
   const cfgPath = join(runDir, 'config.json');
   if (!existsSync(runDir)) throw new TrainingError(`run folder ${runDir} does not exist`);
