@@ -170,6 +170,12 @@ describe('a tiled run', () => {
     }
     r = await dcam('infer', '--run', run, '--out', join(tmp, 'y'), '--tile', '32', dirs.defect);
     expect(r.code, 'the same tiling, given, is accepted').toBe(0);
+    // the ONNX export says how to cut the tiles
+    r = await dcam('export', '--run', run, '--out', join(tmp, 'tiled.onnx'));
+    expect(r.code, r.err).toBe(0);
+    const onnx = readFileSync(join(tmp, 'tiled.onnx')).toString('latin1');
+    expect(onnx).toContain('dcam.tiling');
+    expect(onnx).toContain(JSON.stringify(TILING));
 
     const detector = await loadDetector({ run, runtime: ctx.rt });
     const server = new InspectionServer(ctx.rt, [{ name: 'tiled', dir: run, detector }], { ...SERVE_DEFAULTS, port: 0 });

@@ -30,8 +30,13 @@ export async function runExport(f: ExportFlags): Promise<string> {
     const metadata: Record<string, string> = {
       'dcam.method': run.method.method,
       'dcam.size': String(run.size),
-      'dcam.input': `image: float32 [batch, 3, ${run.size}, ${run.size}], RGB resized to ${run.size}x${run.size} (PIL bilinear), x/255, normalised with ImageNet mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225)`,
-      'dcam.output': `map: float32 [batch, 1, ${run.size}, ${run.size}]; image score = max of the map`,
+      'dcam.input': run.tiling
+        ? `image: float32 [tiles, 3, ${run.size}, ${run.size}], an image's tiles of ${run.size} x ${run.size} every ${run.tiling.stride} px (the last flush with the far edge) after scaling it by ${run.tiling.scale} (PIL bilinear), x/255, normalised with ImageNet mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225)`
+        : `image: float32 [batch, 3, ${run.size}, ${run.size}], RGB resized to ${run.size}x${run.size} (PIL bilinear), x/255, normalised with ImageNet mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225)`,
+      'dcam.output': run.tiling
+        ? `map: float32 [tiles, 1, ${run.size}, ${run.size}]; the tiles' maps averaged where they overlap make the image's map; image score = its max`
+        : `map: float32 [batch, 1, ${run.size}, ${run.size}]; image score = max of the map`,
+      ...(run.tiling ? { 'dcam.tiling': JSON.stringify(run.tiling) } : {}),
       ...(run.thresholds ? { 'dcam.thresholds': JSON.stringify(run.thresholds) } : {}),
       ...(run.teacher.sha256 ? { 'dcam.teacher.sha256': run.teacher.sha256 } : {}),
     };
