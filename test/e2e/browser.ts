@@ -25,7 +25,7 @@ export function dcam(...args: string[]): string {
   return r.stdout;
 }
 
-const TYPES: Record<string, string> = { '.wasm': 'application/wasm', '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json', '.png': 'image/png' };
+const TYPES: Record<string, string> = { '.wasm': 'application/wasm', '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.css': 'text/css', '.json': 'application/json', '.png': 'image/png' };
 
 /** Serves folders under URL prefixes (the first matching prefix wins); resolves with the server and its base URL. */
 export function serveStatic(roots: Array<[string, string]>): Promise<{ server: Server; base: string }> {

@@ -1,0 +1,97 @@
+/**
+ * The browser page of bench/browser-peers.ts: our inference and onnxruntime-web's on the browser's own
+ * WebGPU adapter, the same network (teacher + student + anomaly map, what `dcam export` writes) on the same
+ * input, one onnxruntime-web build per page load (`?build=webgpu`: the C++ WebGPU EP, `ort.webgpu.min.mjs`;
+ * `?build=jsep`: the JavaScript EP, `ort.all.min.mjs`). onnxruntime-web is loaded unbundled from /ort/, as
+ * its own files (its wasm beside it); the teacher from /weights/. The result goes to `window.benchResult`.
+ */
+import { buildInferenceOnnx } from '../../src/export/onnx.js';
+import { createDevice, describeAdapter } from '../../src/graph/device.js';
+import { preset } from '../../src/model/config.js';
+import { DistillationModel } from '../../src/model/distill.js';
+import { FoldedTrunk, foldTrunk, ResNetTrunk } from '../../src/model/resnet.js';
+import { readStateDict } from '../../src/model/weights/index.js';
+import { Rng } from '../../src/nn/init.js';
+import { time, type Timing } from '../lib/timing.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+const q = new URLSearchParams(location.search);
+const build = q.get('build') === 'jsep' ? 'jsep' : 'webgpu';
+const size = Number(q.get('size') ?? 128);
+const batches = (q.get('batches') ?? '1').split(',').map(Number);
+const timing = { warmup: Number(q.get('warmup') ?? 1), runs: Number(q.get('runs') ?? 3) };
+const out = document.getElementById('out')!;
+const log = (s: string) => (out.textContent += `\n${s}`);
+
+/** Largest |a - b| relative to the largest |a| (as bench/sections/model.ts). */
+function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let d = 0;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    m = Math.max(m, Math.abs(a[i]));
+  }
+  return a.length === b.length ? d / (m || 1) : Infinity;
+}
+
+async function main() {
+  const rt = await createDevice();
+  const teacherBytes = new Uint8Array(await (await fetch('/weights/resnet18-imagenet-layer1to3.safetensors')).arrayBuffer());
+  const teacher = ResNetTrunk.fromStateDict(rt, readStateDict(teacherBytes, 'teacher'), 'teacher', false);
+  const teacherSd = await teacher.arrays();
+  teacher.dispose();
+  const student = ResNetTrunk.random(rt, 1);
+  const studentSd = await student.arrays();
+  const config = preset('dcam', { attention: 'none' });
+  const model = new DistillationModel(FoldedTrunk.fromArrays(rt, teacherSd), student, [], config);
+  await model.foldForInference();
+  const onnx = await buildInferenceOnnx(foldTrunk(teacherSd), foldTrunk(studentSd), size, config.aggregation);
+
+  // a URL made at run time: the bundler leaves it alone, the browser loads ort-web's own files
+  const ortUrl = new URL(`/ort/${build === 'webgpu' ? 'ort.webgpu.min.mjs' : 'ort.all.min.mjs'}`, location.href).href;
+  const ort: any = await import(/* @vite-ignore */ ortUrl);
+  ort.env.logLevel = 'error';
+  ort.env.wasm.numThreads = 1;
+  const session = await ort.InferenceSession.create(onnx, { executionProviders: ['webgpu'], graphOptimizationLevel: 'all' });
+  log(`adapter ${describeAdapter(rt)}; onnxruntime-web ${ort.env.versions?.web} (${build})`);
+
+  const rows: Array<{ batch: number; size: number; ours: Timing; ortWeb: Timing; ratio: number; agreement: number }> = [];
+  for (const batch of batches) {
+    const rng = new Rng(batch);
+    const x = Float32Array.from({ length: batch * 3 * size * size }, () => rng.normal());
+    let oursMap: Float32Array | null = null;
+    let ortMap: Float32Array | null = null;
+    const ours = await time(
+      async () => {
+        const m = rt.tidy(() => model.anomalyMap(rt.tensor(x, [batch, 3, size, size])));
+        const d = await m.read();
+        m.dispose();
+        oursMap ??= d;
+      },
+      () => rt.sync(),
+      timing,
+    );
+    const ortWeb = await time(
+      async () => {
+        const r = await session.run({ image: new ort.Tensor('float32', x, [batch, 3, size, size]) });
+        ortMap ??= r.map.data as Float32Array;
+      },
+      async () => {},
+      timing,
+    );
+    const row = { batch, size, ours, ortWeb, ratio: ortWeb.median / ours.median, agreement: relDiff(oursMap!, ortMap!) };
+    rows.push(row);
+    log(`batch ${batch}: ours ${ours.median.toFixed(1)} ms, onnxruntime-web ${ortWeb.median.toFixed(1)} ms (x${row.ratio.toFixed(2)}), maps ${row.agreement.toExponential(1)}`);
+  }
+  await session.release();
+  model.dispose();
+  return { build, version: ort.env.versions?.web ?? 'unknown', adapter: describeAdapter(rt), userAgent: navigator.userAgent, size, timing, rows };
+}
+
+main().then(
+  (r) => ((window as any).benchResult = r),
+  (e) => {
+    (window as any).benchResult = { error: String(e?.stack ?? e) };
+    log(`error: ${e}`);
+  },
+);
