@@ -7,6 +7,8 @@
  *
  *   npx tsx bench/browser-peers.ts [--size 128] [--batches 1,8] [--runs 3] [--builds webgpu,jsep] [--out bench/results]
  *
+ * `--conv3x3 direct|winograd` sets how our 3x3 and stride-2 convs run (default: the planner's choice).
+ *
  * Needs Chromium (`apt-get install chromium`, or CHROMIUM_PATH). Writes <date>-browser-ort-web.json / .md.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +17,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { build } from 'vite';
 import { openBrowser, repo, serveStatic } from '../test/e2e/browser.js';
+import type { KernelTime } from '../src/graph/profiler.js';
 import { fmtMs, type Timing } from './lib/timing.js';
 
 const { values: a } = parseArgs({
@@ -23,6 +26,7 @@ const { values: a } = parseArgs({
     batches: { type: 'string', default: '1,8' },
     runs: { type: 'string', default: '3' },
     builds: { type: 'string', default: 'webgpu,jsep' },
+    conv3x3: { type: 'string' },
     out: { type: 'string', default: join(repo, 'bench/results') },
     name: { type: 'string' },
   },
@@ -33,12 +37,13 @@ const TIMEOUT_MS = 20 * 60_000;
 
 interface PageResult {
   build: string;
+  conv3x3: string;
   version: string;
   adapter: string;
   userAgent: string;
   size: number;
   timing: { warmup: number; runs: number };
-  rows: Array<{ batch: number; size: number; ours: Timing; ortWeb: Timing; ratio: number; agreement: number }>;
+  rows: Array<{ batch: number; size: number; ours: Timing; ortWeb: Timing; ratio: number; agreement: number; profile: KernelTime[] | string }>;
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'dcam-browser-bench-'));
@@ -63,7 +68,7 @@ page.on('console', (m) => {
 const results: PageResult[] = [];
 try {
   for (const b of builds) {
-    const url = `${base}/index.html?build=${b}&size=${size}&batches=${a.batches}&runs=${a.runs}`;
+    const url = `${base}/index.html?build=${b}&size=${size}&batches=${a.batches}&runs=${a.runs}${a.conv3x3 ? `&conv3x3=${a.conv3x3}` : ''}`;
     console.log(`${b}: ${url}`);
     await page.goto(url);
     await page.waitForFunction(() => (window as unknown as { benchResult?: unknown }).benchResult, null, { timeout: TIMEOUT_MS, polling: 1000 });
@@ -78,6 +83,20 @@ try {
   rmSync(tmp, { recursive: true, force: true });
 }
 
+/** Our GPU time per kernel in the page, as a Markdown table (largest first). */
+function profileTable(batch: number, profile: KernelTime[] | string): string[] {
+  if (typeof profile === 'string') return [`Our GPU time per kernel, batch ${batch}: not measured (${profile}).`, ''];
+  const total = profile.reduce((t, k) => t + k.ms, 0);
+  return [
+    `Our GPU time per kernel, one batch of ${batch} (timestamp queries in the page, the first build's; total ${total.toFixed(1)} ms):`,
+    '',
+    '| kernel | dispatches | ms | share |',
+    '|---|---:|---:|---:|',
+    ...[...profile].sort((p, q) => q.ms - p.ms).map((k) => `| ${k.kernel} | ${k.dispatches} | ${k.ms.toFixed(1)} | ${((100 * k.ms) / total).toFixed(1)}% |`),
+    '',
+  ];
+}
+
 const date = new Date().toISOString().slice(0, 10);
 const name = a.name ?? `${date}-browser-ort-web`;
 mkdirSync(a.out!, { recursive: true });
@@ -88,13 +107,14 @@ const md = [
   `Chromium: \`${first.userAgent}\`; its WebGPU adapter: ${first.adapter}. CPU: ${cpus()[0]?.model ?? 'unknown'} x ${cpus().length}.`,
   `Teacher + student (ResNet18 conv1..layer3, the shipped teacher, a seeded student) + anomaly map at ${size} x ${size}, the same ONNX network for onnxruntime-web (what \`dcam export\` writes); ` +
     `${first.timing.warmup} warm-up, median of ${first.timing.runs} (min-max), maps read back to the CPU in every run; onnxruntime-web with one wasm thread, graph optimisation 'all', loaded as its own files. ` +
-    'One page load per build, each timing ours as well: a ratio is from one page. Ratio: onnxruntime-web / ours (above 1: we are faster).',
-  `Command: \`npx tsx bench/browser-peers.ts --size ${size} --batches ${a.batches} --runs ${a.runs} --builds ${a.builds}\`.`,
+    `One page load per build, each timing ours as well: a ratio is from one page. Ratio: onnxruntime-web / ours (above 1: we are faster). Our 3x3 and stride-2 convs: ${first.conv3x3}.`,
+  `Command: \`npx tsx bench/browser-peers.ts --size ${size} --batches ${a.batches} --runs ${a.runs} --builds ${a.builds}${a.conv3x3 ? ` --conv3x3 ${a.conv3x3}` : ''}\`.`,
   '',
   '| build | batch | ours (ms) | onnxruntime-web (ms) | ratio | map difference (relative) |',
   '|---|---:|---:|---:|---:|---:|',
   ...results.flatMap((r) => r.rows.map((x) => `| ${r.build === 'webgpu' ? 'C++ WebGPU EP' : 'JSEP'} | ${x.batch} | ${fmtMs(x.ours)} | ${fmtMs(x.ortWeb)} | ${x.ratio.toFixed(2)}x | ${x.agreement.toExponential(1)} |`)),
   '',
+  ...first.rows.flatMap((x) => profileTable(x.batch, x.profile)),
 ].join('\n');
 writeFileSync(join(a.out!, `${name}.md`), md);
 writeFileSync(join(a.out!, `${name}.json`), JSON.stringify({ date, size, batches: a.batches, cpu: cpus()[0]?.model, results }, null, 2));

@@ -7,6 +7,8 @@
  */
 import { buildInferenceOnnx } from '../../src/export/onnx.js';
 import { createDevice, describeAdapter } from '../../src/graph/device.js';
+import type { KernelTime } from '../../src/graph/profiler.js';
+import { setConvPolicy } from '../../src/kernels/conv2d.js';
 import { preset } from '../../src/model/config.js';
 import { DistillationModel } from '../../src/model/distill.js';
 import { FoldedTrunk, foldTrunk, ResNetTrunk } from '../../src/model/resnet.js';
@@ -19,6 +21,8 @@ const q = new URLSearchParams(location.search);
 const build = q.get('build') === 'jsep' ? 'jsep' : 'webgpu';
 const size = Number(q.get('size') ?? 128);
 const batches = (q.get('batches') ?? '1').split(',').map(Number);
+/** How our 3x3 and stride-2 convs run (`--conv3x3` of bench/run.ts); default: the planner's choice for the adapter. */
+const conv3x3 = q.get('conv3x3') as 'direct' | 'winograd' | null;
 const timing = { warmup: Number(q.get('warmup') ?? 1), runs: Number(q.get('runs') ?? 3) };
 const out = document.getElementById('out')!;
 const log = (s: string) => (out.textContent += `\n${s}`);
@@ -36,6 +40,7 @@ function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 async function main() {
   const rt = await createDevice();
+  if (conv3x3) setConvPolicy(rt, { conv3x3 });
   const teacherBytes = new Uint8Array(await (await fetch('/weights/resnet18-imagenet-layer1to3.safetensors')).arrayBuffer());
   const teacher = ResNetTrunk.fromStateDict(rt, readStateDict(teacherBytes, 'teacher'), 'teacher', false);
   const teacherSd = await teacher.arrays();
@@ -55,7 +60,7 @@ async function main() {
   const session = await ort.InferenceSession.create(onnx, { executionProviders: ['webgpu'], graphOptimizationLevel: 'all' });
   log(`adapter ${describeAdapter(rt)}; onnxruntime-web ${ort.env.versions?.web} (${build})`);
 
-  const rows: Array<{ batch: number; size: number; ours: Timing; ortWeb: Timing; ratio: number; agreement: number }> = [];
+  const rows: Array<{ batch: number; size: number; ours: Timing; ortWeb: Timing; ratio: number; agreement: number; profile: KernelTime[] | string }> = [];
   for (const batch of batches) {
     const rng = new Rng(batch);
     const x = Float32Array.from({ length: batch * 3 * size * size }, () => rng.normal());
@@ -79,13 +84,23 @@ async function main() {
       async () => {},
       timing,
     );
-    const row = { batch, size, ours, ortWeb, ratio: ortWeb.median / ours.median, agreement: relDiff(oursMap!, ortMap!) };
+    // where our time goes on this adapter (timestamp queries, when the browser exposes them)
+    let profile: KernelTime[] | string = 'the adapter has no timestamp-query';
+    if (rt.features.has('timestamp-query')) {
+      const { kernels } = await rt.profile(async () => {
+        const m = rt.tidy(() => model.anomalyMap(rt.tensor(x, [batch, 3, size, size])));
+        await m.read();
+        m.dispose();
+      });
+      profile = kernels;
+    }
+    const row = { batch, size, ours, ortWeb, ratio: ortWeb.median / ours.median, agreement: relDiff(oursMap!, ortMap!), profile };
     rows.push(row);
     log(`batch ${batch}: ours ${ours.median.toFixed(1)} ms, onnxruntime-web ${ortWeb.median.toFixed(1)} ms (x${row.ratio.toFixed(2)}), maps ${row.agreement.toExponential(1)}`);
   }
   await session.release();
   model.dispose();
-  return { build, version: ort.env.versions?.web ?? 'unknown', adapter: describeAdapter(rt), userAgent: navigator.userAgent, size, timing, rows };
+  return { build, conv3x3: conv3x3 ?? 'the adapter\'s default', version: ort.env.versions?.web ?? 'unknown', adapter: describeAdapter(rt), userAgent: navigator.userAgent, size, timing, rows };
 }
 
 main().then(
