@@ -15,6 +15,7 @@ import { FoldedTrunk, foldTrunk, ResNetTrunk } from '../../src/model/resnet.js';
 import { readStateDict } from '../../src/model/weights/index.js';
 import { Rng } from '../../src/nn/init.js';
 import { time, type Timing } from '../lib/timing.js';
+import { relDiff } from '../lib/agreement.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 const q = new URLSearchParams(location.search);
@@ -26,17 +27,6 @@ const conv3x3 = q.get('conv3x3') as 'direct' | 'winograd' | null;
 const timing = { warmup: Number(q.get('warmup') ?? 1), runs: Number(q.get('runs') ?? 3) };
 const out = document.getElementById('out')!;
 const log = (s: string) => (out.textContent += `\n${s}`);
-
-/** Largest |a - b| relative to the largest |a| (as bench/sections/model.ts). */
-function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    m = Math.max(m, Math.abs(a[i]));
-  }
-  return a.length === b.length ? d / (m || 1) : Infinity;
-}
 
 async function main() {
   const rt = await createDevice();

@@ -22,6 +22,7 @@ import { loadOrtWeb, type OrtWebBuild } from '../lib/ort-web-peer.js';
 import { anomalyMapTf, foldedTrunk, nchwToNhwc, tfTrainStep, type TfjsPeer } from '../lib/tfjs-peer.js';
 import { time, tryPeer, type PeerResult, type Timing } from '../lib/timing.js';
 import { trunkForwardFlops } from './kernels.js';
+import { relDiff } from '../lib/agreement.js';
 
 /** The benchmark's student: seeded, so every case and every peer starts from the same weights. */
 const STUDENT_SEED = 1;
@@ -29,17 +30,6 @@ const STUDENT_SEED = 1;
 function images(n: number, seed: number): Float32Array {
   const rng = new Rng(seed);
   return Float32Array.from({ length: n }, () => rng.normal());
-}
-
-/** Largest |a - b| relative to the largest |a|. */
-function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    m = Math.max(m, Math.abs(a[i]));
-  }
-  return a.length === b.length ? d / (m || 1) : Infinity;
 }
 
 /** The teacher (real weights when available) and a seeded random student, as GPU trunks and as arrays. */
