@@ -9,13 +9,10 @@ import { buildInferenceOnnx } from '../../src/export/onnx.js';
 import { createDevice, describeAdapter } from '../../src/graph/device.js';
 import type { KernelTime } from '../../src/graph/profiler.js';
 import { setConvPolicy } from '../../src/kernels/conv2d.js';
-import { preset } from '../../src/model/config.js';
-import { DistillationModel } from '../../src/model/distill.js';
-import { FoldedTrunk, foldTrunk, ResNetTrunk } from '../../src/model/resnet.js';
-import { readStateDict } from '../../src/model/weights/index.js';
-import { Rng } from '../../src/nn/init.js';
+import { foldTrunk } from '../../src/model/resnet.js';
 import { time, type Timing } from '../lib/timing.js';
 import { relDiff } from '../lib/agreement.js';
+import { benchInputs, benchWeights, inferenceModel } from '../lib/network.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 const q = new URLSearchParams(location.search);
@@ -32,15 +29,10 @@ async function main() {
   const rt = await createDevice();
   if (conv3x3) setConvPolicy(rt, { conv3x3 });
   const teacherBytes = new Uint8Array(await (await fetch('/weights/resnet18-imagenet-layer1to3.safetensors')).arrayBuffer());
-  const teacher = ResNetTrunk.fromStateDict(rt, readStateDict(teacherBytes, 'teacher'), 'teacher', false);
-  const teacherSd = await teacher.arrays();
-  teacher.dispose();
-  const student = ResNetTrunk.random(rt, 1);
-  const studentSd = await student.arrays();
-  const config = preset('dcam', { attention: 'none' });
-  const model = new DistillationModel(FoldedTrunk.fromArrays(rt, teacherSd), student, [], config);
-  await model.foldForInference();
-  const onnx = await buildInferenceOnnx(foldTrunk(teacherSd), foldTrunk(studentSd), size, config.aggregation);
+  const w = await benchWeights(rt, { bytes: teacherBytes, name: 'the shipped teacher' });
+  const model = await inferenceModel(rt, w);
+  const config = model.config;
+  const onnx = await buildInferenceOnnx(foldTrunk(w.teacherSd), foldTrunk(w.studentSd), size, config.aggregation);
 
   // a URL made at run time: the bundler leaves it alone, the browser loads ort-web's own files
   const ortUrl = new URL(`/ort/${build === 'webgpu' ? 'ort.webgpu.min.mjs' : 'ort.all.min.mjs'}`, location.href).href;
@@ -52,8 +44,7 @@ async function main() {
 
   const rows: Array<{ batch: number; size: number; ours: Timing; ortWeb: Timing; ratio: number; agreement: number; profile: KernelTime[] | string }> = [];
   for (const batch of batches) {
-    const rng = new Rng(batch);
-    const x = Float32Array.from({ length: batch * 3 * size * size }, () => rng.normal());
+    const x = benchInputs(batch * 3 * size * size, batch);
     let oursMap: Float32Array | null = null;
     let ortMap: Float32Array | null = null;
     const ours = await time(
@@ -90,6 +81,7 @@ async function main() {
   }
   await session.release();
   model.dispose();
+  w.teacher.dispose();
   return { build, conv3x3: conv3x3 ?? 'the adapter\'s default', version: ort.env.versions?.web ?? 'unknown', adapter: describeAdapter(rt), userAgent: navigator.userAgent, size, timing, rows };
 }
 

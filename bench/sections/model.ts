@@ -10,9 +10,7 @@ import type { Runtime } from '../../src/graph/runtime.js';
 import { attentionTensorNames, createAttention } from '../../src/model/attention.js';
 import { preset } from '../../src/model/config.js';
 import { DistillationModel } from '../../src/model/distill.js';
-import { FoldedTrunk, foldTrunk, ResNetTrunk } from '../../src/model/resnet.js';
-import { readStateDict } from '../../src/model/weights/index.js';
-import { Rng } from '../../src/nn/init.js';
+import { foldTrunk, ResNetTrunk } from '../../src/model/resnet.js';
 import { SGD } from '../../src/optim/sgd.js';
 import { TrainStepper } from '../../src/train/step.js';
 import type { Bench } from '../lib/context.js';
@@ -23,34 +21,13 @@ import { anomalyMapTf, foldedTrunk, nchwToNhwc, tfTrainStep, type TfjsPeer } fro
 import { time, tryPeer, type PeerResult, type Timing } from '../lib/timing.js';
 import { trunkForwardFlops } from './kernels.js';
 import { relDiff } from '../lib/agreement.js';
+import { benchInputs, benchWeights, inferenceModel, STUDENT_SEED, type Weights } from '../lib/network.js';
 
-/** The benchmark's student: seeded, so every case and every peer starts from the same weights. */
-const STUDENT_SEED = 1;
-
-function images(n: number, seed: number): Float32Array {
-  const rng = new Rng(seed);
-  return Float32Array.from({ length: n }, () => rng.normal());
-}
-
-/** The teacher (real weights when available) and a seeded random student, as GPU trunks and as arrays. */
-export interface Weights {
-  teacher: FoldedTrunk;
-  teacherSd: Map<string, Float32Array>;
-  studentSd: Map<string, Float32Array>;
-  source: string;
-}
+export type { Weights } from '../lib/network.js';
 
 export async function loadWeights(b: Bench): Promise<Weights> {
-  const rt = b.rt;
   const f = b.teacherFile;
-  const trunk = f ? ResNetTrunk.fromStateDict(rt, readStateDict(readFileSync(f), f), f, false) : ResNetTrunk.random(rt, 7919);
-  const teacherSd = await trunk.arrays();
-  const teacher = FoldedTrunk.fromArrays(rt, teacherSd);
-  trunk.dispose();
-  const student = ResNetTrunk.random(rt, STUDENT_SEED);
-  const studentSd = await student.arrays();
-  student.dispose();
-  return { teacher, teacherSd, studentSd, source: f ?? 'random teacher (no weights file found)' };
+  return benchWeights(b.rt, f ? { bytes: readFileSync(f), name: f } : null);
 }
 
 // ---- inference ------------------------------------------------------------------------------------
@@ -88,9 +65,8 @@ export async function benchInference(b: Bench, w: Weights): Promise<{ rows: Infe
   const size = b.quick ? 32 : 256;
   const batches = b.quick ? [1, 2] : [1, 8];
   console.log(`\n## inference (teacher + student + anomaly map, ${size}x${size})`);
-  const config = preset('dcam', { attention: 'none' });
-  const model = new DistillationModel(w.teacher, ResNetTrunk.random(rt, STUDENT_SEED), [], config);
-  await model.foldForInference();
+  const model = await inferenceModel(rt, w);
+  const config = model.config;
   const teacherFolded = foldTrunk(w.teacherSd);
   const studentFolded = foldTrunk(w.studentSd);
 
@@ -140,7 +116,7 @@ export async function benchInference(b: Bench, w: Weights): Promise<{ rows: Infe
   };
   const rows: InferenceRow[] = [];
   for (const batch of batches) {
-    const x = images(batch * 3 * size * size, batch);
+    const x = benchInputs(batch * 3 * size * size, batch);
     const o = await measure(ours, x, batch);
     const peer = async (name: string, r: PeerResult<MapRunner>): Promise<PeerResult<{ t: Timing; map: Float32Array }>> =>
       'na' in r ? r : tryPeer(`${name} inference`, () => measure(r.ok, x, batch));
@@ -250,7 +226,7 @@ export async function benchTraining(b: Bench, w: Weights): Promise<TrainingRow[]
       const attentionSd = new Map(await Promise.all(attentionTensorNames(attention).map(async ([name, t]) => [name, await t.read()] as const)));
       const model = new DistillationModel(w.teacher, ResNetTrunk.random(rt, STUDENT_SEED), attention, config);
       const opt = new SGD(model.parameters(), { lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay });
-      const x = images(batch * 3 * size * size, 100 + size);
+      const x = benchInputs(batch * 3 * size * size, 100 + size);
       const losses: number[] = [];
       // as a training run steps: the first two through autograd (the second recorded), then replays
       const stepper = new TrainStepper(rt, model, opt);
