@@ -8,7 +8,10 @@
  *   dcam-cd          channel CD alone, lr 0.1 (= stfpm-lr0.05 but for the weight decay's relative weight)
  *   dcam-none        + spatial KD (DCAM's loss, no attention)
  *   dcam-channel     + channel attention on the loss side (the `dcam` preset: the paper's best)
- * and from there the attention's kind and placement and the KD's reduction.
+ * and from there the attention's kind and placement and the KD's reduction. DCAM at STFPM's step size
+ * (CD's gradient is half the L2's, so lr 0.8 here steps as STFPM's lr 0.4):
+ *   dcam-cd-lr0.8    channel CD alone at lr 0.8 (= stfpm but for the weight decay's relative weight)
+ *   dcam-lr0.8       the dcam preset at lr 0.8
  */
 import type { MethodConfig } from '../../src/model/config.js';
 
@@ -40,6 +43,8 @@ export const VARIANTS: Record<string, Variant> = {
   'dcam-t4': { preset: 'dcam', overrides: { temperature: 4 }, note: 'dcam, KD temperature 4' },
   'dcam-r16': { preset: 'dcam', overrides: { reduction: 16 }, note: 'dcam, attention MLP reduction 16' },
   'dcam-lr0.4': { preset: 'dcam', overrides: { lr: 0.4 }, note: 'dcam at lr 0.4' },
+  'dcam-lr0.8': { preset: 'dcam', overrides: { lr: 0.8 }, note: 'dcam at lr 0.8 (STFPM\'s step size: CD\'s gradient is half the L2\'s)' },
+  'dcam-cd-lr0.8': { preset: 'dcam', overrides: { attention: 'none', losses: cdOnly, lr: 0.8 }, note: 'channel CD alone at lr 0.8 (stfpm\'s step size)' },
   'dcam-balanced': { preset: 'dcam', overrides: {}, balanced: true, note: 'dcam, batches balanced over categories' },
   'dcam-deep': { preset: 'dcam', overrides: { attentionLevels: [2] }, note: 'dcam, attention on layer3 only' },
   'dcam-gate1': { preset: 'dcam', overrides: { gatePenalty: 1 }, note: 'dcam + penalty mean((1 - gate)^2), weight 1' },
