@@ -14,6 +14,7 @@ import { unzipSync, strFromU8 } from 'fflate';
 import { decodeImage, pickRgb, type RgbImage } from './data/image.js';
 import { toInput } from './data/resize.js';
 import { checkTiling, cutTiles, stitch, type Tiling } from './data/tiles.js';
+import { DetectorError } from './errors.js';
 import { labelComponents } from './eval/metrics.js';
 import { normalizeScore } from './eval/thresholds.js';
 import { createDevice } from './graph/device.js';
@@ -30,7 +31,7 @@ import type { CategoryThresholds, DecisionThresholds, RunConfig, Thresholds } fr
 /** The ImageNet teacher that ships with the package (bundlers emit it as an asset; Node reads the file). */
 export const SHIPPED_TEACHER_URL = new URL('../weights/resnet18-imagenet-layer1to3.safetensors', import.meta.url);
 
-export class DetectorError extends Error {}
+export { DetectorError };
 
 /** Encoded bytes (PNG, JPEG, BMP, TIFF) or decoded pixels (RGBA as from a canvas, or RGB). */
 export type ImageInput = Uint8Array | ArrayBuffer | { width: number; height: number; data: Uint8Array | Uint8ClampedArray };

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { decode, encode } from 'fast-png';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSyntheticDataset } from '../src/data/synthetic.js';
-import { checkTiling, cutTiles, describeTiling, MAX_TILES_PER_IMAGE, stitch, tileGrid, tileOrigins, type Tiling } from '../src/data/tiles.js';
+import { checkTiling, cutTiles, describeTiling, makeTiling, MAX_TILES_PER_IMAGE, stitch, tileGrid, TilingError, tileOrigins, type Tiling } from '../src/data/tiles.js';
 import { Detector, DetectorError } from '../src/detector.js';
 import { FewShotTrainer } from '../src/fewshot.js';
 import { loadDetector } from '../src/node.js';
@@ -52,6 +52,21 @@ describe('tile grid and stitch', () => {
     const side = 32 + 65 * 1; // 66 x 66 = 4356 tiles at stride 1
     expect(66 * 66).toBeGreaterThan(MAX_TILES_PER_IMAGE);
     expect(() => tileGrid(side, side, { tile: 32, stride: 1, scale: 1 }, 'c.png')).toThrow(/c\.png: 97x97 makes 4356 tiles of 32 every 1 px, more than 4096/);
+    // each refusal is the package's error, with its reason (the service's status follows the reason, not the wording)
+    const reason = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        expect(e).toBeInstanceOf(DetectorError);
+        return (e as TilingError).reason;
+      }
+      throw new Error('not refused');
+    };
+    expect(reason(() => tileGrid(31, 100, TILING))).toBe('too-small');
+    expect(reason(() => tileGrid(side, side, { tile: 32, stride: 1, scale: 1 }))).toBe('too-many');
+    expect(reason(() => makeTiling(32, 33))).toBe('settings');
+    expect(reason(() => makeTiling(32, 16, 1.5))).toBe('settings');
+    expect(reason(() => checkTiling({ tile: 48 }, TILING))).toBe('settings');
   });
 
   it('stitches maps with overlaps averaged (against a per-pixel reference in float64)', () => {
@@ -215,6 +230,10 @@ describe('a tiled run', () => {
       trainer.dispose();
     }
     await expect(FewShotTrainer.create({ images, tiling: { tile: 32 }, size: 64, runtime: ctx.rt })).rejects.toThrow(/tiles of 32 with size 64/);
+    // a bad stride or an image too small for a tile: the package's error, before anything is trained
+    await expect(FewShotTrainer.create({ images, tiling: { tile: 32, stride: 40 }, runtime: ctx.rt })).rejects.toThrow(DetectorError);
+    const tiny = { width: 20, height: 20, data: new Uint8Array(20 * 20 * 3) };
+    await expect(FewShotTrainer.create({ images: [tiny], tiling: { tile: 32 }, runtime: ctx.rt })).rejects.toThrow(DetectorError);
   }, 120_000);
 
   it('the package applies the run\'s tiling, refuses another, and its map is the untiled maps of the same crops stitched', async () => {

@@ -4,6 +4,7 @@
  * inspection the tiles' maps are stitched back into one map at the image's resolution (overlaps averaged),
  * so a defect of a few pixels on a large part is seen at its own scale instead of being resized away.
  */
+import { DetectorError } from '../errors.js';
 import type { RgbImage } from './image.js';
 import { normalizeInto, resizeBilinear } from './resize.js';
 
@@ -13,6 +14,16 @@ export interface Tiling {
   stride: number;
   /** Downscale factor applied first (1: native resolution). */
   scale: number;
+}
+
+/**
+ * A tiling refused: its settings ('settings'), an image smaller than a tile ('too-small') or cut into more
+ * than MAX_TILES_PER_IMAGE tiles ('too-many'). The service answers 400 for the first two, 413 for the last.
+ */
+export class TilingError extends DetectorError {
+  constructor(message: string, readonly reason: 'settings' | 'too-small' | 'too-many') {
+    super(message);
+  }
 }
 
 /** The image size tiles are cut from: the image scaled by `scale`, rounded. */
@@ -27,8 +38,8 @@ export function scaledSize(width: number, height: number, scale: number): [numbe
  */
 export function makeTiling(tile: number, stride?: number, scale?: number): Tiling {
   const t = { tile, stride: stride ?? Math.max(1, Math.floor(tile / 2)), scale: scale ?? 1 };
-  if (!Number.isInteger(t.stride) || t.stride < 1 || t.stride > tile) throw new Error(`--stride ${t.stride}: must be an integer from 1 to the tile (${tile})`);
-  if (!(t.scale > 0 && t.scale <= 1)) throw new Error(`--scale ${t.scale}: must be in (0, 1] (a downscale before tiling)`);
+  if (!Number.isInteger(t.stride) || t.stride < 1 || t.stride > tile) throw new TilingError(`--stride ${t.stride}: must be an integer from 1 to the tile (${tile})`, 'settings');
+  if (!(t.scale > 0 && t.scale <= 1)) throw new TilingError(`--scale ${t.scale}: must be in (0, 1] (a downscale before tiling)`, 'settings');
   return t;
 }
 
@@ -37,7 +48,7 @@ export function makeTiling(tile: number, stride?: number, scale?: number): Tilin
  * far edge (so every pixel is covered and no tile hangs over).
  */
 export function tileOrigins(length: number, tile: number, stride: number): number[] {
-  if (length < tile) throw new Error(`a side of ${length} pixels is shorter than the tile (${tile})`);
+  if (length < tile) throw new TilingError(`a side of ${length} pixels is shorter than the tile (${tile})`, 'too-small');
   const out: number[] = [];
   for (let o = 0; o + tile < length; o += stride) out.push(o);
   out.push(length - tile);
@@ -53,11 +64,11 @@ export const MAX_TILES_PER_IMAGE = 4096;
 /** The tiles of an image of this size: their origins (x, y), row by row. Throws past MAX_TILES_PER_IMAGE. */
 export function tileGrid(width: number, height: number, t: Tiling, name = 'image'): Array<[number, number]> {
   const [W, H] = scaledSize(width, height, t.scale);
-  if (W < t.tile || H < t.tile) throw new Error(`${name}: ${W}x${H}${t.scale !== 1 ? ` (scaled by ${t.scale})` : ''} is smaller than a tile of ${t.tile}`);
+  if (W < t.tile || H < t.tile) throw new TilingError(`${name}: ${W}x${H}${t.scale !== 1 ? ` (scaled by ${t.scale})` : ''} is smaller than a tile of ${t.tile}`, 'too-small');
   const xs = tileOrigins(W, t.tile, t.stride);
   const ys = tileOrigins(H, t.tile, t.stride);
   if (xs.length * ys.length > MAX_TILES_PER_IMAGE) {
-    throw new Error(`${name}: ${W}x${H} makes ${xs.length * ys.length} tiles of ${t.tile} every ${t.stride} px, more than ${MAX_TILES_PER_IMAGE}`);
+    throw new TilingError(`${name}: ${W}x${H} makes ${xs.length * ys.length} tiles of ${t.tile} every ${t.stride} px, more than ${MAX_TILES_PER_IMAGE}`, 'too-many');
   }
   return ys.flatMap((y) => xs.map((x) => [x, y] as [number, number]));
 }
@@ -77,7 +88,7 @@ export function checkTiling(given: { tile?: number; stride?: number; scale?: num
   if (named.length === 0) return;
   const wrong = named.filter((k) => !run || run[k] !== given[k]);
   if (wrong.length) {
-    throw new Error(`${wrong.map((k) => `--${k} ${given[k]}`).join(' ')}: ${what} was trained with ${describeTiling(run)}; leave the tiling out (the run's own is applied)`);
+    throw new TilingError(`${wrong.map((k) => `--${k} ${given[k]}`).join(' ')}: ${what} was trained with ${describeTiling(run)}; leave the tiling out (the run's own is applied)`, 'settings');
   }
 }
 

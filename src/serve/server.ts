@@ -15,7 +15,7 @@ import { basename, resolve } from 'node:path';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ImageDecodeError, ImageTooLargeError, limits as imageLimits, probeImage } from '../data/image.js';
-import { tileGrid, type Tiling } from '../data/tiles.js';
+import { tileGrid, TilingError, type Tiling } from '../data/tiles.js';
 import type { Detector, InspectionResult } from '../detector.js';
 import { overlayScaledPng } from '../eval/heatmap.js';
 import { rangeColourScale, thresholdColourScale } from '../eval/thresholds.js';
@@ -263,7 +263,8 @@ export class InspectionServer {
       try {
         tileGrid(header.width, header.height, tiling);
       } catch (e) {
-        throw new RequestError(/smaller than/.test((e as Error).message) ? 400 : 413, `${(e as Error).message} (the run's tiling)`);
+        if (!(e instanceof TilingError)) throw e;
+        throw new RequestError(e.reason === 'too-many' ? 413 : 400, `${e.message} (the run's tiling)`);
       }
     }
     try {
