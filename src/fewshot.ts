@@ -17,12 +17,12 @@ import type { Runtime } from './graph/runtime.js';
 import { createAttention } from './model/attention.js';
 import { attentionSafetensors, studentSafetensors } from './model/checkpoint.js';
 import { preset, type MethodConfig } from './model/config.js';
-import { DistillationModel } from './model/distill.js';
+import { createOptimizer, DistillationModel } from './model/distill.js';
 import type { FoldedTrunk } from './model/resnet.js';
 import { ResNetTrunk } from './model/resnet.js';
 import { readStateDict } from './model/weights/index.js';
 import { Rng } from './nn/init.js';
-import { SGD } from './optim/sgd.js';
+import type { SGD } from './optim/sgd.js';
 import type { RunConfig } from './train/run-config.js';
 import { TrainStepper } from './train/step.js';
 
@@ -99,7 +99,7 @@ export class FewShotTrainer {
       const teacher = await openTeacher(rt, { bytes: teacherBytes, name: 'teacher' });
       const fingerprint = await teacherFingerprint(rt, teacher);
       const model = new DistillationModel(teacher, ResNetTrunk.random(rt, seed), createAttention(rt, config.attention, seed, config.reduction), config);
-      const opt = new SGD(model.parameters(), { lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay });
+      const opt = createOptimizer(model);
       return new FewShotTrainer(rt, teacher, { fingerprint }, model, opt, config, data, size, Math.min(o.batch ?? 8, data.length), o.epochs ?? 20, seed, new Rng(seed), !o.runtime, tiling, o.images.length);
     } catch (e) {
       if (!o.runtime) rt.destroy();

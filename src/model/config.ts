@@ -41,6 +41,11 @@ export interface MethodConfig {
   gatePenalty?: number;
   /** The gates computed from the student's features with no gradient back into the student through them. */
   gateDetached?: boolean;
+  /**
+   * The attention's lr as a fraction of the student's (default 1: one optimizer, one lr). The gates' MLP has
+   * no bias and reads non-negative features, so a large step can leave its ReLUs dead and every gate at 0.5.
+   */
+  attentionLrScale?: number;
 }
 
 const NO_LOSSES: LossWeights = { channelCD: 0, spatialCD: 0, spatialKD: 0, stfpmL2: 0 };

@@ -7,6 +7,7 @@ import { add, affine, globalAvgPool2d, mean, mul, reshape, scale } from '../auto
 import type { Tensor } from '../graph/tensor.js';
 import { anomalyMap, type MapAggregation } from './anomaly-map.js';
 import { AttentionBlock } from './attention.js';
+import { SGD } from '../optim/sgd.js';
 import type { MethodConfig } from './config.js';
 import { channelCosineDistance, spatialCosineDistance, spatialKD, stfpmL2 } from './losses.js';
 import { FoldedTrunk, type Features, type ResNetTrunk } from './resnet.js';
@@ -36,7 +37,7 @@ export class DistillationModel {
     if (config.attention !== 'none' && attention.length !== 3) throw new Error('distillation: one attention block per level is needed');
   }
 
-  /** Student and attention parameters, all trained by the same optimiser. */
+  /** Student and attention parameters, all trained by the same optimiser (createOptimizer). */
   parameters(): Tensor[] {
     return [...this.student.parameters(), ...this.attention.flatMap((a) => a.parameters())];
   }
@@ -126,4 +127,16 @@ export class DistillationModel {
       return { map, embedding };
     });
   }
+}
+
+/**
+ * The optimizer a distillation model trains with (the trainer and the package's few-shot trainer): SGD
+ * over the student and the attention, the attention at `attentionLrScale` times the lr when set.
+ */
+export function createOptimizer(model: DistillationModel): SGD {
+  const c = model.config;
+  const attention = model.attention.flatMap((a) => a.parameters());
+  const scale = c.attentionLrScale ?? 1;
+  const groups = scale !== 1 && attention.length ? [{ params: attention, lr: c.lr * scale }] : [];
+  return new SGD(model.parameters(), { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay, groups });
 }

@@ -9,6 +9,8 @@ export interface SgdOptions {
   lr: number;
   momentum?: number;
   weightDecay?: number;
+  /** Parameters stepped at their own lr (PyTorch's param groups, lr only); the rest use `lr`. */
+  groups?: ReadonlyArray<{ params: readonly Tensor[]; lr: number }>;
 }
 
 export class SGD {
@@ -19,8 +21,16 @@ export class SGD {
   /** Changes when the momentum buffers are replaced (a recorded step that binds them is then stale). */
   stateVersion = 0;
 
+  private readonly groupLr = new Map<Tensor, number>();
+
   constructor(readonly params: readonly Tensor[], opts: SgdOptions) {
     this.hyper = { lr: opts.lr, momentum: opts.momentum ?? 0, weightDecay: opts.weightDecay ?? 0 };
+    for (const g of opts.groups ?? []) {
+      for (const p of g.params) {
+        if (!params.includes(p)) throw new Error('sgd: a group names a parameter the optimizer does not update');
+        this.groupLr.set(p, g.lr);
+      }
+    }
   }
 
   /** Updates every parameter that has a gradient. */
@@ -33,7 +43,8 @@ export class SGD {
         v = p.runtime.empty(p.shape, 'f32', 'sgd momentum buffer').keep();
         this.velocity.set(p, v);
       }
-      sgdUpdate(p.runtime, p, p.grad, v, this.hyper, first);
+      const lr = this.groupLr.get(p);
+      sgdUpdate(p.runtime, p, p.grad, v, lr === undefined ? this.hyper : { ...this.hyper, lr }, first);
     }
     this.updates++;
   }

@@ -14,7 +14,6 @@ import { folderCategory } from '../data/folders.js';
 /** The categories of a run from plain folders: each its good images. */
 const folderCategories = (good: Record<string, string[]>) => Object.entries(good).map(([name, sources]) => folderCategory(name, { good: sources }));
 import type { Runtime } from '../graph/runtime.js';
-import { SGD } from '../optim/sgd.js';
 import { createAttention, loadAttention } from '../model/attention.js';
 import { attentionSafetensors, studentSafetensors } from '../model/checkpoint.js';
 import { decodeImage, probeImage } from '../data/image.js';
@@ -27,7 +26,7 @@ import { MAX_SIZE, MIN_SIZE, readRunConfig, runDataDir, TrainingError, type RunC
 import { TrainStepper } from './step.js';
 import type { TeacherCacheBudget } from './teacher-cache.js';
 import { preset, type MethodConfig } from '../model/config.js';
-import { DistillationModel } from '../model/distill.js';
+import { createOptimizer, DistillationModel } from '../model/distill.js';
 import { teacherFingerprint, teacherMismatch } from '../model/fingerprint.js';
 import { FoldedTrunk, ResNetTrunk } from '../model/resnet.js';
 import { findTeacher, isShippedTeacher, sha256File } from './teacher.js';
@@ -300,7 +299,7 @@ async function trainLocked(rt: Runtime, o: TrainOptions, runDir: string, saved: 
   }
   const model = new DistillationModel(teacher, student, attention, config.method);
   const params = model.parameters();
-  const opt = new SGD(params, { lr: config.method.lr, momentum: config.method.momentum, weightDecay: config.method.weightDecay });
+  const opt = createOptimizer(model);
   if (saved) {
     const momenta = readStateDict(saved.optimizer, saved.optimizerFile);
     opt.loadState(params.map((_, i) => (momenta.has(`momentum.${i}`) ? toFloat32(momenta.get(`momentum.${i}`)!) : null)));
