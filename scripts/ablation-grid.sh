@@ -7,8 +7,9 @@
 # arguments every line shares (data, categories, size, batch, --out), relative to the repository this
 # script is in, whose code runs. Lines run in order; each skips the runs already in DIR/rows.jsonl, so a
 # killed grid restarts where it stopped. After every line the results (rows.jsonl, scores.jsonl,
-# grid-log.txt) are committed in the repository that holds DIR, and the queue is read again: lines
-# appended while the grid runs are picked up. The grid stops when a whole pass trained nothing new.
+# grid-log.txt) are committed in the repository that holds DIR, and the queue is read again: the next
+# line is the first one not yet run in this pass, so a line inserted or appended while the grid runs is
+# picked up at once. The grid stops when a whole pass trained nothing new.
 # DIR/grid-log.txt records each line's start and end with the machine's load (what else shared the cores).
 #
 # To keep the grid's code fixed while the checkout it reports to changes, run it from a worktree:
@@ -35,32 +36,44 @@ commit_results() {
   echo "ablation-grid: could not commit the results (left for the next try)" >&2
 }
 
+before=$(wc -l < "$dir/rows.jsonl" 2>/dev/null || echo 0)
+ran=() # the lines run in this pass
 while :; do
-  before=$(wc -l < "$dir/rows.jsonl" 2>/dev/null || echo 0)
   mapfile -t lines < <(grep -v '^\s*#' "$dir/queue.txt" | grep -v '^\s*$')
-  for line in "${lines[@]}"; do
-    read -r -a args <<< "$line"
-    code=$(git rev-parse --short HEAD)
-    rows0=$(wc -l < "$dir/rows.jsonl" 2>/dev/null || echo 0)
-    committed=$rows0
-    echo "$(date -u +%FT%TZ) start [$line] code $code, load $(cut -d' ' -f1-3 /proc/loadavg)" >> "$dir/grid-log.txt"
-    npx tsx bench/ablation.ts "${common[@]}" "${args[@]}" --results "$dir" > "$dir/last-line.out" 2>&1 &
-    pid=$!
-    # a line can take hours: its rows are committed as each run finishes, not only at its end
-    while kill -0 "$pid" 2>/dev/null; do
-      sleep 60
-      now=$(wc -l < "$dir/rows.jsonl" 2>/dev/null || echo 0)
-      if [ "$now" != "$committed" ]; then commit_results; committed=$now; fi
-    done
-    wait "$pid"
-    rc=$?
-    rows1=$(wc -l < "$dir/rows.jsonl" 2>/dev/null || echo 0)
-    echo "$(date -u +%FT%TZ) end   [$line] exit $rc, $((rows1 - rows0)) new rows, load $(cut -d' ' -f1-3 /proc/loadavg)" >> "$dir/grid-log.txt"
-    if [ "$rc" != 0 ]; then tail -5 "$dir/last-line.out" >> "$dir/grid-log.txt"; fi
-    [ "$rows1" != "$committed" ] && commit_results
+  line=""
+  for l in "${lines[@]}"; do
+    seen=0
+    for r in "${ran[@]}"; do [ "$r" = "$l" ] && seen=1 && break; done
+    [ "$seen" = 0 ] && line=$l && break
   done
-  after=$(wc -l < "$dir/rows.jsonl" 2>/dev/null || echo 0)
-  [ "$after" = "$before" ] && break
+  if [ -z "$line" ]; then
+    # a pass is over: another if it trained anything (a line may have failed for want of an earlier one)
+    after=$(wc -l < "$dir/rows.jsonl" 2>/dev/null || echo 0)
+    [ "$after" = "$before" ] && break
+    before=$after
+    ran=()
+    continue
+  fi
+  ran+=("$line")
+  read -r -a args <<< "$line"
+  code=$(git rev-parse --short HEAD)
+  rows0=$(wc -l < "$dir/rows.jsonl" 2>/dev/null || echo 0)
+  committed=$rows0
+  echo "$(date -u +%FT%TZ) start [$line] code $code, load $(cut -d' ' -f1-3 /proc/loadavg)" >> "$dir/grid-log.txt"
+  npx tsx bench/ablation.ts "${common[@]}" "${args[@]}" --results "$dir" > "$dir/last-line.out" 2>&1 &
+  pid=$!
+  # a line can take hours: its rows are committed as each run finishes, not only at its end
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 60
+    now=$(wc -l < "$dir/rows.jsonl" 2>/dev/null || echo 0)
+    if [ "$now" != "$committed" ]; then commit_results; committed=$now; fi
+  done
+  wait "$pid"
+  rc=$?
+  rows1=$(wc -l < "$dir/rows.jsonl" 2>/dev/null || echo 0)
+  echo "$(date -u +%FT%TZ) end   [$line] exit $rc, $((rows1 - rows0)) new rows, load $(cut -d' ' -f1-3 /proc/loadavg)" >> "$dir/grid-log.txt"
+  if [ "$rc" != 0 ]; then tail -5 "$dir/last-line.out" >> "$dir/grid-log.txt"; fi
+  [ "$rows1" != "$committed" ] && commit_results
 done
 echo "$(date -u +%FT%TZ) grid done: a pass over the queue trained nothing new" >> "$dir/grid-log.txt"
 commit_results
