@@ -63,8 +63,12 @@ while :; do
   npx tsx bench/ablation.ts "${common[@]}" "${args[@]}" --results "$dir" > "$dir/last-line.out" 2>&1 &
   pid=$!
   # a line can take hours: its rows are committed as each run finishes, not only at its end
+  # (polled every 5 s so that a line with nothing left to train ends at once; committed at most once a minute)
+  last=$SECONDS
   while kill -0 "$pid" 2>/dev/null; do
-    sleep 60
+    sleep 5
+    [ $((SECONDS - last)) -lt 60 ] && continue
+    last=$SECONDS
     now=$(wc -l < "$dir/rows.jsonl" 2>/dev/null || echo 0)
     if [ "$now" != "$committed" ]; then commit_results; committed=$now; fi
   done
