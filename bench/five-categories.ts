@@ -128,21 +128,32 @@ for (const v of order) {
   md.push(`| ${v} | ${categories.map((c) => pm(perSeed(own, 'imageAUROC', c, seeds))).join(' | ')} |`);
 }
 
-const chain = ['stfpm', 'stfpm-lr0.05', 'dcam-cd', 'dcam-none', 'dcam-channel'].filter((v) => variants.includes(v));
-if (chain.length > 1) {
-  md.push('', 'From STFPM to DCAM one factor at a time (mean image AUROC, each step paired by seed with the one before; the "sum map" column scores the same models with the sum of the levels\' maps):', '', '| step | changes | image AUROC, product map | step | image AUROC, sum map | step |', '|---|---|---:|---:|---:|---:|');
+// the chains from STFPM to DCAM one factor at a time: at DCAM's lr, and at STFPM's step size (CD's gradient is half the L2's)
+const chains = [
+  { title: 'at DCAM\'s lr (0.1)', steps: ['stfpm', 'stfpm-lr0.05', 'dcam-cd', 'dcam-none', 'dcam-channel'] },
+  { title: 'at STFPM\'s step size (lr 0.8 for CD)', steps: ['stfpm', 'dcam-cd-lr0.8', 'dcam-none-lr0.8', 'dcam-lr0.8', 'dcam-lr0.8-att0.1'] },
+];
+json.chains = [];
+for (const { title, steps } of chains) {
+  const chain = steps.filter((v) => variants.includes(v));
+  if (chain.length < 2) continue;
+  md.push('', `From STFPM to DCAM one factor at a time, ${title} (mean image AUROC, each step paired by seed with the one before; the "sum map" column scores the same models with the sum of the levels' maps):`, '', '| step | changes | image AUROC, product map | step | image AUROC, sum map | step |', '|---|---|---:|---:|---:|---:|');
   const agg = (v: string, g: Row['aggregation']) => pick({ variant: v, setting: 'multi-class', aggregation: g });
+  const rec: Array<Record<string, unknown>> = [];
   chain.forEach((v, i) => {
     const cells = (['product', 'sum'] as const).map((g) => {
       const cur = agg(v, g);
       const seeds = seedsOf(cur);
-      if (i === 0) return [pm(perSeed(cur, 'imageAUROC', 'mean', seeds)), ''];
+      const value = perSeed(cur, 'imageAUROC', 'mean', seeds);
+      if (i === 0) return { value, step: [] as number[] };
       const prev = agg(chain[i - 1], g);
       const both = seeds.filter((s) => seedsOf(prev).includes(s));
-      return [pm(perSeed(cur, 'imageAUROC', 'mean', seeds)), signed(perSeed(cur, 'imageAUROC', 'mean', both).map((x, k) => x - perSeed(prev, 'imageAUROC', 'mean', both)[k]))];
+      return { value, step: perSeed(cur, 'imageAUROC', 'mean', both).map((x, k) => x - perSeed(prev, 'imageAUROC', 'mean', both)[k]) };
     });
-    md.push(`| ${v} | ${VARIANTS[v]?.note ?? ''} | ${cells[0][0]} | ${cells[0][1]} | ${cells[1][0]} | ${cells[1][1]} |`);
+    md.push(`| ${v} | ${VARIANTS[v]?.note ?? ''} | ${pm(cells[0].value)} | ${i ? signed(cells[0].step) : ''} | ${pm(cells[1].value)} | ${i ? signed(cells[1].step) : ''} |`);
+    rec.push({ variant: v, product: cells[0], sum: cells[1] });
   });
+  (json.chains as unknown[]).push({ title, steps: rec });
 }
 
 // ---- more categories: multi-class stfpm on larger sets (the five plus synthetic ones)

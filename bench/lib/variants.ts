@@ -11,7 +11,8 @@
  * and from there the attention's kind and placement and the KD's reduction. DCAM at STFPM's step size
  * (CD's gradient is half the L2's, so lr 0.8 here steps as STFPM's lr 0.4):
  *   dcam-cd-lr0.8    channel CD alone at lr 0.8 (= stfpm but for the weight decay's relative weight)
- *   dcam-lr0.8       the dcam preset at lr 0.8
+ *   dcam-none-lr0.8  + spatial KD
+ *   dcam-lr0.8       + channel attention (the dcam preset at lr 0.8)
  */
 import type { MethodConfig } from '../../src/model/config.js';
 
@@ -44,6 +45,7 @@ export const VARIANTS: Record<string, Variant> = {
   'dcam-r16': { preset: 'dcam', overrides: { reduction: 16 }, note: 'dcam, attention MLP reduction 16' },
   'dcam-lr0.4': { preset: 'dcam', overrides: { lr: 0.4 }, note: 'dcam at lr 0.4' },
   'dcam-lr0.8': { preset: 'dcam', overrides: { lr: 0.8 }, note: 'dcam at lr 0.8 (STFPM\'s step size: CD\'s gradient is half the L2\'s)' },
+  'dcam-none-lr0.8': { preset: 'dcam', overrides: { attention: 'none', lr: 0.8 }, note: 'channel CD + spatial KD at lr 0.8, no attention' },
   'dcam-cd-lr0.8': { preset: 'dcam', overrides: { attention: 'none', losses: cdOnly, lr: 0.8 }, note: 'channel CD alone at lr 0.8 (stfpm\'s step size)' },
   'dcam-balanced': { preset: 'dcam', overrides: {}, balanced: true, note: 'dcam, batches balanced over categories' },
   'dcam-deep': { preset: 'dcam', overrides: { attentionLevels: [2] }, note: 'dcam, attention on layer3 only' },
