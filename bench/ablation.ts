@@ -23,8 +23,10 @@ import { generateSyntheticDataset, type SyntheticKind } from '../src/data/synthe
 import { discoverCategories } from '../src/data/mvtec.js';
 import { evaluate } from '../src/eval/evaluate.js';
 import type { MapAggregation } from '../src/model/anomaly-map.js';
-import type { MethodConfig } from '../src/model/config.js';
+import { preset, type MethodConfig } from '../src/model/config.js';
 import { loadDetector } from '../src/node.js';
+import { readCheckpoint } from '../src/train/checkpoint-store.js';
+import { readRunConfig } from '../src/train/run-config.js';
 import { findTeacher, train } from '../src/train/trainer.js';
 import { VARIANTS } from './lib/variants.js';
 
@@ -95,7 +97,10 @@ export interface Row {
   /** NaN (null in JSON) for a classification-only category. */
   pixelAUROC: number | null;
   auPRO: number | null;
+  /** Training time of this process (a resumed run's earlier part is not in it: see resumedAtStep). */
   trainSeconds: number;
+  /** The checkpoint a killed run continued from. */
+  resumedAtStep?: number;
   finalLoss: number;
 }
 
@@ -121,8 +126,13 @@ async function trainAndEvaluate(variant: string, setting: Setting, seed: number,
   mkdirSync(run, { recursive: true });
   const t0 = performance.now();
   const overrides: Partial<MethodConfig> = { ...v.overrides, ...(a.lr ? { lr: Number(a.lr) } : {}) };
+  // a run of this variant that was killed mid-way continues from its last checkpoint (the trainer checks
+  // the data, size, batch, seed and sampling; the method settings are compared here)
+  const before = existsSync(join(run, 'config.json')) ? readCheckpoint(run) : null;
+  const resume = before !== null && JSON.stringify(readRunConfig(run).method) === JSON.stringify(preset(v.preset, overrides));
+  if (resume) console.log(`${name}: resuming at step ${before.step}`);
   const r = await train(rt, {
-    data: roots, categories: trainCats, out: run, overwrite: true, method: v.preset, overrides,
+    data: roots, categories: trainCats, out: run, overwrite: !resume, resume, method: v.preset, overrides,
     teacher, size, epochs, batch, seed, balanced: a.balanced || v.balanced,
   });
   const trainSeconds = (performance.now() - t0) / 1000;
@@ -136,7 +146,7 @@ async function trainAndEvaluate(variant: string, setting: Setting, seed: number,
         const finite = (x: number) => (Number.isFinite(x) ? x : null);
         const row: Row = {
           variant, setting, seed, epochs, size, batch, category: c.category, trainedOn: [...trainCats], aggregation, own,
-          imageAUROC: c.imageAUROC, pixelAUROC: finite(c.pixelAUROC), auPRO: finite(c.auPRO), trainSeconds: +trainSeconds.toFixed(1), finalLoss: r.lastLoss,
+          imageAUROC: c.imageAUROC, pixelAUROC: finite(c.pixelAUROC), auPRO: finite(c.auPRO), trainSeconds: +trainSeconds.toFixed(1), ...(resume ? { resumedAtStep: before.step } : {}), finalLoss: r.lastLoss,
         };
         appendFileSync(rowsFile, `${JSON.stringify(row)}\n`);
         const px = row.pixelAUROC === null ? 'pixel n/a' : `pixel ${row.pixelAUROC.toFixed(3)} AU-PRO ${row.auPRO!.toFixed(3)}`;
