@@ -11,10 +11,10 @@
  * channel's share of a good image's map is well defined), split by the channel's mean gate.
  * BN runs in eval mode (running statistics, as the maps); training saw batch statistics.
  *
- *   npx tsx bench/gate-stats.ts --run DIR [--run DIR ...] [--images 48] [--out DIR]
+ *   npx tsx bench/gate-stats.ts --run DIR [--run DIR ...] [--images 48] [--report BASE]   (BASE.md, BASE.json)
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { discoverCategories, loadImage } from '../src/data/mvtec.js';
 import { createDevice, describeAdapter } from '../src/index.js';
@@ -24,7 +24,7 @@ import { readStateDict } from '../src/model/weights/index.js';
 import { readRunConfig, runDataDir, runStudent } from '../src/train/run.js';
 import { loadTeacher, runTeacherFile } from '../src/train/trainer.js';
 
-const { values: a } = parseArgs({ options: { run: { type: 'string', multiple: true, default: [] }, images: { type: 'string', default: '48' }, out: { type: 'string', default: 'runs/gate-stats' } } });
+const { values: a } = parseArgs({ options: { run: { type: 'string', multiple: true, default: [] }, images: { type: 'string', default: '48' }, report: { type: 'string', default: 'runs/gate-stats' } } });
 const perCategory = Number(a.images);
 const BATCH = 16;
 const LEVELS = ['layer1', 'layer2', 'layer3'];
@@ -168,8 +168,8 @@ const md = [
   ...lines,
   '',
 ].join('\n');
-mkdirSync(a.out!, { recursive: true });
-writeFileSync(join(a.out!, 'gate-stats.md'), md);
-writeFileSync(join(a.out!, 'gate-stats.json'), JSON.stringify({ adapter: describeAdapter(rt), command: `npx tsx bench/gate-stats.ts ${process.argv.slice(2).join(' ')}`, imagesPerCategory: perCategory, runs: report }, null, 2));
+mkdirSync(dirname(a.report!), { recursive: true });
+writeFileSync(`${a.report}.md`, md);
+writeFileSync(`${a.report}.json`, JSON.stringify({ adapter: describeAdapter(rt), command: `npx tsx bench/gate-stats.ts ${process.argv.slice(2).join(' ')}`, imagesPerCategory: perCategory, runs: report }, null, 2));
 console.log(md);
 rt.destroy();
