@@ -155,12 +155,12 @@ export class FewShotTrainer {
    * teacher and runtime: dispose it before the trainer. No thresholds.
    */
   async detector(): Promise<Detector> {
-    return Detector.create(this.runtime, this.teacher, await this.studentCopy(), this.config, this.size, null, { runtime: false, teacher: false }, 8, this.tiling);
+    return Detector.create(this.runtime, this.teacher, await this.studentCopy(), this.config, this.size, null, { runtime: false, teacher: false }, undefined, this.tiling);
   }
 
   /** Ends the training: the detector takes over the teacher (and the runtime, if the trainer made it). */
   async finish(): Promise<Detector> {
-    const det = await Detector.create(this.runtime, this.teacher, await this.studentCopy(), this.config, this.size, null, { runtime: this.ownsRuntime, teacher: true }, 8, this.tiling);
+    const det = await Detector.create(this.runtime, this.teacher, await this.studentCopy(), this.config, this.size, null, { runtime: this.ownsRuntime, teacher: true }, undefined, this.tiling);
     this.stepper.dispose();
     this.opt.dispose();
     this.model.dispose();
