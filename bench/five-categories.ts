@@ -121,6 +121,38 @@ for (const v of order) {
 }
 json.variants = table;
 
+// localisation: pixel AUROC and AU-PRO against stfpm scored with the same map (the sum map alone moves them:
+// stfpm's own models localise better with it), paired by seed, with the image rule's bar
+md.push('', `Localisation (pixel AUROC and AU-PRO@0.3 over ${masked.join(', ')}), each map against stfpm's models scored with the same map, paired by seed; "beyond" when the gain exceeds twice the larger seed spread (the image rule, applied to these metrics):`, '', '| variant | map | seeds | pixel AUROC | gain | beyond? | AU-PRO | gain | beyond? |', '|---|---|---:|---:|---:|---|---:|---:|---|');
+const localisation: Array<Record<string, unknown>> = [];
+for (const v of order) {
+  for (const g of ['product', 'sum'] as const) {
+    const mine = pick({ variant: v, setting: 'multi-class', aggregation: g });
+    const ref = pick({ variant: 'stfpm', setting: 'multi-class', aggregation: g });
+    const seeds = seedsOf(mine);
+    if (!seeds.length) continue;
+    const both = seeds.filter((x) => seedsOf(ref).includes(x));
+    const cells: string[] = [];
+    const rec: Record<string, unknown> = { variant: v, aggregation: g, seeds };
+    for (const m of ['pixelAUROC', 'auPRO'] as Metric[]) {
+      const vals = perSeed(mine, m, 'mean', seeds);
+      if (v === 'stfpm') {
+        cells.push(pm(vals), '', '');
+        rec[m] = { values: vals };
+        continue;
+      }
+      const gain = perSeed(mine, m, 'mean', both).map((x, i) => x - perSeed(ref, m, 'mean', both)[i]);
+      const bar = 2 * Math.max(sd(vals), sd(perSeed(ref, m, 'mean', seedsOf(ref))));
+      const verdict = both.length < 2 ? 'needs 2+ seeds' : Math.abs(mean(gain)) > bar ? `**yes** (${mean(gain) > 0 ? 'ahead' : 'behind'}; bar ${bar.toFixed(3)})` : `no (bar ${bar.toFixed(3)})`;
+      cells.push(pm(vals), signed(gain), verdict);
+      rec[m] = { values: vals, gain, bar };
+    }
+    md.push(`| ${v} | ${g}${mine[0].own ? ' (own)' : ''} | ${seeds.length} | ${cells.join(' | ')} |`);
+    localisation.push(rec);
+  }
+}
+json.localisation = localisation;
+
 md.push('', 'Per category (image AUROC, own map, mean ± sd over seeds):', '', `| variant | ${categories.join(' | ')} |`, `|---|${categories.map(() => '---:').join('|')}|`);
 for (const v of order) {
   const own = pick({ variant: v, setting: 'multi-class', own: true });
