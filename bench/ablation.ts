@@ -7,11 +7,12 @@
  * Results go to RESULTS (default: OUT): `rows.jsonl` (one line per run, category and aggregation, appended
  * as each run finishes), `scores.jsonl` (every test image's score per run and aggregation, for threshold
  * studies without retraining) and the summary `ablation.md` / `ablation.json`. Rerunning the same command
- * skips the runs found in rows.jsonl: an interrupted grid resumes; runs train in OUT/runs.
+ * skips the runs found in rows.jsonl: an interrupted grid resumes; runs train in OUT/runs. A variant is a
+ * name from bench/lib/variants.ts, optionally at another lr (`dcam-kd0.1@lr0.4`); its rows carry that spec.
  *
  *   npx tsx bench/ablation.ts --data ../shared/data/mvtec --data ../shared/data --data ../shared/data/extra \
  *       --category bottle,kolektorsdd,screw,elpv_mono,elpv_poly [--synthetic 2] [--variants stfpm,dcam] \
- *       [--seeds 0,1,2] [--one-class] [--balanced] [--size 64] [--epochs 20] [--batch 16] [--out runs/ablation] \
+ *       [--seeds 0,1,2] [--one-class] [--size 64] [--epochs 20] [--batch 16] [--out runs/ablation] \
  *       [--results DIR]
  *   npx tsx bench/ablation.ts --quick      # tiny sizes, synthetic data: proves the script runs
  */
@@ -28,7 +29,7 @@ import { loadDetector } from '../src/node.js';
 import { readCheckpoint } from '../src/train/checkpoint-store.js';
 import { readRunConfig } from '../src/train/run-config.js';
 import { findTeacher, train } from '../src/train/trainer.js';
-import { VARIANTS } from './lib/variants.js';
+import { variantOf } from './lib/variants.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -39,11 +40,9 @@ const { values: a } = parseArgs({
     seeds: { type: 'string', default: '0' },
     'one-class': { type: 'boolean', default: false },
     'multi-class': { type: 'boolean', default: true },
-    balanced: { type: 'boolean', default: false },
     size: { type: 'string', default: '128' },
     epochs: { type: 'string', default: '20' },
     batch: { type: 'string', default: '16' },
-    lr: { type: 'string' },
     out: { type: 'string', default: 'runs/ablation' },
     results: { type: 'string' },
     quick: { type: 'boolean', default: false },
@@ -56,10 +55,8 @@ const batch = quick ? 4 : Number(a.batch);
 const seeds = a.seeds!.split(',').map(Number);
 const out = a.out!;
 const results = a.results ?? out;
-const variants = a.variants!.split(',').map((v) => {
-  if (!VARIANTS[v]) throw new Error(`unknown variant ${v} (known: ${Object.keys(VARIANTS).join(', ')})`);
-  return v;
-});
+const variants = a.variants!.split(',');
+for (const v of variants) variantOf(v); // unknown names fail before anything trains
 
 // Data: the given folders, plus synthetic categories in a folder of their own.
 const roots = [...a.data!];
@@ -115,7 +112,7 @@ const sameRun = (r: Row, variant: string, setting: Setting, seed: number, trainC
   r.variant === variant && r.setting === setting && r.seed === seed && r.epochs === epochs && r.size === size && r.batch === batch && sameSet(r.trainedOn, trainCats);
 
 async function trainAndEvaluate(variant: string, setting: Setting, seed: number, trainCats: string[]): Promise<void> {
-  const v = VARIANTS[variant];
+  const v = variantOf(variant);
   const earlier = readRows().filter((r) => sameRun(r, variant, setting, seed, trainCats) && trainCats.includes(r.category));
   if (earlier.length === trainCats.length * AGGREGATIONS.length) {
     console.log(`${variant} ${setting} seed ${seed}: done before (${rowsFile})`);
@@ -125,7 +122,7 @@ async function trainAndEvaluate(variant: string, setting: Setting, seed: number,
   const run = join(out, 'runs', name);
   mkdirSync(run, { recursive: true });
   const t0 = performance.now();
-  const overrides: Partial<MethodConfig> = { ...v.overrides, ...(a.lr ? { lr: Number(a.lr) } : {}) };
+  const overrides: Partial<MethodConfig> = v.overrides;
   // a run of this variant that was killed mid-way continues from its last checkpoint (the trainer checks
   // the data, size, batch, seed and sampling; the method settings are compared here)
   const before = existsSync(join(run, 'config.json')) ? readCheckpoint(run) : null;
@@ -133,7 +130,7 @@ async function trainAndEvaluate(variant: string, setting: Setting, seed: number,
   if (resume) console.log(`${name}: resuming at step ${before.step}`);
   const r = await train(rt, {
     data: roots, categories: trainCats, out: run, overwrite: !resume, resume, method: v.preset, overrides,
-    teacher, size, epochs, batch, seed, balanced: a.balanced || v.balanced,
+    teacher, size, epochs, batch, seed, balanced: v.balanced,
   });
   const trainSeconds = (performance.now() - t0) / 1000;
   const det = await loadDetector({ run, runtime: rt });
@@ -202,12 +199,12 @@ for (const variant of variants) {
 const header = [
   '# Multi-class ablation',
   '',
-  `Adapter: ${describeAdapter(rt)}. Categories: ${cats.join(', ')} (from ${roots.join(', ')}). Size ${size}, epochs ${epochs}, batch ${batch}, seeds ${seeds.join(', ')}${a.balanced ? ', balanced batches' : ''}${a.lr ? `, lr ${a.lr}` : ''}.`,
+  `Adapter: ${describeAdapter(rt)}. Categories: ${cats.join(', ')} (from ${roots.join(', ')}). Size ${size}, epochs ${epochs}, batch ${batch}, seeds ${seeds.join(', ')}.`,
   `Command: \`npx tsx bench/ablation.ts ${process.argv.slice(2).join(' ')}\`. Values: mean over the seeds done ± sample standard deviation (one seed: the value). The mean row: image AUROC over every category, pixel metrics over the categories with masks (${masked.join(', ') || 'none'}).`,
   '',
 ];
 writeFileSync(join(results, 'ablation.md'), [...header, ...lines, ''].join('\n'));
-writeFileSync(join(results, 'ablation.json'), JSON.stringify({ adapter: describeAdapter(rt), categories: cats, masked, roots, size, epochs, batch, seeds, balanced: a.balanced, variants: Object.fromEntries(variants.map((v) => [v, VARIANTS[v]])), summary }, null, 2));
+writeFileSync(join(results, 'ablation.json'), JSON.stringify({ adapter: describeAdapter(rt), categories: cats, masked, roots, size, epochs, batch, seeds, variants: Object.fromEntries(variants.map((v) => [v, variantOf(v)])), summary }, null, 2));
 console.log([...header, ...lines].join('\n'));
 console.log(`wrote ${join(results, 'ablation.md')} and ablation.json`);
 rt.destroy();

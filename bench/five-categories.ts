@@ -17,7 +17,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Row } from './ablation.js';
-import { VARIANTS } from './lib/variants.js';
+import { VARIANTS, variantOf } from './lib/variants.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -103,6 +103,14 @@ md.push('', '## 2-3. Variants, one model for all categories', '');
 md.push(`Mean over the categories (image AUROC over all ${categories.length}; pixel AUROC and AU-PRO over ${masked.join(', ')}), mean ± sample sd over seeds; gain = variant − stfpm (its own product map) for the same seed. A variant wins if its gain in mean image AUROC exceeds twice the larger of the two seed spreads. "own map": the variant's preset aggregation; "other map": the same trained models scored with the other one.`, '');
 md.push('| variant | what | seeds | image AUROC (own map) | gain | image AUROC (other map) | gain | pixel AUROC (own) | AU-PRO (own) | wins? |', '|---|---|---:|---:|---:|---:|---:|---:|---:|---|');
 const table: Array<Record<string, unknown>> = [];
+/** A variant's description (its spec may carry @lrX), or nothing for a name no longer defined. */
+const noteOf = (v: string) => {
+  try {
+    return variantOf(v).note;
+  } catch {
+    return '';
+  }
+};
 const order = Object.keys(VARIANTS).filter((v) => variants.includes(v)).concat(variants.filter((v) => !VARIANTS[v]));
 for (const v of order) {
   const own = pick({ variant: v, setting: 'multi-class', own: true });
@@ -116,8 +124,8 @@ for (const v of order) {
   const spread = Math.max(sd(img), sd(perSeed(base, 'imageAUROC', 'mean', seedsOf(base))));
   const bar = 2 * spread;
   const wins = v === 'stfpm' ? '(baseline)' : both.length < 2 ? 'needs 2+ seeds' : mean(gain) > bar ? `**yes** (bar ${bar.toFixed(3)})` : `no (bar ${bar.toFixed(3)})`;
-  md.push(`| ${v} | ${VARIANTS[v]?.note ?? ''} | ${seeds.length} | ${pm(img)} | ${v === 'stfpm' ? '' : signed(gain)} | ${pm(imgOther)} | ${signed(gainOther)} | ${pm(perSeed(own, 'pixelAUROC', 'mean', seeds))} | ${pm(perSeed(own, 'auPRO', 'mean', seeds))} | ${wins} |`);
-  table.push({ variant: v, note: VARIANTS[v]?.note, seeds, imageAUROC: img, imageAUROCOtherMap: imgOther, gain, gainOtherMap: gainOther, bar, pixelAUROC: perSeed(own, 'pixelAUROC', 'mean', seeds), auPRO: perSeed(own, 'auPRO', 'mean', seeds) });
+  md.push(`| ${v} | ${noteOf(v)} | ${seeds.length} | ${pm(img)} | ${v === 'stfpm' ? '' : signed(gain)} | ${pm(imgOther)} | ${signed(gainOther)} | ${pm(perSeed(own, 'pixelAUROC', 'mean', seeds))} | ${pm(perSeed(own, 'auPRO', 'mean', seeds))} | ${wins} |`);
+  table.push({ variant: v, note: noteOf(v), seeds, imageAUROC: img, imageAUROCOtherMap: imgOther, gain, gainOtherMap: gainOther, bar, pixelAUROC: perSeed(own, 'pixelAUROC', 'mean', seeds), auPRO: perSeed(own, 'auPRO', 'mean', seeds) });
 }
 json.variants = table;
 
@@ -182,7 +190,7 @@ for (const { title, steps } of chains) {
       const both = seeds.filter((s) => seedsOf(prev).includes(s));
       return { value, step: perSeed(cur, 'imageAUROC', 'mean', both).map((x, k) => x - perSeed(prev, 'imageAUROC', 'mean', both)[k]) };
     });
-    md.push(`| ${v} | ${VARIANTS[v]?.note ?? ''} | ${pm(cells[0].value)} | ${i ? signed(cells[0].step) : ''} | ${pm(cells[1].value)} | ${i ? signed(cells[1].step) : ''} |`);
+    md.push(`| ${v} | ${noteOf(v)} | ${pm(cells[0].value)} | ${i ? signed(cells[0].step) : ''} | ${pm(cells[1].value)} | ${i ? signed(cells[1].step) : ''} |`);
     rec.push({ variant: v, product: cells[0], sum: cells[1] });
   });
   (json.chains as unknown[]).push({ title, steps: rec });

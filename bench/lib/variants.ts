@@ -46,6 +46,7 @@ export const VARIANTS: Record<string, Variant> = {
   'dcam-lr0.4': { preset: 'dcam', overrides: { lr: 0.4 }, note: 'dcam at lr 0.4' },
   'dcam-lr0.8': { preset: 'dcam', overrides: { lr: 0.8 }, note: 'dcam at lr 0.8 (STFPM\'s step size: CD\'s gradient is half the L2\'s)' },
   'dcam-none-lr0.8': { preset: 'dcam', overrides: { attention: 'none', lr: 0.8 }, note: 'channel CD + spatial KD at lr 0.8, no attention' },
+  'dcam-nokd': { preset: 'dcam', overrides: { losses: cdOnly }, note: 'channel CD + channel attention, no KD' },
   'dcam-cd-lr0.8': { preset: 'dcam', overrides: { attention: 'none', losses: cdOnly, lr: 0.8 }, note: 'channel CD alone at lr 0.8 (stfpm\'s step size)' },
   'dcam-balanced': { preset: 'dcam', overrides: {}, balanced: true, note: 'dcam, batches balanced over categories' },
   'dcam-deep': { preset: 'dcam', overrides: { attentionLevels: [2] }, note: 'dcam, attention on layer3 only' },
@@ -59,3 +60,19 @@ export const VARIANTS: Record<string, Variant> = {
   'stfpm-channel': { preset: 'stfpm', overrides: { attention: 'channel' }, note: 'STFPM\'s loss and lr on channel-attended student features (loss side)' },
   'stfpm-channel-gate1': { preset: 'stfpm', overrides: { attention: 'channel', gatePenalty: 1 }, note: 'stfpm-channel + gate penalty, weight 1' },
 };
+
+/**
+ * A variant by its spec, the name its rows carry: a name from VARIANTS, optionally with `@lrX`, the same
+ * variant at another lr (`dcam-kd0.1@lr0.4`).
+ */
+export function variantOf(spec: string): Variant {
+  const [name, ...modifiers] = spec.split('@');
+  let v = VARIANTS[name];
+  if (!v) throw new Error(`unknown variant ${name} (known: ${Object.keys(VARIANTS).join(', ')})`);
+  for (const m of modifiers) {
+    const lr = /^lr(\d*\.?\d+)$/.exec(m);
+    if (!lr) throw new Error(`${spec}: unknown modifier @${m} (known: @lrX)`);
+    v = { ...v, overrides: { ...v.overrides, lr: Number(lr[1]) }, note: `${v.note}; at lr ${lr[1]}` };
+  }
+  return v;
+}
