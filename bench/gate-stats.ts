@@ -11,7 +11,7 @@
  * channel's share of a good image's map is well defined), split by the channel's mean gate.
  * BN runs in eval mode (running statistics, as the maps); training saw batch statistics.
  *
- *   npx tsx bench/gate-stats.ts --run DIR [--run DIR ...] [--images 48] [--report BASE]   (BASE.md, BASE.json)
+ *   npx tsx bench/gate-stats.ts --run DIR [--run DIR ...] [--images 48] [--report BASE] [--note TEXT]   (BASE.md, BASE.json)
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -24,7 +24,7 @@ import { readStateDict } from '../src/model/weights/index.js';
 import { readRunConfig, runDataDir, runStudent } from '../src/train/run.js';
 import { loadTeacher, runTeacherFile } from '../src/train/trainer.js';
 
-const { values: a } = parseArgs({ options: { run: { type: 'string', multiple: true, default: [] }, images: { type: 'string', default: '48' }, report: { type: 'string', default: 'runs/gate-stats' } } });
+const { values: a } = parseArgs({ options: { run: { type: 'string', multiple: true, default: [] }, images: { type: 'string', default: '48' }, report: { type: 'string', default: 'runs/gate-stats' }, note: { type: 'string' } } });
 const perCategory = Number(a.images);
 const BATCH = 16;
 const LEVELS = ['layer1', 'layer2', 'layer3'];
@@ -167,6 +167,7 @@ const md = [
   '',
   ...lines,
   '',
+  ...(a.note ? [a.note, ''] : []),
 ].join('\n');
 mkdirSync(dirname(a.report!), { recursive: true });
 writeFileSync(`${a.report}.md`, md);
