@@ -129,13 +129,13 @@ for (const run of a.run!) {
     const channelMean = Array.from({ length: C }, (_, c) => mean(g.map((row) => row[c])));
     const sd = Math.sqrt(mean(all.map((v) => (v - 1) ** 2)));
     // eta^2 per channel: between-category sum of squares over the total
+    const byCategory = cats.map((_, ci) => g.filter((_, i) => catOf[i] === ci)).filter((rows) => rows.length);
     const eta = Array.from({ length: C }, (_, c) => {
       const mu = channelMean[c];
       let total = 0;
       let between = 0;
-      for (let ci = 0; ci < cats.length; ci++) {
-        const mine = g.filter((_, i) => catOf[i] === ci).map((row) => row[c]);
-        if (!mine.length) continue;
+      for (const rows of byCategory) {
+        const mine = rows.map((row) => row[c]);
         between += mine.length * (mean(mine) - mu) ** 2;
         total += mine.reduce((s, v) => s + (v - mu) ** 2, 0);
       }
@@ -154,6 +154,8 @@ for (const run of a.run!) {
   });
   report.push({ run: run.split('/').filter(Boolean).pop()!, attention: m.attention, lr: m.lr, categories: cats.map((c) => c.name), levels });
   for (const b of blocks) for (const p of b.parameters()) p.dispose();
+  student.dispose();
+  teacher.dispose();
 }
 
 const pct = (v: number) => `${(100 * v).toFixed(1)}%`;

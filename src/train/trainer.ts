@@ -298,8 +298,8 @@ async function trainLocked(rt: Runtime, o: TrainOptions, runDir: string, saved: 
     throw e;
   }
   const model = new DistillationModel(teacher, student, attention, config.method);
-  const params = model.parameters();
   const opt = createOptimizer(model);
+  const params = opt.params;
   if (saved) {
     const momenta = readStateDict(saved.optimizer, saved.optimizerFile);
     opt.loadState(params.map((_, i) => (momenta.has(`momentum.${i}`) ? toFloat32(momenta.get(`momentum.${i}`)!) : null)));
