@@ -173,7 +173,7 @@ for (const v of order) {
 // the chains from STFPM to DCAM one factor at a time: at DCAM's lr, and at STFPM's step size (CD's gradient is half the L2's)
 const chains = [
   { title: 'at DCAM\'s lr (0.1)', steps: ['stfpm', 'stfpm-lr0.05', 'dcam-cd', 'dcam-none', 'dcam-channel'] },
-  { title: 'at STFPM\'s step size (lr 0.8 for CD)', steps: ['stfpm', 'dcam-cd-lr0.8', 'dcam-none-lr0.8', 'dcam-lr0.8', 'dcam-lr0.8-att0.1'] },
+  { title: 'at STFPM\'s step size (lr 0.8 for CD)', steps: ['stfpm', 'dcam-cd-lr0.8', 'dcam-none-lr0.8', 'dcam-lr0.8', 'dcam-att0.1@lr0.8'] },
 ];
 json.chains = [];
 for (const { title, steps } of chains) {
