@@ -3,10 +3,12 @@
  * by bench/ablation.ts through scripts/ablation-grid.sh) and DIR/grid-log.txt, and writes REPORT.md and
  * REPORT.json:
  *   1. the multi-class drop: one model per category vs one for all, per category and on the mean, paired
- *      by seed, and the convergence check (one-class at twice the epochs);
+ *      by seed, and the convergence check (stfpm at twice the epochs, one-class and one model for all);
  *   2. every variant's mean over the categories, its gain over multi-class STFPM paired by seed (mean ±
  *      sample sd over seeds), and whether it clears the bar (gain > 2 x the larger of the two seed spreads);
  *      the chain from STFPM to DCAM one factor at a time;
+ *   2b. each change against the configuration it changes (attention kinds vs the dcam preset, the
+ *      search at lr 0.4 vs dcam at lr 0.4), paired by seed;
  *   3. the budget: training seconds per run, wall-clock per grid line, and what else shared the machine.
  * Every variant is scored with its own map aggregation and with the other one (a column each).
  *
@@ -84,19 +86,23 @@ for (const c of [...categories, 'mean']) {
   md.push(`| ${c === 'mean' ? '**mean**' : c} | ${cells.join(' | ')} |`);
 }
 json.drop = { seeds: paired, perCategory: drop };
-const e2 = pick({ variant: 'stfpm', setting: 'one-class', own: true, epochs: epochs * 2 });
-const conv = seedsOf(e2);
-if (conv.length) {
-  md.push('', `Convergence: one-class stfpm at ${epochs * 2} epochs minus ${epochs} epochs, seed(s) ${conv.join(', ')}, beside the seed spread (sd over seeds at ${epochs} epochs):`, '', '| category | image AUROC change | seed sd (one-class, image) |', '|---|---:|---:|');
+// convergence: stfpm at twice the epochs minus the same seed at the grid's epochs, one-class and one model for all
+const convergence: Record<string, unknown> = {};
+for (const [setting, at20] of [['one-class', one], ['multi-class', multi]] as const) {
+  const e2 = pick({ variant: 'stfpm', setting, own: true, epochs: epochs * 2 });
+  const conv = seedsOf(e2);
+  if (!conv.length) continue;
+  md.push('', `Convergence, ${setting} stfpm: ${epochs * 2} epochs minus ${epochs} epochs, seed(s) ${conv.join(', ')}, beside the seed spread (sd over seeds at ${epochs} epochs):`, '', '| category | image AUROC change | seed sd (image) |', '|---|---:|---:|');
   const rec: Record<string, unknown> = {};
   for (const c of [...categories, 'mean']) {
-    const d = perSeed(e2, 'imageAUROC', c, conv).map((v, i) => v - perSeed(one, 'imageAUROC', c, conv)[i]);
-    const spread = sd(perSeed(one, 'imageAUROC', c, seedsOf(one)));
+    const d = perSeed(e2, 'imageAUROC', c, conv).map((v, i) => v - perSeed(at20, 'imageAUROC', c, conv)[i]);
+    const spread = sd(perSeed(at20, 'imageAUROC', c, seedsOf(at20)));
     md.push(`| ${c} | ${signed(d)} | ${Number.isFinite(spread) ? spread.toFixed(3) : '–'} |`);
     rec[c] = { change: d, seedSd: spread };
   }
-  json.convergence = { seeds: conv, epochs: [epochs, epochs * 2], perCategory: rec };
+  convergence[setting] = { seeds: conv, epochs: [epochs, epochs * 2], perCategory: rec };
 }
+json.convergence = convergence;
 
 // ---- 2. variants against multi-class stfpm
 const base = pick({ variant: 'stfpm', setting: 'multi-class', own: true });
@@ -196,6 +202,34 @@ for (const { title, steps } of chains) {
     rec.push({ variant: v, product: cells[0], sum: cells[1] });
   });
   (json.chains as unknown[]).push({ title, steps: rec });
+}
+
+// each change against the configuration it changes, at the same lr (paired by seed): the attention's kind and
+// placement against the dcam preset, the search (experiment 3, at lr 0.4) against dcam at lr 0.4
+const contrasts = [
+  { title: 'the attention\'s kind, placement and KD reduction, against the dcam preset (lr 0.1)', base: 'dcam-channel', members: ['dcam-spatial', 'dcam-cbam', 'dcam-channel-inline', 'dcam-channel-kdsum', 'dcam-att0.1'] },
+  { title: 'the search at lr 0.4, against dcam at lr 0.4', base: 'dcam-lr0.4', members: ['dcam-lr0.4-att0.1', ...variants.filter((v) => v.endsWith('@lr0.4'))] },
+  { title: 'STFPM\'s own variants, against stfpm', base: 'stfpm', members: ['stfpm-balanced', 'stfpm-channel'] },
+];
+json.contrasts = [];
+for (const { title, base: b, members } of contrasts) {
+  const present = members.filter((v) => variants.includes(v));
+  if (!present.length || !variants.includes(b)) continue;
+  const ref = pick({ variant: b, setting: 'multi-class', own: true });
+  const refSd = sd(perSeed(ref, 'imageAUROC', 'mean', seedsOf(ref)));
+  md.push('', `Each change against ${b}, ${title} (mean image AUROC, own map; change paired by seed; ${b}: ${pm(perSeed(ref, 'imageAUROC', 'mean', seedsOf(ref)))} over seeds ${seedsOf(ref).join(', ')}):`, '', `| variant | changes | seeds | image AUROC | change vs ${b} |${b === 'stfpm' ? '' : ' vs stfpm |'}`, `|---|---|---:|---:|---:|${b === 'stfpm' ? '' : '---:|'}`);
+  const rec: Array<Record<string, unknown>> = [];
+  for (const v of present) {
+    const own = pick({ variant: v, setting: 'multi-class', own: true });
+    const seeds = seedsOf(own);
+    const paired = seeds.filter((x) => seedsOf(ref).includes(x));
+    const change = perSeed(own, 'imageAUROC', 'mean', paired).map((x, i) => x - perSeed(ref, 'imageAUROC', 'mean', paired)[i]);
+    const withBase = seeds.filter((x) => seedsOf(base).includes(x));
+    const vsStfpm = perSeed(own, 'imageAUROC', 'mean', withBase).map((x, i) => x - perSeed(base, 'imageAUROC', 'mean', withBase)[i]);
+    md.push(`| ${v} | ${noteOf(v)} | ${seeds.length} | ${pm(perSeed(own, 'imageAUROC', 'mean', seeds))} | ${signed(change)} |${b === 'stfpm' ? '' : ` ${signed(vsStfpm)} |`}`);
+    rec.push({ variant: v, seeds, change, vsStfpm });
+  }
+  (json.contrasts as unknown[]).push({ title, base: b, baseSd: refSd, rows: rec });
 }
 
 // ---- more categories: multi-class stfpm on larger sets (the five plus synthetic ones)
