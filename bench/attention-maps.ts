@@ -1,6 +1,7 @@
 /**
  * The issue-15 suspect, measured on trained runs: with attention on the loss side the student is trained
- * so that att(s) matches the teacher, but the maps score the raw s (attention is dropped at inference).
+ * so that att(s) matches the teacher, but the maps score the raw s (attention is dropped at inference);
+ * in line, the student's later layers were trained on gated inputs that inference no longer gates.
  * Each run is evaluated both ways, the same weights: the maps as shipped, and the maps of the attended
  * student features. Writes OUT/attention-maps.{md,json}.
  *
@@ -27,7 +28,7 @@ const rows: Array<Record<string, unknown>> = [];
 const lines = ['| run | category | maps | image AUROC | pixel AUROC | AU-PRO@0.3 |', '|---|---|---|---:|---:|---:|'];
 for (const run of a.run!) {
   const config = readRunConfig(run);
-  if (config.method.attention === 'none' || config.method.placement !== 'loss') throw new Error(`${run}: not a run with loss-side attention`);
+  if (config.method.attention === 'none') throw new Error(`${run}: not a run with attention`);
   const raw = await loadDetector({ run, runtime: rt });
   // the same student and teacher, scored on the attended features (Detector.fromModel: the research door)
   const blocks = createAttention(rt, config.method.attention, 0, config.method.reduction);
@@ -49,7 +50,7 @@ for (const run of a.run!) {
   raw.dispose();
   attended.dispose(); // its model's student, attention and teacher
 }
-const md = ['# Maps of the raw vs the attended student (loss-side attention)', '', `Adapter: ${describeAdapter(rt)}. Command: \`npx tsx bench/attention-maps.ts ${process.argv.slice(2).join(' ')}\`.`, '', ...lines, ''].join('\n');
+const md = ['# Maps of the raw vs the attended student', '', `Adapter: ${describeAdapter(rt)}. Command: \`npx tsx bench/attention-maps.ts ${process.argv.slice(2).join(' ')}\`.`, '', ...lines, ''].join('\n');
 mkdirSync(a.out!, { recursive: true });
 writeFileSync(join(a.out!, 'attention-maps.md'), md);
 writeFileSync(join(a.out!, 'attention-maps.json'), JSON.stringify({ adapter: describeAdapter(rt), rows }, null, 2));

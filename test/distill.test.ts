@@ -50,14 +50,15 @@ describe('distillation variants', () => {
       const raw = await map.read();
       expect(raw.every(Number.isFinite)).toBe(true);
       map.dispose();
-      if (attention !== 'none' && placement === 'loss') {
-        // the research switch scores the attended student: the map of (teacher, att(student)), computed by hand
+      if (attention !== 'none') {
+        // the research switch scores the attended student, computed by hand: the map of (teacher,
+        // att(student)) on the loss side; in line, of the trunk with the gates inside it
         model.scoreWithAttention = true;
         const attended = await rt.tidyAsync(async () => model.anomalyMap(x).read());
         model.scoreWithAttention = false;
         const byHand = await rt.tidyAsync(async () => {
           student.setTraining(false);
-          const fs = rt.noGrad(() => student.forward(x).map((f, k) => blocks[k].forward(f)));
+          const fs = rt.noGrad(() => (placement === 'inline' ? student.forward(x, (k, f) => blocks[k].forward(f)) : student.forward(x).map((f, k) => blocks[k].forward(f))));
           return anomalyMap(teacher.forward(x), fs as [Tensor, Tensor, Tensor], [32, 32], config.aggregation).read();
         });
         expect(Math.max(...attended.map((v, i) => Math.abs(v - byHand[i])))).toBeLessThan(1e-5);

@@ -23,8 +23,8 @@ export class DistillationModel {
   private folded: FoldedTrunk | null = null;
   /**
    * Research switch (bench/attention-maps.ts): score the maps on the attended student features, the
-   * quantity the loss-side attention trained, instead of the raw ones the method prescribes. Needs the
-   * attention blocks; off everywhere the method is used.
+   * quantity the attention trained (the gated outputs, or in line the trunk with its gates inside),
+   * instead of the raw ones the method prescribes. Needs the attention blocks; off everywhere the method is used.
    */
   scoreWithAttention = false;
 
@@ -120,11 +120,20 @@ export class DistillationModel {
     if (this.scoreWithAttention && this.attention.length !== 3) throw new Error('distillation: scoring with attention needs the attention blocks');
     return rt.tidy(() => {
       const ft = this.teacher.forward(x);
-      const raw = this.folded ? this.folded.forward(x) : rt.noGrad(() => this.student.forward(x));
-      const fs = this.scoreWithAttention ? rt.noGrad(() => raw.map((f, k) => this.attention[k].forward(f)) as Features) : raw;
+      const fs = this.scoreWithAttention ? this.attendedFeatures(x) : this.folded ? this.folded.forward(x) : rt.noGrad(() => this.student.forward(x));
       const map = anomalyMap(ft, fs, [x.shape[2], x.shape[3]], aggregation);
       const embedding = rt.noGrad(() => reshape(globalAvgPool2d(ft[2]), [x.shape[0], ft[2].shape[1]]));
       return { map, embedding };
+    });
+  }
+
+  /** The student's features with the gates applied as in training: on the attended levels' outputs (loss side), or inside the trunk (in line). */
+  private attendedFeatures(x: Tensor): Features {
+    const levels = this.config.attentionLevels ?? [0, 1, 2];
+    const attend = (f: Tensor, k: number) => (levels.includes(k) ? this.attention[k].forward(f) : f);
+    return x.runtime.noGrad(() => {
+      if (this.config.placement === 'inline') return this.student.forward(x, (k, f) => attend(f, k));
+      return (this.folded ? this.folded.forward(x) : this.student.forward(x)).map(attend) as Features;
     });
   }
 }
