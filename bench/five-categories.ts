@@ -255,6 +255,33 @@ for (const set of larger) {
 }
 json.moreCategories = extended;
 
+// ---- variants on the larger sets: does DCAM gain where one model for more categories loses something?
+const onLarger: Array<Record<string, unknown>> = [];
+for (const set of larger) {
+  const onSet = allRows.filter((r) => r.setting === 'multi-class' && r.own && r.epochs === epochs && sameSet(r.trainedOn, set));
+  const setVariants = [...new Set(onSet.map((r) => r.variant))];
+  if (setVariants.length < 2) continue;
+  const ref = onSet.filter((r) => r.variant === 'stfpm');
+  const seedsFull = (rs: Row[]) => [...new Set(rs.map((r) => r.seed))].filter((s) => set.every((c) => rs.some((r) => r.seed === s && r.category === c))).sort();
+  const meanOver = (rs: Row[], over: string[], ss: number[]) => ss.map((s) => mean(over.map((c) => rs.find((r) => r.seed === s && r.category === c)?.imageAUROC ?? NaN)));
+  md.push('', `Variants on the ${set.length}-category set (one model, own map; image AUROC over the ${categories.length} categories above and over all; "vs stfpm": paired by seed with stfpm on the same set; "5 → ${set.length}": the same variant's change from its ${categories.length}-category model, paired by seed):`, '', `| variant | seeds | mean (the ${categories.length}) | vs stfpm | mean (all ${set.length}) | vs stfpm | ${categories.length} → ${set.length} |`, '|---|---:|---:|---:|---:|---:|---:|');
+  for (const v of Object.keys(VARIANTS).filter((x) => setVariants.includes(x)).concat(setVariants.filter((x) => !VARIANTS[x]))) {
+    const mine = onSet.filter((r) => r.variant === v);
+    const seeds = seedsFull(mine);
+    const both = seeds.filter((x) => seedsFull(ref).includes(x));
+    const five = pick({ variant: v, setting: 'multi-class', own: true });
+    const withFive = seeds.filter((x) => seedsOf(five).includes(x));
+    const real = meanOver(mine, categories, seeds);
+    const all = meanOver(mine, set, seeds);
+    const gainReal = meanOver(mine, categories, both).map((x, i) => x - meanOver(ref, categories, both)[i]);
+    const gainAll = meanOver(mine, set, both).map((x, i) => x - meanOver(ref, set, both)[i]);
+    const change = meanOver(mine, categories, withFive).map((x, i) => x - perSeed(five, 'imageAUROC', 'mean', withFive)[i]);
+    md.push(`| ${v} | ${seeds.length} | ${pm(real)} | ${v === 'stfpm' ? '' : signed(gainReal)} | ${pm(all)} | ${v === 'stfpm' ? '' : signed(gainAll)} | ${signed(change)} |`);
+    onLarger.push({ set, variant: v, seeds, meanReal: real, meanAll: all, gainReal, gainAll, changeFromFive: change });
+  }
+}
+json.variantsOnLargerSets = onLarger;
+
 // ---- budget
 const runs = new Map<string, number>();
 for (const r of allRows) runs.set(`${r.variant}|${r.setting}|${r.seed}|${r.epochs}|${[...r.trainedOn].sort().join()}`, r.trainSeconds);
