@@ -49,10 +49,13 @@ interface Sel { variant: string; setting: Row['setting']; epochs?: number; own?:
 const pick = (s: Sel) => rows.filter((r) => r.variant === s.variant && r.setting === s.setting && r.epochs === (s.epochs ?? epochs) && (s.own === undefined || r.own === s.own) && (s.aggregation === undefined || r.aggregation === s.aggregation));
 /** Seeds with every category present. */
 const seedsOf = (rs: Row[], cats = categories) => [...new Set(rs.map((r) => r.seed))].filter((s) => cats.every((c) => rs.some((r) => r.seed === s && r.category === c))).sort();
-/** Per seed: the value for one category, or the mean over categories (image metric: all; pixel: the masked ones). */
-function perSeed(rs: Row[], m: Metric, category: string | 'mean', seeds: number[]): number[] {
+/**
+ * Per seed: the value for one category, the mean over the given categories, or with 'mean' the mean over the
+ * report's categories (image metric: all; pixel: the masked ones).
+ */
+function perSeed(rs: Row[], m: Metric, category: string | readonly string[], seeds: number[]): number[] {
   return seeds.map((s) => {
-    const over = category !== 'mean' ? [category] : m === 'imageAUROC' ? categories : masked;
+    const over = typeof category !== 'string' ? category : category !== 'mean' ? [category] : m === 'imageAUROC' ? categories : masked;
     return mean(rs.filter((r) => r.seed === s && over.includes(r.category)).map((r) => r[m] ?? NaN));
   });
 }
@@ -238,17 +241,15 @@ const extended: Array<Record<string, unknown>> = [];
 for (const set of larger) {
   const big = allRows.filter((r) => r.setting === 'multi-class' && r.variant === 'stfpm' && r.own && r.epochs === epochs && sameSet(r.trainedOn, set));
   const single = allRows.filter((r) => r.setting === 'one-class' && r.variant === 'stfpm' && r.own && r.epochs === epochs);
-  const seeds = [...new Set(big.map((r) => r.seed))].filter((s) => set.every((c) => big.some((r) => r.seed === s && r.category === c))).sort();
+  const seeds = seedsOf(big, set);
   md.push('', `## 1b. More categories: one stfpm model for ${set.length} (the ${categories.length} above and ${set.length - categories.length} synthetic)`, '');
   md.push(`Image AUROC, seeds ${seeds.join(', ') || 'none complete yet'}; drop = one-class − this model, paired by seed (one-class models are the same runs as above).`, '');
   md.push(`| category | one-class | ${categories.length}-category model | ${set.length}-category model | drop (one-class − ${set.length}) | change (${categories.length} → ${set.length}) |`, '|---|---:|---:|---:|---:|---:|');
-  const val = (rs: Row[], c: string, ss: number[]) => ss.map((s) => rs.find((r) => r.seed === s && r.category === c)?.imageAUROC ?? NaN);
   for (const c of [...set, 'mean (the five)', 'mean (all)']) {
     const over = c === 'mean (the five)' ? categories : c === 'mean (all)' ? set : [c];
-    const avg = (rs: Row[], ss: number[]) => ss.map((s, i) => mean(over.map((x) => val(rs, x, ss)[i])));
-    const o = avg(single, seeds);
-    const m5 = over.every((x) => categories.includes(x)) ? avg(multi, seeds) : [];
-    const mN = avg(big, seeds);
+    const o = perSeed(single, 'imageAUROC', over, seeds);
+    const m5 = over.every((x) => categories.includes(x)) ? perSeed(multi, 'imageAUROC', over, seeds) : [];
+    const mN = perSeed(big, 'imageAUROC', over, seeds);
     md.push(`| ${c} | ${pm(o)} | ${m5.length ? pm(m5) : '–'} | ${pm(mN)} | ${signed(o.map((v, i) => v - mN[i]))} | ${m5.length ? signed(mN.map((v, i) => v - m5[i])) : '–'} |`);
     extended.push({ set, category: c, seeds, oneClass: o, fiveCategory: m5, larger: mN });
   }
@@ -262,20 +263,18 @@ for (const set of larger) {
   const setVariants = [...new Set(onSet.map((r) => r.variant))];
   if (setVariants.length < 2) continue;
   const ref = onSet.filter((r) => r.variant === 'stfpm');
-  const seedsFull = (rs: Row[]) => [...new Set(rs.map((r) => r.seed))].filter((s) => set.every((c) => rs.some((r) => r.seed === s && r.category === c))).sort();
-  const meanOver = (rs: Row[], over: string[], ss: number[]) => ss.map((s) => mean(over.map((c) => rs.find((r) => r.seed === s && r.category === c)?.imageAUROC ?? NaN)));
   md.push('', `Variants on the ${set.length}-category set (one model, own map; image AUROC over the ${categories.length} categories above and over all; "vs stfpm": paired by seed with stfpm on the same set; "5 → ${set.length}": the same variant's change from its ${categories.length}-category model, paired by seed):`, '', `| variant | seeds | mean (the ${categories.length}) | vs stfpm | mean (all ${set.length}) | vs stfpm | ${categories.length} → ${set.length} |`, '|---|---:|---:|---:|---:|---:|---:|');
   for (const v of Object.keys(VARIANTS).filter((x) => setVariants.includes(x)).concat(setVariants.filter((x) => !VARIANTS[x]))) {
     const mine = onSet.filter((r) => r.variant === v);
-    const seeds = seedsFull(mine);
-    const both = seeds.filter((x) => seedsFull(ref).includes(x));
+    const seeds = seedsOf(mine, set);
+    const both = seeds.filter((x) => seedsOf(ref, set).includes(x));
     const five = pick({ variant: v, setting: 'multi-class', own: true });
     const withFive = seeds.filter((x) => seedsOf(five).includes(x));
-    const real = meanOver(mine, categories, seeds);
-    const all = meanOver(mine, set, seeds);
-    const gainReal = meanOver(mine, categories, both).map((x, i) => x - meanOver(ref, categories, both)[i]);
-    const gainAll = meanOver(mine, set, both).map((x, i) => x - meanOver(ref, set, both)[i]);
-    const change = meanOver(mine, categories, withFive).map((x, i) => x - perSeed(five, 'imageAUROC', 'mean', withFive)[i]);
+    const real = perSeed(mine, 'imageAUROC', 'mean', seeds);
+    const all = perSeed(mine, 'imageAUROC', set, seeds);
+    const gainReal = perSeed(mine, 'imageAUROC', 'mean', both).map((x, i) => x - perSeed(ref, 'imageAUROC', 'mean', both)[i]);
+    const gainAll = perSeed(mine, 'imageAUROC', set, both).map((x, i) => x - perSeed(ref, 'imageAUROC', set, both)[i]);
+    const change = perSeed(mine, 'imageAUROC', 'mean', withFive).map((x, i) => x - perSeed(five, 'imageAUROC', 'mean', withFive)[i]);
     md.push(`| ${v} | ${seeds.length} | ${pm(real)} | ${v === 'stfpm' ? '' : signed(gainReal)} | ${pm(all)} | ${v === 'stfpm' ? '' : signed(gainAll)} | ${signed(change)} |`);
     onLarger.push({ set, variant: v, seeds, meanReal: real, meanAll: all, gainReal, gainAll, changeFromFive: change });
   }
