@@ -59,17 +59,14 @@ export class DistillationModel {
     const c = this.config;
     this.student.setTraining(true);
     const ft = teacher ?? this.teacher.forward(x);
-    const levels = c.attentionLevels ?? [0, 1, 2];
     const gates: Tensor[] = [];
-    const attend = (f: Tensor, k: number) => {
-      if (!this.attention.length || !levels.includes(k)) return f;
-      const a = this.attention[k].attend(f, c.gateDetached ?? false);
-      gates.push(...a.gates);
-      return a.y;
-    };
-    let fs: Features;
-    if (c.placement === 'inline' && this.attention.length) fs = this.student.forward(x, (k, f) => attend(f, k));
-    else fs = this.student.forward(x).map(attend) as Features;
+    const fs = !this.attention.length
+      ? this.student.forward(x)
+      : this.gatedFeatures(x, (f, k) => {
+          const a = this.attention[k].attend(f, c.gateDetached ?? false);
+          gates.push(...a.gates);
+          return a.y;
+        });
     const terms: Record<string, Tensor> = {};
     const addTerm = (name: string, weight: number, f: (t: Tensor, s: Tensor) => Tensor) => {
       if (weight === 0) return;
@@ -127,14 +124,20 @@ export class DistillationModel {
     });
   }
 
-  /** The student's features with the gates applied as in training: on the attended levels' outputs (loss side), or inside the trunk (in line). */
+  /** The student's features gated as in training, for scoring with attention (no gradient). */
   private attendedFeatures(x: Tensor): Features {
+    return x.runtime.noGrad(() => this.gatedFeatures(x, (f, k) => this.attention[k].forward(f)));
+  }
+
+  /**
+   * The student's features with `gate` applied on the attended levels: on their outputs (loss side), or
+   * inside the trunk, so that the next layer consumes the gated map (in line).
+   */
+  private gatedFeatures(x: Tensor, gate: (f: Tensor, level: number) => Tensor): Features {
     const levels = this.config.attentionLevels ?? [0, 1, 2];
-    const attend = (f: Tensor, k: number) => (levels.includes(k) ? this.attention[k].forward(f) : f);
-    return x.runtime.noGrad(() => {
-      if (this.config.placement === 'inline') return this.student.forward(x, (k, f) => attend(f, k));
-      return (this.folded ? this.folded.forward(x) : this.student.forward(x)).map(attend) as Features;
-    });
+    const at = (f: Tensor, k: number) => (levels.includes(k) ? gate(f, k) : f);
+    if (this.config.placement === 'inline') return this.student.forward(x, (k, f) => at(f, k));
+    return (this.folded ? this.folded.forward(x) : this.student.forward(x)).map(at) as Features;
   }
 }
 
