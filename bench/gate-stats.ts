@@ -23,10 +23,10 @@ import { ResNetTrunk } from '../src/model/resnet.js';
 import { readStateDict } from '../src/model/weights/index.js';
 import { readRunConfig, runDataDir, runStudent } from '../src/train/run.js';
 import { loadTeacher, runTeacherFile } from '../src/train/trainer.js';
+import { commandLine } from './lib/report.js';
 
 const { values: a } = parseArgs({ options: { run: { type: 'string', multiple: true, default: [] }, images: { type: 'string', default: '48' }, report: { type: 'string', default: 'runs/gate-stats' }, note: { type: 'string' } } });
-/** The command line as given, the note's text left out (it is printed below the tables). */
-const command = process.argv.slice(2).map((x, i, all) => (all[i - 1] === '--note' ? '"..."' : x)).join(' ');
+const command = commandLine('bench/gate-stats.ts');
 const perCategory = Number(a.images);
 const BATCH = 16;
 const LEVELS = ['layer1', 'layer2', 'layer3'];
@@ -167,7 +167,7 @@ const lines = [
 const md = [
   '# Channel gates of trained runs on their good training images',
   '',
-  `Adapter: ${describeAdapter(rt)}. Command: \`npx tsx bench/gate-stats.ts ${command}\`. Up to ${perCategory} training images per category (sorted by name), BN in eval mode.`,
+  `Adapter: ${describeAdapter(rt)}. Command: \`${command}\`. Up to ${perCategory} training images per category (sorted by name), BN in eval mode.`,
   '',
   ...lines,
   '',
@@ -175,6 +175,6 @@ const md = [
 ].join('\n');
 mkdirSync(dirname(a.report!), { recursive: true });
 writeFileSync(`${a.report}.md`, md);
-writeFileSync(`${a.report}.json`, JSON.stringify({ adapter: describeAdapter(rt), command: `npx tsx bench/gate-stats.ts ${command}`, imagesPerCategory: perCategory, runs: report }, null, 2));
+writeFileSync(`${a.report}.json`, JSON.stringify({ adapter: describeAdapter(rt), command, imagesPerCategory: perCategory, runs: report }, null, 2));
 console.log(md);
 rt.destroy();

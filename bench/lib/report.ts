@@ -136,3 +136,9 @@ export function markdown(r: BenchReport): string {
   }
   return out.join('\n') + '\n';
 }
+
+/** The command that ran this script, as given, with a `--note` text elided (reports print the note below their tables). */
+export function commandLine(script: string): string {
+  const args = process.argv.slice(2).map((x, i, all) => (all[i - 1] === '--note' ? '"..."' : x));
+  return `npx tsx ${script} ${args.join(' ')}`;
+}
