@@ -278,6 +278,14 @@ for (const set of larger) {
     md.push(`| ${v} | ${seeds.length} | ${pm(real)} | ${v === 'stfpm' ? '' : signed(gainReal)} | ${pm(all)} | ${v === 'stfpm' ? '' : signed(gainAll)} | ${signed(change)} |`);
     onLarger.push({ set, variant: v, seeds, meanReal: real, meanAll: all, gainReal, gainAll, changeFromFive: change });
   }
+  // where a gain on the set comes from: each real category, against stfpm on the same set and seed
+  md.push('', `Per category on the ${set.length}-category set (image AUROC; stfpm's row is its value, the others their gain over it, paired by seed):`, '', `| variant | seeds | ${categories.join(' | ')} |`, `|---|---:|${categories.map(() => '---:|').join('')}`);
+  for (const v of Object.keys(VARIANTS).filter((x) => setVariants.includes(x)).concat(setVariants.filter((x) => !VARIANTS[x]))) {
+    const mine = onSet.filter((r) => r.variant === v);
+    const both = seedsOf(mine, set).filter((x) => seedsOf(ref, set).includes(x));
+    const cells = categories.map((c) => (v === 'stfpm' ? pm(perSeed(ref, 'imageAUROC', c, both)) : signed(perSeed(mine, 'imageAUROC', c, both).map((x, i) => x - perSeed(ref, 'imageAUROC', c, both)[i]))));
+    md.push(`| ${v} | ${both.length} | ${cells.join(' | ')} |`);
+  }
 }
 json.variantsOnLargerSets = onLarger;
 
