@@ -59,6 +59,11 @@ function perSeed(rs: Row[], m: Metric, category: string | readonly string[], see
     return mean(rs.filter((r) => r.seed === s && over.includes(r.category)).map((r) => r[m] ?? NaN));
   });
 }
+/** Per seed: rs's value minus ref's (as perSeed), the same seeds on both sides. */
+function pairedGain(rs: Row[], ref: Row[], m: Metric, category: string | readonly string[], seeds: number[]): number[] {
+  const base = perSeed(ref, m, category, seeds);
+  return perSeed(rs, m, category, seeds).map((x, i) => x - base[i]);
+}
 
 const md: string[] = [];
 const json: Record<string, unknown> = { categories, masked, epochs };
@@ -98,7 +103,7 @@ for (const [setting, at20] of [['one-class', one], ['multi-class', multi]] as co
   md.push('', `Convergence, ${setting} stfpm: ${epochs * 2} epochs minus ${epochs} epochs, seed(s) ${conv.join(', ')}, beside the seed spread (sd over seeds at ${epochs} epochs):`, '', '| category | image AUROC change | seed sd (image) |', '|---|---:|---:|');
   const rec: Record<string, unknown> = {};
   for (const c of [...categories, 'mean']) {
-    const d = perSeed(e2, 'imageAUROC', c, conv).map((v, i) => v - perSeed(at20, 'imageAUROC', c, conv)[i]);
+    const d = pairedGain(e2, at20, 'imageAUROC', c, conv);
     const spread = sd(perSeed(at20, 'imageAUROC', c, seedsOf(at20)));
     md.push(`| ${c} | ${signed(d)} | ${Number.isFinite(spread) ? spread.toFixed(3) : '–'} |`);
     rec[c] = { change: d, seedSd: spread };
@@ -130,7 +135,7 @@ for (const v of order) {
   const both = seeds.filter((s) => seedsOf(base).includes(s));
   const img = perSeed(own, 'imageAUROC', 'mean', seeds);
   const imgOther = perSeed(other, 'imageAUROC', 'mean', seedsOf(other));
-  const gain = perSeed(own, 'imageAUROC', 'mean', both).map((x, i) => x - perSeed(base, 'imageAUROC', 'mean', both)[i]);
+  const gain = pairedGain(own, base, 'imageAUROC', 'mean', both);
   const gainOther = both.filter((s) => seedsOf(other).includes(s)).map((s) => perSeed(other, 'imageAUROC', 'mean', [s])[0] - perSeed(base, 'imageAUROC', 'mean', [s])[0]);
   const spread = Math.max(sd(img), sd(perSeed(base, 'imageAUROC', 'mean', seedsOf(base))));
   const bar = 2 * spread;
@@ -160,7 +165,7 @@ for (const v of order) {
         rec[m] = { values: vals };
         continue;
       }
-      const gain = perSeed(mine, m, 'mean', both).map((x, i) => x - perSeed(ref, m, 'mean', both)[i]);
+      const gain = pairedGain(mine, ref, m, 'mean', both);
       const bar = 2 * Math.max(sd(vals), sd(perSeed(ref, m, 'mean', seedsOf(ref))));
       const verdict = both.length < 2 ? 'needs 2+ seeds' : Math.abs(mean(gain)) > bar ? `**yes** (${mean(gain) > 0 ? 'ahead' : 'behind'}; bar ${bar.toFixed(3)})` : `no (bar ${bar.toFixed(3)})`;
       cells.push(pm(vals), signed(gain), verdict);
@@ -226,9 +231,9 @@ for (const { title, base: b, members } of contrasts) {
     const own = pick({ variant: v, setting: 'multi-class', own: true });
     const seeds = seedsOf(own);
     const paired = seeds.filter((x) => seedsOf(ref).includes(x));
-    const change = perSeed(own, 'imageAUROC', 'mean', paired).map((x, i) => x - perSeed(ref, 'imageAUROC', 'mean', paired)[i]);
+    const change = pairedGain(own, ref, 'imageAUROC', 'mean', paired);
     const withBase = seeds.filter((x) => seedsOf(base).includes(x));
-    const vsStfpm = perSeed(own, 'imageAUROC', 'mean', withBase).map((x, i) => x - perSeed(base, 'imageAUROC', 'mean', withBase)[i]);
+    const vsStfpm = pairedGain(own, base, 'imageAUROC', 'mean', withBase);
     md.push(`| ${v} | ${noteOf(v)} | ${seeds.length} | ${pm(perSeed(own, 'imageAUROC', 'mean', seeds))} | ${signed(change)} |${b === 'stfpm' ? '' : ` ${signed(vsStfpm)} |`}`);
     rec.push({ variant: v, seeds, change, vsStfpm });
   }
@@ -264,6 +269,8 @@ for (const set of larger) {
   if (setVariants.length < 2) continue;
   const ref = onSet.filter((r) => r.variant === 'stfpm');
   md.push('', `Variants on the ${set.length}-category set (one model, own map; image AUROC over the ${categories.length} categories above and over all; "vs stfpm": paired by seed with stfpm on the same set; "5 → ${set.length}": the same variant's change from its ${categories.length}-category model, paired by seed):`, '', `| variant | seeds | mean (the ${categories.length}) | vs stfpm | mean (all ${set.length}) | vs stfpm | ${categories.length} → ${set.length} |`, '|---|---:|---:|---:|---:|---:|---:|');
+  // where a gain on the set comes from: each real category against stfpm on the same set and seed (a table below)
+  const perCategory = [`Per category on the ${set.length}-category set (image AUROC; stfpm's row is its value, the others their gain over it, paired by seed):`, '', `| variant | seeds | ${categories.join(' | ')} |`, `|---|---:|${categories.map(() => '---:|').join('')}`];
   for (const v of Object.keys(VARIANTS).filter((x) => setVariants.includes(x)).concat(setVariants.filter((x) => !VARIANTS[x]))) {
     const mine = onSet.filter((r) => r.variant === v);
     const seeds = seedsOf(mine, set);
@@ -272,20 +279,15 @@ for (const set of larger) {
     const withFive = seeds.filter((x) => seedsOf(five).includes(x));
     const real = perSeed(mine, 'imageAUROC', 'mean', seeds);
     const all = perSeed(mine, 'imageAUROC', set, seeds);
-    const gainReal = perSeed(mine, 'imageAUROC', 'mean', both).map((x, i) => x - perSeed(ref, 'imageAUROC', 'mean', both)[i]);
-    const gainAll = perSeed(mine, 'imageAUROC', set, both).map((x, i) => x - perSeed(ref, 'imageAUROC', set, both)[i]);
-    const change = perSeed(mine, 'imageAUROC', 'mean', withFive).map((x, i) => x - perSeed(five, 'imageAUROC', 'mean', withFive)[i]);
+    const gainReal = pairedGain(mine, ref, 'imageAUROC', 'mean', both);
+    const gainAll = pairedGain(mine, ref, 'imageAUROC', set, both);
+    const change = pairedGain(mine, five, 'imageAUROC', 'mean', withFive);
     md.push(`| ${v} | ${seeds.length} | ${pm(real)} | ${v === 'stfpm' ? '' : signed(gainReal)} | ${pm(all)} | ${v === 'stfpm' ? '' : signed(gainAll)} | ${signed(change)} |`);
-    onLarger.push({ set, variant: v, seeds, meanReal: real, meanAll: all, gainReal, gainAll, changeFromFive: change });
+    const byCategory = categories.map((c) => (v === 'stfpm' ? perSeed(ref, 'imageAUROC', c, both) : pairedGain(mine, ref, 'imageAUROC', c, both)));
+    perCategory.push(`| ${v} | ${both.length} | ${byCategory.map((x) => (v === 'stfpm' ? pm(x) : signed(x))).join(' | ')} |`);
+    onLarger.push({ set, variant: v, seeds, meanReal: real, meanAll: all, gainReal, gainAll, changeFromFive: change, perCategory: Object.fromEntries(categories.map((c, i) => [c, byCategory[i]])) });
   }
-  // where a gain on the set comes from: each real category, against stfpm on the same set and seed
-  md.push('', `Per category on the ${set.length}-category set (image AUROC; stfpm's row is its value, the others their gain over it, paired by seed):`, '', `| variant | seeds | ${categories.join(' | ')} |`, `|---|---:|${categories.map(() => '---:|').join('')}`);
-  for (const v of Object.keys(VARIANTS).filter((x) => setVariants.includes(x)).concat(setVariants.filter((x) => !VARIANTS[x]))) {
-    const mine = onSet.filter((r) => r.variant === v);
-    const both = seedsOf(mine, set).filter((x) => seedsOf(ref, set).includes(x));
-    const cells = categories.map((c) => (v === 'stfpm' ? pm(perSeed(ref, 'imageAUROC', c, both)) : signed(perSeed(mine, 'imageAUROC', c, both).map((x, i) => x - perSeed(ref, 'imageAUROC', c, both)[i]))));
-    md.push(`| ${v} | ${both.length} | ${cells.join(' | ')} |`);
-  }
+  md.push('', ...perCategory);
 }
 json.variantsOnLargerSets = onLarger;
 
